@@ -1,0 +1,3 @@
+//! The `mptcp` command.
+
+fn main() {}
