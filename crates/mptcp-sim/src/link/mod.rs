@@ -1,0 +1,197 @@
+//! One direction of a link: queue, transmitter and the fate of each packet.
+//!
+//! The link decides; the simulator schedules. Every method here is a pure
+//! state transition over the link's own queue, clock remainder and random
+//! stream.
+
+pub mod config;
+
+use std::collections::VecDeque;
+
+use mptcp_proto::time::{Duration, Instant};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use crate::node::{IfaceId, NodeId};
+use crate::observer::DropReason;
+use crate::stats::LinkStats;
+use config::{LinkConfig, LinkState};
+
+/// The runtime state of a one-way link.
+pub(crate) struct Link {
+    /// The sending interface.
+    pub(crate) from: (NodeId, IfaceId),
+    /// The receiving interface.
+    pub(crate) to: (NodeId, IfaceId),
+    pub(crate) config: LinkConfig,
+    pub(crate) stats: LinkStats,
+    /// Bumped on every transition to down; packets and transmissions of an
+    /// older epoch are lost.
+    pub(crate) epoch: u64,
+    up: bool,
+    queue_limit: u64,
+    queue: VecDeque<Vec<u8>>,
+    queue_bytes: u64,
+    /// End of the latest serialization, in nanoseconds (keeps the sub-µs
+    /// remainder so a busy link runs at exactly its rate).
+    busy_until_ns: u64,
+    /// The latest in-order arrival time, to keep jitter FIFO.
+    last_arrival: Instant,
+    rng: ChaCha8Rng,
+}
+
+/// What became of a packet offered to a link.
+pub(crate) enum Offer {
+    /// Refused; the packet is handed back for reporting.
+    Dropped(DropReason, Vec<u8>),
+    /// Accepted into the queue, which now holds `queue_bytes`. If the
+    /// transmitter was idle it started, and finishes at `tx_done`.
+    Queued {
+        queue_bytes: u64,
+        tx_done: Option<Instant>,
+    },
+    /// An infinite-rate link: the packet leaves the queue at once.
+    Departs(Vec<u8>),
+}
+
+/// What happens to a packet after serialization.
+pub(crate) enum Fate {
+    /// Lost on the wire.
+    Lost,
+    /// Arrives at `at`, twice if `duplicate`.
+    Arrives { at: Instant, duplicate: bool },
+}
+
+impl Link {
+    pub(crate) fn new(
+        from: (NodeId, IfaceId),
+        to: (NodeId, IfaceId),
+        config: LinkConfig,
+        rng: ChaCha8Rng,
+    ) -> Link {
+        Link {
+            from,
+            to,
+            queue_limit: config.queue_limit(),
+            config,
+            stats: LinkStats::default(),
+            epoch: 0,
+            up: true,
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+            busy_until_ns: 0,
+            last_arrival: Instant::ZERO,
+            rng,
+        }
+    }
+
+    /// Whether the link is up.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// The packet most recently accepted into the queue.
+    pub(crate) fn last_queued(&self) -> &[u8] {
+        self.queue.back().map_or(&[], Vec::as_slice)
+    }
+
+    /// Offers `packet` at `now`: state, MTU and queue checks, then enqueue.
+    pub(crate) fn offer(&mut self, now: Instant, packet: Vec<u8>) -> Offer {
+        let len = packet.len() as u64;
+        self.stats.offered_packets += 1;
+        self.stats.offered_bytes += len;
+        let refused = if !self.up {
+            Some(DropReason::LinkDown)
+        } else if len > u64::from(self.config.mtu) {
+            Some(DropReason::LinkMtu)
+        } else if self.config.rate_bps == 0 {
+            return Offer::Departs(packet);
+        } else if self.queue_bytes + len > self.queue_limit {
+            Some(DropReason::QueueFull)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            self.stats.dropped.add(reason, packet.len());
+            return Offer::Dropped(reason, packet);
+        }
+        self.queue.push_back(packet);
+        self.queue_bytes += len;
+        self.stats.max_queue_bytes = self.stats.max_queue_bytes.max(self.queue_bytes);
+        let tx_done = (self.queue.len() == 1).then(|| self.start_tx(now.as_micros() * 1000));
+        Offer::Queued {
+            queue_bytes: self.queue_bytes,
+            tx_done,
+        }
+    }
+
+    /// Starts serializing the head of the queue no earlier than `now_ns`;
+    /// returns when it is done.
+    fn start_tx(&mut self, now_ns: u64) -> Instant {
+        let len = self.queue.front().map_or(0, Vec::len) as u128;
+        let rate = u128::from(self.config.rate_bps.max(1));
+        let tx_ns = (len * 8 * 1_000_000_000).div_ceil(rate);
+        let start = now_ns.max(self.busy_until_ns);
+        self.busy_until_ns = start.saturating_add(u64::try_from(tx_ns).unwrap_or(u64::MAX));
+        Instant::from_micros(self.busy_until_ns.div_ceil(1000))
+    }
+
+    /// The head of the queue finished serializing: dequeue it. Returns it and,
+    /// if another packet was waiting, when that one finishes (back to back).
+    pub(crate) fn finish_tx(&mut self) -> Option<(Vec<u8>, Option<Instant>)> {
+        let packet = self.queue.pop_front()?;
+        self.queue_bytes -= packet.len() as u64;
+        let next = (!self.queue.is_empty()).then(|| self.start_tx(self.busy_until_ns));
+        Some((packet, next))
+    }
+
+    /// Draws the fate of a packet of `len` bytes that left the transmitter at
+    /// `now`: loss, duplication, jitter and reordering, in that order.
+    pub(crate) fn depart(&mut self, now: Instant, len: usize) -> Fate {
+        let c = &self.config;
+        if c.loss > 0.0 && self.rng.random_bool(c.loss) {
+            self.stats.dropped.add(DropReason::Loss, len);
+            return Fate::Lost;
+        }
+        let duplicate = c.duplicate > 0.0 && self.rng.random_bool(c.duplicate);
+        let jitter = match c.jitter.as_micros() {
+            0 => 0,
+            j => self.rng.random_range(0..=j),
+        };
+        let mut at = now + c.delay + Duration::from_micros(jitter);
+        if c.reorder > 0.0 && self.rng.random_bool(c.reorder) {
+            at += c.reorder_delay;
+            self.stats.reordered += 1;
+        } else {
+            at = at.max(self.last_arrival);
+            self.last_arrival = at;
+        }
+        if duplicate {
+            self.stats.duplicated += 1;
+        }
+        Fate::Arrives { at, duplicate }
+    }
+
+    /// Applies a transition. Going down returns every queued packet (all
+    /// dropped, counted here) and invalidates packets in flight.
+    pub(crate) fn set_state(&mut self, state: LinkState) -> Option<VecDeque<Vec<u8>>> {
+        match (self.up, state) {
+            (true, LinkState::Down) => {
+                self.up = false;
+                self.epoch += 1;
+                self.queue_bytes = 0;
+                self.busy_until_ns = 0;
+                let dropped = std::mem::take(&mut self.queue);
+                for p in &dropped {
+                    self.stats.dropped.add(DropReason::LinkDown, p.len());
+                }
+                Some(dropped)
+            }
+            (false, LinkState::Up) => {
+                self.up = true;
+                Some(VecDeque::new())
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Packet movement: host → interface → link → interface → host or router.
+
+use super::{Kind, Simulator};
+use crate::event::Event;
+use crate::ip::packet_addrs;
+use crate::link::{Fate, Offer};
+use crate::node::{IfaceId, LinkId, Node, NodeId};
+use crate::observer::{DropReason, DropSite};
+
+impl<N: Node> Simulator<N> {
+    /// A host emitted `packet`: leave through the interface owning its source.
+    pub(super) fn host_send(&mut self, id: NodeId, packet: Vec<u8>) {
+        let Some((src, _)) = packet_addrs(&packet) else {
+            return self.drop_in_node(id, DropReason::Malformed, packet);
+        };
+        let ifaces = &self.nodes[id.0].ifaces;
+        match ifaces.iter().position(|i| i.config.addrs.contains(&src)) {
+            Some(i) => self.iface_emit(id, IfaceId(i), packet),
+            None => self.drop_in_node(id, DropReason::NoSourceIface, packet),
+        }
+    }
+
+    /// A router forwards `packet` by longest-prefix match on its destination.
+    fn route(&mut self, id: NodeId, packet: Vec<u8>) {
+        let Some((_, dst)) = packet_addrs(&packet) else {
+            return self.drop_in_node(id, DropReason::Malformed, packet);
+        };
+        let Kind::Router(routes) = &self.nodes[id.0].kind else {
+            return;
+        };
+        let mut best: Option<(u8, IfaceId)> = None;
+        for &(prefix, iface) in routes {
+            if prefix.contains(dst) && best.is_none_or(|(len, _)| prefix.len() > len) {
+                best = Some((prefix.len(), iface));
+            }
+        }
+        match best {
+            Some((_, iface)) => self.iface_emit(id, iface, packet),
+            None => self.drop_in_node(id, DropReason::NoRoute, packet),
+        }
+    }
+
+    /// `packet` leaves `node` through `iface`: MTU check, then the link.
+    fn iface_emit(&mut self, node: NodeId, iface: IfaceId, packet: Vec<u8>) {
+        for o in &mut self.observers {
+            o.on_sent(self.now, node, iface, &packet);
+        }
+        let i = &mut self.nodes[node.0].ifaces[iface.0];
+        i.stats.sent_packets += 1;
+        i.stats.sent_bytes += packet.len() as u64;
+        i.stats.sent_series.record(self.now, packet.len());
+        let reason = if packet.len() > i.config.mtu as usize {
+            DropReason::IfaceMtu
+        } else if let Some(link) = i.link {
+            return self.link_offer(link, packet);
+        } else {
+            DropReason::NotConnected
+        };
+        i.stats.dropped.add(reason, packet.len());
+        self.report_drop(DropSite::Iface(node, iface), reason, packet);
+    }
+
+    fn link_offer(&mut self, link: LinkId, packet: Vec<u8>) {
+        match self.links[link.0].offer(self.now, packet) {
+            Offer::Dropped(reason, packet) => {
+                self.report_drop(DropSite::Link(link), reason, packet);
+            }
+            Offer::Queued {
+                queue_bytes,
+                tx_done,
+            } => {
+                let l = &self.links[link.0];
+                for o in &mut self.observers {
+                    o.on_enqueued(self.now, link, l.last_queued(), queue_bytes);
+                }
+                if let Some(at) = tx_done {
+                    self.events.push(
+                        at,
+                        Event::TxDone {
+                            link,
+                            epoch: l.epoch,
+                        },
+                    );
+                }
+            }
+            Offer::Departs(packet) => {
+                for o in &mut self.observers {
+                    o.on_enqueued(self.now, link, &packet, packet.len() as u64);
+                }
+                self.depart(link, packet);
+            }
+        }
+    }
+
+    pub(super) fn on_tx_done(&mut self, link: LinkId, epoch: u64) {
+        let l = &mut self.links[link.0];
+        if l.epoch != epoch {
+            return;
+        }
+        let Some((packet, next)) = l.finish_tx() else {
+            return;
+        };
+        if let Some(at) = next {
+            self.events.push(at, Event::TxDone { link, epoch });
+        }
+        self.depart(link, packet);
+    }
+
+    /// `packet` finished serializing: lose it, or schedule its arrival(s).
+    fn depart(&mut self, link: LinkId, packet: Vec<u8>) {
+        let l = &mut self.links[link.0];
+        match l.depart(self.now, packet.len()) {
+            Fate::Lost => self.report_drop(DropSite::Link(link), DropReason::Loss, packet),
+            Fate::Arrives { at, duplicate } => {
+                let epoch = l.epoch;
+                let copy = duplicate.then(|| {
+                    let mut copy = self.pool.pop().unwrap_or_default();
+                    copy.clear();
+                    copy.extend_from_slice(&packet);
+                    copy
+                });
+                self.events.push(
+                    at,
+                    Event::Deliver {
+                        link,
+                        packet,
+                        epoch,
+                    },
+                );
+                if let Some(packet) = copy {
+                    self.events.push(
+                        at,
+                        Event::Deliver {
+                            link,
+                            packet,
+                            epoch,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// `packet` reaches the far end of `link`.
+    pub(super) fn on_deliver(&mut self, link: LinkId, packet: Vec<u8>, epoch: u64) {
+        let l = &mut self.links[link.0];
+        if l.epoch != epoch {
+            l.stats.dropped.add(DropReason::LinkDown, packet.len());
+            return self.report_drop(DropSite::Link(link), DropReason::LinkDown, packet);
+        }
+        l.stats.delivered_packets += 1;
+        l.stats.delivered_bytes += packet.len() as u64;
+        let (node, iface) = l.to;
+        let slot = &mut self.nodes[node.0];
+        let stats = &mut slot.ifaces[iface.0].stats;
+        stats.received_packets += 1;
+        stats.received_bytes += packet.len() as u64;
+        stats.received_series.record(self.now, packet.len());
+        for o in &mut self.observers {
+            o.on_delivered(self.now, link, node, iface, &packet);
+        }
+        match &mut slot.kind {
+            Kind::Host(host) => {
+                host.handle(self.now, iface, &packet);
+                self.recycle(packet);
+                self.service(node);
+            }
+            Kind::Router(_) => self.route(node, packet),
+        }
+    }
+
+    fn drop_in_node(&mut self, id: NodeId, reason: DropReason, packet: Vec<u8>) {
+        self.stats.dropped.add(reason, packet.len());
+        self.report_drop(DropSite::Node(id), reason, packet);
+    }
+
+    /// Tells observers about a drop (already counted) and recycles the buffer.
+    pub(super) fn report_drop(&mut self, site: DropSite, reason: DropReason, packet: Vec<u8>) {
+        for o in &mut self.observers {
+            o.on_dropped(self.now, site, reason, &packet);
+        }
+        self.recycle(packet);
+    }
+}
