@@ -1,6 +1,11 @@
 //! The sans-IO MPTCP engine.
+//!
+//! Foundations so far:
+//! - [`crypto`]: keys, tokens, IDSNs and the MP_JOIN / ADD_ADDR HMACs (RFC 8684, RFC 6824);
+//! - [`time`]: the engine's microsecond clock types.
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod time;
 
 pub use time::{Duration, Instant};
