@@ -2,12 +2,16 @@
 //!
 //! Foundations so far:
 //! - [`crypto`]: keys, tokens, IDSNs and the MP_JOIN / ADD_ADDR HMACs (RFC 8684, RFC 6824);
+//! - [`token`]: local key generation and the shared token table (connection initiation);
 //! - [`stats`]: counters named after the Linux kernel's MPTCP MIB;
+//! - [`error`]: error types;
 //! - [`time`]: the engine's microsecond clock types.
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod error;
 pub mod stats;
 pub mod time;
+pub mod token;
 
 pub use time::{Duration, Instant};
