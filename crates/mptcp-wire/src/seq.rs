@@ -74,6 +74,13 @@ impl AddAssign<u32> for SubflowSeq {
     }
 }
 
+impl Sub<u32> for SubflowSeq {
+    type Output = SubflowSeq;
+    fn sub(self, rhs: u32) -> SubflowSeq {
+        SubflowSeq(self.0.wrapping_sub(rhs))
+    }
+}
+
 impl Sub<SubflowSeq> for SubflowSeq {
     type Output = i32;
     fn sub(self, rhs: SubflowSeq) -> i32 {
