@@ -8,9 +8,13 @@
 //! - [`time`]: the engine's microsecond clock types.
 #![forbid(unsafe_code)]
 
+pub mod congestion;
 pub mod crypto;
 pub mod error;
+pub mod reassembly;
+pub mod segment;
 pub mod stats;
+pub mod subflow;
 pub mod time;
 pub mod token;
 

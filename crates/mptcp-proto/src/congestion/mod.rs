@@ -1,0 +1,153 @@
+//! Congestion control, per subflow, behind one trait.
+//!
+//! A subflow owns one controller. It reports acknowledged bytes, congestion
+//! events (loss detected, once per recovery episode) and retransmission
+//! timeouts; the controller answers with a congestion window in bytes.
+//!
+//! Uncoupled controllers (NewReno, CUBIC) look only at their own subflow.
+//! Coupled MPTCP controllers (LIA, OLIA, BALIA) additionally read the other
+//! subflows of the same connection through [`CcContext::siblings`]; for a
+//! plain TCP connection that slice holds only the subflow itself.
+
+mod cubic;
+mod reno;
+
+pub use cubic::Cubic;
+pub use reno::NewReno;
+
+use crate::time::{Duration, Instant};
+use core::fmt;
+
+/// The initial window: 10 segments (RFC 6928).
+pub const INITIAL_WINDOW_SEGMENTS: u64 = 10;
+
+/// A snapshot of one subflow as a coupled controller sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubflowCcView {
+    /// Congestion window in bytes.
+    pub cwnd: u64,
+    /// Smoothed round-trip time (the initial RTO's worth when unknown).
+    pub srtt: Duration,
+    /// Sender maximum segment size in bytes.
+    pub mss: u32,
+    /// Whether this is the subflow receiving the callback.
+    pub is_self: bool,
+}
+
+/// What a controller may look at besides its own state.
+#[derive(Clone, Copy, Debug)]
+pub struct CcContext<'a> {
+    /// The subflow's sender maximum segment size (payload bytes).
+    pub mss: u32,
+    /// Smoothed round-trip time, if sampled.
+    pub srtt: Option<Duration>,
+    /// Minimum round-trip time seen recently, if sampled.
+    pub min_rtt: Option<Duration>,
+    /// All established subflows of the connection, this one included.
+    pub siblings: &'a [SubflowCcView],
+}
+
+/// An acknowledgment that advanced the scoreboard.
+#[derive(Clone, Copy, Debug)]
+pub struct AckEvent {
+    /// When the acknowledgment arrived.
+    pub now: Instant,
+    /// Bytes newly acknowledged, cumulatively or by SACK.
+    pub acked_bytes: u64,
+    /// Bytes in flight before this acknowledgment.
+    pub in_flight_before: u64,
+    /// Round-trip sample taken from this acknowledgment, if any.
+    pub rtt: Option<Duration>,
+    /// Whether the sender is in loss recovery (growth is suspended).
+    pub in_recovery: bool,
+    /// Whether the sender was limited by the window rather than by the
+    /// application (RFC 7661: do not grow a window that is not used).
+    pub cwnd_limited: bool,
+}
+
+/// A congestion event: loss detected, or ECN (not negotiated yet).
+#[derive(Clone, Copy, Debug)]
+pub struct LossEvent {
+    /// When the loss was detected.
+    pub now: Instant,
+    /// Bytes in flight when the loss was detected.
+    pub in_flight: u64,
+}
+
+/// The algorithms the engine knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CcAlgorithm {
+    /// NewReno (RFC 5681, RFC 6582), uncoupled.
+    Reno,
+    /// CUBIC (RFC 9438), uncoupled.
+    Cubic,
+}
+
+impl CcAlgorithm {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CcAlgorithm::Reno => "reno",
+            CcAlgorithm::Cubic => "cubic",
+        }
+    }
+
+    /// All known algorithms.
+    pub const ALL: &'static [CcAlgorithm] = &[CcAlgorithm::Reno, CcAlgorithm::Cubic];
+
+    /// Parse a name as printed by [`CcAlgorithm::name`].
+    pub fn from_name(name: &str) -> Option<CcAlgorithm> {
+        Self::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    /// A fresh controller for a subflow with sender MSS `mss`.
+    pub fn build(self, mss: u32) -> Box<dyn CongestionControl> {
+        match self {
+            CcAlgorithm::Reno => Box::new(NewReno::new(mss)),
+            CcAlgorithm::Cubic => Box::new(Cubic::new(mss)),
+        }
+    }
+}
+
+impl fmt::Display for CcAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A congestion controller for one subflow.
+pub trait CongestionControl: fmt::Debug + Send {
+    /// Which algorithm this is.
+    fn algorithm(&self) -> CcAlgorithm;
+    /// The congestion window in bytes.
+    fn cwnd(&self) -> u64;
+    /// The slow-start threshold in bytes (`u64::MAX` before the first loss).
+    fn ssthresh(&self) -> u64;
+    /// Bytes were acknowledged.
+    fn on_ack(&mut self, ack: &AckEvent, ctx: &CcContext<'_>);
+    /// Loss was detected; called once per recovery episode.
+    fn on_congestion_event(&mut self, loss: &LossEvent, ctx: &CcContext<'_>);
+    /// The retransmission timer expired.
+    fn on_rto(&mut self, now: Instant, in_flight: u64, ctx: &CcContext<'_>);
+    /// The sender MSS changed (e.g. after the handshake).
+    fn set_mss(&mut self, mss: u32);
+
+    /// Whether the controller is in slow start.
+    fn in_slow_start(&self) -> bool {
+        self.cwnd() < self.ssthresh()
+    }
+}
+
+/// Slow-start growth shared by the uncoupled controllers: appropriate byte
+/// counting with L = 2 SMSS per acknowledgment (RFC 3465 §2.3).
+pub(crate) fn slow_start_increase(acked: u64, mss: u32) -> u64 {
+    acked.min(2 * u64::from(mss))
+}
+
+/// The smallest window a controller may set: two segments (RFC 5681 §3.1).
+pub(crate) fn min_window(mss: u32) -> u64 {
+    2 * u64::from(mss)
+}
+
+#[cfg(test)]
+mod tests;

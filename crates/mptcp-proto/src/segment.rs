@@ -1,0 +1,157 @@
+//! Segments as the engine sees them: parsed once at the edge into typed
+//! fields, and emitted as complete IP packets.
+
+use arrayvec::ArrayVec;
+use mptcp_wire::{
+    EmitError, IpProtocol, Ipv4Repr, Ipv6Repr, MptcpOption, SackBlocks, SubflowSeq, TcpFlags,
+    TcpOption, TcpRepr, TcpSegment, emit_segment,
+};
+use std::net::{IpAddr, SocketAddr};
+
+/// The most MPTCP options kept from one segment. Forty option bytes hold
+/// at most three options of the sizes in use; more are counted and dropped.
+pub const MAX_MPTCP_OPTIONS: usize = 4;
+
+/// The MPTCP options of one segment.
+pub type MptcpOptionList = ArrayVec<MptcpOption, MAX_MPTCP_OPTIONS>;
+
+/// TCP timestamps option values (RFC 7323 §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timestamps {
+    /// The sender's clock.
+    pub tsval: u32,
+    /// The echoed clock.
+    pub tsecr: u32,
+}
+
+/// An incoming TCP segment with its options decoded.
+#[derive(Clone, Debug)]
+pub struct SegmentIn<'a> {
+    /// Sequence number.
+    pub seq: SubflowSeq,
+    /// Acknowledgment number (meaningful when ACK is set).
+    pub ack: SubflowSeq,
+    /// Flags.
+    pub flags: TcpFlags,
+    /// Unscaled window field.
+    pub window: u16,
+    /// Payload.
+    pub payload: &'a [u8],
+    /// MSS option.
+    pub mss: Option<u16>,
+    /// Window scale option.
+    pub wscale: Option<u8>,
+    /// SACK-permitted option.
+    pub sack_permitted: bool,
+    /// SACK blocks.
+    pub sack: Option<SackBlocks>,
+    /// Timestamps option.
+    pub timestamps: Option<Timestamps>,
+    /// MPTCP options, in order of appearance.
+    pub mptcp: MptcpOptionList,
+    /// Options that failed to parse (or did not fit `mptcp`).
+    pub malformed_options: u8,
+}
+
+impl<'a> SegmentIn<'a> {
+    /// Decode a parsed TCP segment's fields and options. Malformed options
+    /// are counted, not fatal: the segment is still processed as TCP, and
+    /// the MPTCP layer decides what a missing option means.
+    pub fn from_tcp(tcp: &TcpSegment<'a>) -> SegmentIn<'a> {
+        let mut seg = SegmentIn {
+            seq: tcp.seq(),
+            ack: tcp.ack(),
+            flags: tcp.flags(),
+            window: tcp.window(),
+            payload: tcp.payload(),
+            mss: None,
+            wscale: None,
+            sack_permitted: false,
+            sack: None,
+            timestamps: None,
+            mptcp: MptcpOptionList::new(),
+            malformed_options: 0,
+        };
+        for opt in tcp.options() {
+            match opt {
+                Ok(TcpOption::Mss(v)) => seg.mss = Some(v),
+                Ok(TcpOption::WindowScale(v)) => seg.wscale = Some(v),
+                Ok(TcpOption::SackPermitted) => seg.sack_permitted = true,
+                Ok(TcpOption::Sack(b)) => seg.sack = Some(b),
+                Ok(TcpOption::Timestamps { tsval, tsecr }) => {
+                    seg.timestamps = Some(Timestamps { tsval, tsecr })
+                }
+                Ok(TcpOption::Mptcp(m)) => {
+                    if seg.mptcp.try_push(m).is_err() {
+                        seg.malformed_options = seg.malformed_options.saturating_add(1);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => seg.malformed_options = seg.malformed_options.saturating_add(1),
+            }
+        }
+        seg
+    }
+
+    /// Sequence space the segment occupies (payload, SYN and FIN).
+    pub fn seq_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+
+    /// Whether a flag is set.
+    pub fn has(&self, flag: TcpFlags) -> bool {
+        self.flags.contains(flag)
+    }
+}
+
+/// IP header length for an address family.
+pub fn ip_header_len(addr: IpAddr) -> usize {
+    match addr {
+        IpAddr::V4(_) => 20,
+        IpAddr::V6(_) => 40,
+    }
+}
+
+/// Write a complete IP packet carrying one TCP segment from `local` to
+/// `remote`. Returns the packet length.
+pub fn emit_ip_tcp(
+    local: SocketAddr,
+    remote: SocketAddr,
+    repr: &TcpRepr,
+    options: &[TcpOption<'_>],
+    payload: &[u8],
+    buf: &mut [u8],
+) -> Result<usize, EmitError> {
+    let hdr = ip_header_len(local.ip());
+    let available = buf.len();
+    let body = buf.get_mut(hdr..).ok_or(EmitError::BufferTooSmall {
+        needed: hdr,
+        available,
+    })?;
+    let tcp_len = emit_segment(repr, options, payload, local.ip(), remote.ip(), body)?;
+    match (local.ip(), remote.ip()) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => Ipv4Repr {
+            src,
+            dst,
+            protocol: IpProtocol::TCP,
+            ttl: 64,
+            dscp: 0,
+            ecn: 0,
+            ident: 0,
+            dont_fragment: true,
+        }
+        .emit(buf, tcp_len),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => Ipv6Repr {
+            src,
+            dst,
+            next_header: IpProtocol::TCP,
+            hop_limit: 64,
+            dscp: 0,
+            ecn: 0,
+            flow_label: 0,
+        }
+        .emit(buf, tcp_len),
+        _ => Err(EmitError::AddressFamilyMismatch),
+    }
+    .map(|_| hdr + tcp_len)
+}

@@ -1,0 +1,530 @@
+//! Incoming segments (RFC 9293 §3.10.7).
+
+use super::rtx::AckOutcome;
+use super::timers::TimerKind;
+use super::{
+    CHALLENGE_ACKS_PER_SECOND, CloseReason, InputVerdict, RstPlan, Subflow, SubflowEvent,
+    SubflowOwner, TcpState,
+};
+use crate::congestion::{AckEvent, LossEvent, SubflowCcView};
+use crate::segment::SegmentIn;
+use crate::time::{Duration, Instant};
+use mptcp_wire::{SubflowSeq, TcpFlags};
+
+impl Subflow {
+    /// Process one segment addressed to this subflow's 4-tuple. `siblings`
+    /// is what a coupled congestion controller may see of the connection
+    /// (empty for plain TCP).
+    pub fn handle_segment<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        seg: &SegmentIn<'_>,
+        owner: &mut O,
+        siblings: &[SubflowCcView],
+    ) {
+        self.stats.segs_in += 1;
+        match self.state {
+            TcpState::Closed => {}
+            TcpState::SynSent => self.on_syn_sent(now, seg, owner),
+            _ => self.on_synchronized(now, seg, owner, siblings),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3: a segment in SYN-SENT.
+    fn on_syn_sent<O: SubflowOwner>(&mut self, now: Instant, seg: &SegmentIn<'_>, owner: &mut O) {
+        let ack_ok = seg.has(TcpFlags::ACK) && seg.ack == self.iss + 1;
+        if seg.has(TcpFlags::ACK) && !ack_ok {
+            if !seg.has(TcpFlags::RST) {
+                self.rst = Some(RstPlan {
+                    seq: seg.ack,
+                    ack: None,
+                });
+            }
+            self.stats.dropped_segments += 1;
+            return;
+        }
+        if seg.has(TcpFlags::RST) {
+            if ack_ok {
+                self.enter_closed(CloseReason::Refused);
+            }
+            return;
+        }
+        if !seg.has(TcpFlags::SYN) {
+            self.stats.dropped_segments += 1;
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv.nxt = seg.seq + 1;
+        self.rcv.adv = self.rcv.nxt;
+        self.take_syn_options(seg);
+        if !ack_ok {
+            // Simultaneous open: answer with a SYN-ACK.
+            self.state = TcpState::SynReceived;
+            self.handshake.due = true;
+            return;
+        }
+        if owner.on_segment(&self.view(), seg) == InputVerdict::Reset {
+            self.snd.nxt = seg.ack;
+            self.reset();
+            return;
+        }
+        self.snd.una = seg.ack;
+        // RFC 7323 §2.2: the window of a SYN segment is never scaled.
+        self.set_window(u64::from(seg.window), seg.seq, seg.ack);
+        self.handshake_done(now);
+        self.ack.now = true;
+    }
+
+    fn handshake_done(&mut self, now: Instant) {
+        if self.handshake.sent == 1
+            && let Some(sent) = self.handshake.first_sent
+        {
+            self.rtt.on_sample(now, now - sent);
+        }
+        self.timers.cancel(TimerKind::Rto);
+        self.rtt.reset_backoff();
+        self.state = TcpState::Established;
+        self.events.push_back(SubflowEvent::Established);
+    }
+
+    /// Every state after SYN-SENT (RFC 9293 §3.10.7.4).
+    fn on_synchronized<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        seg: &SegmentIn<'_>,
+        owner: &mut O,
+        siblings: &[SubflowCcView],
+    ) {
+        if !self.check_sequence(now, seg) {
+            return;
+        }
+        if seg.has(TcpFlags::RST) {
+            self.on_rst(now, seg);
+            return;
+        }
+        if seg.has(TcpFlags::SYN) {
+            if self.state == TcpState::SynReceived && seg.seq == self.irs {
+                // The peer did not hear our SYN-ACK.
+                self.handshake.due = true;
+            } else {
+                // RFC 5961 §4.2: a SYN in a synchronized state.
+                self.challenge_ack(now);
+            }
+            return;
+        }
+        if !seg.has(TcpFlags::ACK) {
+            self.stats.dropped_segments += 1;
+            return;
+        }
+        if self.state == TcpState::SynReceived && !self.on_handshake_ack(now, seg) {
+            return;
+        }
+        if owner.on_segment(&self.view(), seg) == InputVerdict::Reset {
+            self.reset();
+            return;
+        }
+        if !self.process_ack(now, seg, siblings) {
+            return;
+        }
+        self.process_data(now, seg, owner);
+    }
+
+    /// The first check: is the segment in the window, and not an old
+    /// duplicate by PAWS (RFC 7323 §5)? Unacceptable segments are answered
+    /// with an ACK (unless they carry a RST) and dropped.
+    fn check_sequence(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+        if self.ts.enabled
+            && !seg.has(TcpFlags::RST)
+            && let Some(ts) = seg.timestamps
+            && (ts.tsval.wrapping_sub(self.ts.recent) as i32) < 0
+        {
+            self.ack.now = true;
+            self.stats.dropped_segments += 1;
+            return false;
+        }
+        let wnd = (self.rcv.adv - self.rcv.nxt).max(0) as u32;
+        if !self.acceptable(seg, wnd) {
+            if !seg.has(TcpFlags::RST) {
+                self.ack.now = true;
+            }
+            self.stats.dropped_segments += 1;
+            if seg.seq_len() > 0 {
+                self.stats.dup_segments += 1;
+            }
+            let _ = now;
+            return false;
+        }
+        // RFC 7323 §4.3: remember the timestamp to echo.
+        if let Some(ts) = seg.timestamps
+            && seg.seq.le(self.ts.last_ack_sent)
+        {
+            self.ts.recent = ts.tsval;
+        }
+        true
+    }
+
+    /// RFC 9293 §3.10.7.4, the acceptability table. A segment with data at
+    /// RCV.NXT into a zero window is let through so its ACK is processed
+    /// (the data is trimmed away later), as the RFC allows.
+    fn acceptable(&self, seg: &SegmentIn<'_>, wnd: u32) -> bool {
+        let len = seg.seq_len();
+        let nxt = self.rcv.nxt;
+        match (len, wnd) {
+            (0, 0) => seg.seq == nxt,
+            (0, _) => seg.seq.in_window(nxt, wnd),
+            (_, 0) => seg.seq == nxt,
+            (_, _) => seg.seq.in_window(nxt, wnd) || (seg.seq + (len - 1)).in_window(nxt, wnd),
+        }
+    }
+
+    /// RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; one elsewhere
+    /// in the window earns a challenge ACK.
+    fn on_rst(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        if seg.seq == self.rcv.nxt {
+            self.enter_closed(CloseReason::ResetByPeer);
+        } else {
+            self.challenge_ack(now);
+        }
+    }
+
+    /// RFC 5961 §7: challenge ACKs, rate limited.
+    fn challenge_ack(&mut self, now: Instant) {
+        if self.ack.challenge_refill.is_none_or(|t| now >= t) {
+            self.ack.challenge_tokens = CHALLENGE_ACKS_PER_SECOND;
+            self.ack.challenge_refill = Some(now + Duration::from_secs(1));
+        }
+        if self.ack.challenge_tokens > 0 {
+            self.ack.challenge_tokens -= 1;
+            self.ack.now = true;
+            self.stats.challenge_acks += 1;
+        }
+    }
+
+    /// The ACK completing a passive open. Returns whether processing goes on.
+    fn on_handshake_ack(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+        if seg.ack != self.iss + 1 {
+            self.rst = Some(RstPlan {
+                seq: seg.ack,
+                ack: None,
+            });
+            self.stats.dropped_segments += 1;
+            return false;
+        }
+        self.snd.una = seg.ack;
+        self.set_window(u64::from(seg.window) << self.snd.wscale, seg.seq, seg.ack);
+        self.handshake_done(now);
+        true
+    }
+
+    fn set_window(&mut self, wnd: u64, seq: SubflowSeq, ack: SubflowSeq) {
+        self.snd.wnd = wnd;
+        self.snd.wl1 = seq;
+        self.snd.wl2 = ack;
+        self.snd.max_wnd = self.snd.max_wnd.max(wnd);
+        if wnd > 0 {
+            self.timers.cancel(TimerKind::Persist);
+        }
+    }
+
+    /// The ACK field (RFC 9293 §3.10.7.4, fifth check). Returns whether
+    /// processing goes on.
+    fn process_ack(&mut self, now: Instant, seg: &SegmentIn<'_>, siblings: &[SubflowCcView]) -> bool {
+        let ack = seg.ack;
+        if ack.gt(self.snd.nxt) {
+            // It acknowledges something never sent.
+            self.ack.now = true;
+            self.stats.dropped_segments += 1;
+            return false;
+        }
+        // RFC 5961 §5.2: too old to be believable.
+        let max_wnd = self.snd.max_wnd.min(1 << 30) as u32;
+        if ack.lt(self.snd.una - max_wnd.max(1)) {
+            self.challenge_ack(now);
+            self.stats.dropped_segments += 1;
+            return false;
+        }
+        let in_flight_before = self.rtx.in_flight();
+        let old_wnd = self.snd.wnd;
+        let mut out = AckOutcome::default();
+        let advanced = ack.gt(self.snd.una);
+        if advanced {
+            self.rtx.on_cumulative_ack(ack, now, &mut out);
+            self.snd.una = ack;
+            self.rto_streak = 0;
+            self.rtt.reset_backoff();
+            self.dupacks = 0;
+            self.stats.bytes_acked += out.cum_acked - u64::from(out.fin_acked);
+        }
+        self.apply_sack(now, seg, &mut out);
+        if let Some(rtt) = out.rtt_sample {
+            self.rtt.on_sample(now, rtt);
+            if let Some(min) = self.rtt.min_rtt() {
+                self.rtx.set_min_rtt(min);
+            }
+        }
+        if self.snd.wl1.lt(seg.seq) || (self.snd.wl1 == seg.seq && self.snd.wl2.le(ack)) {
+            self.set_window(u64::from(seg.window) << self.snd.wscale, seg.seq, ack);
+        }
+        if let Some(point) = self.recovery_point
+            && self.snd.una.ge(point)
+        {
+            self.recovery_point = None;
+        }
+        let dup = !advanced
+            && seg.payload.is_empty()
+            && !seg.has(TcpFlags::FIN)
+            && self.snd.wnd == old_wnd
+            && self.rtx.has_outstanding();
+        self.detect_loss(now, advanced, dup, in_flight_before, siblings);
+        self.grow_cwnd(now, &out, in_flight_before, siblings);
+        if advanced {
+            // RFC 6298 §5.2, §5.3.
+            if self.rtx.has_outstanding() {
+                self.arm(TimerKind::Rto, now + self.rtt.rto());
+            } else {
+                self.timers.cancel(TimerKind::Rto);
+            }
+        }
+        if out.fin_acked {
+            self.on_fin_acked(now);
+        }
+        true
+    }
+
+    fn apply_sack(&mut self, now: Instant, seg: &SegmentIn<'_>, out: &mut AckOutcome) {
+        if !self.handshake.sack {
+            return;
+        }
+        let Some(blocks) = seg.sack else { return };
+        for block in blocks.as_slice() {
+            let (left, right) = (block.left, block.right);
+            // Ignore blocks that are empty, below SND.UNA or beyond SND.NXT.
+            if left.lt(right) && left.ge(self.snd.una) && right.le(self.snd.nxt) {
+                self.rtx.on_sack_block(left, right, now, out);
+            }
+        }
+    }
+
+    /// RACK with SACK (RFC 8985), duplicate ACKs without (RFC 6582).
+    fn detect_loss(
+        &mut self,
+        now: Instant,
+        advanced: bool,
+        dup: bool,
+        in_flight_before: u64,
+        siblings: &[SubflowCcView],
+    ) {
+        if self.handshake.sack {
+            let (lost, next) = self.rtx.rack_detect_loss(
+                now,
+                self.rtt.min_rtt(),
+                self.rtt.srtt(),
+                self.recovery_point.is_some(),
+            );
+            match next {
+                Some(t) => self.arm(TimerKind::Reorder, t),
+                None => self.timers.cancel(TimerKind::Reorder),
+            }
+            if lost > 0 {
+                self.enter_recovery(now, in_flight_before, siblings);
+            }
+            return;
+        }
+        if dup {
+            self.dupacks += 1;
+            if self.dupacks == 3 && self.recovery_point.is_none() && self.rtx.mark_first_lost() {
+                self.enter_recovery(now, in_flight_before, siblings);
+            }
+        } else if advanced && self.recovery_point.is_some() {
+            // A partial acknowledgment: the next hole is lost too.
+            self.rtx.mark_first_lost();
+        }
+    }
+
+    pub(super) fn enter_recovery(&mut self, now: Instant, in_flight: u64, siblings: &[SubflowCcView]) {
+        if self.recovery_point.is_some() {
+            return;
+        }
+        self.recovery_point = Some(self.snd.nxt);
+        self.stats.fast_recoveries += 1;
+        let ctx = self.cc_context(siblings);
+        self.cc.on_congestion_event(&LossEvent { now, in_flight }, &ctx);
+    }
+
+    fn grow_cwnd(
+        &mut self,
+        now: Instant,
+        out: &AckOutcome,
+        in_flight_before: u64,
+        siblings: &[SubflowCcView],
+    ) {
+        let acked = out.cum_acked + out.sacked;
+        if acked == 0 {
+            return;
+        }
+        let cwnd = self.cc.cwnd();
+        let mss = u64::from(self.send_mss());
+        // RFC 7661 in spirit: only a window that was used may grow.
+        let cwnd_limited = if self.cc.in_slow_start() {
+            2 * in_flight_before >= cwnd
+        } else {
+            in_flight_before + 3 * mss >= cwnd
+        };
+        let ev = AckEvent {
+            now,
+            acked_bytes: acked,
+            in_flight_before,
+            rtt: out.rtt_sample,
+            in_recovery: self.recovery_point.is_some(),
+            cwnd_limited,
+        };
+        let ctx = self.cc_context(siblings);
+        self.cc.on_ack(&ev, &ctx);
+    }
+
+    fn on_fin_acked(&mut self, now: Instant) {
+        match self.state {
+            TcpState::FinWait1 => self.state = TcpState::FinWait2,
+            TcpState::Closing => self.enter_time_wait(now),
+            TcpState::LastAck => self.enter_closed(CloseReason::Normal),
+            _ => {}
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.state = TcpState::TimeWait;
+        self.timers.clear_all();
+        self.arm(TimerKind::TimeWait, now + self.config.time_wait);
+    }
+
+    /// Payload and FIN (RFC 9293 §3.10.7.4, seventh and eighth checks).
+    fn process_data<O: SubflowOwner>(&mut self, now: Instant, seg: &SegmentIn<'_>, owner: &mut O) {
+        let fin = seg.has(TcpFlags::FIN);
+        if seg.payload.is_empty() && !fin {
+            return;
+        }
+        if !self.state.can_receive() {
+            // Data or a FIN after the peer's FIN: acknowledge, ignore.
+            self.ack.now = true;
+            return;
+        }
+        let start = self.offset_of(seg.seq);
+        let fin_at = start.map(|s| s + seg.payload.len() as u64);
+        let mut delivered_in_order = false;
+        if let Some(start) = start {
+            delivered_in_order = self.accept_payload(now, start, seg.payload, owner);
+        } else if !seg.payload.is_empty() {
+            // Entirely before RCV.NXT: a duplicate.
+            self.stats.dup_segments += 1;
+            self.ack.now = true;
+        }
+        if fin && let Some(at) = fin_at {
+            self.rcv.fin_at = Some(at);
+        }
+        if self.rcv.fin_at.is_some_and(|at| at <= self.rcv.off) {
+            self.consume_fin(now);
+        } else if fin {
+            self.ack.now = true;
+        }
+        if delivered_in_order {
+            self.schedule_ack(now);
+        }
+    }
+
+    /// The receive offset of `seq`, if it is not before RCV.NXT.
+    fn offset_of(&self, seq: SubflowSeq) -> Option<u64> {
+        let ahead = seq - self.rcv.nxt;
+        (ahead >= 0).then(|| self.rcv.off + ahead as u64)
+    }
+
+    /// Store or deliver payload found at `start` (which may lie partly
+    /// before RCV.NXT). Returns whether it advanced RCV.NXT without
+    /// touching the out-of-order queue (the case for delayed ACKs).
+    fn accept_payload<O: SubflowOwner>(
+        &mut self,
+        _now: Instant,
+        start: u64,
+        payload: &[u8],
+        owner: &mut O,
+    ) -> bool {
+        let limit = self.rcv.off + (self.rcv.adv - self.rcv.nxt).max(0) as u64;
+        if start > self.rcv.off {
+            let ins = self.rcv.ofo.insert(start, payload, self.rcv.off, limit);
+            self.stats.ofo_segments += 1;
+            if ins.new == 0 && ins.duplicate > 0 {
+                self.stats.dup_segments += 1;
+            }
+            self.ack.now = true;
+            return false;
+        }
+        let room = limit.saturating_sub(start) as usize;
+        let take = payload.len().min(room);
+        let had_holes = !self.rcv.ofo.is_empty();
+        if take > 0 {
+            let data = payload.get(..take).unwrap_or_default();
+            self.deliver(data, owner);
+        } else if !payload.is_empty() {
+            // Zero window: the data cannot be taken; tell the peer.
+            self.ack.now = true;
+        }
+        while let Some(piece) = self.rcv.ofo.pop_at(self.rcv.off) {
+            self.deliver(&piece, owner);
+        }
+        if had_holes {
+            // RFC 5681 §4.2: ACK at once when a hole is filled.
+            self.ack.now = true;
+            return false;
+        }
+        take > 0
+    }
+
+    fn deliver<O: SubflowOwner>(&mut self, data: &[u8], owner: &mut O) {
+        let view = self.view();
+        owner.on_data(&view, self.rcv.nxt, data);
+        self.rcv.nxt += data.len() as u32;
+        self.rcv.off += data.len() as u64;
+        self.stats.bytes_received += data.len() as u64;
+    }
+
+    /// Delayed ACKs (RFC 5681 §4.2): every second full segment at once,
+    /// otherwise within the delayed-ACK time. The first segments of a
+    /// connection are acknowledged at once to speed up slow start.
+    fn schedule_ack(&mut self, now: Instant) {
+        self.ack.unacked_segments += 1;
+        let quick = self.stats.bytes_received < 16 * u64::from(self.send_mss());
+        if quick || self.ack.unacked_segments >= 2 {
+            self.ack.now = true;
+        } else if !self.timers.is_armed(TimerKind::DelayedAck) {
+            self.arm(TimerKind::DelayedAck, now + self.config.delayed_ack);
+        }
+    }
+
+    fn consume_fin(&mut self, now: Instant) {
+        self.rcv.fin_at = None;
+        self.rcv.nxt += 1;
+        self.rcv.off += 1;
+        self.ack.now = true;
+        self.events.push_back(SubflowEvent::PeerFin);
+        match self.state {
+            TcpState::Established => self.state = TcpState::CloseWait,
+            TcpState::FinWait1 => {
+                if self.snd.fin_queued && self.snd.una == self.snd.queued_end {
+                    self.enter_time_wait(now);
+                } else {
+                    self.state = TcpState::Closing;
+                }
+            }
+            TcpState::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    /// Reset at the owner's request: a RST goes out, the subflow closes.
+    fn reset(&mut self) {
+        self.rst = Some(RstPlan {
+            seq: self.snd.nxt,
+            ack: Some(self.rcv.nxt),
+        });
+        self.enter_closed(CloseReason::Aborted);
+    }
+}

@@ -1,0 +1,766 @@
+//! One TCP connection (an MPTCP subflow): RFC 9293 with its companions.
+//!
+//! A subflow never looks at its siblings. What MPTCP needs from it comes
+//! through [`SubflowOwner`], which the connection implements:
+//! - every outgoing segment asks the owner for options (DSS mappings,
+//!   DATA_ACKs, MP_CAPABLE, MP_JOIN, ...);
+//! - every acceptable incoming segment is shown to the owner before its
+//!   payload is delivered, so mappings are known when the data arrives;
+//! - in-order payload goes straight to the owner (no subflow-level receive
+//!   buffer; out-of-order data waits in the subflow's reassembly queue);
+//! - the receive window is the owner's free space.
+//!
+//! Sending is late-bound: the owner pushes at most a segment's payload at a
+//! time ([`Subflow::push`]) when [`Subflow::send_space`] says the window has
+//! room, so a scheduler decides at the last moment which subflow carries
+//! which bytes.
+
+mod input;
+mod output;
+pub mod rtt;
+pub mod rtx;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use crate::congestion::{CcAlgorithm, CcContext, CongestionControl, SubflowCcView};
+use crate::reassembly::Reassembly;
+use crate::segment::{MptcpOptionList, SegmentIn};
+use crate::time::{Duration, Instant};
+use bytes::Bytes;
+use mptcp_wire::{DataSeq, SubflowSeq, TcpFlags};
+use rtt::{RtoConfig, RttEstimator};
+use rtx::RtxQueue;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use timers::{TimerKind, Timers};
+
+/// Identifies a subflow within its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SubflowId(pub u32);
+
+impl fmt::Display for SubflowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sf{}", self.0)
+    }
+}
+
+/// Local and remote transport addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FourTuple {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+/// Tunables of one subflow.
+#[derive(Clone, Copy, Debug)]
+pub struct SubflowConfig {
+    /// MTU of the local interface; the MSS we announce follows from it.
+    pub mtu: u16,
+    /// RTO bounds.
+    pub rto: RtoConfig,
+    /// How long an acknowledgment may be delayed (RFC 9293 §3.8.6.3 allows
+    /// up to 500 ms; Linux uses 40 ms at least).
+    pub delayed_ack: Duration,
+    /// Congestion control algorithm.
+    pub cc: CcAlgorithm,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Offer timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Offer window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// The largest receive window we will ever advertise (sets our shift).
+    pub max_receive_window: u64,
+    /// SYN (or SYN-ACK) transmissions before giving up.
+    pub syn_retries: u32,
+    /// Consecutive retransmission timeouts before giving up.
+    pub data_retries: u32,
+    /// How long TIME-WAIT lasts (2 MSL).
+    pub time_wait: Duration,
+}
+
+impl Default for SubflowConfig {
+    fn default() -> SubflowConfig {
+        SubflowConfig {
+            mtu: 1500,
+            rto: RtoConfig::default(),
+            delayed_ack: Duration::from_millis(40),
+            cc: CcAlgorithm::Cubic,
+            sack: true,
+            timestamps: true,
+            window_scaling: true,
+            max_receive_window: 16 << 20,
+            syn_retries: 6,
+            data_retries: 15,
+            time_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// RFC 9293 §3.3.2 connection states (LISTEN lives in the endpoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TcpState {
+    /// SYN sent, waiting for SYN-ACK.
+    SynSent,
+    /// SYN received and answered.
+    SynReceived,
+    /// Data flows both ways.
+    Established,
+    /// We closed; our FIN is not yet acknowledged.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's.
+    FinWait2,
+    /// The peer closed; we may still send.
+    CloseWait,
+    /// Both closed at once; waiting for the ACK of our FIN.
+    Closing,
+    /// The peer closed first, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both FINs acknowledged; lingering for stray segments.
+    TimeWait,
+    /// Gone.
+    Closed,
+}
+
+impl TcpState {
+    /// Whether the three-way handshake completed.
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, TcpState::SynSent | TcpState::SynReceived | TcpState::Closed)
+    }
+
+    /// Whether we may still queue data.
+    pub fn can_send(self) -> bool {
+        matches!(self, TcpState::Established | TcpState::CloseWait)
+    }
+
+    /// Whether the peer may still send data.
+    pub fn can_receive(self) -> bool {
+        matches!(
+            self,
+            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+        )
+    }
+}
+
+/// Why a subflow closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Both sides closed gracefully.
+    Normal,
+    /// The peer sent an acceptable RST.
+    ResetByPeer,
+    /// The peer refused the connection (RST answering our SYN).
+    Refused,
+    /// Retransmissions were exhausted.
+    TimedOut,
+    /// We aborted (and sent a RST).
+    Aborted,
+}
+
+/// Something the owner should know about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubflowEvent {
+    /// The handshake completed.
+    Established,
+    /// The peer's FIN arrived in order: no more data will come.
+    PeerFin,
+    /// The subflow is closed; nothing more will be sent or delivered.
+    Closed(CloseReason),
+}
+
+/// A read-only snapshot of a subflow given to its owner's hooks.
+#[derive(Clone, Copy, Debug)]
+pub struct SubflowView {
+    /// Which subflow.
+    pub id: SubflowId,
+    /// Its addresses.
+    pub tuple: FourTuple,
+    /// Our initial sequence number.
+    pub iss: SubflowSeq,
+    /// The peer's initial sequence number (meaningless before the SYN).
+    pub irs: SubflowSeq,
+    /// Current state.
+    pub state: TcpState,
+    /// Next sequence number expected from the peer.
+    pub rcv_nxt: SubflowSeq,
+}
+
+/// What an outgoing segment carries, for the owner's options.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentMeta {
+    /// Flags.
+    pub flags: TcpFlags,
+    /// Sequence number.
+    pub seq: SubflowSeq,
+    /// Payload length.
+    pub payload_len: u32,
+    /// Mapping of the first payload byte, as pushed.
+    pub dsn: Option<DataSeq>,
+    /// Whether it is a retransmission.
+    pub retransmission: bool,
+}
+
+/// The owner's answer to an incoming segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputVerdict {
+    /// Go on processing it.
+    Accept,
+    /// Drop it and reset the subflow (the owner adds MP_TCPRST or
+    /// MP_FASTCLOSE to the RST through [`SubflowOwner::options_for`]).
+    Reset,
+}
+
+/// What a subflow needs from the layer above it.
+pub trait SubflowOwner {
+    /// Free receive space in bytes: the window to advertise.
+    fn receive_space(&self, view: &SubflowView) -> u64;
+
+    /// Add options to an outgoing segment, using at most `space` bytes.
+    fn options_for(
+        &mut self,
+        view: &SubflowView,
+        seg: &SegmentMeta,
+        space: usize,
+        out: &mut MptcpOptionList,
+    );
+
+    /// An acceptable incoming segment, before its ACK and payload are
+    /// processed.
+    fn on_segment(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict;
+
+    /// In-order payload starting at `seq`.
+    fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]);
+}
+
+/// Per-subflow counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubflowStats {
+    /// Segments sent (including pure ACKs and retransmissions).
+    pub segs_out: u64,
+    /// Segments received and processed.
+    pub segs_in: u64,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes_sent: u64,
+    /// Payload bytes retransmitted.
+    pub bytes_retrans: u64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Payload bytes delivered in order to the owner.
+    pub bytes_received: u64,
+    /// Payload bytes acknowledged by the peer.
+    pub bytes_acked: u64,
+    /// Retransmission timeouts.
+    pub rto_expirations: u64,
+    /// Entries into fast recovery.
+    pub fast_recoveries: u64,
+    /// Received segments that were wholly duplicate.
+    pub dup_segments: u64,
+    /// Received segments that arrived out of order.
+    pub ofo_segments: u64,
+    /// Received segments dropped as unacceptable.
+    pub dropped_segments: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+}
+
+/// A pending RST to send.
+#[derive(Clone, Copy, Debug)]
+struct RstPlan {
+    seq: SubflowSeq,
+    ack: Option<SubflowSeq>,
+}
+
+/// One TCP connection.
+pub struct Subflow {
+    id: SubflowId,
+    tuple: FourTuple,
+    config: SubflowConfig,
+    state: TcpState,
+    iss: SubflowSeq,
+    irs: SubflowSeq,
+    snd: SendVars,
+    rcv: RecvVars,
+    ts: TsState,
+    rtx: RtxQueue,
+    rtt: RttEstimator,
+    cc: Box<dyn CongestionControl>,
+    timers: Timers,
+    ack: AckState,
+    handshake: Handshake,
+    /// First sequence number of the recovery episode's end, if recovering.
+    recovery_point: Option<SubflowSeq>,
+    dupacks: u32,
+    /// Consecutive RTO expirations without progress.
+    rto_streak: u32,
+    rst: Option<RstPlan>,
+    /// The owner has data it would push if the peer's window allowed.
+    send_pending: bool,
+    events: VecDeque<SubflowEvent>,
+    stats: SubflowStats,
+    sack_scratch: Vec<(u64, u64)>,
+}
+
+/// Send sequence variables (RFC 9293 §3.3.1).
+#[derive(Clone, Copy, Debug)]
+struct SendVars {
+    una: SubflowSeq,
+    nxt: SubflowSeq,
+    /// The sequence number after the last byte queued (FIN included).
+    queued_end: SubflowSeq,
+    /// Peer window in bytes, scaled.
+    wnd: u64,
+    max_wnd: u64,
+    wl1: SubflowSeq,
+    wl2: SubflowSeq,
+    /// Peer's window shift (applied to incoming windows).
+    wscale: u8,
+    /// MSS the peer announced.
+    peer_mss: u16,
+    /// Whether a FIN was queued.
+    fin_queued: bool,
+}
+
+/// Receive sequence variables.
+#[derive(Debug)]
+struct RecvVars {
+    nxt: SubflowSeq,
+    /// Bytes of sequence space consumed since IRS + 1 (rcv.nxt as an offset).
+    off: u64,
+    /// Right edge of the window we last advertised.
+    adv: SubflowSeq,
+    /// Our window shift (applied to windows we send).
+    wscale: u8,
+    ofo: Reassembly,
+    /// Offset at which an out-of-order FIN sits.
+    fin_at: Option<u64>,
+}
+
+/// Timestamp option state (RFC 7323).
+#[derive(Clone, Copy, Debug)]
+struct TsState {
+    enabled: bool,
+    recent: u32,
+    last_ack_sent: SubflowSeq,
+    offset: u32,
+}
+
+/// Acknowledgment scheduling.
+#[derive(Clone, Copy, Debug, Default)]
+struct AckState {
+    /// Segments received since the last ACK we sent.
+    unacked_segments: u32,
+    /// Send an ACK at the next opportunity.
+    now: bool,
+    /// Send a zero-window probe at the next opportunity.
+    probe: bool,
+    /// Tokens for challenge ACKs (RFC 5961 §7 rate limit).
+    challenge_tokens: u32,
+    challenge_refill: Option<Instant>,
+}
+
+/// Handshake bookkeeping.
+#[derive(Clone, Copy, Debug, Default)]
+struct Handshake {
+    /// A SYN or SYN-ACK must go out.
+    due: bool,
+    /// Transmissions so far.
+    sent: u32,
+    /// When the first one went out (for an RTT sample).
+    first_sent: Option<Instant>,
+    /// Whether SACK was negotiated.
+    sack: bool,
+}
+
+impl Subflow {
+    /// Start an active open: the SYN goes out at the next poll.
+    pub fn connect(
+        id: SubflowId,
+        tuple: FourTuple,
+        iss: SubflowSeq,
+        config: SubflowConfig,
+    ) -> Subflow {
+        let mut sf = Subflow::new(id, tuple, iss, config, TcpState::SynSent);
+        sf.handshake.due = true;
+        sf
+    }
+
+    /// Answer a SYN (passive open): the SYN-ACK goes out at the next poll.
+    /// The caller has already decided to accept it.
+    pub fn accept(
+        id: SubflowId,
+        tuple: FourTuple,
+        iss: SubflowSeq,
+        config: SubflowConfig,
+        syn: &SegmentIn<'_>,
+    ) -> Subflow {
+        let mut sf = Subflow::new(id, tuple, iss, config, TcpState::SynReceived);
+        sf.take_syn_options(syn);
+        sf.irs = syn.seq;
+        sf.rcv.nxt = syn.seq + 1;
+        sf.rcv.adv = sf.rcv.nxt;
+        sf.snd.wnd = u64::from(syn.window);
+        sf.snd.wl1 = syn.seq;
+        sf.handshake.due = true;
+        sf
+    }
+
+    fn new(
+        id: SubflowId,
+        tuple: FourTuple,
+        iss: SubflowSeq,
+        config: SubflowConfig,
+        state: TcpState,
+    ) -> Subflow {
+        let mss = u32::from(local_mss(&tuple, config.mtu));
+        let wscale = if config.window_scaling {
+            window_shift(config.max_receive_window)
+        } else {
+            0
+        };
+        Subflow {
+            id,
+            tuple,
+            config,
+            state,
+            iss,
+            irs: SubflowSeq(0),
+            snd: SendVars {
+                una: iss,
+                nxt: iss,
+                queued_end: iss + 1,
+                wnd: 0,
+                max_wnd: 0,
+                wl1: SubflowSeq(0),
+                wl2: iss,
+                wscale: 0,
+                peer_mss: 536,
+                fin_queued: false,
+            },
+            rcv: RecvVars {
+                nxt: SubflowSeq(0),
+                off: 0,
+                adv: SubflowSeq(0),
+                wscale,
+                ofo: Reassembly::new(),
+                fin_at: None,
+            },
+            ts: TsState {
+                enabled: config.timestamps,
+                recent: 0,
+                last_ack_sent: SubflowSeq(0),
+                offset: iss.0.rotate_left(13),
+            },
+            rtx: RtxQueue::new(),
+            rtt: RttEstimator::new(config.rto),
+            cc: config.cc.build(mss),
+            timers: Timers::default(),
+            ack: AckState {
+                challenge_tokens: CHALLENGE_ACKS_PER_SECOND,
+                ..AckState::default()
+            },
+            handshake: Handshake {
+                sack: config.sack,
+                ..Handshake::default()
+            },
+            recovery_point: None,
+            dupacks: 0,
+            rto_streak: 0,
+            rst: None,
+            send_pending: false,
+            events: VecDeque::new(),
+            stats: SubflowStats::default(),
+            sack_scratch: Vec::new(),
+        }
+    }
+
+    /// Which subflow this is.
+    pub fn id(&self) -> SubflowId {
+        self.id
+    }
+
+    /// Its addresses.
+    pub fn tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    /// Current state.
+    pub fn state(&self) -> TcpState {
+        self.state
+    }
+
+    /// A snapshot for hooks and observers.
+    pub fn view(&self) -> SubflowView {
+        SubflowView {
+            id: self.id,
+            tuple: self.tuple,
+            iss: self.iss,
+            irs: self.irs,
+            state: self.state,
+            rcv_nxt: self.rcv.nxt,
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &SubflowStats {
+        &self.stats
+    }
+
+    /// The RTT estimator.
+    pub fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+
+    /// Congestion window in bytes.
+    pub fn cwnd(&self) -> u64 {
+        self.cc.cwnd()
+    }
+
+    /// The congestion controller.
+    pub fn congestion(&self) -> &dyn CongestionControl {
+        self.cc.as_ref()
+    }
+
+    /// Bytes in flight (RFC 6675 pipe).
+    pub fn in_flight(&self) -> u64 {
+        self.rtx.in_flight()
+    }
+
+    /// The peer's current window in bytes.
+    pub fn peer_window(&self) -> u64 {
+        self.snd.wnd
+    }
+
+    /// The unacknowledged and unsent segments.
+    pub fn send_queue(&self) -> &RtxQueue {
+        &self.rtx
+    }
+
+    /// Whether we are in loss recovery.
+    pub fn in_recovery(&self) -> bool {
+        self.recovery_point.is_some()
+    }
+
+    /// The view of this subflow a coupled controller gets.
+    pub fn cc_view(&self, is_self: bool) -> SubflowCcView {
+        SubflowCcView {
+            cwnd: self.cc.cwnd(),
+            srtt: self.rtt.srtt_or_initial(),
+            mss: self.send_mss(),
+            is_self,
+        }
+    }
+
+    /// Next event for the owner, if any.
+    pub fn poll_event(&mut self) -> Option<SubflowEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest timer deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// The MSS we announce: the interface MTU less IP and TCP headers.
+    pub fn announced_mss(&self) -> u16 {
+        local_mss(&self.tuple, self.config.mtu)
+    }
+
+    /// The largest payload per segment, before per-segment options:
+    /// min(our MSS, peer's MSS) less the timestamps option.
+    pub fn send_mss(&self) -> u32 {
+        let mss = self.announced_mss().min(self.snd.peer_mss);
+        let ts = if self.ts.enabled { 12 } else { 0 };
+        u32::from(mss).saturating_sub(ts).max(64)
+    }
+
+    /// How many payload bytes the owner may push now: the congestion and
+    /// peer windows' room less what is queued but unsent. Zero unless the
+    /// subflow can carry data.
+    pub fn send_space(&self) -> u64 {
+        if !self.state.can_send() || self.snd.fin_queued {
+            return 0;
+        }
+        let queued = self.rtx.unsent_bytes();
+        let cwnd_room = self.cc.cwnd().saturating_sub(self.rtx.in_flight() + queued);
+        // Everything queued from snd.una on must fit the peer's window.
+        cwnd_room.min(self.window_room())
+    }
+
+    /// Queue one segment's payload (at most [`Subflow::send_mss`] less the
+    /// owner's per-segment option bytes), tagged with its data sequence
+    /// number. Returns the subflow sequence number of its first byte.
+    pub fn push(&mut self, data: Bytes, dsn: Option<DataSeq>) -> SubflowSeq {
+        let seq = self.snd.queued_end;
+        self.snd.queued_end += data.len() as u32;
+        self.rtx.push(seq, data, dsn, false);
+        seq
+    }
+
+    /// Tell the subflow whether the owner has data waiting for window space,
+    /// so that a closed peer window is probed (RFC 9293 §3.8.6.1) even
+    /// though nothing is queued here.
+    pub fn set_send_pending(&mut self, pending: bool) {
+        self.send_pending = pending;
+    }
+
+    /// Room in the peer's window beyond everything queued.
+    fn window_room(&self) -> u64 {
+        let queued_span = (self.snd.queued_end - self.snd.una).max(0) as u64;
+        self.snd.wnd.saturating_sub(queued_span)
+    }
+
+    /// Close our sending direction: a FIN follows the queued data.
+    pub fn close(&mut self) {
+        let next = match self.state {
+            TcpState::Established => TcpState::FinWait1,
+            TcpState::CloseWait => TcpState::LastAck,
+            TcpState::SynSent => {
+                self.enter_closed(CloseReason::Normal);
+                return;
+            }
+            TcpState::SynReceived => TcpState::FinWait1,
+            _ => return,
+        };
+        self.state = next;
+        self.queue_fin();
+    }
+
+    fn queue_fin(&mut self) {
+        if self.snd.fin_queued {
+            return;
+        }
+        self.snd.fin_queued = true;
+        if !self.rtx.piggyback_fin() {
+            self.rtx.push(self.snd.queued_end, Bytes::new(), None, true);
+        }
+        self.snd.queued_end += 1;
+    }
+
+    /// Abort: send a RST and close at once.
+    pub fn abort(&mut self) {
+        if matches!(self.state, TcpState::Closed) {
+            return;
+        }
+        if self.state != TcpState::SynSent {
+            self.rst = Some(RstPlan {
+                seq: self.snd.nxt,
+                ack: Some(self.rcv.nxt),
+            });
+        }
+        self.enter_closed(CloseReason::Aborted);
+    }
+
+    /// Ask for an ACK at the next poll (e.g. a window update, or to carry
+    /// connection-level signals).
+    pub fn request_ack(&mut self) {
+        if self.state.is_synchronized() {
+            self.ack.now = true;
+        }
+    }
+
+    /// Ask for a zero-window probe at the next poll.
+    pub fn request_probe(&mut self) {
+        if self.state.is_synchronized() {
+            self.ack.probe = true;
+        }
+    }
+
+    /// The owner's free space grew: send a window update if the window we
+    /// could advertise now opens by at least two segments or from zero
+    /// (receiver-side silly window avoidance, RFC 9293 §3.8.6.2.2).
+    pub fn on_receive_space(&mut self, space: u64) {
+        if !self.state.can_receive() {
+            return;
+        }
+        let advertised = (self.rcv.adv - self.rcv.nxt).max(0) as u64;
+        let possible = self.scaled_window_limit().min(space);
+        let step = 2 * u64::from(self.send_mss());
+        if possible >= advertised + step || (advertised == 0 && possible > 0) {
+            self.ack.now = true;
+        }
+    }
+
+    fn scaled_window_limit(&self) -> u64 {
+        u64::from(u16::MAX) << self.rcv.wscale
+    }
+
+    fn cc_context<'a>(&self, siblings: &'a [SubflowCcView]) -> CcContext<'a> {
+        CcContext {
+            mss: self.send_mss(),
+            srtt: self.rtt.srtt(),
+            min_rtt: self.rtt.min_rtt(),
+            siblings,
+        }
+    }
+
+    fn enter_closed(&mut self, reason: CloseReason) {
+        if self.state == TcpState::Closed {
+            return;
+        }
+        self.state = TcpState::Closed;
+        self.timers.clear_all();
+        self.events.push_back(SubflowEvent::Closed(reason));
+    }
+
+    fn take_syn_options(&mut self, syn: &SegmentIn<'_>) {
+        if let Some(mss) = syn.mss {
+            self.snd.peer_mss = mss.max(64);
+        }
+        match (syn.wscale, self.config.window_scaling) {
+            // RFC 7323 §2.3: shifts above 14 are used as 14.
+            (Some(shift), true) => self.snd.wscale = shift.min(14),
+            _ => self.rcv.wscale = 0,
+        }
+        self.handshake.sack = self.config.sack && syn.sack_permitted;
+        self.ts.enabled = self.config.timestamps && syn.timestamps.is_some();
+        if let Some(ts) = syn.timestamps {
+            self.ts.recent = ts.tsval;
+        }
+        let mss = self.send_mss();
+        self.cc.set_mss(mss);
+    }
+
+    fn arm(&mut self, kind: TimerKind, at: Instant) {
+        self.timers.set(kind, at);
+    }
+}
+
+/// The MSS for an interface MTU: less the IP header and 20 bytes of TCP.
+fn local_mss(tuple: &FourTuple, mtu: u16) -> u16 {
+    let ip = crate::segment::ip_header_len(tuple.local.ip()) as u16;
+    mtu.saturating_sub(ip + 20).max(88)
+}
+
+/// The smallest shift that lets a 16-bit window express `max` bytes.
+fn window_shift(max: u64) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (u64::from(u16::MAX) << shift) < max {
+        shift += 1;
+    }
+    shift
+}
+
+/// RFC 5961 §7: at most this many challenge ACKs per second.
+const CHALLENGE_ACKS_PER_SECOND: u32 = 10;
+
+impl fmt::Debug for Subflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subflow")
+            .field("id", &self.id)
+            .field("tuple", &self.tuple)
+            .field("state", &self.state)
+            .field("snd_una", &self.snd.una)
+            .field("snd_nxt", &self.snd.nxt)
+            .field("rcv_nxt", &self.rcv.nxt)
+            .field("cwnd", &self.cc.cwnd())
+            .field("in_flight", &self.rtx.in_flight())
+            .finish()
+    }
+}

@@ -1,0 +1,429 @@
+//! Outgoing segments and timers.
+
+use super::timers::TimerKind;
+use super::{CloseReason, RstPlan, SegmentMeta, Subflow, SubflowOwner, TcpState};
+use crate::congestion::SubflowCcView;
+use crate::segment::{MptcpOptionList, emit_ip_tcp};
+use crate::time::Instant;
+use arrayvec::ArrayVec;
+use bytes::Bytes;
+use mptcp_wire::{SackBlock, SackBlocks, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
+
+/// TCP option space (RFC 9293 §3.1: data offset of at most 15 words).
+const OPTION_SPACE: usize = 40;
+
+type OptionList = ArrayVec<TcpOption<'static>, 12>;
+
+/// What to put in one segment.
+struct Plan {
+    flags: TcpFlags,
+    seq: SubflowSeq,
+    payload: Bytes,
+    meta_dsn: Option<mptcp_wire::DataSeq>,
+    retransmission: bool,
+}
+
+impl Subflow {
+    /// Write the next segment due, as a complete IP packet, into `buf`
+    /// (which should hold at least the interface MTU). Returns its length,
+    /// or `None` when nothing is due. Call after any input, timeout, push,
+    /// close or request until it returns `None`.
+    pub fn poll_transmit<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        owner: &mut O,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        if let Some(rst) = self.rst.take() {
+            return self.emit_rst(rst, owner, buf);
+        }
+        match self.state {
+            TcpState::Closed => None,
+            TcpState::SynSent | TcpState::SynReceived => {
+                if self.handshake.due {
+                    self.emit_handshake(now, owner, buf)
+                } else {
+                    None
+                }
+            }
+            _ => self.emit_established(now, owner, buf),
+        }
+    }
+
+    fn emit_handshake<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        owner: &mut O,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let passive = self.state == TcpState::SynReceived;
+        let mut opts = OptionList::new();
+        opts.push(TcpOption::Mss(self.announced_mss()));
+        if self.handshake.sack {
+            opts.push(TcpOption::SackPermitted);
+        }
+        if self.ts.enabled {
+            opts.push(TcpOption::Timestamps {
+                tsval: self.ts_now(now),
+                tsecr: if passive { self.ts.recent } else { 0 },
+            });
+        }
+        // Our shift is zeroed when the peer's SYN had no window scale option.
+        let offer_ws = self.config.window_scaling && (!passive || self.snd.wscale > 0 || self.rcv.wscale > 0);
+        if offer_ws {
+            opts.push(TcpOption::WindowScale(self.rcv.wscale));
+        }
+        let flags = if passive {
+            TcpFlags::SYN | TcpFlags::ACK
+        } else {
+            TcpFlags::SYN
+        };
+        let plan = Plan {
+            flags,
+            seq: self.iss,
+            payload: Bytes::new(),
+            meta_dsn: None,
+            retransmission: self.handshake.sent > 0,
+        };
+        let len = self.emit(now, owner, plan, opts, buf)?;
+        self.handshake.due = false;
+        self.handshake.sent += 1;
+        self.handshake.first_sent.get_or_insert(now);
+        self.snd.nxt = self.iss + 1;
+        self.arm(TimerKind::Rto, now + self.rtt.rto());
+        Some(len)
+    }
+
+    fn emit_established<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        owner: &mut O,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        if let Some((idx, retx)) = self.sendable(now) {
+            return self.emit_queued(now, idx, retx, owner, buf);
+        }
+        if self.ack.probe {
+            self.ack.probe = false;
+            self.stats.window_probes += 1;
+            // An old sequence number elicits an ACK with the current window.
+            let plan = self.pure_ack_plan(self.snd.una - 1);
+            let opts = self.base_options(now);
+            return self.emit(now, owner, plan, opts, buf);
+        }
+        if self.ack.now {
+            let plan = self.pure_ack_plan(self.snd.nxt);
+            let opts = self.base_options(now);
+            return self.emit(now, owner, plan, opts, buf);
+        }
+        if self.send_pending
+            && self.window_room() == 0
+            && !self.rtx.has_outstanding()
+            && !self.timers.is_armed(TimerKind::Persist)
+        {
+            self.arm(TimerKind::Persist, now + self.rtt.rto());
+        }
+        None
+    }
+
+    fn pure_ack_plan(&self, seq: SubflowSeq) -> Plan {
+        Plan {
+            flags: TcpFlags::ACK,
+            seq,
+            payload: Bytes::new(),
+            meta_dsn: None,
+            retransmission: false,
+        }
+    }
+
+    /// The next queued segment the windows allow, if any.
+    fn sendable(&mut self, now: Instant) -> Option<(usize, bool)> {
+        let (idx, retx) = self.rtx.next_to_send()?;
+        let seg = self.rtx.get(idx)?;
+        let len = u64::from(seg.seq_len());
+        let in_flight = self.rtx.in_flight();
+        // RFC 6675 §5: transmit while the pipe is below cwnd.
+        if in_flight > 0 && in_flight + len > self.cc.cwnd() {
+            return None;
+        }
+        if !retx && !seg.data.is_empty() {
+            let data_end = seg.seq + seg.data.len() as u32;
+            let span = (data_end - self.snd.una).max(0) as u64;
+            if span > self.snd.wnd {
+                if in_flight == 0 && !self.timers.is_armed(TimerKind::Persist) {
+                    self.arm(TimerKind::Persist, now + self.rtt.rto());
+                }
+                return None;
+            }
+        }
+        Some((idx, retx))
+    }
+
+    fn emit_queued<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        retx: bool,
+        owner: &mut O,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let seg = self.rtx.get(idx)?.clone();
+        let last = idx + 1 == self.rtx.iter().count();
+        let mut flags = TcpFlags::ACK;
+        if seg.fin {
+            flags |= TcpFlags::FIN;
+        }
+        if last && !seg.data.is_empty() {
+            flags |= TcpFlags::PSH;
+        }
+        let payload_len = seg.data.len() as u64;
+        let plan = Plan {
+            flags,
+            seq: seg.seq,
+            payload: seg.data.clone(),
+            meta_dsn: seg.dsn,
+            retransmission: retx,
+        };
+        let opts = self.base_options(now);
+        let len = self.emit(now, owner, plan, opts, buf)?;
+        self.rtx.on_sent(idx, now);
+        self.stats.bytes_sent += payload_len;
+        if retx {
+            self.stats.retransmits += 1;
+            self.stats.bytes_retrans += payload_len;
+        }
+        if seg.end().gt(self.snd.nxt) {
+            self.snd.nxt = seg.end();
+        }
+        if !self.timers.is_armed(TimerKind::Rto) {
+            self.arm(TimerKind::Rto, now + self.rtt.rto());
+        }
+        Some(len)
+    }
+
+    fn base_options(&self, now: Instant) -> OptionList {
+        let mut opts = OptionList::new();
+        if self.ts.enabled {
+            opts.push(TcpOption::Timestamps {
+                tsval: self.ts_now(now),
+                tsecr: self.ts.recent,
+            });
+        }
+        opts
+    }
+
+    /// The timestamp clock: milliseconds plus a per-subflow offset.
+    fn ts_now(&self, now: Instant) -> u32 {
+        self.ts.offset.wrapping_add((now.as_micros() / 1000) as u32)
+    }
+
+    /// Fill in the owner's options, SACK blocks and the window, then write.
+    fn emit<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        owner: &mut O,
+        plan: Plan,
+        mut opts: OptionList,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let view = self.view();
+        let used: usize = opts.iter().map(|o| o.len()).sum();
+        let meta = SegmentMeta {
+            flags: plan.flags,
+            seq: plan.seq,
+            payload_len: plan.payload.len() as u32,
+            dsn: plan.meta_dsn,
+            retransmission: plan.retransmission,
+        };
+        let mut mp = MptcpOptionList::new();
+        owner.options_for(&view, &meta, OPTION_SPACE.saturating_sub(used), &mut mp);
+        let mut used = used;
+        for m in mp {
+            let opt = TcpOption::Mptcp(m);
+            if used + opt.len() <= OPTION_SPACE && !opts.is_full() {
+                used += opt.len();
+                opts.push(opt);
+            }
+        }
+        if !plan.flags.syn() && !opts.is_full() {
+            self.add_sack(&mut opts, used);
+        }
+        let window = self.advertise_window(owner, plan.flags.syn());
+        let ack = if plan.flags.ack() { self.rcv.nxt } else { SubflowSeq(0) };
+        let repr = TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq: plan.seq,
+            ack,
+            flags: plan.flags,
+            window,
+            urgent: 0,
+        };
+        let len = emit_ip_tcp(self.tuple.local, self.tuple.remote, &repr, &opts, &plan.payload, buf).ok()?;
+        self.stats.segs_out += 1;
+        if plan.flags.ack() {
+            self.ack.now = false;
+            self.ack.unacked_segments = 0;
+            self.timers.cancel(TimerKind::DelayedAck);
+            self.ts.last_ack_sent = self.rcv.nxt;
+        }
+        let _ = now;
+        Some(len)
+    }
+
+    /// SACK blocks for what the reassembly queue holds, as many as fit.
+    fn add_sack(&mut self, opts: &mut OptionList, used: usize) {
+        if !self.handshake.sack || self.rcv.ofo.is_empty() {
+            return;
+        }
+        let room = OPTION_SPACE.saturating_sub(used);
+        let n = (room.saturating_sub(2) / 8).min(4);
+        if n == 0 {
+            return;
+        }
+        self.rcv.ofo.sack_blocks(n, &mut self.sack_scratch);
+        let base = self.rcv.nxt;
+        let off = self.rcv.off;
+        let blocks: ArrayVec<SackBlock, 4> = self
+            .sack_scratch
+            .iter()
+            .map(|&(s, e)| SackBlock {
+                left: base + (s - off) as u32,
+                right: base + (e - off) as u32,
+            })
+            .collect();
+        if let Some(sack) = SackBlocks::new(&blocks) {
+            opts.push(TcpOption::Sack(sack));
+        }
+    }
+
+    /// The window field: the owner's free space, never moving the right
+    /// edge left (RFC 9293 §3.8.6.2.1), scaled except on SYNs (RFC 7323
+    /// §2.2).
+    fn advertise_window<O: SubflowOwner>(&mut self, owner: &O, syn: bool) -> u16 {
+        let space = owner.receive_space(&self.view());
+        if syn {
+            let wnd = space.min(u64::from(u16::MAX));
+            self.rcv.adv = self.rcv.nxt + wnd as u32;
+            return wnd as u16;
+        }
+        let shift = self.rcv.wscale;
+        let space = space.min(self.scaled_window_limit()) >> shift << shift;
+        let mut right = self.rcv.nxt + space as u32;
+        if right.lt(self.rcv.adv) {
+            right = self.rcv.adv;
+        }
+        self.rcv.adv = right;
+        let wnd = ((right - self.rcv.nxt).max(0) as u64) >> shift;
+        wnd.min(u64::from(u16::MAX)) as u16
+    }
+
+    fn emit_rst<O: SubflowOwner>(
+        &mut self,
+        rst: RstPlan,
+        owner: &mut O,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let view = self.view();
+        let flags = if rst.ack.is_some() {
+            TcpFlags::RST | TcpFlags::ACK
+        } else {
+            TcpFlags::RST
+        };
+        let meta = SegmentMeta {
+            flags,
+            seq: rst.seq,
+            payload_len: 0,
+            dsn: None,
+            retransmission: false,
+        };
+        let mut mp = MptcpOptionList::new();
+        owner.options_for(&view, &meta, OPTION_SPACE, &mut mp);
+        let opts: OptionList = mp.into_iter().map(TcpOption::Mptcp).take(3).collect();
+        let repr = TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq: rst.seq,
+            ack: rst.ack.unwrap_or(SubflowSeq(0)),
+            flags,
+            window: 0,
+            urgent: 0,
+        };
+        let len = emit_ip_tcp(self.tuple.local, self.tuple.remote, &repr, &opts, &[], buf).ok()?;
+        self.stats.segs_out += 1;
+        Some(len)
+    }
+
+    /// Run the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, siblings: &[SubflowCcView]) {
+        for kind in self.timers.expired(now) {
+            match kind {
+                TimerKind::Rto => self.on_rto(now, siblings),
+                TimerKind::DelayedAck => self.request_ack(),
+                TimerKind::Reorder => self.on_reorder_timer(now, siblings),
+                TimerKind::Persist => self.on_persist(now),
+                TimerKind::TimeWait => self.enter_closed(CloseReason::Normal),
+            }
+        }
+    }
+
+    /// RFC 6298 §5.4-5.6 and RFC 5681 §3.1.
+    fn on_rto(&mut self, now: Instant, siblings: &[SubflowCcView]) {
+        if matches!(self.state, TcpState::SynSent | TcpState::SynReceived) {
+            if self.handshake.sent > self.config.syn_retries {
+                self.enter_closed(CloseReason::TimedOut);
+                return;
+            }
+            self.rtt.back_off();
+            self.handshake.due = true;
+            return;
+        }
+        if !self.rtx.has_outstanding() {
+            return;
+        }
+        self.rto_streak += 1;
+        self.stats.rto_expirations += 1;
+        if self.rto_streak > self.config.data_retries {
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        if self.rto_streak == 1 {
+            let in_flight = self.rtx.in_flight();
+            let ctx = self.cc_context(siblings);
+            self.cc.on_rto(now, in_flight, &ctx);
+        }
+        self.rtt.back_off();
+        // A second timeout in a row: the receiver may have reneged on its
+        // SACKs (RFC 2018 §8), so resend everything.
+        self.rtx.on_rto(self.rto_streak >= 2);
+        self.recovery_point = Some(self.snd.nxt);
+        self.dupacks = 0;
+        self.arm(TimerKind::Rto, now + self.rtt.rto());
+    }
+
+    fn on_reorder_timer(&mut self, now: Instant, siblings: &[SubflowCcView]) {
+        let in_flight = self.rtx.in_flight();
+        let (lost, next) = self.rtx.rack_detect_loss(
+            now,
+            self.rtt.min_rtt(),
+            self.rtt.srtt(),
+            self.recovery_point.is_some(),
+        );
+        if let Some(t) = next {
+            self.arm(TimerKind::Reorder, t);
+        }
+        if lost > 0 {
+            self.enter_recovery(now, in_flight, siblings);
+        }
+    }
+
+    /// The persist timer: probe the zero window, backing off.
+    fn on_persist(&mut self, now: Instant) {
+        if self.window_room() > 0 || self.rtx.has_outstanding() {
+            return;
+        }
+        self.ack.probe = true;
+        self.rtt.back_off();
+        self.arm(TimerKind::Persist, now + self.rtt.rto());
+    }
+}

@@ -1,0 +1,448 @@
+//! The send queue of one subflow: unsent and in-flight segments with their
+//! SACK scoreboard and RACK loss detection (RFC 8985).
+//!
+//! Segments are cut when data is queued (the owner hands over at most one
+//! segment's payload at a time) and never re-cut, so a retransmission
+//! carries exactly the bytes, and the MPTCP mapping, of the original.
+
+use crate::time::{Duration, Instant};
+use bytes::Bytes;
+use mptcp_wire::{DataSeq, SubflowSeq};
+use std::collections::VecDeque;
+
+/// One segment's worth of sequence space.
+#[derive(Clone, Debug)]
+pub struct TxSegment {
+    /// Sequence number of the first byte.
+    pub seq: SubflowSeq,
+    /// Payload.
+    pub data: Bytes,
+    /// Whether a FIN follows the payload.
+    pub fin: bool,
+    /// Data sequence number of the first payload byte (MPTCP mapping).
+    pub dsn: Option<DataSeq>,
+    /// Last transmission time; `None` while unsent.
+    pub xmit: Option<Instant>,
+    /// Whether the segment was ever retransmitted.
+    pub retransmitted: bool,
+    /// Whether the peer SACKed it.
+    pub sacked: bool,
+    /// Whether it is marked lost and awaits retransmission.
+    pub lost: bool,
+    /// Whether it is counted in the bytes in flight.
+    counted: bool,
+}
+
+impl TxSegment {
+    /// Sequence space occupied (payload plus FIN).
+    pub fn seq_len(&self) -> u32 {
+        self.data.len() as u32 + u32::from(self.fin)
+    }
+
+    /// The sequence number after this segment.
+    pub fn end(&self) -> SubflowSeq {
+        self.seq + self.seq_len()
+    }
+}
+
+/// RACK state (RFC 8985 §6.1).
+#[derive(Clone, Copy, Debug, Default)]
+struct Rack {
+    /// Transmission time of the most recently sent segment known delivered.
+    xmit_ts: Option<Instant>,
+    /// Its end sequence number.
+    end_seq: SubflowSeq,
+    /// RTT measured on it.
+    rtt: Duration,
+    /// Highest end of a delivered segment (for reordering detection).
+    fack: Option<SubflowSeq>,
+    /// Whether reordering was ever observed.
+    reordering_seen: bool,
+}
+
+/// What an acknowledgment did to the queue.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AckOutcome {
+    /// Bytes newly acknowledged cumulatively (not counting those SACKed before).
+    pub cum_acked: u64,
+    /// Bytes newly SACKed.
+    pub sacked: u64,
+    /// An RTT sample from a never-retransmitted segment (Karn).
+    pub rtt_sample: Option<Duration>,
+    /// Whether the FIN was acknowledged.
+    pub fin_acked: bool,
+}
+
+/// Unsent and in-flight segments in sequence order.
+#[derive(Debug, Default)]
+pub struct RtxQueue {
+    segs: VecDeque<TxSegment>,
+    /// Index of the first never-sent segment.
+    next_unsent: usize,
+    /// Lowest index that may hold a lost segment.
+    lost_hint: usize,
+    lost_count: usize,
+    in_flight: u64,
+    sacked_bytes: u64,
+    sacked_segments: usize,
+    unsent_bytes: u64,
+    rack: Rack,
+    /// The subflow's minimum RTT, for RACK's ambiguity test.
+    min_rtt: Duration,
+}
+
+impl RtxQueue {
+    /// An empty queue.
+    pub fn new() -> RtxQueue {
+        RtxQueue::default()
+    }
+
+    /// Bytes in flight: sent, not acknowledged, not SACKed, not marked lost
+    /// (the "pipe" of RFC 6675 §4).
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
+    }
+
+    /// Payload bytes queued but never sent.
+    pub fn unsent_bytes(&self) -> u64 {
+        self.unsent_bytes
+    }
+
+    /// Whether any sent segment is still unacknowledged.
+    pub fn has_outstanding(&self) -> bool {
+        self.next_unsent > 0
+    }
+
+    /// Whether segments marked lost await retransmission.
+    pub fn has_lost(&self) -> bool {
+        self.lost_count > 0
+    }
+
+    /// Number of segments the peer SACKed.
+    pub fn sacked_segments(&self) -> usize {
+        self.sacked_segments
+    }
+
+    /// Whether the queue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.segs.is_empty()
+    }
+
+    /// The first unacknowledged sequence number, if any segment is queued.
+    pub fn front_seq(&self) -> Option<SubflowSeq> {
+        self.segs.front().map(|s| s.seq)
+    }
+
+    /// The segments, lowest sequence first.
+    pub fn iter(&self) -> impl Iterator<Item = &TxSegment> {
+        self.segs.iter()
+    }
+
+    /// Whether the last queued segment carries the FIN.
+    pub fn fin_queued(&self) -> bool {
+        self.segs.back().is_some_and(|s| s.fin)
+    }
+
+    /// Append a new segment at `seq`.
+    pub fn push(&mut self, seq: SubflowSeq, data: Bytes, dsn: Option<DataSeq>, fin: bool) {
+        self.unsent_bytes += data.len() as u64;
+        self.segs.push_back(TxSegment {
+            seq,
+            data,
+            fin,
+            dsn,
+            xmit: None,
+            retransmitted: false,
+            sacked: false,
+            lost: false,
+            counted: false,
+        });
+    }
+
+    /// Put a FIN on the last segment if it is unsent; otherwise the caller
+    /// pushes an empty FIN segment. Returns whether it was piggybacked.
+    pub fn piggyback_fin(&mut self) -> bool {
+        match self.segs.back_mut() {
+            Some(last) if last.xmit.is_none() && !last.fin => {
+                last.fin = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The index of the next segment to transmit: a lost one first, then
+    /// the next unsent one. `None` when there is nothing to send.
+    pub fn next_to_send(&mut self) -> Option<(usize, bool)> {
+        if self.lost_count > 0 {
+            let start = self.lost_hint.min(self.segs.len());
+            if let Some(off) = self.segs.range(start..).position(|s| s.lost && !s.sacked) {
+                self.lost_hint = start + off;
+                return Some((start + off, true));
+            }
+            self.lost_count = 0;
+        }
+        (self.next_unsent < self.segs.len()).then_some((self.next_unsent, false))
+    }
+
+    /// The segment at `idx`.
+    pub fn get(&self, idx: usize) -> Option<&TxSegment> {
+        self.segs.get(idx)
+    }
+
+    /// Record that the segment at `idx` was (re)transmitted at `now`.
+    pub fn on_sent(&mut self, idx: usize, now: Instant) {
+        let Some(seg) = self.segs.get_mut(idx) else {
+            return;
+        };
+        if seg.xmit.is_some() {
+            seg.retransmitted = true;
+        } else {
+            self.unsent_bytes -= seg.data.len() as u64;
+        }
+        if seg.lost {
+            seg.lost = false;
+            self.lost_count = self.lost_count.saturating_sub(1);
+        }
+        if !seg.counted {
+            seg.counted = true;
+            self.in_flight += u64::from(seg.seq_len());
+        }
+        seg.xmit = Some(now);
+        if idx == self.next_unsent {
+            self.next_unsent += 1;
+        }
+    }
+
+    fn uncount(&mut self, idx: usize) {
+        if let Some(seg) = self.segs.get_mut(idx)
+            && seg.counted
+        {
+            seg.counted = false;
+            self.in_flight -= u64::from(seg.seq_len());
+        }
+    }
+
+    /// Process a cumulative acknowledgment up to (not including) `ack`.
+    pub fn on_cumulative_ack(&mut self, ack: SubflowSeq, now: Instant, out: &mut AckOutcome) {
+        while let Some(front) = self.segs.front() {
+            if front.xmit.is_none() || front.seq.ge(ack) {
+                break;
+            }
+            if front.end().gt(ack) {
+                self.trim_front(ack, out);
+                break;
+            }
+            self.uncount(0);
+            let Some(seg) = self.segs.pop_front() else {
+                break;
+            };
+            self.next_unsent = self.next_unsent.saturating_sub(1);
+            self.lost_hint = self.lost_hint.saturating_sub(1);
+            if seg.lost {
+                self.lost_count = self.lost_count.saturating_sub(1);
+            }
+            if seg.sacked {
+                self.sacked_bytes -= u64::from(seg.seq_len());
+                self.sacked_segments -= 1;
+            } else {
+                out.cum_acked += u64::from(seg.seq_len());
+                self.rack_on_delivered(&seg, now, out);
+            }
+            out.fin_acked |= seg.fin;
+        }
+    }
+
+    /// The peer acknowledged part of the front segment: keep the rest.
+    fn trim_front(&mut self, ack: SubflowSeq, out: &mut AckOutcome) {
+        self.uncount(0);
+        let Some(front) = self.segs.front_mut() else {
+            return;
+        };
+        let n = (ack - front.seq).clamp(0, front.data.len() as i32) as usize;
+        let _ = front.data.split_to(n);
+        front.seq += n as u32;
+        front.dsn = front.dsn.map(|d| d + n as u64);
+        out.cum_acked += n as u64;
+        if front.sacked {
+            // A partially acked SACKed segment stays SACKed.
+            self.sacked_bytes -= n as u64;
+        } else if !front.lost {
+            front.counted = true;
+            self.in_flight += u64::from(front.seq_len());
+        }
+    }
+
+    /// Mark the segments wholly inside `[left, right)` as SACKed.
+    pub fn on_sack_block(
+        &mut self,
+        left: SubflowSeq,
+        right: SubflowSeq,
+        now: Instant,
+        out: &mut AckOutcome,
+    ) {
+        let mut idx = self.segs.partition_point(|s| s.seq.lt(left));
+        while idx < self.next_unsent {
+            let Some(seg) = self.segs.get(idx) else { break };
+            if seg.end().gt(right) {
+                break;
+            }
+            if !seg.sacked {
+                self.uncount(idx);
+                let seg = &mut self.segs[idx];
+                seg.sacked = true;
+                if seg.lost {
+                    seg.lost = false;
+                    self.lost_count = self.lost_count.saturating_sub(1);
+                }
+                let len = u64::from(seg.seq_len());
+                self.sacked_bytes += len;
+                self.sacked_segments += 1;
+                out.sacked += len;
+                let seg = self.segs[idx].clone();
+                self.rack_on_delivered(&seg, now, out);
+            }
+            idx += 1;
+        }
+    }
+
+    /// RFC 8985 §6.2 steps 1-3 for one newly delivered segment.
+    fn rack_on_delivered(&mut self, seg: &TxSegment, now: Instant, out: &mut AckOutcome) {
+        let Some(xmit) = seg.xmit else { return };
+        let rtt = now - xmit;
+        if !seg.retransmitted && out.rtt_sample.is_none_or(|r| rtt < r) {
+            out.rtt_sample = Some(rtt);
+        }
+        let end = seg.end();
+        if let Some(fack) = self.rack.fack {
+            if end.lt(fack) && !seg.retransmitted {
+                self.rack.reordering_seen = true;
+            }
+        }
+        self.rack.fack = Some(self.rack.fack.map_or(end, |f| f.max(end)));
+        // RFC 8985 §6.2 step 2: the delivery of a retransmitted segment
+        // faster than the minimum RTT acknowledges the original, not the
+        // retransmission; it says nothing about recent transmissions.
+        if seg.retransmitted && rtt < self.min_rtt {
+            return;
+        }
+        let newer = match self.rack.xmit_ts {
+            None => true,
+            Some(ts) => xmit > ts || (xmit == ts && end.gt(self.rack.end_seq)),
+        };
+        if newer {
+            self.rack.xmit_ts = Some(xmit);
+            self.rack.end_seq = end;
+            self.rack.rtt = rtt;
+        }
+    }
+
+    /// RFC 8985 §6.2 step 5: mark lost every sent segment older than the
+    /// most recently delivered one by more than `rtt + reo_wnd`. Returns the
+    /// number of newly lost segments and when to look again, if some
+    /// segment is not yet overdue.
+    pub fn rack_detect_loss(
+        &mut self,
+        now: Instant,
+        min_rtt: Option<Duration>,
+        srtt: Option<Duration>,
+        in_recovery: bool,
+    ) -> (usize, Option<Instant>) {
+        let Some(rack_ts) = self.rack.xmit_ts else {
+            return (0, None);
+        };
+        let reo_wnd = self.reo_wnd(min_rtt, srtt, in_recovery);
+        let mut newly_lost = 0;
+        let mut next_check: Option<Instant> = None;
+        for idx in 0..self.next_unsent {
+            let seg = &self.segs[idx];
+            let Some(xmit) = seg.xmit else { break };
+            if seg.sacked || seg.lost {
+                continue;
+            }
+            let older = xmit < rack_ts || (xmit == rack_ts && seg.end().lt(self.rack.end_seq));
+            if !older {
+                if seg.retransmitted {
+                    continue;
+                }
+                break;
+            }
+            let deadline = xmit + self.rack.rtt + reo_wnd;
+            if deadline <= now {
+                self.mark_lost(idx);
+                newly_lost += 1;
+            } else {
+                next_check = Some(next_check.map_or(deadline, |d| d.min(deadline)));
+            }
+        }
+        (newly_lost, next_check)
+    }
+
+    /// RFC 8985 §6.2 step 4.
+    fn reo_wnd(&self, min_rtt: Option<Duration>, srtt: Option<Duration>, recovering: bool) -> Duration {
+        if !self.rack.reordering_seen && (recovering || self.sacked_segments >= 3) {
+            return Duration::ZERO;
+        }
+        let quarter = min_rtt.map_or(Duration::ZERO, |m| Duration::from_micros(m.as_micros() / 4));
+        srtt.map_or(quarter, |s| quarter.min(s))
+    }
+
+    /// Mark the segment at `idx` lost (no longer in flight).
+    pub fn mark_lost(&mut self, idx: usize) {
+        if idx >= self.next_unsent {
+            return;
+        }
+        self.uncount(idx);
+        let seg = &mut self.segs[idx];
+        if !seg.lost && !seg.sacked {
+            seg.lost = true;
+            self.lost_count += 1;
+            self.lost_hint = self.lost_hint.min(idx);
+        }
+    }
+
+    /// The retransmission timer fired: every sent, un-SACKed segment is
+    /// considered lost (RFC 6675 §5.1). With `forget_sacks` the SACK marks
+    /// are dropped too, in case the receiver reneged (RFC 2018 §8).
+    pub fn on_rto(&mut self, forget_sacks: bool) {
+        if forget_sacks {
+            for seg in self.segs.range_mut(..self.next_unsent) {
+                seg.sacked = false;
+            }
+            self.sacked_bytes = 0;
+            self.sacked_segments = 0;
+        }
+        for idx in 0..self.next_unsent {
+            self.mark_lost(idx);
+        }
+        self.lost_hint = 0;
+    }
+
+    /// Mark the first outstanding segment lost (duplicate-ACK recovery
+    /// without SACK, RFC 6582). Returns whether one was marked.
+    pub fn mark_first_lost(&mut self) -> bool {
+        match self.segs.front() {
+            Some(seg) if seg.xmit.is_some() && !seg.lost && !seg.sacked => {
+                self.mark_lost(0);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Tell RACK the subflow's current minimum RTT.
+    pub fn set_min_rtt(&mut self, min_rtt: Duration) {
+        self.min_rtt = min_rtt;
+    }
+
+    /// Forget every queued segment (the connection was reset); returns the
+    /// unacknowledged segments for the owner's reinjection decisions.
+    pub fn drain(&mut self) -> VecDeque<TxSegment> {
+        let segs = std::mem::take(&mut self.segs);
+        *self = RtxQueue::default();
+        segs
+    }
+}
+
+#[cfg(test)]
+mod tests;
