@@ -192,9 +192,15 @@ pub struct TraceHash {
     pub hash: u64,
     pub delivered: u64,
     pub dropped: u64,
+    /// When set, only links with a smaller number are hashed.
+    pub links_below: Option<usize>,
 }
 
 impl TraceHash {
+    fn wants(&self, link: LinkId) -> bool {
+        self.links_below.is_none_or(|n| link.0 < n)
+    }
+
     fn eat(&mut self, bytes: &[u8]) {
         if self.hash == 0 {
             self.hash = 0xcbf2_9ce4_8422_2325;
@@ -207,6 +213,9 @@ impl TraceHash {
 
 impl Observer for TraceHash {
     fn on_delivered(&mut self, now: Instant, link: LinkId, _: NodeId, _: IfaceId, p: &[u8]) {
+        if !self.wants(link) {
+            return;
+        }
         self.delivered += 1;
         self.eat(&now.as_micros().to_be_bytes());
         self.eat(&(link.0 as u64).to_be_bytes());
@@ -214,6 +223,11 @@ impl Observer for TraceHash {
     }
 
     fn on_dropped(&mut self, now: Instant, site: DropSite, reason: DropReason, p: &[u8]) {
+        if let DropSite::Link(link) = site
+            && !self.wants(link)
+        {
+            return;
+        }
         self.dropped += 1;
         self.eat(&now.as_micros().to_be_bytes());
         self.eat(format!("{site:?}{reason}").as_bytes());
