@@ -10,8 +10,11 @@ use crate::node::{LinkId, NodeId};
 /// Something that happens at an instant.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// A packet reaches the far end of a link. `epoch` is the link's epoch when
-    /// it left; a link that went down meanwhile loses it.
+    /// The head of a link's wire (its oldest in-order packet) arrives.
+    Arrive { link: LinkId },
+    /// A reordered packet reaches the far end of a link out of band. `epoch`
+    /// is the link's epoch when it left; a link that went down meanwhile
+    /// loses it.
     Deliver {
         link: LinkId,
         packet: Vec<u8>,

@@ -37,7 +37,20 @@ pub(crate) struct Link {
     busy_until_ns: u64,
     /// The latest in-order arrival time, to keep jitter FIFO.
     last_arrival: Instant,
+    /// In-order packets propagating, by arrival time (non-decreasing). Only
+    /// the head has an event in the simulator's queue, which keeps the heap
+    /// small on links with a large bandwidth-delay product.
+    wire: VecDeque<InFlight>,
     rng: ChaCha8Rng,
+}
+
+/// A packet propagating on a link.
+pub(crate) struct InFlight {
+    /// When it reaches the far end.
+    pub(crate) at: Instant,
+    /// The link's epoch when it left; a link that went down since loses it.
+    pub(crate) epoch: u64,
+    pub(crate) packet: Vec<u8>,
 }
 
 /// What became of a packet offered to a link.
@@ -58,8 +71,13 @@ pub(crate) enum Offer {
 pub(crate) enum Fate {
     /// Lost on the wire.
     Lost,
-    /// Arrives at `at`, twice if `duplicate`.
-    Arrives { at: Instant, duplicate: bool },
+    /// Arrives at `at`, twice if `duplicate`; after every packet that left
+    /// before it unless `reordered`.
+    Arrives {
+        at: Instant,
+        duplicate: bool,
+        reordered: bool,
+    },
 }
 
 impl Link {
@@ -81,6 +99,7 @@ impl Link {
             queue_bytes: 0,
             busy_until_ns: 0,
             last_arrival: Instant::ZERO,
+            wire: VecDeque::new(),
             rng,
         }
     }
@@ -159,7 +178,8 @@ impl Link {
             j => self.rng.random_range(0..=j),
         };
         let mut at = now + c.delay + Duration::from_micros(jitter);
-        if c.reorder > 0.0 && self.rng.random_bool(c.reorder) {
+        let reordered = c.reorder > 0.0 && self.rng.random_bool(c.reorder);
+        if reordered {
             at += c.reorder_delay;
             self.stats.reordered += 1;
         } else {
@@ -169,7 +189,29 @@ impl Link {
         if duplicate {
             self.stats.duplicated += 1;
         }
-        Fate::Arrives { at, duplicate }
+        Fate::Arrives {
+            at,
+            duplicate,
+            reordered,
+        }
+    }
+
+    /// Puts an in-order packet on the wire; returns whether it is the head
+    /// (then the caller schedules its arrival).
+    pub(crate) fn put_on_wire(&mut self, at: Instant, packet: Vec<u8>) -> bool {
+        debug_assert!(self.wire.back().is_none_or(|last| last.at <= at));
+        self.wire.push_back(InFlight {
+            at,
+            epoch: self.epoch,
+            packet,
+        });
+        self.wire.len() == 1
+    }
+
+    /// Takes the head of the wire; returns it and the next head's arrival.
+    pub(crate) fn take_arrival(&mut self) -> Option<(InFlight, Option<Instant>)> {
+        let head = self.wire.pop_front()?;
+        Some((head, self.wire.front().map(|next| next.at)))
     }
 
     /// Applies a transition. Going down returns every queued packet (all

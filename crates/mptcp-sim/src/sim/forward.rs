@@ -106,19 +106,26 @@ impl<N: Node> Simulator<N> {
         self.depart(link, packet);
     }
 
-    /// `packet` finished serializing: lose it, or schedule its arrival(s).
+    /// `packet` finished serializing: lose it, or send it on its way.
     fn depart(&mut self, link: LinkId, packet: Vec<u8>) {
         let l = &mut self.links[link.0];
-        match l.depart(self.now, packet.len()) {
-            Fate::Lost => self.report_drop(DropSite::Link(link), DropReason::Loss, packet),
-            Fate::Arrives { at, duplicate } => {
-                let epoch = l.epoch;
-                let copy = duplicate.then(|| {
-                    let mut copy = self.pool.pop().unwrap_or_default();
-                    copy.clear();
-                    copy.extend_from_slice(&packet);
-                    copy
-                });
+        let (at, duplicate, reordered) = match l.depart(self.now, packet.len()) {
+            Fate::Lost => return self.report_drop(DropSite::Link(link), DropReason::Loss, packet),
+            Fate::Arrives {
+                at,
+                duplicate,
+                reordered,
+            } => (at, duplicate, reordered),
+        };
+        let copy = duplicate.then(|| {
+            let mut copy = self.pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&packet);
+            copy
+        });
+        for packet in std::iter::once(packet).chain(copy) {
+            if reordered {
+                let epoch = self.links[link.0].epoch;
                 self.events.push(
                     at,
                     Event::Deliver {
@@ -127,18 +134,21 @@ impl<N: Node> Simulator<N> {
                         epoch,
                     },
                 );
-                if let Some(packet) = copy {
-                    self.events.push(
-                        at,
-                        Event::Deliver {
-                            link,
-                            packet,
-                            epoch,
-                        },
-                    );
-                }
+            } else if self.links[link.0].put_on_wire(at, packet) {
+                self.events.push(at, Event::Arrive { link });
             }
         }
+    }
+
+    /// The head of `link`'s wire arrives; the next head is scheduled first.
+    pub(super) fn on_arrive(&mut self, link: LinkId) {
+        let Some((head, next)) = self.links[link.0].take_arrival() else {
+            return;
+        };
+        if let Some(at) = next {
+            self.events.push(at, Event::Arrive { link });
+        }
+        self.on_deliver(link, head.packet, head.epoch);
     }
 
     /// `packet` reaches the far end of `link`.

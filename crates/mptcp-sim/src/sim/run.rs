@@ -108,6 +108,7 @@ impl<N: Node> Simulator<N> {
 
     fn dispatch(&mut self, event: Event) {
         match event {
+            Event::Arrive { link } => self.on_arrive(link),
             Event::Deliver {
                 link,
                 packet,
