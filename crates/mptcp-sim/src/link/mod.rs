@@ -137,7 +137,8 @@ impl Link {
         self.queue.push_back(packet);
         self.queue_bytes += len;
         self.stats.max_queue_bytes = self.stats.max_queue_bytes.max(self.queue_bytes);
-        let tx_done = (self.queue.len() == 1).then(|| self.start_tx(now.as_micros() * 1000));
+        let tx_done =
+            (self.queue.len() == 1).then(|| self.start_tx(now.as_micros().saturating_mul(1000)));
         Offer::Queued {
             queue_bytes: self.queue_bytes,
             tx_done,
