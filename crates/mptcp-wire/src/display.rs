@@ -30,8 +30,8 @@ impl fmt::Display for Hex<'_> {
     }
 }
 
-/// The set bits of `value` (from the top bit of a `width`-bit field down),
-/// by letter, as `[AH]`; `[none]` when none is set.
+/// The set bits of `value`, named by `names` from the field's top bit down
+/// (one letter per bit), as `[AH]`; `[none]` when none is set.
 fn letters(f: &mut fmt::Formatter<'_>, value: u8, names: &[u8]) -> fmt::Result {
     f.write_str("[")?;
     let mut any = false;

@@ -128,6 +128,11 @@ impl DataSeq {
         self.0.wrapping_sub(other.0) as i64
     }
 
+    /// Bytes from `earlier` up to `self`; zero if `earlier` is later.
+    pub fn bytes_since(self, earlier: DataSeq) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
     /// Whether `self` lies in `[start, start + len)`.
     pub fn in_window(self, start: DataSeq, len: u64) -> bool {
         self.0.wrapping_sub(start.0) < len

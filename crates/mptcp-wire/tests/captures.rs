@@ -15,6 +15,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use mptcp_wire::{
     AddAddr, CapableBody, CaptureFormat, MpJoin, MptcpOption, ParseErrorKind, ResetReason,
@@ -129,6 +130,21 @@ fn mptcp_option_counts_match_tshark_and_tcpdump() {
         Some(CaptureFormat::PcapNg)
     );
     assert_eq!(get("v1-join.pcap").format, Some(CaptureFormat::Pcap));
+}
+
+#[test]
+fn timestamps_follow_the_file_resolution() {
+    // As tshark prints them (frame.time_epoch): microseconds in pcap,
+    // nanoseconds (if_tsresol 9) in the pcapng client capture.
+    let first = |name| get(name).first_timestamp.expect("a packet");
+    assert_eq!(
+        first("tcpdump_mptcp-v1.pcap"),
+        Duration::new(1578930666, 676845000)
+    );
+    assert_eq!(
+        first("pymptcpanalyzer_client_2.pcap"),
+        Duration::new(1529037834, 335235214)
+    );
 }
 
 /// TCP checksums. Linux leaves the checksum of a segment it sends to the
@@ -259,6 +275,12 @@ fn kernel_captures_match_vectors() {
         });
         assert!(csum_flag, "{name}: checksum flag");
     }
+}
+
+/// ADD_ADDR and its echo in the kernel captures, with the HMACs of
+/// `vectors.json`.
+#[test]
+fn kernel_add_addr_match_vectors() {
     let adds = |name| -> Vec<AddAddr> {
         let scan = get(name);
         let all = scan.mptcp.iter().flatten();

@@ -175,6 +175,10 @@ fn dss_flag_combinations() {
     let MptcpOption::Dss(d) = max else { panic!() };
     assert!(d.data_fin);
     assert_eq!(d.mapping.unwrap().checksum, Some(0xabcd));
+}
+
+#[test]
+fn dss_partial_and_odd_forms() {
     // M only, 4-byte DSN, with and without checksum (the v0 shapes: 20 and 18
     // bytes with a 4-byte ack).
     roundtrip(&option(

@@ -65,6 +65,7 @@ pub fn idsn(version: Version, key: u64) -> Option<u64> {
 pub struct Scan {
     pub format: Option<CaptureFormat>,
     pub packets: usize,
+    pub first_timestamp: Option<std::time::Duration>,
     pub not_ip: usize,
     pub ipv4: usize,
     pub ipv4_header_ok: usize,
@@ -99,6 +100,7 @@ pub struct Scan {
 impl Scan {
     fn packet(&mut self, packet: &CapturedPacket) {
         self.packets += 1;
+        self.first_timestamp.get_or_insert(packet.timestamp);
         self.mptcp.push(Vec::new());
         let ip = match packet.ip() {
             Ok(Some(ip)) => ip,
