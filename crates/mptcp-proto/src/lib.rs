@@ -9,8 +9,11 @@
 #![forbid(unsafe_code)]
 
 pub mod congestion;
+pub mod connection;
 pub mod crypto;
+pub mod endpoint;
 pub mod error;
+pub mod random;
 pub mod reassembly;
 pub mod segment;
 pub mod stats;

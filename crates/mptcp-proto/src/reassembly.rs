@@ -85,7 +85,10 @@ impl Reassembly {
             .collect();
         for (s, e) in overlapping {
             if s > cursor {
-                self.store(cursor, &data[(cursor - start) as usize..(s - start) as usize]);
+                self.store(
+                    cursor,
+                    &data[(cursor - start) as usize..(s - start) as usize],
+                );
                 out.new += s - cursor;
             }
             let covered_to = e.min(hi);
@@ -95,7 +98,10 @@ impl Reassembly {
             }
         }
         if cursor < hi {
-            self.store(cursor, &data[(cursor - start) as usize..(hi - start) as usize]);
+            self.store(
+                cursor,
+                &data[(cursor - start) as usize..(hi - start) as usize],
+            );
             out.new += hi - cursor;
         }
         self.touch(lo, hi);
@@ -117,11 +123,7 @@ impl Reassembly {
             start = s;
             end = end.max(e);
         }
-        let absorbed: Vec<u64> = self
-            .ranges
-            .range(start..=end)
-            .map(|(s, _)| *s)
-            .collect();
+        let absorbed: Vec<u64> = self.ranges.range(start..=end).map(|(s, _)| *s).collect();
         for s in absorbed {
             if let Some(e) = self.ranges.remove(&s) {
                 end = end.max(e);
@@ -253,7 +255,14 @@ mod tests {
     fn respects_next_and_limit() {
         let mut r = Reassembly::new();
         let ins = r.insert(0, &[1; 100], 40, 80);
-        assert_eq!(ins, Inserted { new: 40, duplicate: 40, beyond_limit: 20 });
+        assert_eq!(
+            ins,
+            Inserted {
+                new: 40,
+                duplicate: 40,
+                beyond_limit: 20
+            }
+        );
         assert_eq!(r.ranges().collect::<Vec<_>>(), vec![(40, 80)]);
         let ins = r.insert(200, &[1; 10], 0, 80);
         assert_eq!(ins.beyond_limit, 10);

@@ -100,14 +100,21 @@ fn cubic_reduces_by_beta_and_regrows_to_w_max() {
     let w = cc.cwnd();
     // Concave: W_cubic(K/2) = W_max - C (K/2)^3 = 1000 - 300/8 = 962.5
     // segments, while a linear climb would be at 850.
-    assert!((955_000..970_000).contains(&at_half_k), "cwnd at K/2: {at_half_k}");
+    assert!(
+        (955_000..970_000).contains(&at_half_k),
+        "cwnd at K/2: {at_half_k}"
+    );
     assert!((985_000..=1_010_000).contains(&w), "cwnd near K: {w}");
     for _ in 0..50 {
         let per_rtt = cc.cwnd();
         cc.on_ack(&ack(t, per_rtt), &ctx);
         t += 100;
     }
-    assert!(cc.cwnd() > w + 20_000, "convex growth past W_max: {}", cc.cwnd());
+    assert!(
+        cc.cwnd() > w + 20_000,
+        "convex growth past W_max: {}",
+        cc.cwnd()
+    );
 }
 
 #[test]

@@ -228,7 +228,12 @@ impl Subflow {
 
     /// The ACK field (RFC 9293 §3.10.7.4, fifth check). Returns whether
     /// processing goes on.
-    fn process_ack(&mut self, now: Instant, seg: &SegmentIn<'_>, siblings: &[SubflowCcView]) -> bool {
+    fn process_ack(
+        &mut self,
+        now: Instant,
+        seg: &SegmentIn<'_>,
+        siblings: &[SubflowCcView],
+    ) -> bool {
         let ack = seg.ack;
         if ack.gt(self.snd.nxt) {
             // It acknowledges something never sent.
@@ -341,14 +346,20 @@ impl Subflow {
         }
     }
 
-    pub(super) fn enter_recovery(&mut self, now: Instant, in_flight: u64, siblings: &[SubflowCcView]) {
+    pub(super) fn enter_recovery(
+        &mut self,
+        now: Instant,
+        in_flight: u64,
+        siblings: &[SubflowCcView],
+    ) {
         if self.recovery_point.is_some() {
             return;
         }
         self.recovery_point = Some(self.snd.nxt);
         self.stats.fast_recoveries += 1;
         let ctx = self.cc_context(siblings);
-        self.cc.on_congestion_event(&LossEvent { now, in_flight }, &ctx);
+        self.cc
+            .on_congestion_event(&LossEvent { now, in_flight }, &ctx);
     }
 
     fn grow_cwnd(

@@ -130,7 +130,10 @@ pub enum TcpState {
 impl TcpState {
     /// Whether the three-way handshake completed.
     pub fn is_synchronized(self) -> bool {
-        !matches!(self, TcpState::SynSent | TcpState::SynReceived | TcpState::Closed)
+        !matches!(
+            self,
+            TcpState::SynSent | TcpState::SynReceived | TcpState::Closed
+        )
     }
 
     /// Whether we may still queue data.

@@ -69,7 +69,8 @@ impl Subflow {
             });
         }
         // Our shift is zeroed when the peer's SYN had no window scale option.
-        let offer_ws = self.config.window_scaling && (!passive || self.snd.wscale > 0 || self.rcv.wscale > 0);
+        let offer_ws =
+            self.config.window_scaling && (!passive || self.snd.wscale > 0 || self.rcv.wscale > 0);
         if offer_ws {
             opts.push(TcpOption::WindowScale(self.rcv.wscale));
         }
@@ -249,7 +250,11 @@ impl Subflow {
             self.add_sack(&mut opts, used);
         }
         let window = self.advertise_window(owner, plan.flags.syn());
-        let ack = if plan.flags.ack() { self.rcv.nxt } else { SubflowSeq(0) };
+        let ack = if plan.flags.ack() {
+            self.rcv.nxt
+        } else {
+            SubflowSeq(0)
+        };
         let repr = TcpRepr {
             src_port: self.tuple.local.port(),
             dst_port: self.tuple.remote.port(),
@@ -259,7 +264,15 @@ impl Subflow {
             window,
             urgent: 0,
         };
-        let len = emit_ip_tcp(self.tuple.local, self.tuple.remote, &repr, &opts, &plan.payload, buf).ok()?;
+        let len = emit_ip_tcp(
+            self.tuple.local,
+            self.tuple.remote,
+            &repr,
+            &opts,
+            &plan.payload,
+            buf,
+        )
+        .ok()?;
         self.stats.segs_out += 1;
         if plan.flags.ack() {
             self.ack.now = false;

@@ -314,10 +314,11 @@ impl RtxQueue {
             out.rtt_sample = Some(rtt);
         }
         let end = seg.end();
-        if let Some(fack) = self.rack.fack {
-            if end.lt(fack) && !seg.retransmitted {
-                self.rack.reordering_seen = true;
-            }
+        if let Some(fack) = self.rack.fack
+            && end.lt(fack)
+            && !seg.retransmitted
+        {
+            self.rack.reordering_seen = true;
         }
         self.rack.fack = Some(self.rack.fack.map_or(end, |f| f.max(end)));
         // RFC 8985 §6.2 step 2: the delivery of a retransmitted segment
@@ -379,7 +380,12 @@ impl RtxQueue {
     }
 
     /// RFC 8985 §6.2 step 4.
-    fn reo_wnd(&self, min_rtt: Option<Duration>, srtt: Option<Duration>, recovering: bool) -> Duration {
+    fn reo_wnd(
+        &self,
+        min_rtt: Option<Duration>,
+        srtt: Option<Duration>,
+        recovering: bool,
+    ) -> Duration {
         if !self.rack.reordering_seen && (recovering || self.sacked_segments >= 3) {
             return Duration::ZERO;
         }

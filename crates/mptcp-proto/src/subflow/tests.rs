@@ -15,7 +15,8 @@ impl SubflowOwner for Plain {
     fn receive_space(&self, _view: &SubflowView) -> u64 {
         self.capacity - (self.rx.len() as u64 - self.consumed)
     }
-    fn options_for(&mut self, _: &SubflowView, _: &SegmentMeta, _: usize, _: &mut MptcpOptionList) {}
+    fn options_for(&mut self, _: &SubflowView, _: &SegmentMeta, _: usize, _: &mut MptcpOptionList) {
+    }
     fn on_segment(&mut self, _: &SubflowView, _: &SegmentIn<'_>) -> InputVerdict {
         InputVerdict::Accept
     }
@@ -80,7 +81,12 @@ impl Wire {
             remote: addr("10.0.0.2:80"),
         };
         let mut client = Side::new(capacity);
-        client.sf = Some(Subflow::connect(SubflowId(1), tuple, SubflowSeq(0xffff_fff0), cfg));
+        client.sf = Some(Subflow::connect(
+            SubflowId(1),
+            tuple,
+            SubflowSeq(0xffff_fff0),
+            cfg,
+        ));
         Wire {
             now: Instant::ZERO,
             delay: Duration::from_millis(delay_ms),
@@ -96,7 +102,11 @@ impl Wire {
     fn transmit(&mut self) {
         let mut buf = [0u8; 1600];
         for to_server in [true, false] {
-            let side = if to_server { &mut self.client } else { &mut self.server };
+            let side = if to_server {
+                &mut self.client
+            } else {
+                &mut self.server
+            };
             let Some(sf) = side.sf.as_mut() else { continue };
             while side.tx_off < side.tx.len() && sf.send_space() > 0 {
                 let n = (sf.send_mss() as u64).min(sf.send_space()) as usize;
@@ -132,13 +142,23 @@ impl Wire {
         let ip = IpPacket::parse(pkt).expect("ip");
         let tcp = ip.tcp().expect("tcp");
         let seg = SegmentIn::from_tcp(&tcp);
-        let side = if to_server { &mut self.server } else { &mut self.client };
+        let side = if to_server {
+            &mut self.server
+        } else {
+            &mut self.client
+        };
         if side.sf.is_none() && to_server && seg.has(TcpFlags::SYN) && !seg.has(TcpFlags::ACK) {
             let tuple = FourTuple {
                 local: std::net::SocketAddr::new(ip.dst(), tcp.dst_port()),
                 remote: std::net::SocketAddr::new(ip.src(), tcp.src_port()),
             };
-            side.sf = Some(Subflow::accept(SubflowId(1), tuple, SubflowSeq(7), self.cfg, &seg));
+            side.sf = Some(Subflow::accept(
+                SubflowId(1),
+                tuple,
+                SubflowSeq(7),
+                self.cfg,
+                &seg,
+            ));
             return;
         }
         if let Some(sf) = side.sf.as_mut() {
@@ -208,7 +228,10 @@ fn secs(s: u64) -> Instant {
 fn handshake_negotiates_options() {
     let mut w = Wire::new(10, 1 << 20);
     w.run_until(secs(1), |w| {
-        w.server.sf.as_ref().is_some_and(|s| s.state() == TcpState::Established)
+        w.server
+            .sf
+            .as_ref()
+            .is_some_and(|s| s.state() == TcpState::Established)
     });
     let (c, s) = (w.client(), w.server());
     assert_eq!(c.state(), TcpState::Established);
@@ -232,15 +255,21 @@ fn bulk_transfer_arrives_intact_and_closes() {
     let data = pattern(2_000_000);
     w.client.tx = data.clone();
     w.client.close_when_sent = true;
-    w.run_until(secs(30), |w| w.server.events.contains(&SubflowEvent::PeerFin));
+    w.run_until(secs(30), |w| {
+        w.server.events.contains(&SubflowEvent::PeerFin)
+    });
     assert_eq!(w.server.owner.rx.len(), data.len());
     assert!(w.server.owner.rx == data);
     assert_eq!(w.client().stats().retransmits, 0);
     // The server closes too; both ends finish (client via TIME-WAIT).
     w.server.sf.as_mut().expect("server").close();
     w.run_until(secs(200), |w| {
-        w.client.events.contains(&SubflowEvent::Closed(CloseReason::Normal))
-            && w.server.events.contains(&SubflowEvent::Closed(CloseReason::Normal))
+        w.client
+            .events
+            .contains(&SubflowEvent::Closed(CloseReason::Normal))
+            && w.server
+                .events
+                .contains(&SubflowEvent::Closed(CloseReason::Normal))
     });
     assert_eq!(w.server().state(), TcpState::Closed);
     assert_eq!(w.client().state(), TcpState::Closed);
@@ -318,7 +347,12 @@ fn zero_window_is_probed_until_the_reader_resumes() {
 #[test]
 fn reset_needs_the_exact_sequence_number() {
     let mut w = Wire::new(10, 1 << 20);
-    w.run_until(secs(1), |w| w.server.sf.as_ref().is_some_and(|s| s.state() == TcpState::Established));
+    w.run_until(secs(1), |w| {
+        w.server
+            .sf
+            .as_ref()
+            .is_some_and(|s| s.state() == TcpState::Established)
+    });
     let rcv_nxt = w.client().rcv.nxt;
     let sf = w.client.sf.as_mut().expect("client");
     let mut rst = SegmentIn {
@@ -347,7 +381,10 @@ fn reset_needs_the_exact_sequence_number() {
     rst.seq = rcv_nxt;
     sf.handle_segment(w.now, &rst, &mut w.client.owner, &[]);
     assert_eq!(sf.state(), TcpState::Closed);
-    assert_eq!(sf.poll_event(), Some(SubflowEvent::Closed(CloseReason::ResetByPeer)));
+    assert_eq!(
+        sf.poll_event(),
+        Some(SubflowEvent::Closed(CloseReason::ResetByPeer))
+    );
 }
 
 #[test]
@@ -368,7 +405,10 @@ fn syn_to_dead_peer_times_out() {
     let mut w = Wire::new(10, 1 << 20);
     w.drop = Box::new(|_, _, _| true);
     w.run_until(secs(600), |w| w.client().state() == TcpState::Closed);
-    assert_eq!(w.client.events, vec![SubflowEvent::Closed(CloseReason::TimedOut)]);
+    assert_eq!(
+        w.client.events,
+        vec![SubflowEvent::Closed(CloseReason::TimedOut)]
+    );
     // 1 + 6 retries, backing off from one second to the 60 s ceiling:
     // 1 + 2 + 4 + 8 + 16 + 32 + 60 s.
     assert_eq!(w.client().handshake.sent, 7);
@@ -378,7 +418,12 @@ fn syn_to_dead_peer_times_out() {
 #[test]
 fn ack_of_unsent_data_is_dropped() {
     let mut w = Wire::new(10, 1 << 20);
-    w.run_until(secs(1), |w| w.server.sf.as_ref().is_some_and(|s| s.state() == TcpState::Established));
+    w.run_until(secs(1), |w| {
+        w.server
+            .sf
+            .as_ref()
+            .is_some_and(|s| s.state() == TcpState::Established)
+    });
     let c = w.client.sf.as_mut().expect("client");
     let una = c.snd.una;
     let seg = SegmentIn {

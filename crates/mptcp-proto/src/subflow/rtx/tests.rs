@@ -8,7 +8,12 @@ fn at(ms: u64) -> Instant {
 fn sent_queue(n: u32) -> RtxQueue {
     let mut q = RtxQueue::new();
     for i in 0..n {
-        q.push(SubflowSeq(1000 + i * 100), Bytes::from(vec![i as u8; 100]), None, false);
+        q.push(
+            SubflowSeq(1000 + i * 100),
+            Bytes::from(vec![i as u8; 100]),
+            None,
+            false,
+        );
     }
     for i in 0..n as usize {
         let (idx, retx) = q.next_to_send().expect("unsent segment");
@@ -34,7 +39,12 @@ fn cumulative_ack_frees_and_samples_rtt() {
 #[test]
 fn partial_ack_trims_front_and_mapping() {
     let mut q = RtxQueue::new();
-    q.push(SubflowSeq(0), Bytes::from_static(&[7; 100]), Some(DataSeq(5000)), false);
+    q.push(
+        SubflowSeq(0),
+        Bytes::from_static(&[7; 100]),
+        Some(DataSeq(5000)),
+        false,
+    );
     q.on_sent(0, at(0));
     let mut out = AckOutcome::default();
     q.on_cumulative_ack(SubflowSeq(40), at(10), &mut out);

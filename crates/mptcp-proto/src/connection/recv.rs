@@ -1,0 +1,199 @@
+//! The connection-level receive buffer, in data sequence space.
+//!
+//! Data from every subflow lands here by data sequence number: in order it
+//! becomes readable, out of order it waits in reassembly, bounded by the
+//! window this buffer advertises (RFC 8684 §3.3.4: one receive window for
+//! the connection, shared by all subflows). Bytes already received are
+//! dropped and counted (duplicates across subflows).
+
+use crate::reassembly::{Inserted, Reassembly};
+use bytes::Bytes;
+use mptcp_wire::DataSeq;
+use std::collections::VecDeque;
+
+/// Readable data and out-of-order data.
+#[derive(Debug)]
+pub struct RecvBuffer {
+    ready: VecDeque<Bytes>,
+    ready_len: u64,
+    nxt: DataSeq,
+    ofo: Reassembly,
+    capacity: u64,
+    /// Where the DATA_FIN sits, once known.
+    fin: Option<DataSeq>,
+    /// Whether the DATA_FIN was reached (end of stream).
+    eof: bool,
+}
+
+impl RecvBuffer {
+    /// An empty buffer expecting `start` next.
+    pub fn new(start: DataSeq, capacity: usize) -> RecvBuffer {
+        RecvBuffer {
+            ready: VecDeque::new(),
+            ready_len: 0,
+            nxt: start,
+            ofo: Reassembly::new(),
+            capacity: capacity as u64,
+            fin: None,
+            eof: false,
+        }
+    }
+
+    /// Set the next expected byte before anything arrived.
+    pub fn rebase(&mut self, start: DataSeq) {
+        debug_assert!(self.ready_len == 0 && self.ofo.is_empty());
+        self.nxt = start;
+    }
+
+    /// The next expected data sequence number (what DATA_ACK carries).
+    pub fn nxt(&self) -> DataSeq {
+        self.nxt
+    }
+
+    /// Free space: the window to advertise, counted from `nxt`.
+    pub fn space(&self) -> u64 {
+        self.capacity.saturating_sub(self.ready_len)
+    }
+
+    /// Readable bytes.
+    pub fn readable(&self) -> u64 {
+        self.ready_len
+    }
+
+    /// Bytes held out of order.
+    pub fn out_of_order(&self) -> u64 {
+        self.ofo.held()
+    }
+
+    /// Whether the end of the stream was reached.
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Whether everything up to the end of the stream has been read.
+    pub fn is_finished(&self) -> bool {
+        self.eof && self.ready_len == 0
+    }
+
+    /// Store data found at `dsn`. In-window bytes beyond `nxt` wait; bytes
+    /// before `nxt` or already held are duplicates; bytes beyond the window
+    /// are dropped. Returns what happened and whether `nxt` advanced.
+    pub fn insert(&mut self, dsn: DataSeq, data: &[u8]) -> (Inserted, bool) {
+        let limit = self.nxt.0.saturating_add(self.space());
+        let before = self.nxt;
+        let ins = if dsn == self.nxt && self.ofo.is_empty() {
+            let take = data.len().min(self.space() as usize);
+            if take > 0 {
+                self.push_ready(Bytes::copy_from_slice(&data[..take]));
+            }
+            Inserted {
+                new: take as u64,
+                duplicate: 0,
+                beyond_limit: (data.len() - take) as u64,
+            }
+        } else {
+            self.ofo.insert(dsn.0, data, self.nxt.0, limit)
+        };
+        while let Some(piece) = self.ofo.pop_at(self.nxt.0) {
+            self.push_ready(piece);
+        }
+        self.check_fin();
+        (ins, self.nxt != before)
+    }
+
+    fn push_ready(&mut self, piece: Bytes) {
+        self.nxt += piece.len() as u64;
+        self.ready_len += piece.len() as u64;
+        self.ready.push_back(piece);
+    }
+
+    /// The DATA_FIN sits at `at` (it occupies one data sequence number).
+    /// Returns false if it contradicts an earlier DATA_FIN.
+    pub fn set_fin(&mut self, at: DataSeq) -> bool {
+        match self.fin {
+            Some(f) if f != at => return false,
+            _ => self.fin = Some(at),
+        }
+        self.check_fin();
+        true
+    }
+
+    fn check_fin(&mut self) {
+        if !self.eof && self.fin == Some(self.nxt) {
+            self.eof = true;
+            self.nxt += 1;
+        }
+    }
+
+    /// Copy readable bytes into `buf`; returns how many.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(front) = self.ready.front_mut() else {
+                break;
+            };
+            let take = front.len().min(buf.len() - n);
+            buf[n..n + take].copy_from_slice(&front[..take]);
+            let _ = front.split_to(take);
+            if front.is_empty() {
+                self.ready.pop_front();
+            }
+            n += take;
+        }
+        self.ready_len -= n as u64;
+        n
+    }
+
+    /// Take the next readable chunk without copying.
+    pub fn read_chunk(&mut self, max: usize) -> Option<Bytes> {
+        let front = self.ready.front_mut()?;
+        let chunk = if front.len() <= max {
+            self.ready.pop_front()?
+        } else {
+            front.split_to(max)
+        };
+        self.ready_len -= chunk.len() as u64;
+        Some(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reorders_drops_duplicates_and_bounds_by_window() {
+        let mut r = RecvBuffer::new(DataSeq(100), 1000);
+        let (ins, adv) = r.insert(DataSeq(150), &[2; 50]);
+        assert_eq!(ins.new, 50);
+        assert!(!adv);
+        let (_, adv) = r.insert(DataSeq(100), &[1; 50]);
+        assert!(adv);
+        assert_eq!(r.nxt(), DataSeq(200));
+        // A copy from another subflow: all duplicate.
+        let (ins, adv) = r.insert(DataSeq(120), &[1; 30]);
+        assert_eq!((ins.new, ins.duplicate, adv), (0, 30, false));
+        // Beyond the window (1000 - 100 readable = 900 from 200): dropped.
+        let (ins, _) = r.insert(DataSeq(1050), &[3; 100]);
+        assert_eq!(ins.beyond_limit, 50);
+        let mut buf = [0u8; 120];
+        assert_eq!(r.read(&mut buf), 100);
+        assert_eq!(buf[0], 1);
+        assert_eq!(buf[50], 2);
+        assert_eq!(r.space(), 1000);
+    }
+
+    #[test]
+    fn data_fin_ends_the_stream_after_the_data() {
+        let mut r = RecvBuffer::new(DataSeq(0), 1000);
+        assert!(r.set_fin(DataSeq(10)));
+        assert!(!r.is_eof());
+        assert!(!r.set_fin(DataSeq(11)), "contradicting DATA_FIN");
+        r.insert(DataSeq(0), &[7; 10]);
+        assert!(r.is_eof());
+        assert_eq!(r.nxt(), DataSeq(11), "DATA_FIN occupies one number");
+        assert!(!r.is_finished());
+        assert_eq!(r.read_chunk(100).map(|b| b.len()), Some(10));
+        assert!(r.is_finished());
+    }
+}

@@ -1,0 +1,290 @@
+//! The connection-level send buffer, in data sequence space.
+//!
+//! Bytes stay here from the application's write until the peer's DATA_ACK
+//! (or, for plain TCP, the subflow's cumulative ACK) covers them, so any of
+//! them can be sent again on another subflow. Small writes coalesce in an
+//! unfrozen tail, so segments are full-sized whatever the write pattern.
+
+use bytes::{Bytes, BytesMut};
+use mptcp_wire::DataSeq;
+use std::collections::VecDeque;
+
+/// Capacity of the tail before it is frozen into a chunk.
+const TAIL_CHUNK: usize = 64 * 1024;
+
+/// Written, unacknowledged data and where sending stands.
+#[derive(Debug)]
+pub struct SendBuffer {
+    /// Frozen chunks, contiguous, starting at `una`.
+    chunks: VecDeque<(DataSeq, Bytes)>,
+    /// Written bytes not yet frozen; they start at `tail_start`.
+    tail: BytesMut,
+    tail_start: DataSeq,
+    una: DataSeq,
+    /// The next byte never handed to a subflow.
+    nxt: DataSeq,
+    capacity: usize,
+    /// Ranges to send again, oldest first.
+    reinject: VecDeque<(DataSeq, u64)>,
+}
+
+impl SendBuffer {
+    /// An empty buffer whose first byte will be `start`.
+    pub fn new(start: DataSeq, capacity: usize) -> SendBuffer {
+        SendBuffer {
+            chunks: VecDeque::new(),
+            tail: BytesMut::new(),
+            tail_start: start,
+            una: start,
+            nxt: start,
+            capacity,
+            reinject: VecDeque::new(),
+        }
+    }
+
+    /// Rebase an empty buffer (the initial data sequence number became known).
+    pub fn rebase(&mut self, start: DataSeq) {
+        debug_assert!(self.is_empty());
+        self.tail_start = start;
+        self.una = start;
+        self.nxt = start;
+    }
+
+    /// The first unacknowledged byte.
+    pub fn una(&self) -> DataSeq {
+        self.una
+    }
+
+    /// The next byte never sent.
+    pub fn nxt(&self) -> DataSeq {
+        self.nxt
+    }
+
+    /// The end of the written data.
+    pub fn end(&self) -> DataSeq {
+        self.tail_start + self.tail.len() as u64
+    }
+
+    /// Bytes written and not yet acknowledged.
+    pub fn buffered(&self) -> u64 {
+        self.end().bytes_since(self.una)
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.buffered() == 0
+    }
+
+    /// Bytes written but never sent.
+    pub fn unsent(&self) -> u64 {
+        self.end().bytes_since(self.nxt)
+    }
+
+    /// Room for more writes.
+    pub fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.buffered() as usize)
+    }
+
+    /// Copy in as much of `data` as fits; returns how much.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        let mut rest = &data[..n];
+        while !rest.is_empty() {
+            if self.tail.len() >= TAIL_CHUNK {
+                self.freeze_tail(self.tail.len());
+            }
+            let take = rest.len().min(TAIL_CHUNK - self.tail.len());
+            self.tail.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+        }
+        n
+    }
+
+    fn freeze_tail(&mut self, len: usize) {
+        let len = len.min(self.tail.len());
+        if len == 0 {
+            return;
+        }
+        let chunk = self.tail.split_to(len).freeze();
+        self.chunks.push_back((self.tail_start, chunk));
+        self.tail_start += len as u64;
+    }
+
+    /// Up to `max` bytes starting at `from`, without copying when they lie
+    /// within one chunk.
+    pub fn slice(&mut self, from: DataSeq, max: usize) -> Bytes {
+        if from < self.una || from >= self.end() || max == 0 {
+            return Bytes::new();
+        }
+        let want_end = (from + max as u64).min(self.end());
+        if want_end > self.tail_start {
+            self.freeze_tail(want_end.bytes_since(self.tail_start) as usize);
+        }
+        let idx = self
+            .chunks
+            .partition_point(|(s, c)| *s + c.len() as u64 <= from);
+        let Some((start, chunk)) = self.chunks.get(idx) else {
+            return Bytes::new();
+        };
+        let off = from.bytes_since(*start) as usize;
+        let end_in_chunk = (want_end.bytes_since(*start) as usize).min(chunk.len());
+        if want_end <= *start + chunk.len() as u64 {
+            return chunk.slice(off..end_in_chunk);
+        }
+        // Spans chunks: gather (rare; chunks are large).
+        let mut out = BytesMut::with_capacity(want_end.bytes_since(from) as usize);
+        let mut at = from;
+        for (s, c) in self.chunks.range(idx..) {
+            if at >= want_end {
+                break;
+            }
+            let o = at.bytes_since(*s) as usize;
+            let e = (want_end.bytes_since(*s) as usize).min(c.len());
+            out.extend_from_slice(&c[o..e]);
+            at = *s + e as u64;
+        }
+        out.freeze()
+    }
+
+    /// Hand out the next never-sent bytes, at most `max`.
+    pub fn take_new(&mut self, max: usize) -> Option<(DataSeq, Bytes)> {
+        let n = (self.unsent() as usize).min(max);
+        if n == 0 {
+            return None;
+        }
+        let from = self.nxt;
+        let bytes = self.slice(from, n);
+        self.nxt += bytes.len() as u64;
+        Some((from, bytes))
+    }
+
+    /// Queue `[from, from + len)` for sending again.
+    pub fn queue_reinject(&mut self, from: DataSeq, len: u64) {
+        let from = from.max(self.una);
+        let end = (from + len).min(self.nxt);
+        if end > from
+            && !self
+                .reinject
+                .iter()
+                .any(|&(s, l)| s <= from && end <= s + l)
+        {
+            self.reinject.push_back((from, end.bytes_since(from)));
+        }
+    }
+
+    /// Whether reinjections are queued.
+    pub fn has_reinject(&self) -> bool {
+        !self.reinject.is_empty()
+    }
+
+    /// The next queued reinjection, at most `max` bytes; acknowledged parts
+    /// are skipped.
+    pub fn take_reinject(&mut self, max: usize) -> Option<(DataSeq, Bytes)> {
+        while let Some((from, len)) = self.reinject.pop_front() {
+            let end = from + len;
+            let from = from.max(self.una);
+            if from >= end {
+                continue;
+            }
+            let n = (end.bytes_since(from) as usize).min(max);
+            let bytes = self.slice(from, n);
+            let sent_to = from + bytes.len() as u64;
+            if sent_to < end {
+                self.reinject
+                    .push_front((sent_to, end.bytes_since(sent_to)));
+            }
+            if !bytes.is_empty() {
+                return Some((from, bytes));
+            }
+        }
+        None
+    }
+
+    /// The peer acknowledged everything before `ack`; returns bytes freed.
+    /// Acknowledgments beyond what was sent are ignored.
+    pub fn ack(&mut self, ack: DataSeq) -> u64 {
+        if ack <= self.una || ack > self.nxt {
+            return 0;
+        }
+        let freed = ack.bytes_since(self.una);
+        self.una = ack;
+        while let Some((start, chunk)) = self.chunks.front_mut() {
+            let end = *start + chunk.len() as u64;
+            if end <= ack {
+                self.chunks.pop_front();
+            } else {
+                if *start < ack {
+                    let _ = chunk.split_to(ack.bytes_since(*start) as usize);
+                    *start = ack;
+                }
+                break;
+            }
+        }
+        freed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_writes_coalesce_into_full_segments() {
+        let mut b = SendBuffer::new(DataSeq(1000), 1 << 20);
+        for i in 0..100u8 {
+            assert_eq!(b.write(&[i; 30]), 30);
+        }
+        let (seq, seg) = b.take_new(1448).expect("data");
+        assert_eq!(seq, DataSeq(1000));
+        assert_eq!(seg.len(), 1448);
+        assert_eq!(seg[0], 0);
+        assert_eq!(seg[30], 1);
+        let (seq, seg) = b.take_new(5000).expect("rest");
+        assert_eq!(seq, DataSeq(2448));
+        assert_eq!(seg.len(), 3000 - 1448);
+        assert!(b.take_new(10).is_none());
+    }
+
+    #[test]
+    fn capacity_bounds_writes_and_acks_free() {
+        let mut b = SendBuffer::new(DataSeq(0), 100);
+        assert_eq!(b.write(&[1; 150]), 100);
+        assert_eq!(b.free(), 0);
+        let _ = b.take_new(60);
+        assert_eq!(b.ack(DataSeq(80)), 0, "beyond what was sent");
+        assert_eq!(b.ack(DataSeq(40)), 40);
+        assert_eq!(b.free(), 40);
+        assert_eq!(b.slice(DataSeq(40), 10).len(), 10);
+        assert!(
+            b.slice(DataSeq(39), 10).is_empty(),
+            "acknowledged bytes are gone"
+        );
+    }
+
+    #[test]
+    fn reinjection_resends_unacked_ranges() {
+        let mut b = SendBuffer::new(DataSeq(0), 1 << 16);
+        let data: Vec<u8> = (0..=255).cycle().take(10_000).collect();
+        b.write(&data);
+        while b.take_new(1000).is_some() {}
+        b.queue_reinject(DataSeq(2000), 3000);
+        b.queue_reinject(DataSeq(2500), 100); // already covered
+        b.ack(DataSeq(2500));
+        let (seq, bytes) = b.take_reinject(1000).expect("reinject");
+        assert_eq!(seq, DataSeq(2500));
+        assert_eq!(&bytes[..], &data[2500..3500]);
+        let (seq, bytes) = b.take_reinject(5000).expect("rest");
+        assert_eq!(seq, DataSeq(3500));
+        assert_eq!(bytes.len(), 1500);
+        assert!(b.take_reinject(10).is_none());
+    }
+
+    #[test]
+    fn slices_across_chunks_gather() {
+        let mut b = SendBuffer::new(DataSeq(0), 1 << 20);
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        b.write(&data);
+        let s = b.slice(DataSeq(65_000), 2_000);
+        assert_eq!(&s[..], &data[65_000..67_000]);
+    }
+}

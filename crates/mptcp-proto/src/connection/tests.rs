@@ -1,0 +1,214 @@
+//! Two endpoints over an ideal wire with a fixed delay.
+
+use crate::endpoint::{Endpoint, EndpointConfig, Event};
+use crate::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+
+struct Pair {
+    now: Instant,
+    a: Endpoint,
+    b: Endpoint,
+    flight: Vec<(Instant, bool, Vec<u8>)>,
+    delay: Duration,
+    a_events: Vec<Event>,
+    b_events: Vec<Event>,
+}
+
+const A: &str = "192.0.2.1";
+const B: &str = "192.0.2.2";
+
+impl Pair {
+    fn new() -> Pair {
+        let mut a = Endpoint::new(EndpointConfig {
+            seed: 1,
+            ..EndpointConfig::default()
+        });
+        let mut b = Endpoint::new(EndpointConfig {
+            seed: 2,
+            ..EndpointConfig::default()
+        });
+        a.add_address(A.parse().expect("addr"), 1500);
+        b.add_address(B.parse().expect("addr"), 1500);
+        b.listen(80);
+        Pair {
+            now: Instant::ZERO,
+            a,
+            b,
+            flight: Vec::new(),
+            delay: Duration::from_millis(5),
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+        }
+    }
+
+    fn pump(&mut self) {
+        let mut buf = vec![0u8; 2048];
+        for to_b in [true, false] {
+            let ep = if to_b { &mut self.a } else { &mut self.b };
+            while let Some(t) = ep.poll_transmit(self.now, &mut buf) {
+                self.flight
+                    .push((self.now + self.delay, to_b, buf[..t.len].to_vec()));
+            }
+            let evs = if to_b {
+                &mut self.a_events
+            } else {
+                &mut self.b_events
+            };
+            while let Some(e) = ep.poll_event() {
+                evs.push(e);
+            }
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        self.pump();
+        let next = [
+            self.flight.iter().map(|f| f.0).min(),
+            self.a.poll_timeout(),
+            self.b.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else { return false };
+        self.now = next;
+        let (due, rest): (Vec<_>, Vec<_>) = self.flight.drain(..).partition(|f| f.0 <= next);
+        self.flight = rest;
+        for (_, to_b, pkt) in due {
+            if to_b {
+                self.b.handle(self.now, &pkt);
+            } else {
+                self.a.handle(self.now, &pkt);
+            }
+        }
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+        self.pump();
+        true
+    }
+}
+
+fn remote() -> SocketAddr {
+    SocketAddr::new(B.parse::<IpAddr>().expect("addr"), 80)
+}
+
+#[test]
+fn echo_both_ways_then_graceful_close() {
+    let mut p = Pair::new();
+    let c =
+        p.a.connect(p.now, A.parse().expect("addr"), remote())
+            .expect("connect");
+    let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+    let mut written = 0;
+    let mut server = None;
+    let mut echoed = false;
+    let mut got_b = Vec::new();
+    let mut got_a = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while p.now < Instant::from_micros(20_000_000) {
+        if written < msg.len() {
+            written += p.a.write(c, &msg[written..]).expect("write");
+            if written == msg.len() {
+                p.a.shutdown(c).expect("shutdown");
+            }
+        }
+        if server.is_none() {
+            server = p.b.accept();
+        }
+        if let Some(s) = server.filter(|_| !echoed) {
+            while let Some(n) = p.b.read(s, &mut buf).expect("read") {
+                if n == 0 {
+                    // Echo everything back (it fits the 8 MiB buffer), then close.
+                    let off = p.b.write(s, &got_b).expect("write");
+                    assert_eq!(off, got_b.len());
+                    p.b.close(s).expect("close");
+                    echoed = true;
+                    break;
+                }
+                got_b.extend_from_slice(&buf[..n]);
+            }
+        }
+        while let Some(n) = p.a.read(c, &mut buf).expect("read") {
+            if n == 0 {
+                break;
+            }
+            got_a.extend_from_slice(&buf[..n]);
+        }
+        if p.a_events.contains(&Event::Closed(c, None)) {
+            break;
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    assert_eq!(got_b, msg);
+    assert_eq!(got_a, msg);
+    assert!(p.a_events.contains(&Event::Connected(c)));
+    assert!(p.a_events.contains(&Event::PeerClosed(c)));
+    assert!(
+        p.a_events.contains(&Event::Closed(c, None)),
+        "{:?}",
+        p.a_events
+    );
+    assert!(matches!(p.b_events.first(), Some(Event::Incoming(_))));
+}
+
+#[test]
+fn closed_port_answers_with_reset() {
+    let mut p = Pair::new();
+    let dead = SocketAddr::new(B.parse::<IpAddr>().expect("addr"), 81);
+    let c =
+        p.a.connect(p.now, A.parse().expect("addr"), dead)
+            .expect("connect");
+    while p.step() && p.now < Instant::from_micros(1_000_000) {}
+    assert_eq!(p.b.stats().resets_sent, 1);
+    assert!(p.a_events.contains(&Event::Closed(
+        c,
+        Some(crate::connection::ConnectionError::Refused)
+    )));
+}
+
+#[test]
+fn garbage_is_counted_not_fatal() {
+    let mut p = Pair::new();
+    p.b.handle(p.now, &[0x45, 0, 0]);
+    p.b.handle(p.now, &[]);
+    let mut bad = vec![0u8; 60];
+    bad[0] = 0x45;
+    bad[3] = 60;
+    bad[9] = 6;
+    p.b.handle(p.now, &bad);
+    assert_eq!(p.b.stats().malformed + p.b.stats().bad_checksum, 3);
+    assert_eq!(p.b.connection_count(), 0);
+}
+
+#[test]
+fn syn_flood_is_bounded_by_the_backlog() {
+    let mut p = Pair::new();
+    let mut buf = vec![0u8; 128];
+    let b_addr: IpAddr = B.parse().expect("addr");
+    for port in 0..1000u16 {
+        let src = SocketAddr::new(A.parse().expect("addr"), 1000 + port);
+        let repr = mptcp_wire::TcpRepr {
+            src_port: src.port(),
+            dst_port: 80,
+            seq: mptcp_wire::SubflowSeq(u32::from(port)),
+            ack: mptcp_wire::SubflowSeq(0),
+            flags: mptcp_wire::TcpFlags::SYN,
+            window: 1000,
+            urgent: 0,
+        };
+        let len = crate::segment::emit_ip_tcp(
+            src,
+            SocketAddr::new(b_addr, 80),
+            &repr,
+            &[],
+            &[],
+            &mut buf,
+        )
+        .expect("emit");
+        p.b.handle(p.now, &buf[..len]);
+    }
+    assert_eq!(p.b.connection_count(), 128);
+    assert_eq!(p.b.stats().syn_backlog_drops, 1000 - 128);
+}
