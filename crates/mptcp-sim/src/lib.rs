@@ -63,8 +63,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod app;
 mod error;
 mod event;
+pub mod host;
+pub mod invariants;
 mod ip;
 mod link;
 mod node;
@@ -72,6 +75,7 @@ mod observer;
 pub mod parse;
 mod pcap;
 mod rng;
+pub mod scenario;
 mod sim;
 mod stats;
 

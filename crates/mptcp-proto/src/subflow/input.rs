@@ -253,12 +253,14 @@ impl Subflow {
         let mut out = AckOutcome::default();
         let advanced = ack.gt(self.snd.una);
         if advanced {
+            let advance = (ack - self.snd.una) as u64;
             self.rtx.on_cumulative_ack(ack, now, &mut out);
             self.snd.una = ack;
+            // Every byte SND.UNA moved over, SACKed before or not.
+            self.stats.bytes_acked += advance - u64::from(out.fin_acked);
             self.rto_streak = 0;
             self.rtt.reset_backoff();
             self.dupacks = 0;
-            self.stats.bytes_acked += out.cum_acked - u64::from(out.fin_acked);
         }
         self.apply_sack(now, seg, &mut out);
         if let Some(rtt) = out.rtt_sample {

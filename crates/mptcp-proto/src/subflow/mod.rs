@@ -575,12 +575,28 @@ impl Subflow {
         local_mss(&self.tuple, self.config.mtu)
     }
 
-    /// The largest payload per segment, before per-segment options:
-    /// min(our MSS, peer's MSS) less the timestamps option.
+    /// The largest payload per segment, before the owner's per-segment
+    /// options: min(our MSS, peer's MSS) less the timestamps option and,
+    /// while we hold out-of-order data, room for SACK blocks (as Linux
+    /// shrinks its current MSS), so that they fit within the MTU.
     pub fn send_mss(&self) -> u32 {
         let mss = self.announced_mss().min(self.snd.peer_mss);
         let ts = if self.ts.enabled { 12 } else { 0 };
-        u32::from(mss).saturating_sub(ts).max(64)
+        let sack = if self.handshake.sack && !self.rcv.ofo.is_empty() {
+            SACK_RESERVE
+        } else {
+            0
+        };
+        u32::from(mss).saturating_sub(ts + sack).max(64)
+    }
+
+    /// Option bytes a segment with `payload` bytes may carry without
+    /// exceeding the interface MTU (and at most 40).
+    fn option_room(&self, payload: usize) -> usize {
+        let headers = crate::segment::ip_header_len(self.tuple.local.ip()) + 20;
+        usize::from(self.config.mtu)
+            .saturating_sub(headers + payload)
+            .min(40)
     }
 
     /// How many payload bytes the owner may push now: the congestion and
@@ -749,6 +765,10 @@ fn window_shift(max: u64) -> u8 {
     }
     shift
 }
+
+/// Payload bytes kept free for SACK blocks while holes exist: three blocks
+/// (2 + 3 * 8 bytes, padded to 28).
+const SACK_RESERVE: u32 = 28;
 
 /// RFC 5961 §7: at most this many challenge ACKs per second.
 const CHALLENGE_ACKS_PER_SECOND: u32 = 10;

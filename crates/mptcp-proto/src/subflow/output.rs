@@ -14,6 +14,11 @@ const OPTION_SPACE: usize = 40;
 
 type OptionList = ArrayVec<TcpOption<'static>, 12>;
 
+/// Option bytes after padding to a multiple of four.
+fn padded(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
 /// What to put in one segment.
 struct Plan {
     flags: TcpFlags,
@@ -229,6 +234,7 @@ impl Subflow {
     ) -> Option<usize> {
         let view = self.view();
         let used: usize = opts.iter().map(|o| o.len()).sum();
+        let room = self.option_room(plan.payload.len());
         let meta = SegmentMeta {
             flags: plan.flags,
             seq: plan.seq,
@@ -237,17 +243,17 @@ impl Subflow {
             retransmission: plan.retransmission,
         };
         let mut mp = MptcpOptionList::new();
-        owner.options_for(&view, &meta, OPTION_SPACE.saturating_sub(used), &mut mp);
+        owner.options_for(&view, &meta, room.saturating_sub(used), &mut mp);
         let mut used = used;
         for m in mp {
             let opt = TcpOption::Mptcp(m);
-            if used + opt.len() <= OPTION_SPACE && !opts.is_full() {
+            if padded(used + opt.len()) <= room && !opts.is_full() {
                 used += opt.len();
                 opts.push(opt);
             }
         }
         if !plan.flags.syn() && !opts.is_full() {
-            self.add_sack(&mut opts, used);
+            self.add_sack(&mut opts, used, room);
         }
         let window = self.advertise_window(owner, plan.flags.syn());
         let ack = if plan.flags.ack() {
@@ -285,12 +291,14 @@ impl Subflow {
     }
 
     /// SACK blocks for what the reassembly queue holds, as many as fit.
-    fn add_sack(&mut self, opts: &mut OptionList, used: usize) {
+    fn add_sack(&mut self, opts: &mut OptionList, used: usize, room: usize) {
         if !self.handshake.sack || self.rcv.ofo.is_empty() {
             return;
         }
-        let room = OPTION_SPACE.saturating_sub(used);
-        let n = (room.saturating_sub(2) / 8).min(4);
+        let n = (1..=4usize)
+            .rev()
+            .find(|n| padded(used + 2 + 8 * n) <= room)
+            .unwrap_or(0);
         if n == 0 {
             return;
         }

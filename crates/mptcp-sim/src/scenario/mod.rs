@@ -1,0 +1,180 @@
+//! Transfer scenarios: two hosts running the real engine over one or more
+//! paths, one stream, a report. Used by `mptcp sim`, the tests and the
+//! benchmarks alike.
+
+mod report;
+mod spec;
+
+pub use report::{SubflowReport, TransferReport};
+pub use spec::{
+    Direction, Outage, PathSpec, SpecError, TransferSpec, parse_pause, parse_size_range,
+};
+
+use crate::app::{AppConfig, AppRole, StreamApp};
+use crate::host::Host;
+use crate::invariants::TcpInvariants;
+use crate::node::{IfaceConfig, NodeId};
+use crate::sim::{SimConfig, Simulator};
+use crate::{ObserverId, SimError};
+use mptcp_proto::endpoint::{Endpoint, EndpointConfig};
+use mptcp_proto::time::Instant;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The server's port.
+pub const SERVER_PORT: u16 = 5201;
+
+/// Address of host `side` (1 client, 2 server) on path `i`.
+pub fn path_addr(ipv6: bool, path: usize, side: u8) -> IpAddr {
+    if ipv6 {
+        IpAddr::V6(Ipv6Addr::new(
+            0xfd00,
+            path as u16 + 1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u16::from(side),
+        ))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(10, path as u8 + 1, 0, side))
+    }
+}
+
+/// A built scenario, ready to run or to inspect mid-way.
+pub struct Scenario {
+    /// The simulator.
+    pub sim: Simulator<Host>,
+    /// The client host.
+    pub client: NodeId,
+    /// The server host.
+    pub server: NodeId,
+    /// The TCP invariant checker.
+    pub invariants: ObserverId,
+    /// The description.
+    pub spec: TransferSpec,
+}
+
+impl Scenario {
+    /// Build the topology and hosts for `spec`.
+    pub fn build(spec: &TransferSpec) -> std::io::Result<Scenario> {
+        let config = SimConfig {
+            time_limit: Instant::ZERO + spec.time_limit,
+            ..SimConfig::with_seed(spec.seed)
+        };
+        let mut sim = Simulator::new(config);
+        let (up, down) = match spec.direction {
+            Direction::Up => (spec.bytes, 0),
+            Direction::Down => (0, spec.bytes),
+            Direction::Both => (spec.bytes, spec.bytes),
+        };
+        let used = if spec.tcp_only { 1 } else { spec.paths.len() };
+        let server_addr = SocketAddr::new(path_addr(spec.ipv6, 0, 2), SERVER_PORT);
+        let client_app = AppConfig {
+            role: AppRole::Client {
+                local: path_addr(spec.ipv6, 0, 1),
+                remote: server_addr,
+                start: Instant::ZERO,
+            },
+            send_bytes: up,
+            send_seed: spec.seed ^ 0x0c11,
+            recv_seed: spec.seed ^ 0x05e7,
+            write_size: spec.write_size,
+            read_size: spec.read_size,
+            read_pause: (spec.direction != Direction::Up)
+                .then_some(spec.read_pause)
+                .flatten(),
+            io_seed: spec.seed ^ 0x10c,
+        };
+        let server_app = AppConfig {
+            role: AppRole::Server,
+            send_bytes: down,
+            send_seed: client_app.recv_seed,
+            recv_seed: client_app.send_seed,
+            read_pause: (spec.direction != Direction::Down)
+                .then_some(spec.read_pause)
+                .flatten(),
+            io_seed: spec.seed ^ 0x20c,
+            ..client_app
+        };
+        let mut client_ep = Endpoint::new(endpoint_config(spec, 1));
+        let mut server_ep = Endpoint::new(endpoint_config(spec, 2));
+        server_ep.listen(SERVER_PORT);
+        for (i, p) in spec.paths.iter().enumerate().take(used) {
+            let mtu = p.link.mtu.min(u32::from(u16::MAX)) as u16;
+            client_ep.add_address(path_addr(spec.ipv6, i, 1), mtu);
+            server_ep.add_address(path_addr(spec.ipv6, i, 2), mtu);
+        }
+        let client = sim.add_host(Host::new(client_ep, StreamApp::new(client_app)));
+        let server = sim.add_host(Host::new(server_ep, StreamApp::new(server_app)));
+        for (i, p) in spec.paths.iter().enumerate().take(used) {
+            let ci = sim.add_iface(
+                client,
+                IfaceConfig::new(path_addr(spec.ipv6, i, 1)).with_mtu(p.link.mtu),
+            );
+            let si = sim.add_iface(
+                server,
+                IfaceConfig::new(path_addr(spec.ipv6, i, 2)).with_mtu(p.link.mtu),
+            );
+            let (fwd, back) = sim.connect(client, ci, server, si, p.link.clone(), p.link.clone());
+            for o in spec.outages.iter().filter(|o| o.path == i) {
+                for (at, state) in o.transitions() {
+                    sim.schedule_link_state(fwd, at, state);
+                    sim.schedule_link_state(back, at, state);
+                }
+            }
+        }
+        if let Some(path) = &spec.pcap {
+            sim.capture_pcap(client, crate::node::IfaceId(0), path)?;
+        }
+        let invariants = sim.add_observer(Box::new(TcpInvariants::default()));
+        Ok(Scenario {
+            sim,
+            client,
+            server,
+            invariants,
+            spec: spec.clone(),
+        })
+    }
+
+    /// Whether both applications are done (released, or failed).
+    pub fn is_done(sim: &Simulator<Host>, client: NodeId, server: NodeId) -> bool {
+        [client, server].iter().all(|&n| {
+            let st = sim.node(n).app.status();
+            st.released || st.closed.is_some()
+        })
+    }
+
+    /// Run to completion (or the time limit) and report.
+    pub fn run(mut self) -> TransferReport {
+        let (client, server) = (self.client, self.server);
+        let outcome = self
+            .sim
+            .run_while(|s| !Scenario::is_done(s, client, server));
+        let _ = self.sim.finish_observers();
+        let error = match outcome {
+            Err(SimError::TimeLimit { .. }) => Some("time limit reached".to_owned()),
+            Err(e) => Some(e.to_string()),
+            Ok(_) => None,
+        };
+        TransferReport::collect(&self, error)
+    }
+}
+
+fn endpoint_config(spec: &TransferSpec, side: u64) -> EndpointConfig {
+    let mut config = EndpointConfig {
+        seed: spec.seed.wrapping_mul(0x9e37_79b9).wrapping_add(side),
+        ..EndpointConfig::default()
+    };
+    config.connection.subflow.cc = spec.cc;
+    if let Some(b) = spec.buffer {
+        config.connection.send_buffer = b;
+        config.connection.recv_buffer = b;
+    }
+    config
+}
+
+/// Build and run `spec`.
+pub fn run(spec: &TransferSpec) -> std::io::Result<TransferReport> {
+    Ok(Scenario::build(spec)?.run())
+}

@@ -1,0 +1,221 @@
+//! What a transfer scenario measured.
+
+use super::{Direction, Scenario, path_addr};
+use crate::app::{AppStatus, SubflowSnapshot};
+use crate::invariants::TcpInvariants;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One subflow of the sending side.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubflowReport {
+    /// Path index.
+    pub path: usize,
+    /// Local address and port.
+    pub local: String,
+    /// Remote address and port.
+    pub remote: String,
+    /// Payload bytes the peer acknowledged on this subflow.
+    pub bytes: u64,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes_sent: u64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub rto_expirations: u64,
+    /// Smoothed RTT in milliseconds.
+    pub srtt_ms: Option<f64>,
+    /// Congestion window in bytes at the end.
+    pub cwnd: u64,
+}
+
+/// The outcome of a transfer.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransferReport {
+    /// Stream bytes (each way for a bidirectional run).
+    pub bytes: u64,
+    /// Who sent.
+    pub direction: &'static str,
+    /// From the first SYN to the last byte read.
+    pub duration_s: f64,
+    /// Stream bytes per second (both ways together for bidirectional runs).
+    pub goodput_bps: f64,
+    /// Sum of the rates of the paths in use (IP bytes), per direction used.
+    pub capacity_bps: f64,
+    /// `goodput_bps / capacity_bps`.
+    pub efficiency: f64,
+    /// `"ok"` only if every byte arrived, matched the stream, and both ends'
+    /// SHA-256 agree; otherwise what went wrong.
+    pub integrity: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// SHA-256 of the stream as written by the sender(s).
+    pub sent_sha256: Vec<String>,
+    /// SHA-256 of the stream as read by the receiver(s).
+    pub received_sha256: Vec<String>,
+    /// The sending side's subflows (the client's for bidirectional runs).
+    pub subflows: Vec<SubflowReport>,
+    /// Non-zero connection counters of the sending side.
+    pub counters: BTreeMap<String, u64>,
+    /// TCP invariant violations seen on the wire.
+    pub invariant_violations: Vec<String>,
+    /// Events the simulator processed.
+    pub sim_events: u64,
+    /// Packets the network dropped.
+    pub sim_drops: u64,
+    /// Why the run stopped early, if it did.
+    pub error: Option<String>,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl TransferReport {
+    pub(super) fn collect(sc: &Scenario, error: Option<String>) -> TransferReport {
+        let spec = &sc.spec;
+        let client = sc.sim.node(sc.client);
+        let server = sc.sim.node(sc.server);
+        // (sender, receiver) pairs.
+        let flows: Vec<(&crate::host::Host, &crate::host::Host)> = match spec.direction {
+            Direction::Up => vec![(client, server)],
+            Direction::Down => vec![(server, client)],
+            Direction::Both => vec![(client, server), (server, client)],
+        };
+        let mut problems = Vec::new();
+        let mut duration = 0.0f64;
+        for (tx, rx) in &flows {
+            let r = rx.app.status();
+            problems.extend(flow_problems(spec.bytes, tx.app.status(), r));
+            if tx.app.sent_hash() != rx.app.received_hash() {
+                problems.push("sha256 differs".to_owned());
+            }
+            duration = duration.max(r.eof_at.map_or(sc.sim.now(), |t| t).as_secs_f64());
+        }
+        for (who, st) in [
+            ("client", client.app.status()),
+            ("server", server.app.status()),
+        ] {
+            if let Some(Some(e)) = st.closed {
+                problems.push(format!("{who}: {e}"));
+            }
+        }
+        let mut invariants = sc
+            .sim
+            .observer::<TcpInvariants>(sc.invariants)
+            .map(|o| o.violations().to_vec())
+            .unwrap_or_default();
+        // A host must never emit a packet its interface cannot carry.
+        let oversize = host_iface_drops(sc, crate::DropReason::IfaceMtu);
+        if oversize > 0 {
+            invariants.push(format!("hosts sent {oversize} packets larger than the MTU"));
+        }
+        let used = if spec.tcp_only { 1 } else { spec.paths.len() };
+        let rate: f64 = spec
+            .paths
+            .iter()
+            .take(used)
+            .map(|p| p.link.rate_bps as f64)
+            .sum();
+        let capacity = rate * flows.len() as f64;
+        let total = spec.bytes as f64 * flows.len() as f64;
+        let goodput = if duration > 0.0 {
+            total * 8.0 / duration
+        } else {
+            0.0
+        };
+        let sender = flows[0].0.app.status();
+        TransferReport {
+            bytes: spec.bytes,
+            direction: spec.direction.name(),
+            duration_s: duration,
+            goodput_bps: goodput,
+            capacity_bps: capacity,
+            efficiency: if capacity > 0.0 {
+                goodput / capacity
+            } else {
+                0.0
+            },
+            integrity: if problems.is_empty() && invariants.is_empty() {
+                "ok".to_owned()
+            } else {
+                problems.join("; ")
+            },
+            seed: spec.seed,
+            sent_sha256: flows.iter().map(|(tx, _)| tx.app.sent_hash()).collect(),
+            received_sha256: flows.iter().map(|(_, rx)| rx.app.received_hash()).collect(),
+            subflows: sender
+                .snapshot
+                .subflows
+                .iter()
+                .map(|s| subflow_report(spec.ipv6, used, s))
+                .collect(),
+            counters: sender
+                .snapshot
+                .mib
+                .iter()
+                .filter(|(_, v)| *v > 0)
+                .map(|(m, v)| (m.to_string(), v))
+                .collect(),
+            invariant_violations: invariants,
+            sim_events: sc.sim.stats().events,
+            sim_drops: (0..sc.sim.link_count())
+                .map(|l| sc.sim.link_stats(crate::LinkId(l)).dropped.total_packets())
+                .sum::<u64>()
+                + sc.sim.stats().dropped.total_packets()
+                + [sc.client, sc.server]
+                    .iter()
+                    .flat_map(|&n| sc.sim.ifaces(n).map(move |(i, _)| (n, i)))
+                    .map(|(n, i)| sc.sim.iface_stats(n, i).dropped.total_packets())
+                    .sum::<u64>(),
+            error,
+            command: spec.command_line(),
+        }
+    }
+
+    /// Whether the transfer completed with its integrity intact.
+    pub fn is_ok(&self) -> bool {
+        self.integrity == "ok" && self.error.is_none()
+    }
+}
+
+fn host_iface_drops(sc: &Scenario, reason: crate::DropReason) -> u64 {
+    [sc.client, sc.server]
+        .iter()
+        .flat_map(|&n| sc.sim.ifaces(n).map(move |(i, _)| (n, i)))
+        .map(|(n, i)| sc.sim.iface_stats(n, i).dropped.packets(reason))
+        .sum()
+}
+
+fn flow_problems(bytes: u64, tx: &AppStatus, rx: &AppStatus) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(at) = rx.mismatch {
+        out.push(format!("data mismatch at byte {at}"));
+    }
+    if tx.written != bytes {
+        out.push(format!("sender wrote {} of {bytes} bytes", tx.written));
+    }
+    if rx.read != bytes {
+        out.push(format!("receiver read {} of {bytes} bytes", rx.read));
+    }
+    if rx.eof_at.is_none() {
+        out.push("no end of stream".to_owned());
+    }
+    out
+}
+
+fn subflow_report(ipv6: bool, used: usize, s: &SubflowSnapshot) -> SubflowReport {
+    let local = s.tuple.local.ip();
+    let path = (0..used)
+        .find(|&i| path_addr(ipv6, i, 1) == local || path_addr(ipv6, i, 2) == local)
+        .unwrap_or(0);
+    SubflowReport {
+        path,
+        local: s.tuple.local.to_string(),
+        remote: s.tuple.remote.to_string(),
+        bytes: s.bytes_acked,
+        bytes_sent: s.bytes_sent,
+        retransmits: s.retransmits,
+        rto_expirations: s.rto_expirations,
+        srtt_ms: s.srtt.map(|d| d.as_secs_f64() * 1e3),
+        cwnd: s.cwnd,
+    }
+}

@@ -1,0 +1,324 @@
+//! What a transfer scenario is made of, and its command-line form.
+
+use crate::app::SizeRange;
+use crate::link::config::{LinkConfig, LinkState};
+use crate::parse::{ParseError, parse_duration, parse_path, parse_percent, parse_size};
+use mptcp_proto::congestion::CcAlgorithm;
+use mptcp_proto::time::{Duration, Instant};
+use std::fmt;
+use std::path::PathBuf;
+
+/// One path between client and server: the same link model both ways.
+#[derive(Clone, Debug)]
+pub struct PathSpec {
+    /// The link model (used for both directions).
+    pub link: LinkConfig,
+    /// The text it was parsed from (for reproduction).
+    pub text: String,
+}
+
+/// A scenario description that did not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpecError {
+    /// A value inside it.
+    Value(ParseError),
+    /// An unknown `key=value` extra on a path.
+    UnknownExtra(String),
+    /// A malformed `key=value` extra, `PATH@TIME[-UPTIME]` or `MIN-MAX`.
+    Malformed {
+        /// What was being parsed.
+        what: &'static str,
+        /// The text.
+        input: String,
+    },
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpecError::Value(e) => write!(f, "{e}"),
+            SpecError::UnknownExtra(k) => write!(
+                f,
+                "unknown path option {k:?} (expected jitter=, dup=, reorder=P%@DELAY, queue=, mtu=)"
+            ),
+            SpecError::Malformed { what, input } => write!(f, "invalid {what} {input:?}"),
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+impl From<ParseError> for SpecError {
+    fn from(e: ParseError) -> SpecError {
+        SpecError::Value(e)
+    }
+}
+
+impl PathSpec {
+    /// Parse `RATE/DELAY[/LOSS%][,key=value...]`, where the extras are
+    /// `jitter=DURATION`, `dup=PERCENT`, `reorder=PERCENT@DURATION`,
+    /// `queue=SIZE` and `mtu=BYTES`.
+    pub fn parse(s: &str) -> Result<PathSpec, SpecError> {
+        let mut parts = s.split(',');
+        let mut link = parse_path(parts.next().unwrap_or_default())?;
+        for extra in parts {
+            let (key, value) = extra.split_once('=').ok_or_else(|| SpecError::Malformed {
+                what: "path option",
+                input: extra.to_owned(),
+            })?;
+            link = match key {
+                "jitter" => link.jitter(parse_duration(value)?),
+                "dup" => link.duplicate(parse_percent(value)?),
+                "reorder" => {
+                    let (p, d) = value.split_once('@').ok_or_else(|| SpecError::Malformed {
+                        what: "reorder option (PERCENT@DELAY)",
+                        input: value.to_owned(),
+                    })?;
+                    link.reorder(parse_percent(p)?, parse_duration(d)?)
+                }
+                "queue" => link.queue_bytes(parse_size(value)?),
+                "mtu" => link.mtu(parse_size(value)? as u32),
+                other => return Err(SpecError::UnknownExtra(other.to_owned())),
+            };
+        }
+        Ok(PathSpec {
+            link,
+            text: s.to_owned(),
+        })
+    }
+}
+
+/// A scheduled outage: path `path` goes down at `at`, back up at `up`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// Path index.
+    pub path: usize,
+    /// When it goes down.
+    pub at: Instant,
+    /// When it comes back, if ever.
+    pub up: Option<Instant>,
+}
+
+impl Outage {
+    /// Parse `PATH@TIME[-UPTIME]`, e.g. `0@2s` or `1@500ms-800ms`.
+    pub fn parse(s: &str) -> Result<Outage, SpecError> {
+        let bad = || SpecError::Malformed {
+            what: "outage (PATH@TIME[-UPTIME])",
+            input: s.to_owned(),
+        };
+        let (path, times) = s.split_once('@').ok_or_else(bad)?;
+        let path = path.parse().map_err(|_| bad())?;
+        let (at, up) = match times.split_once('-') {
+            Some((a, u)) => (a, Some(u)),
+            None => (times, None),
+        };
+        let at = Instant::ZERO + parse_duration(at)?;
+        let up = up
+            .map(parse_duration)
+            .transpose()?
+            .map(|d| Instant::ZERO + d);
+        Ok(Outage { path, at, up })
+    }
+
+    /// The link-state transitions it causes.
+    pub fn transitions(&self) -> impl Iterator<Item = (Instant, LinkState)> {
+        std::iter::once((self.at, LinkState::Down)).chain(self.up.map(|u| (u, LinkState::Up)))
+    }
+}
+
+/// Parse `N` or `MIN-MAX` byte sizes.
+pub fn parse_size_range(s: &str) -> Result<SizeRange, SpecError> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let min = parse_size(a)? as usize;
+    let max = parse_size(b)? as usize;
+    if min == 0 || max < min {
+        return Err(SpecError::Malformed {
+            what: "size range (MIN-MAX)",
+            input: s.to_owned(),
+        });
+    }
+    Ok(SizeRange { min, max })
+}
+
+/// Who sends the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to server.
+    Up,
+    /// Server to client.
+    Down,
+    /// Both at once, `bytes` each way.
+    Both,
+}
+
+impl Direction {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::Both => "both",
+        }
+    }
+
+    /// Parse a command-line name.
+    pub fn from_name(s: &str) -> Option<Direction> {
+        [Direction::Up, Direction::Down, Direction::Both]
+            .into_iter()
+            .find(|d| d.name() == s)
+    }
+}
+
+/// A whole transfer scenario.
+#[derive(Clone, Debug)]
+pub struct TransferSpec {
+    /// Paths; path `i` joins client interface `i` and server interface `i`.
+    pub paths: Vec<PathSpec>,
+    /// Bytes of the stream (each way for [`Direction::Both`]).
+    pub bytes: u64,
+    /// Who sends.
+    pub direction: Direction,
+    /// The run's seed.
+    pub seed: u64,
+    /// Plain TCP over the first path only.
+    pub tcp_only: bool,
+    /// Congestion control.
+    pub cc: CcAlgorithm,
+    /// Write sizes.
+    pub write_size: SizeRange,
+    /// Read sizes.
+    pub read_size: SizeRange,
+    /// The receiver stops reading at `.0` for `.1`.
+    pub read_pause: Option<(Instant, Duration)>,
+    /// Path outages.
+    pub outages: Vec<Outage>,
+    /// Give up after this much virtual time.
+    pub time_limit: Duration,
+    /// Capture client interface 0 to this pcap file.
+    pub pcap: Option<PathBuf>,
+    /// Use IPv6 addresses.
+    pub ipv6: bool,
+    /// Send and receive buffer bytes of each connection.
+    pub buffer: Option<usize>,
+}
+
+impl TransferSpec {
+    /// A scenario over `paths` with defaults for the rest.
+    pub fn new(paths: Vec<PathSpec>, bytes: u64) -> TransferSpec {
+        TransferSpec {
+            paths,
+            bytes,
+            direction: Direction::Up,
+            seed: 1,
+            tcp_only: false,
+            cc: CcAlgorithm::Cubic,
+            write_size: SizeRange::fixed(64 * 1024),
+            read_size: SizeRange::fixed(64 * 1024),
+            read_pause: None,
+            outages: Vec::new(),
+            time_limit: Duration::from_secs(3600),
+            pcap: None,
+            ipv6: false,
+            buffer: None,
+        }
+    }
+
+    /// The `mptcp sim` command line that reproduces this scenario.
+    pub fn command_line(&self) -> String {
+        let mut c = String::from("mptcp sim");
+        if self.tcp_only {
+            c.push_str(" --tcp");
+        }
+        for p in &self.paths {
+            c.push_str(&format!(" --path '{}'", p.text));
+        }
+        c.push_str(&format!(
+            " --bytes {} --seed {} --cc {}",
+            self.bytes, self.seed, self.cc
+        ));
+        if self.direction != Direction::Up {
+            c.push_str(&format!(" --direction {}", self.direction.name()));
+        }
+        let sizes = |r: SizeRange| format!("{}-{}", r.min, r.max);
+        if self.write_size != SizeRange::fixed(64 * 1024) {
+            c.push_str(&format!(" --write-sizes {}", sizes(self.write_size)));
+        }
+        if self.read_size != SizeRange::fixed(64 * 1024) {
+            c.push_str(&format!(" --read-sizes {}", sizes(self.read_size)));
+        }
+        if let Some((at, len)) = self.read_pause {
+            c.push_str(&format!(
+                " --read-pause {}us+{}us",
+                at.as_micros(),
+                len.as_micros()
+            ));
+        }
+        for o in &self.outages {
+            c.push_str(&format!(" --down {}@{}us", o.path, o.at.as_micros()));
+            if let Some(up) = o.up {
+                c.push_str(&format!("-{}us", up.as_micros()));
+            }
+        }
+        if let Some(b) = self.buffer {
+            c.push_str(&format!(" --buffer {b}"));
+        }
+        if self.ipv6 {
+            c.push_str(" --ipv6");
+        }
+        c
+    }
+}
+
+/// Parse `TIME+DURATION` (e.g. `1s+5s`) for a read pause.
+pub fn parse_pause(s: &str) -> Result<(Instant, Duration), SpecError> {
+    let (at, len) = s.split_once('+').ok_or_else(|| SpecError::Malformed {
+        what: "read pause (TIME+DURATION)",
+        input: s.to_owned(),
+    })?;
+    Ok((Instant::ZERO + parse_duration(at)?, parse_duration(len)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_extras_parse() {
+        let p = PathSpec::parse(
+            "100mbit/10ms/1%,jitter=2ms,dup=0.5%,reorder=1%@5ms,queue=64KiB,mtu=1400",
+        )
+        .expect("parses");
+        assert_eq!(p.link.rate_bps, 100_000_000);
+        assert_eq!(p.link.jitter, Duration::from_millis(2));
+        assert!((p.link.duplicate - 0.005).abs() < 1e-12);
+        assert!((p.link.reorder - 0.01).abs() < 1e-12);
+        assert_eq!(p.link.reorder_delay, Duration::from_millis(5));
+        assert_eq!(p.link.queue_bytes, Some(65536));
+        assert_eq!(p.link.mtu, 1400);
+        assert!(matches!(
+            PathSpec::parse("1mbit/1ms,color=red"),
+            Err(SpecError::UnknownExtra(_))
+        ));
+        assert!(PathSpec::parse("1mbit/1ms,reorder=1%").is_err());
+        assert!(PathSpec::parse("fast/1ms").is_err());
+    }
+
+    #[test]
+    fn outages_and_ranges_parse() {
+        let o = Outage::parse("1@500ms-800ms").expect("parses");
+        assert_eq!(o.path, 1);
+        assert_eq!(o.at, Instant::from_micros(500_000));
+        assert_eq!(o.up, Some(Instant::from_micros(800_000)));
+        assert_eq!(Outage::parse("0@2s").expect("parses").up, None);
+        assert!(Outage::parse("x@2s").is_err());
+        assert_eq!(
+            parse_size_range("1-9000").expect("range"),
+            SizeRange { min: 1, max: 9000 }
+        );
+        assert!(parse_size_range("10-1").is_err());
+        assert_eq!(
+            parse_pause("1s+5s").expect("pause").1,
+            Duration::from_secs(5)
+        );
+    }
+}
