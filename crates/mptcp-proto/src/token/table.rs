@@ -122,7 +122,8 @@ enum SlotState<V> {
 ///
 /// `V` is what an endpoint stores with an established entry so that an MP_JOIN arriving anywhere
 /// can be routed to the right endpoint and connection (e.g. an endpoint index and a connection
-/// handle); [`lookup`](Self::lookup) returns a clone of it.
+/// handle); [`lookup`](Self::lookup) returns a clone of it, made under the shard's read lock, so
+/// `V::clone` must be cheap and must not touch the table.
 ///
 /// # Concurrency
 ///
@@ -140,12 +141,14 @@ enum SlotState<V> {
 ///
 /// # Counters
 ///
-/// The table counts, in its own [`AtomicCounters`] ([`stats`](Self::stats)):
-/// `MPFallbackTokenInit` (allocation gave up), `MPJoinNoTokenFound` (a lookup found no
-/// established entry) and the extra `TokenCollision` (a generated token was in use or zero).
-/// Endpoints count everything else (e.g. `MPCapableSYNTX` when the SYN actually leaves) in
-/// their own [`Counters`](crate::stats::Counters), and may mirror these two from the return
-/// values.
+/// The table counts, in its own [`AtomicCounters`] ([`stats`](Self::stats)), what only it
+/// knows: `MPFallbackTokenInit` (an allocation gave up) and the extra `TokenCollision` (a
+/// generated token was in use or zero); both are rare. [`lookup`](Self::lookup) counts nothing:
+/// the caller counts `MPJoinNoTokenFound` in its own [`Counters`](crate::stats::Counters) when it
+/// gets `None`. Misses are what a flood of forged MP_JOIN SYNs produces, and a shared atomic
+/// counter on that path would make every thread that handles them fight over one cache line
+/// (the kernel uses per-CPU counters for the same reason). Endpoints count everything else
+/// (e.g. `MPCapableSYNTX` when the SYN actually leaves) themselves.
 pub struct TokenTable<V> {
     map: DashMap<Token, Slot<V>, TokenHashBuilder>,
     next_id: AtomicU64,
@@ -292,19 +295,16 @@ impl<V: Clone> TokenTable<V> {
 
     /// Route an MP_JOIN SYN: the value of the *established* entry with this token.
     ///
-    /// Returns `None`, and counts `MPJoinNoTokenFound`, when there is no entry or only a pending
-    /// one: joins are accepted only for connections whose MP_CAPABLE handshake completed
-    /// (RFC 8684 §3.2: MP_JOIN uses the keys exchanged in that handshake), and Linux does not
-    /// look at request sockets either. RFC 8684 §3.2: an unknown token is answered with a RST.
+    /// Returns `None` when there is no entry or only a pending one: joins are accepted only for
+    /// connections whose MP_CAPABLE handshake completed (RFC 8684 §3.2: MP_JOIN uses the keys
+    /// exchanged in that handshake), and Linux does not look at request sockets either. The
+    /// caller then counts `MPJoinNoTokenFound` and answers with a RST (RFC 8684 §3.2: "If the
+    /// token is unknown ..."). Takes only the token's shard read lock and writes no shared state.
     pub fn lookup(&self, token: Token) -> Option<V> {
-        let found = self.map.get(&token).and_then(|slot| match &slot.state {
+        self.map.get(&token).and_then(|slot| match &slot.state {
             SlotState::Established(v) => Some(v.clone()),
             SlotState::Pending { .. } => None,
-        });
-        if found.is_none() {
-            self.stats.inc(Mib::MPJoinNoTokenFound);
-        }
-        found
+        })
     }
 
     /// The state of the entry with this token, if any (for diagnostics and tests; uncounted).
