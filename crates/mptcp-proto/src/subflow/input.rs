@@ -85,6 +85,9 @@ impl Subflow {
         self.rtt.reset_backoff();
         self.state = TcpState::Established;
         self.events.push_back(SubflowEvent::Established);
+        if self.handshake.close_requested {
+            self.close();
+        }
     }
 
     /// Every state after SYN-SENT (RFC 9293 §3.10.7.4).

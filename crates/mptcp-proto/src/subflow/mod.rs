@@ -379,6 +379,8 @@ struct Handshake {
     first_sent: Option<Instant>,
     /// Whether SACK was negotiated.
     sack: bool,
+    /// The owner closed before the handshake completed.
+    close_requested: bool,
 }
 
 impl Subflow {
@@ -635,16 +637,18 @@ impl Subflow {
         self.snd.wnd.saturating_sub(queued_span)
     }
 
-    /// Close our sending direction: a FIN follows the queued data.
+    /// Close our sending direction: a FIN follows the queued data. During
+    /// the handshake the FIN waits for it to complete (RFC 9293 §3.10.4:
+    /// "queue for processing after entering ESTABLISHED"); use
+    /// [`Subflow::abort`] to give up a connection attempt.
     pub fn close(&mut self) {
         let next = match self.state {
             TcpState::Established => TcpState::FinWait1,
             TcpState::CloseWait => TcpState::LastAck,
-            TcpState::SynSent => {
-                self.enter_closed(CloseReason::Normal);
+            TcpState::SynSent | TcpState::SynReceived => {
+                self.handshake.close_requested = true;
                 return;
             }
-            TcpState::SynReceived => TcpState::FinWait1,
             _ => return,
         };
         self.state = next;
@@ -667,7 +671,7 @@ impl Subflow {
         if matches!(self.state, TcpState::Closed) {
             return;
         }
-        if self.state != TcpState::SynSent {
+        if !matches!(self.state, TcpState::SynSent) {
             self.rst = Some(RstPlan {
                 seq: self.snd.nxt,
                 ack: Some(self.rcv.nxt),
