@@ -1,5 +1,6 @@
 //! Incoming segments (RFC 9293 §3.10.7).
 
+use super::recovery::{Prr, Recovery, RecoveryKind};
 use super::rtx::AckOutcome;
 use super::timers::TimerKind;
 use super::{
@@ -266,6 +267,9 @@ impl Subflow {
             self.dupacks = 0;
         }
         self.apply_sack(now, seg, &mut out);
+        if advanced {
+            out.rtt_sample = self.checked_rtt_sample(now, seg, out.rtt_sample);
+        }
         if let Some(rtt) = out.rtt_sample {
             self.rtt.on_sample(now, rtt);
             if let Some(min) = self.rtt.min_rtt() {
@@ -275,10 +279,10 @@ impl Subflow {
         if self.snd.wl1.lt(seg.seq) || (self.snd.wl1 == seg.seq && self.snd.wl2.le(ack)) {
             self.set_window(u64::from(seg.window) << self.snd.wscale, seg.seq, ack);
         }
-        if let Some(point) = self.recovery_point
-            && self.snd.una.ge(point)
+        if let Some(r) = self.recovery
+            && self.snd.una.ge(r.point)
         {
-            self.recovery_point = None;
+            self.recovery = None;
         }
         let dup = !advanced
             && seg.payload.is_empty()
@@ -286,6 +290,18 @@ impl Subflow {
             && self.snd.wnd == old_wnd
             && self.rtx.has_outstanding();
         self.detect_loss(now, advanced, dup, in_flight_before, siblings);
+        let (pipe, ssthresh, mss) = (
+            self.rtx.in_flight(),
+            self.cc.ssthresh(),
+            u64::from(self.send_mss()),
+        );
+        if let Some(Recovery {
+            kind: RecoveryKind::Fast(prr),
+            ..
+        }) = &mut self.recovery
+        {
+            prr.on_ack(out.cum_acked + out.sacked, pipe, ssthresh, mss);
+        }
         self.grow_cwnd(now, &out, in_flight_before, siblings);
         if advanced {
             // RFC 6298 §5.2, §5.3.
@@ -295,10 +311,41 @@ impl Subflow {
                 self.timers.cancel(TimerKind::Rto);
             }
         }
+        if advanced || out.sacked > 0 {
+            self.arm_tlp(now);
+        }
         if out.fin_acked {
             self.on_fin_acked(now);
         }
         true
+    }
+
+    /// RFC 7323 §4: the timestamp echo measures the round trip of the
+    /// segment that triggered this ACK, even a retransmitted one. The send
+    /// times in the queue are finer (microseconds) but mislead when the
+    /// ACKs of never-retransmitted segments were lost and a later ACK
+    /// covers them; then, or when the queue has no sample (Karn), the echo
+    /// wins.
+    fn checked_rtt_sample(
+        &self,
+        now: Instant,
+        seg: &SegmentIn<'_>,
+        queued: Option<Duration>,
+    ) -> Option<Duration> {
+        let echoed = seg
+            .timestamps
+            .filter(|_| self.ts.enabled)
+            .map(|ts| self.ts_now(now).wrapping_sub(ts.tsecr))
+            .filter(|ms| *ms < 1 << 30)
+            .map(|ms| Duration::from_millis(u64::from(ms)));
+        match (queued, echoed) {
+            (Some(q), Some(e)) if q > e + Duration::from_millis(1) => {
+                Some(e.max(Duration::from_micros(500)))
+            }
+            (Some(q), _) => Some(q),
+            (None, Some(e)) => Some(e.max(Duration::from_micros(500))),
+            (None, None) => None,
+        }
     }
 
     fn apply_sack(&mut self, now: Instant, seg: &SegmentIn<'_>, out: &mut AckOutcome) {
@@ -329,7 +376,7 @@ impl Subflow {
                 now,
                 self.rtt.min_rtt(),
                 self.rtt.srtt(),
-                self.recovery_point.is_some(),
+                self.recovery.is_some(),
             );
             match next {
                 Some(t) => self.arm(TimerKind::Reorder, t),
@@ -342,10 +389,10 @@ impl Subflow {
         }
         if dup {
             self.dupacks += 1;
-            if self.dupacks == 3 && self.recovery_point.is_none() && self.rtx.mark_first_lost() {
+            if self.dupacks == 3 && self.recovery.is_none() && self.rtx.mark_first_lost() {
                 self.enter_recovery(now, in_flight_before, siblings);
             }
-        } else if advanced && self.recovery_point.is_some() {
+        } else if advanced && self.recovery.is_some() {
             // A partial acknowledgment: the next hole is lost too.
             self.rtx.mark_first_lost();
         }
@@ -357,10 +404,15 @@ impl Subflow {
         in_flight: u64,
         siblings: &[SubflowCcView],
     ) {
-        if self.recovery_point.is_some() {
+        if self.recovery.is_some() {
             return;
         }
-        self.recovery_point = Some(self.snd.nxt);
+        // RFC 6937: RecoverFS is the flight size at the start.
+        let recover_fs = (self.snd.nxt - self.snd.una).max(0) as u64;
+        self.recovery = Some(Recovery {
+            point: self.snd.nxt,
+            kind: RecoveryKind::Fast(Prr::new(recover_fs)),
+        });
         self.stats.fast_recoveries += 1;
         let ctx = self.cc_context(siblings);
         self.cc
@@ -391,7 +443,15 @@ impl Subflow {
             acked_bytes: acked,
             in_flight_before,
             rtt: out.rtt_sample,
-            in_recovery: self.recovery_point.is_some(),
+            // Growth pauses in fast recovery (PRR clocks sending); after a
+            // timeout the window slow-starts again (RFC 5681 §3.1).
+            in_recovery: matches!(
+                self.recovery,
+                Some(Recovery {
+                    kind: RecoveryKind::Fast(_),
+                    ..
+                })
+            ),
             cwnd_limited,
         };
         let ctx = self.cc_context(siblings);

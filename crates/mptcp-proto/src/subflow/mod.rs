@@ -17,6 +17,7 @@
 
 mod input;
 mod output;
+mod recovery;
 pub mod rtt;
 pub mod rtx;
 mod timers;
@@ -30,6 +31,7 @@ use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::time::{Duration, Instant};
 use bytes::Bytes;
 use mptcp_wire::{DataSeq, SubflowSeq, TcpFlags};
+use recovery::Recovery;
 use rtt::{RtoConfig, RttEstimator};
 use rtx::RtxQueue;
 use std::collections::VecDeque;
@@ -271,6 +273,8 @@ pub struct SubflowStats {
     pub challenge_acks: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
 }
 
 /// A pending RST to send.
@@ -297,8 +301,8 @@ pub struct Subflow {
     timers: Timers,
     ack: AckState,
     handshake: Handshake,
-    /// First sequence number of the recovery episode's end, if recovering.
-    recovery_point: Option<SubflowSeq>,
+    /// The loss recovery episode under way, if any.
+    recovery: Option<Recovery>,
     dupacks: u32,
     /// Consecutive RTO expirations without progress.
     rto_streak: u32,
@@ -363,6 +367,8 @@ struct AckState {
     now: bool,
     /// Send a zero-window probe at the next opportunity.
     probe: bool,
+    /// Send a tail loss probe at the next opportunity.
+    tlp: bool,
     /// Tokens for challenge ACKs (RFC 5961 §7 rate limit).
     challenge_tokens: u32,
     challenge_refill: Option<Instant>,
@@ -474,7 +480,7 @@ impl Subflow {
                 sack: config.sack,
                 ..Handshake::default()
             },
-            recovery_point: None,
+            recovery: None,
             dupacks: 0,
             rto_streak: 0,
             rst: None,
@@ -549,7 +555,7 @@ impl Subflow {
 
     /// Whether we are in loss recovery.
     pub fn in_recovery(&self) -> bool {
-        self.recovery_point.is_some()
+        self.recovery.is_some()
     }
 
     /// The view of this subflow a coupled controller gets.
@@ -788,6 +794,7 @@ impl fmt::Debug for Subflow {
             .field("rcv_nxt", &self.rcv.nxt)
             .field("cwnd", &self.cc.cwnd())
             .field("in_flight", &self.rtx.in_flight())
+            .field("recovery", &self.recovery)
             .finish()
     }
 }

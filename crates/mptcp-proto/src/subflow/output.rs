@@ -1,5 +1,6 @@
 //! Outgoing segments and timers.
 
+use super::recovery::{Recovery, RecoveryKind};
 use super::timers::TimerKind;
 use super::{CloseReason, RstPlan, SegmentMeta, Subflow, SubflowOwner, TcpState};
 use crate::congestion::SubflowCcView;
@@ -11,6 +12,9 @@ use mptcp_wire::{SackBlock, SackBlocks, SubflowSeq, TcpFlags, TcpOption, TcpRepr
 
 /// TCP option space (RFC 9293 §3.1: data offset of at most 15 words).
 const OPTION_SPACE: usize = 40;
+
+/// RFC 8985 §7.3: WCDelAckT, the worst-case delayed-ACK timer.
+const WORST_CASE_DELAYED_ACK: crate::time::Duration = crate::time::Duration::from_millis(200);
 
 type OptionList = ArrayVec<TcpOption<'static>, 12>;
 
@@ -107,7 +111,17 @@ impl Subflow {
         buf: &mut [u8],
     ) -> Option<usize> {
         if let Some((idx, retx)) = self.sendable(now) {
+            self.ack.tlp = false;
             return self.emit_queued(now, idx, retx, owner, buf);
+        }
+        if self.ack.tlp {
+            self.ack.tlp = false;
+            // RFC 8985 §7.3: no new data to send: probe with the last
+            // segment sent.
+            if let Some(idx) = self.rtx.last_sent() {
+                self.stats.tail_loss_probes += 1;
+                return self.emit_queued(now, idx, true, owner, buf);
+            }
         }
         if self.ack.probe {
             self.ack.probe = false;
@@ -148,9 +162,22 @@ impl Subflow {
         let seg = self.rtx.get(idx)?;
         let len = u64::from(seg.seq_len());
         let in_flight = self.rtx.in_flight();
-        // RFC 6675 §5: transmit while the pipe is below cwnd.
-        if in_flight > 0 && in_flight + len > self.cc.cwnd() {
-            return None;
+        match &self.recovery {
+            // RFC 6937: in fast recovery, PRR decides.
+            Some(Recovery {
+                kind: RecoveryKind::Fast(prr),
+                ..
+            }) => {
+                if !prr.allows() {
+                    return None;
+                }
+            }
+            // RFC 6675 §5: otherwise transmit while the pipe is below cwnd.
+            _ => {
+                if in_flight > 0 && in_flight + len > self.cc.cwnd() {
+                    return None;
+                }
+            }
         }
         if !retx && !seg.data.is_empty() {
             let data_end = seg.seq + seg.data.len() as u32;
@@ -193,6 +220,13 @@ impl Subflow {
         let opts = self.base_options(now);
         let len = self.emit(now, owner, plan, opts, buf)?;
         self.rtx.on_sent(idx, now);
+        if let Some(Recovery {
+            kind: RecoveryKind::Fast(prr),
+            ..
+        }) = &mut self.recovery
+        {
+            prr.on_sent(u64::from(seg.seq_len()));
+        }
         self.stats.bytes_sent += payload_len;
         if retx {
             self.stats.retransmits += 1;
@@ -204,7 +238,35 @@ impl Subflow {
         if !self.timers.is_armed(TimerKind::Rto) {
             self.arm(TimerKind::Rto, now + self.rtt.rto());
         }
+        if !retx {
+            self.arm_tlp(now);
+        }
         Some(len)
+    }
+
+    /// RFC 8985 §7.2-7.3: schedule a probe timeout two SRTTs out (plus the
+    /// worst-case delayed ACK when one segment is in flight), not past the
+    /// RTO, while SACK is on, data is outstanding and no recovery runs.
+    pub(super) fn arm_tlp(&mut self, now: Instant) {
+        if !self.handshake.sack || self.recovery.is_some() || !self.rtx.has_outstanding() {
+            self.timers.cancel(TimerKind::Tlp);
+            return;
+        }
+        let pto = match self.rtt.srtt() {
+            Some(srtt) => {
+                let mut pto = srtt.saturating_mul(2);
+                if self.rtx.in_flight() <= u64::from(self.send_mss()) {
+                    pto += WORST_CASE_DELAYED_ACK;
+                }
+                pto
+            }
+            None => crate::time::Duration::from_secs(1),
+        };
+        let mut at = now + pto;
+        if let Some(rto) = self.timers.get(TimerKind::Rto) {
+            at = at.min(rto);
+        }
+        self.arm(TimerKind::Tlp, at);
     }
 
     fn base_options(&self, now: Instant) -> OptionList {
@@ -219,7 +281,7 @@ impl Subflow {
     }
 
     /// The timestamp clock: milliseconds plus a per-subflow offset.
-    fn ts_now(&self, now: Instant) -> u32 {
+    pub(super) fn ts_now(&self, now: Instant) -> u32 {
         self.ts.offset.wrapping_add((now.as_micros() / 1000) as u32)
     }
 
@@ -384,6 +446,13 @@ impl Subflow {
                 TimerKind::Reorder => self.on_reorder_timer(now, siblings),
                 TimerKind::Persist => self.on_persist(now),
                 TimerKind::TimeWait => self.enter_closed(CloseReason::Normal),
+                TimerKind::Tlp => {
+                    if self.rtx.has_outstanding() && self.recovery.is_none() {
+                        self.ack.tlp = true;
+                        // RFC 8985 §7.3: after the probe, the RTO takes over.
+                        self.arm(TimerKind::Rto, now + self.rtt.rto());
+                    }
+                }
             }
         }
     }
@@ -417,7 +486,10 @@ impl Subflow {
         // A second timeout in a row: the receiver may have reneged on its
         // SACKs (RFC 2018 §8), so resend everything.
         self.rtx.on_rto(self.rto_streak >= 2);
-        self.recovery_point = Some(self.snd.nxt);
+        self.recovery = Some(Recovery {
+            point: self.snd.nxt,
+            kind: RecoveryKind::Timeout,
+        });
         self.dupacks = 0;
         self.arm(TimerKind::Rto, now + self.rtt.rto());
     }
@@ -428,7 +500,7 @@ impl Subflow {
             now,
             self.rtt.min_rtt(),
             self.rtt.srtt(),
-            self.recovery_point.is_some(),
+            self.recovery.is_some(),
         );
         if let Some(t) = next {
             self.arm(TimerKind::Reorder, t);

@@ -7,8 +7,11 @@ use crate::time::{Duration, Instant};
 pub struct RtoConfig {
     /// RTO before the first sample (RFC 6298 §2.1: one second).
     pub initial: Duration,
-    /// Floor. RFC 6298 §2.4 suggests one second; Linux uses 200 ms, and so
-    /// do we by default, since the peers we meet are mostly Linux.
+    /// Floor of the variance term: RTO = SRTT + max(G, 4 RTTVAR, `min`).
+    /// RFC 6298 §2.4 suggests rounding the whole RTO up to one second;
+    /// Linux instead keeps 200 ms above the smoothed RTT, which is what we
+    /// do by default (never below one RTT plus 200 ms, so neither spurious
+    /// timeouts on long paths nor needless waits on short ones).
     pub min: Duration,
     /// Ceiling (RFC 6298 §2.5: at least 60 s).
     pub max: Duration,
@@ -103,23 +106,29 @@ impl RttEstimator {
         self.min.map(|(m, _)| m)
     }
 
-    /// The RTO without backoff (RFC 6298 §2.3), clamped to the bounds.
+    /// The RTO without backoff (RFC 6298 §2.3, with the floor on the
+    /// variance term as described on [`RtoConfig::min`]), at most the
+    /// ceiling.
     pub fn base_rto(&self) -> Duration {
         let rto = match self.smoothed {
             None => self.config.initial,
             Some(s) => {
-                let var = self.config.granularity.max(s.rttvar.saturating_mul(4));
+                let var = self
+                    .config
+                    .granularity
+                    .max(s.rttvar.saturating_mul(4))
+                    .max(self.config.min);
                 s.srtt + var
             }
         };
-        rto.clamp_to(self.config.min, self.config.max)
+        rto.min(self.config.max)
     }
 
     /// The RTO to arm now, with exponential backoff (RFC 6298 §5.5).
     pub fn rto(&self) -> Duration {
         self.base_rto()
             .saturating_mul(1u64 << self.backoff)
-            .clamp_to(self.config.min, self.config.max)
+            .min(self.config.max)
     }
 
     /// The timer expired: double the RTO (RFC 6298 §5.5).
@@ -160,8 +169,12 @@ mod tests {
         e.on_sample(Instant::ZERO, ms(100));
         assert_eq!(e.srtt(), Some(ms(100)));
         assert_eq!(e.rttvar(), Some(ms(50)));
-        // 100 + 4 * 50
+        // 100 + max(4 * 50, 200)
         assert_eq!(e.rto(), ms(300));
+        let mut f = RttEstimator::new(RtoConfig::default());
+        f.on_sample(Instant::ZERO, ms(400));
+        // 400 + 4 * 200
+        assert_eq!(f.rto(), ms(1200));
         e.on_sample(Instant::ZERO, ms(200));
         assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(e.rttvar(), Some(Duration::from_micros(62_500)));
@@ -171,16 +184,24 @@ mod tests {
     fn floor_ceiling_and_backoff() {
         let mut e = RttEstimator::new(RtoConfig::default());
         e.on_sample(Instant::ZERO, ms(1));
-        assert_eq!(e.rto(), ms(200));
+        // The floor keeps 200 ms above the smoothed RTT.
+        assert_eq!(e.rto(), ms(201));
+        let mut e = RttEstimator::new(RtoConfig::default());
+        for _ in 0..30 {
+            e.on_sample(Instant::ZERO, ms(100));
+        }
+        // A steady 100 ms: RTTVAR decays, the floor holds RTO at 300 ms.
+        assert_eq!(e.rto(), ms(300));
+        let base = e.rto();
         e.back_off();
         e.back_off();
-        assert_eq!(e.rto(), ms(800));
+        assert_eq!(e.rto(), base.saturating_mul(4));
         for _ in 0..40 {
             e.back_off();
         }
         assert_eq!(e.rto(), Duration::from_secs(60));
         e.reset_backoff();
-        assert_eq!(e.rto(), ms(200));
+        assert_eq!(e.rto(), base);
     }
 
     #[test]

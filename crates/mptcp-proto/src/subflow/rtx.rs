@@ -185,6 +185,14 @@ impl RtxQueue {
         (self.next_unsent < self.segs.len()).then_some((self.next_unsent, false))
     }
 
+    /// The index of the most recently queued segment that was sent, if it
+    /// is still unacknowledged and not SACKed (the tail loss probe's choice).
+    pub fn last_sent(&self) -> Option<usize> {
+        let idx = self.next_unsent.checked_sub(1)?;
+        let seg = self.segs.get(idx)?;
+        (!seg.sacked).then_some(idx)
+    }
+
     /// The segment at `idx`.
     pub fn get(&self, idx: usize) -> Option<&TxSegment> {
         self.segs.get(idx)

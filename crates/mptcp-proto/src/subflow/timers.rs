@@ -16,9 +16,11 @@ pub(super) enum TimerKind {
     Persist,
     /// TIME-WAIT expiry.
     TimeWait,
+    /// Tail loss probe (RFC 8985 §7).
+    Tlp,
 }
 
-const COUNT: usize = 5;
+const COUNT: usize = 6;
 
 impl TimerKind {
     const ALL: [TimerKind; COUNT] = [
@@ -27,6 +29,7 @@ impl TimerKind {
         TimerKind::Reorder,
         TimerKind::Persist,
         TimerKind::TimeWait,
+        TimerKind::Tlp,
     ];
 
     fn index(self) -> usize {
