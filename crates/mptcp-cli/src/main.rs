@@ -1,3 +1,76 @@
-//! The `mptcp` command.
+//! The `mptcp` command: a userspace Multipath TCP stack's tools.
+//!
+//! Exit status: 0 on success, 1 when a run completed but failed (e.g. a
+//! transfer's integrity check), 2 on bad input (arguments, files).
 
-fn main() {}
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Userspace Multipath TCP (RFC 8684 / RFC 6824): simulator, tools, decoders.
+#[derive(Parser, Debug)]
+#[command(name = "mptcp", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Derive the token and IDSN of an MPTCP key.
+    Token(cmd::token::Args),
+    /// Decode the TCP and MPTCP options of every packet in a capture.
+    Decode(cmd::decode::Args),
+    /// Run a transfer between two simulated hosts running the real engine.
+    Sim(Box<cmd::sim::Args>),
+}
+
+/// A failure the command reports: a one-line message and an exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit status (1: the run failed; 2: bad input).
+    pub status: u8,
+    /// One line for stderr.
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input: exit 2.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 2,
+            message: message.into(),
+        }
+    }
+
+    /// The run failed: exit 1.
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 1,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Token(args) => cmd::token::run(args),
+        Command::Decode(args) => cmd::decode::run(args),
+        Command::Sim(args) => cmd::sim::run(*args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("mptcp: {}", f.message);
+            ExitCode::from(f.status)
+        }
+    }
+}

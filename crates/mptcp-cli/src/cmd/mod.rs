@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod decode;
+pub mod sim;
+pub mod token;

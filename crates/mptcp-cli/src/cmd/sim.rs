@@ -1,0 +1,198 @@
+//! `mptcp sim`: a transfer between two simulated hosts running the real
+//! engine at both ends, in virtual time.
+
+use crate::Failure;
+use mptcp_proto::congestion::CcAlgorithm;
+use mptcp_sim::parse::{parse_duration, parse_size};
+use mptcp_sim::scenario::{
+    Direction, Outage, PathSpec, TransferReport, TransferSpec, parse_pause, parse_size_range,
+};
+use std::path::PathBuf;
+use std::time::Instant as WallClock;
+
+/// Arguments of `mptcp sim`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Plain TCP over the first path only (no MPTCP).
+    #[arg(long)]
+    tcp: bool,
+    /// A path, client to server and back: RATE/DELAY[/LOSS%] with optional
+    /// `,jitter=DUR`, `,dup=P%`, `,reorder=P%@DUR`, `,queue=SIZE`, `,mtu=N`.
+    /// RATE like 100mbit, 1gbit, 500kbit; DELAY one-way, like 10ms.
+    /// Repeatable.
+    #[arg(long = "path", value_name = "PATH", required = true)]
+    paths: Vec<String>,
+    /// Stream size, like 64MiB, 1GB, 1500.
+    #[arg(long, value_name = "SIZE")]
+    bytes: String,
+    /// Seed: the same seed reproduces the run exactly.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Congestion control: reno or cubic.
+    #[arg(long, default_value = "cubic")]
+    cc: String,
+    /// Who sends: up (client to server), down, or both.
+    #[arg(long, default_value = "up")]
+    direction: String,
+    /// Write sizes, N or MIN-MAX bytes (random in the range).
+    #[arg(long, value_name = "RANGE")]
+    write_sizes: Option<String>,
+    /// Read sizes, N or MIN-MAX bytes.
+    #[arg(long, value_name = "RANGE")]
+    read_sizes: Option<String>,
+    /// The receiver stops reading at TIME for DURATION: TIME+DURATION.
+    #[arg(long, value_name = "TIME+DUR")]
+    read_pause: Option<String>,
+    /// Take path PATH down at TIME (and up again at UPTIME): PATH@TIME[-UPTIME].
+    #[arg(long = "down", value_name = "PATH@TIME[-UPTIME]")]
+    downs: Vec<String>,
+    /// Send and receive buffer of each connection, like 4MiB.
+    #[arg(long, value_name = "SIZE")]
+    buffer: Option<String>,
+    /// Use IPv6 addresses.
+    #[arg(long)]
+    ipv6: bool,
+    /// Give up after this much virtual time.
+    #[arg(long, value_name = "DUR", default_value = "3600s")]
+    time_limit: String,
+    /// Write what client interface 0 sees to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn usage<E: std::fmt::Display>(e: E) -> Failure {
+    Failure::usage(e.to_string())
+}
+
+fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
+    let paths = args
+        .paths
+        .iter()
+        .map(|p| PathSpec::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let mut spec = TransferSpec::new(paths, parse_size(&args.bytes).map_err(usage)?);
+    spec.tcp_only = args.tcp;
+    spec.seed = args.seed;
+    spec.cc = CcAlgorithm::from_name(&args.cc).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown congestion control {:?} (reno, cubic)",
+            args.cc
+        ))
+    })?;
+    spec.direction = Direction::from_name(&args.direction).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown direction {:?} (up, down, both)",
+            args.direction
+        ))
+    })?;
+    if let Some(r) = &args.write_sizes {
+        spec.write_size = parse_size_range(r).map_err(usage)?;
+    }
+    if let Some(r) = &args.read_sizes {
+        spec.read_size = parse_size_range(r).map_err(usage)?;
+    }
+    if let Some(p) = &args.read_pause {
+        spec.read_pause = Some(parse_pause(p).map_err(usage)?);
+    }
+    for d in &args.downs {
+        let o = Outage::parse(d).map_err(usage)?;
+        if o.path >= spec.paths.len() {
+            return Err(Failure::usage(format!(
+                "--down {d}: there is no path {}",
+                o.path
+            )));
+        }
+        spec.outages.push(o);
+    }
+    if let Some(b) = &args.buffer {
+        spec.buffer = Some(parse_size(b).map_err(usage)? as usize);
+    }
+    spec.ipv6 = args.ipv6;
+    spec.time_limit = parse_duration(&args.time_limit).map_err(usage)?;
+    spec.pcap = args.pcap.clone();
+    Ok(spec)
+}
+
+/// Run it.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let spec = build_spec(&args)?;
+    let wall = WallClock::now();
+    let report = mptcp_sim::scenario::run(&spec)
+        .map_err(|e| Failure::usage(format!("cannot write the pcap file: {e}")))?;
+    let wall = wall.elapsed().as_secs_f64();
+    if args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::failed(format!("cannot format the report: {e}")))?;
+        println!("{text}");
+    } else {
+        print_table(&spec, &report, wall);
+    }
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "transfer failed ({}{}); reproduce with: {}",
+            report.integrity,
+            report
+                .error
+                .as_deref()
+                .map(|e| format!(", {e}"))
+                .unwrap_or_default(),
+            report.command
+        )))
+    }
+}
+
+fn mbit(bps: f64) -> String {
+    format!("{:.2} Mbit/s", bps / 1e6)
+}
+
+fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
+    let mode = if spec.tcp_only { "TCP" } else { "MPTCP" };
+    let used = if spec.tcp_only { 1 } else { spec.paths.len() };
+    println!(
+        "{mode} transfer of {} bytes ({}) over {used} path(s), seed {}, cc {}",
+        r.bytes, r.direction, r.seed, spec.cc
+    );
+    println!(
+        "duration   {:.3} s (virtual; {:.2} s wall clock)",
+        r.duration_s, wall
+    );
+    println!(
+        "goodput    {}  of {} capacity: efficiency {:.4}",
+        mbit(r.goodput_bps),
+        mbit(r.capacity_bps),
+        r.efficiency
+    );
+    println!("integrity  {}", r.integrity);
+    println!();
+    println!(
+        "{:<5} {:<24} {:<24} {:>12} {:>8} {:>5} {:>9} {:>10}",
+        "path", "local", "remote", "bytes", "retrans", "rto", "srtt", "cwnd"
+    );
+    for s in &r.subflows {
+        println!(
+            "{:<5} {:<24} {:<24} {:>12} {:>8} {:>5} {:>9} {:>10}",
+            s.path,
+            s.local,
+            s.remote,
+            s.bytes,
+            s.retransmits,
+            s.rto_expirations,
+            s.srtt_ms.map_or("-".to_owned(), |v| format!("{v:.1}ms")),
+            s.cwnd
+        );
+    }
+    if !r.counters.is_empty() {
+        println!();
+        let list: Vec<String> = r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("counters   {}", list.join(" "));
+    }
+    if let Some(e) = &r.error {
+        println!("error      {e}");
+    }
+}
