@@ -518,6 +518,21 @@ impl Subflow {
         }
     }
 
+    /// The oldest unacknowledged sequence number (SND.UNA).
+    pub fn snd_una(&self) -> SubflowSeq {
+        self.snd.una
+    }
+
+    /// The next sequence number to send (SND.NXT).
+    pub fn snd_nxt(&self) -> SubflowSeq {
+        self.snd.nxt
+    }
+
+    /// The next sequence number expected (RCV.NXT).
+    pub fn rcv_nxt(&self) -> SubflowSeq {
+        self.rcv.nxt
+    }
+
     /// Counters.
     pub fn stats(&self) -> &SubflowStats {
         &self.stats
