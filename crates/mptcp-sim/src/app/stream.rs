@@ -26,6 +26,22 @@ impl StreamGen {
 
     /// Fill `buf` with the stream's bytes from `offset` on.
     pub fn fill(&self, offset: u64, buf: &mut [u8]) {
+        // Unaligned head, then whole words, then the tail.
+        let len = buf.len();
+        let head = ((8 - offset % 8) % 8).min(len as u64) as usize;
+        let (first, rest) = buf.split_at_mut(head);
+        self.fill_slow(offset, first);
+        let word0 = (offset + head as u64) / 8;
+        let mut words = rest.chunks_exact_mut(8);
+        for (k, w) in (&mut words).enumerate() {
+            w.copy_from_slice(&mix(self.seed ^ (word0 + k as u64)).to_le_bytes());
+        }
+        let tail = words.into_remainder();
+        let tail_off = offset + (len - tail.len()) as u64;
+        self.fill_slow(tail_off, tail);
+    }
+
+    fn fill_slow(&self, offset: u64, buf: &mut [u8]) {
         let mut i = 0;
         while i < buf.len() {
             let pos = offset + i as u64;

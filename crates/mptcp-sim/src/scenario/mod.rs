@@ -85,6 +85,7 @@ impl Scenario {
                 .then_some(spec.read_pause)
                 .flatten(),
             io_seed: spec.seed ^ 0x10c,
+            verify: spec.verify,
         };
         let server_app = AppConfig {
             role: AppRole::Server,

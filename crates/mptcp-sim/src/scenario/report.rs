@@ -82,6 +82,9 @@ impl TransferReport {
         };
         let mut problems = Vec::new();
         let mut duration = 0.0f64;
+        if !spec.verify {
+            problems.push("not verified".to_owned());
+        }
         for (tx, rx) in &flows {
             let r = rx.app.status();
             problems.extend(flow_problems(spec.bytes, tx.app.status(), r));

@@ -200,6 +200,9 @@ pub struct TransferSpec {
     pub ipv6: bool,
     /// Send and receive buffer bytes of each connection.
     pub buffer: Option<usize>,
+    /// Verify and hash the stream (off only for engine benchmarks; the
+    /// report's integrity then says so).
+    pub verify: bool,
 }
 
 impl TransferSpec {
@@ -220,6 +223,7 @@ impl TransferSpec {
             pcap: None,
             ipv6: false,
             buffer: None,
+            verify: true,
         }
     }
 
