@@ -240,3 +240,47 @@ fn third_party_v0_tcpdump() {
 // ADD_ADDR HMAC equal to the *leftmost* 64 bits of HMAC-SHA256(server key || client key,
 // id || addr || 0x0000), whereas RFC 8684 §3.4.1 and Linux 6.18 (the kernel-v1 vectors above)
 // use the rightmost 64 bits. This crate follows the RFC.
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn version() -> impl Strategy<Value = MptcpVersion> {
+        prop_oneof![Just(V0), Just(V1)]
+    }
+
+    proptest! {
+        /// What one side sends, the other side's check accepts, and any flipped bit is refused.
+        #[test]
+        fn join_hmacs_verify_across_sides(
+            v in version(), ka: u64, kb: u64, ra: u32, rb: u32, bit in 0usize..160,
+        ) {
+            let synack = join_hmac_truncated(v, kb, ka, rb, ra);
+            prop_assert!(verify_join_synack_hmac(v, ka, kb, ra, rb, synack));
+            prop_assert!(!verify_join_synack_hmac(v, ka, kb, ra, rb, synack ^ (1 << (bit % 64))));
+            let mut ack = join_hmac(v, ka, kb, ra, rb);
+            prop_assert_eq!(&ack[..8], &synack_of(v, ka, kb, ra, rb)[..]);
+            prop_assert!(verify_join_ack_hmac(v, kb, ka, rb, ra, &ack));
+            ack[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(!verify_join_ack_hmac(v, kb, ka, rb, ra, &ack));
+        }
+
+        #[test]
+        fn add_addr_hmac_binds_every_field(
+            ks: u64, kr: u64, id: u8, a4: [u8; 4], a6: [u8; 16], port: u16,
+        ) {
+            for addr in [IpAddr::from(a4), IpAddr::from(a6)] {
+                let mac = add_addr_hmac(ks, kr, id, addr, Some(port));
+                prop_assert!(verify_add_addr_hmac(ks, kr, id, addr, Some(port), mac));
+                prop_assert!(!verify_add_addr_hmac(ks, kr, id.wrapping_add(1), addr, Some(port), mac));
+                prop_assert!(!verify_add_addr_hmac(ks, kr, id, addr, Some(port ^ 1), mac));
+            }
+        }
+    }
+
+    /// The SYN-ACK value A's own 160-bit HMAC would start with if A answered: the truncation is
+    /// a prefix of the full HMAC.
+    fn synack_of(v: MptcpVersion, ka: u64, kb: u64, ra: u32, rb: u32) -> [u8; 8] {
+        join_hmac_truncated(v, ka, kb, ra, rb).to_be_bytes()
+    }
+}
