@@ -23,7 +23,9 @@ pub trait Node {
 
     /// Write the next outgoing IP packet into `buf` (65535 bytes) and return
     /// its length, or `None` when there is nothing to send. The simulator picks
-    /// the outgoing interface from the packet's source address.
+    /// the outgoing interface by the host's destination routes
+    /// ([`Simulator::add_host_route`](crate::Simulator::add_host_route)), and
+    /// when none matches, by the packet's source address.
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
 
     /// The earliest time the node wants [`handle_timeout`](Node::handle_timeout),
@@ -50,8 +52,10 @@ pub const DEFAULT_MTU: u32 = 1500;
 /// An interface's addresses and MTU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IfaceConfig {
-    /// The addresses that select this interface as a packet's way out (hosts)
-    /// and that the interface answers to. May mix IPv4 and IPv6.
+    /// The addresses that select this interface as a packet's way out (hosts,
+    /// for packets no host route claims) and that the interface answers to.
+    /// May mix IPv4 and IPv6; the same address may be on several interfaces
+    /// (the first one is the source-rule choice).
     pub addrs: Vec<IpAddr>,
     /// Largest IP packet this interface sends; larger ones are dropped with
     /// [`DropReason::IfaceMtu`](crate::DropReason::IfaceMtu). Default 1500.

@@ -4,6 +4,8 @@ use core::fmt;
 
 use mptcp_proto::time::{Duration, Instant};
 
+use crate::middlebox::Middlebox;
+
 /// Whether a link carries packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LinkState {
@@ -24,33 +26,41 @@ pub const MIN_QUEUE_PACKETS: u64 = 64;
 ///    every packet it holds (queued, being serialized, or propagating) is
 ///    dropped too; those in propagation are reported at the time they would
 ///    have arrived. The link starts up; `schedule` lists later transitions.
-/// 2. **MTU**: packets larger than `mtu` IP bytes are dropped
+/// 2. **Middleboxes**: the link's [`Middlebox`]es rewrite the packet, in the
+///    order they were attached (configuration first, then
+///    [`Simulator::add_middlebox`](crate::Simulator::add_middlebox)). Every
+///    later stage, observers from
+///    [`on_enqueued`](crate::Observer::on_enqueued) on, and the receiving
+///    node see the rewritten packet; the link's `offered_bytes` count it as
+///    sent.
+/// 3. **MTU**: packets larger than `mtu` IP bytes are dropped
 ///    ([`LinkMtu`](crate::DropReason::LinkMtu)).
-/// 3. **Queue**: a drop-tail FIFO counting IP bytes, including the packet being
+/// 4. **Queue**: a drop-tail FIFO counting IP bytes, including the packet being
 ///    serialized. A packet that would push it past the limit is dropped
 ///    ([`QueueFull`](crate::DropReason::QueueFull)). The default limit
 ///    ([`LinkConfig::queue_limit`]) is the bandwidth-delay product
 ///    `rate × 2 × delay` (one round trip over a symmetric path), but at least
 ///    64 packets of the link MTU. An infinite-rate link has no queue.
-/// 4. **Serialization** at `rate_bps` (0 means infinite: no serialization
+/// 5. **Serialization** at `rate_bps` (0 means infinite: no serialization
 ///    delay); sub-microsecond remainders carry over to the next packet, so a
 ///    busy link runs at exactly its rate.
-/// 5. **Loss**: after serialization the packet is lost on the wire with
+/// 6. **Loss**: after serialization the packet is lost on the wire with
 ///    probability `loss` ([`Loss`](crate::DropReason::Loss)); a lost packet has
 ///    used its share of the link's capacity.
-/// 6. **Duplication**: a surviving packet is duplicated with probability
+/// 7. **Duplication**: a surviving packet is duplicated with probability
 ///    `duplicate`; the copy arrives right after the original and uses no
 ///    capacity.
-/// 7. **Delay**: arrival = end of serialization + `delay` + a jitter drawn
+/// 8. **Delay**: arrival = end of serialization + `delay` + a jitter drawn
 ///    uniformly from `[0, jitter]` microseconds per packet. Jitter never
 ///    reorders: an arrival is pushed back to the previous in-order arrival
 ///    when needed, so the link stays FIFO.
-/// 8. **Reordering**: with probability `reorder`, a packet gets `reorder_delay`
+/// 9. **Reordering**: with probability `reorder`, a packet gets `reorder_delay`
 ///    extra on top of its arrival time and is exempt from the FIFO rule, so
 ///    packets sent within `reorder_delay` after it overtake it.
 ///
 /// Random draws (in the order loss, duplication, jitter, reordering) are made
-/// only for enabled features, from the link's own random stream.
+/// only for enabled features, from the link's own random stream; middleboxes
+/// draw none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinkConfig {
     /// Bits per second; 0 means infinite.
@@ -74,6 +84,9 @@ pub struct LinkConfig {
     pub mtu: u32,
     /// Up/down transitions at given times. The link starts up.
     pub schedule: Vec<(Instant, LinkState)>,
+    /// Packet rewriters applied, in order, to every packet the link accepts
+    /// (stage 2 above). Empty by default.
+    pub middleboxes: Vec<Middlebox>,
 }
 
 /// Why a [`LinkConfig`] is unusable.
@@ -119,6 +132,7 @@ impl LinkConfig {
             queue_bytes: None,
             mtu: 1500,
             schedule: Vec::new(),
+            middleboxes: Vec::new(),
         }
     }
 
@@ -173,6 +187,12 @@ impl LinkConfig {
     /// Adds a transition to up at `at`.
     pub fn up_at(mut self, at: Instant) -> LinkConfig {
         self.schedule.push((at, LinkState::Up));
+        self
+    }
+
+    /// Appends a middlebox; it runs after those added before it.
+    pub fn middlebox(mut self, middlebox: Middlebox) -> LinkConfig {
+        self.middleboxes.push(middlebox);
         self
     }
 

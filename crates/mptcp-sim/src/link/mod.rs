@@ -12,6 +12,7 @@ use mptcp_proto::time::{Duration, Instant};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use crate::middlebox::MiddleboxStats;
 use crate::node::{IfaceId, NodeId};
 use crate::observer::DropReason;
 use crate::stats::LinkStats;
@@ -25,6 +26,8 @@ pub(crate) struct Link {
     pub(crate) to: (NodeId, IfaceId),
     pub(crate) config: LinkConfig,
     pub(crate) stats: LinkStats,
+    /// What the link's middleboxes did.
+    pub(crate) middlebox_stats: MiddleboxStats,
     /// Bumped on every transition to down; packets and transmissions of an
     /// older epoch are lost.
     pub(crate) epoch: u64,
@@ -93,6 +96,7 @@ impl Link {
             queue_limit: config.queue_limit(),
             config,
             stats: LinkStats::default(),
+            middlebox_stats: MiddleboxStats::default(),
             epoch: 0,
             up: true,
             queue: VecDeque::new(),
@@ -114,11 +118,15 @@ impl Link {
         self.queue.back().map_or(&[], Vec::as_slice)
     }
 
-    /// Offers `packet` at `now`: state, MTU and queue checks, then enqueue.
-    pub(crate) fn offer(&mut self, now: Instant, packet: Vec<u8>) -> Offer {
-        let len = packet.len() as u64;
+    /// Offers `packet` at `now`: state check, middleboxes, MTU and queue
+    /// checks, then enqueue.
+    pub(crate) fn offer(&mut self, now: Instant, mut packet: Vec<u8>) -> Offer {
         self.stats.offered_packets += 1;
-        self.stats.offered_bytes += len;
+        self.stats.offered_bytes += packet.len() as u64;
+        if self.up {
+            self.rewrite(&mut packet);
+        }
+        let len = packet.len() as u64;
         let refused = if !self.up {
             Some(DropReason::LinkDown)
         } else if len > u64::from(self.config.mtu) {
@@ -142,6 +150,17 @@ impl Link {
         Offer::Queued {
             queue_bytes: self.queue_bytes,
             tx_done,
+        }
+    }
+
+    /// Runs the link's middleboxes over `packet`, in order.
+    fn rewrite(&mut self, packet: &mut Vec<u8>) {
+        if self.config.middleboxes.is_empty() {
+            return;
+        }
+        self.middlebox_stats.inspected_packets += 1;
+        for m in &self.config.middleboxes {
+            m.apply(packet, &mut self.middlebox_stats);
         }
     }
 

@@ -1,21 +1,32 @@
 //! Packet movement: host → interface → link → interface → host or router.
 
+use std::net::IpAddr;
+
 use super::{Kind, Simulator};
 use crate::event::Event;
-use crate::ip::packet_addrs;
+use crate::ip::{Prefix, packet_addrs};
 use crate::link::{Fate, Offer};
 use crate::node::{IfaceId, LinkId, Node, NodeId};
 use crate::observer::{DropReason, DropSite};
 
 impl<N: Node> Simulator<N> {
-    /// A host emitted `packet`: leave through the interface owning its source.
+    /// A host emitted `packet`: leave through the interface of the host
+    /// route matching its destination, else through the interface owning its
+    /// source.
     pub(super) fn host_send(&mut self, id: NodeId, packet: Vec<u8>) {
-        let Some((src, _)) = packet_addrs(&packet) else {
+        let Some((src, dst)) = packet_addrs(&packet) else {
             return self.drop_in_node(id, DropReason::Malformed, packet);
         };
-        let ifaces = &self.nodes[id.0].ifaces;
-        match ifaces.iter().position(|i| i.config.addrs.contains(&src)) {
-            Some(i) => self.iface_emit(id, IfaceId(i), packet),
+        let slot = &self.nodes[id.0];
+        let by_source = || {
+            let i = slot
+                .ifaces
+                .iter()
+                .position(|i| i.config.addrs.contains(&src));
+            i.map(IfaceId)
+        };
+        match longest_match(&slot.routes, dst).or_else(by_source) {
+            Some(iface) => self.iface_emit(id, iface, packet),
             None => self.drop_in_node(id, DropReason::NoSourceIface, packet),
         }
     }
@@ -25,17 +36,8 @@ impl<N: Node> Simulator<N> {
         let Some((_, dst)) = packet_addrs(&packet) else {
             return self.drop_in_node(id, DropReason::Malformed, packet);
         };
-        let Kind::Router(routes) = &self.nodes[id.0].kind else {
-            return;
-        };
-        let mut best: Option<(u8, IfaceId)> = None;
-        for &(prefix, iface) in routes {
-            if prefix.contains(dst) && best.is_none_or(|(len, _)| prefix.len() > len) {
-                best = Some((prefix.len(), iface));
-            }
-        }
-        match best {
-            Some((_, iface)) => self.iface_emit(id, iface, packet),
+        match longest_match(&self.nodes[id.0].routes, dst) {
+            Some(iface) => self.iface_emit(id, iface, packet),
             None => self.drop_in_node(id, DropReason::NoRoute, packet),
         }
     }
@@ -175,7 +177,7 @@ impl<N: Node> Simulator<N> {
                 self.recycle(packet);
                 self.service(node);
             }
-            Kind::Router(_) => self.route(node, packet),
+            Kind::Router => self.route(node, packet),
         }
     }
 
@@ -191,4 +193,16 @@ impl<N: Node> Simulator<N> {
         }
         self.recycle(packet);
     }
+}
+
+/// The interface of the longest prefix in `routes` containing `dst`; the
+/// first added among equal lengths.
+fn longest_match(routes: &[(Prefix, IfaceId)], dst: IpAddr) -> Option<IfaceId> {
+    let mut best: Option<(u8, IfaceId)> = None;
+    for &(prefix, iface) in routes {
+        if prefix.contains(dst) && best.is_none_or(|(len, _)| prefix.len() > len) {
+            best = Some((prefix.len(), iface));
+        }
+    }
+    best.map(|(_, iface)| iface)
 }

@@ -11,6 +11,7 @@ use crate::event::{Event, EventQueue};
 use crate::ip::Prefix;
 use crate::link::Link;
 use crate::link::config::{LinkConfig, LinkState};
+use crate::middlebox::{Middlebox, MiddleboxStats};
 use crate::node::{IfaceConfig, IfaceId, LinkId, Node, NodeId};
 use crate::observer::{Observer, ObserverId};
 use crate::pcap::PcapCapture;
@@ -61,10 +62,10 @@ impl Default for SimConfig {
     }
 }
 
-/// A host's node or a router's routing table.
+/// A host's node, or a router.
 enum Kind<N> {
     Host(N),
-    Router(Vec<(Prefix, IfaceId)>),
+    Router,
 }
 
 struct Iface {
@@ -77,6 +78,9 @@ struct Iface {
 struct NodeSlot<N> {
     kind: Kind<N>,
     ifaces: Vec<Iface>,
+    /// Static routes by destination prefix: a router's routing table, or a
+    /// host's routes (which override the source-address rule).
+    routes: Vec<(Prefix, IfaceId)>,
     /// The timeout currently scheduled, as last read from `poll_timeout`.
     timer: Option<Instant>,
     /// Bumped on every reschedule; older timer events are stale.
@@ -134,13 +138,14 @@ impl<N: Node> Simulator<N> {
 
     /// Adds a router with an empty routing table.
     pub fn add_router(&mut self) -> NodeId {
-        self.push_node(Kind::Router(Vec::new()))
+        self.push_node(Kind::Router)
     }
 
     fn push_node(&mut self, kind: Kind<N>) -> NodeId {
         self.nodes.push(NodeSlot {
             kind,
             ifaces: Vec::new(),
+            routes: Vec::new(),
             timer: None,
             timer_generation: 0,
         });
@@ -171,15 +176,41 @@ impl<N: Node> Simulator<N> {
     /// # Panics
     /// If `router` is a host or `iface` does not exist.
     pub fn add_route(&mut self, router: NodeId, prefix: Prefix, iface: IfaceId) {
-        let slot = &mut self.nodes[router.0];
+        assert!(self.is_router(router), "{router:?} is a host, not a router");
+        self.push_route(router, prefix, iface);
+    }
+
+    /// Adds a destination route to a host: a packet the host sends whose
+    /// destination is in `prefix` leaves through `iface`, whatever its source
+    /// address (even one no interface owns). The longest matching prefix
+    /// wins; among equal lengths, the route added first. A packet whose
+    /// destination matches none of the host's routes (or a host without
+    /// routes) leaves by the source-address rule: through the first
+    /// interface owning its source address.
+    ///
+    /// Use it for a host with one address reachable over several paths, to
+    /// answer each peer over the path that peer lives on. Receiving needs no
+    /// route: a host accepts every packet reaching any of its interfaces.
+    ///
+    /// # Panics
+    /// If `host` is a router or `iface` does not exist.
+    pub fn add_host_route(&mut self, host: NodeId, prefix: Prefix, iface: IfaceId) {
+        assert!(!self.is_router(host), "{host:?} is a router, not a host");
+        self.push_route(host, prefix, iface);
+    }
+
+    fn push_route(&mut self, node: NodeId, prefix: Prefix, iface: IfaceId) {
+        let slot = &mut self.nodes[node.0];
         assert!(
             iface.0 < slot.ifaces.len(),
-            "router {router:?} has no interface {iface:?}"
+            "node {node:?} has no interface {iface:?}"
         );
-        match &mut slot.kind {
-            Kind::Router(routes) => routes.push((prefix, iface)),
-            Kind::Host(_) => panic!("{router:?} is a host, not a router"),
-        }
+        slot.routes.push((prefix, iface));
+    }
+
+    /// The static routes of a router or host, in the order they were added.
+    pub fn routes(&self, node: NodeId) -> &[(Prefix, IfaceId)] {
+        &self.nodes[node.0].routes
     }
 
     /// Adds a one-way link from interface `from` to interface `to` and
@@ -250,7 +281,7 @@ impl<N: Node> Simulator<N> {
     pub fn node(&self, id: NodeId) -> &N {
         match &self.nodes[id.0].kind {
             Kind::Host(n) => n,
-            Kind::Router(_) => panic!("{id:?} is a router, not a host"),
+            Kind::Router => panic!("{id:?} is a router, not a host"),
         }
     }
 
@@ -262,7 +293,7 @@ impl<N: Node> Simulator<N> {
     pub fn node_mut(&mut self, id: NodeId) -> &mut N {
         match &mut self.nodes[id.0].kind {
             Kind::Host(n) => n,
-            Kind::Router(_) => panic!("{id:?} is a router, not a host"),
+            Kind::Router => panic!("{id:?} is a router, not a host"),
         }
     }
 
@@ -290,7 +321,7 @@ impl<N: Node> Simulator<N> {
 
     /// Whether `id` is a router.
     pub fn is_router(&self, id: NodeId) -> bool {
-        matches!(self.nodes[id.0].kind, Kind::Router(_))
+        matches!(self.nodes[id.0].kind, Kind::Router)
     }
 
     /// The interfaces of `node`.
@@ -326,6 +357,18 @@ impl<N: Node> Simulator<N> {
     pub fn link_ends(&self, link: LinkId) -> ((NodeId, IfaceId), (NodeId, IfaceId)) {
         let l = &self.links[link.0];
         (l.from, l.to)
+    }
+
+    /// Appends a middlebox to `link`: it rewrites every packet offered from
+    /// now on, after the link's earlier middleboxes (see
+    /// [`LinkConfig`]'s stages). [`link_config`](Self::link_config) lists it.
+    pub fn add_middlebox(&mut self, link: LinkId, middlebox: Middlebox) {
+        self.links[link.0].config.middleboxes.push(middlebox);
+    }
+
+    /// What the middleboxes of `link` did.
+    pub fn middlebox_stats(&self, link: LinkId) -> &MiddleboxStats {
+        &self.links[link.0].middlebox_stats
     }
 
     /// Whether a link is currently up.
