@@ -17,8 +17,22 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn json_report_has_the_documented_fields() {
-    let out = mptcp(&["sim", "--tcp", "--path", "20mbit/5ms/0.5%", "--bytes", "1MiB", "--seed", "7", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mptcp(&[
+        "sim",
+        "--tcp",
+        "--path",
+        "20mbit/5ms/0.5%",
+        "--bytes",
+        "1MiB",
+        "--seed",
+        "7",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["bytes"], 1 << 20);
     assert_eq!(v["integrity"], "ok");
@@ -32,12 +46,28 @@ fn json_report_has_the_documented_fields() {
     assert_eq!(sf["bytes"], 1 << 20);
     assert!(sf["retransmits"].as_u64().is_some());
     assert!(sf["srtt_ms"].as_f64().expect("srtt") >= 10.0);
-    assert!(v["command"].as_str().expect("command").starts_with("mptcp sim --tcp"));
+    assert!(
+        v["command"]
+            .as_str()
+            .expect("command")
+            .starts_with("mptcp sim --tcp")
+    );
 }
 
 #[test]
 fn same_seed_same_numbers() {
-    let run = || mptcp(&["sim", "--tcp", "--path", "10mbit/8ms/1%", "--bytes", "300KB", "--json"]).stdout;
+    let run = || {
+        mptcp(&[
+            "sim",
+            "--tcp",
+            "--path",
+            "10mbit/8ms/1%",
+            "--bytes",
+            "300KB",
+            "--json",
+        ])
+        .stdout
+    };
     assert_eq!(run(), run());
 }
 
@@ -45,10 +75,20 @@ fn same_seed_same_numbers() {
 fn pcap_is_readable_by_decode_and_tshark() {
     let pcap = tmp("sim.pcap");
     let out = mptcp(&[
-        "sim", "--tcp", "--path", "10mbit/5ms", "--bytes", "50000", "--pcap",
+        "sim",
+        "--tcp",
+        "--path",
+        "10mbit/5ms",
+        "--bytes",
+        "50000",
+        "--pcap",
         pcap.to_str().expect("utf-8 path"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dec = mptcp(&["decode", pcap.to_str().expect("utf-8 path")]);
     assert!(dec.status.success());
     let text = String::from_utf8_lossy(&dec.stdout);
@@ -68,10 +108,22 @@ fn pcap_is_readable_by_decode_and_tshark() {
 
 #[test]
 fn failed_run_exits_1_with_the_reproducing_command() {
-    let out = mptcp(&["sim", "--tcp", "--path", "1mbit/50ms", "--bytes", "10MB", "--time-limit", "2s"]);
+    let out = mptcp(&[
+        "sim",
+        "--tcp",
+        "--path",
+        "1mbit/50ms",
+        "--bytes",
+        "10MB",
+        "--time-limit",
+        "2s",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("reproduce with: mptcp sim --tcp --path '1mbit/50ms' --bytes 10000000"), "{err}");
+    assert!(
+        err.contains("reproduce with: mptcp sim --tcp --path '1mbit/50ms' --bytes 10000000"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -79,8 +131,26 @@ fn bad_values_exit_2_with_one_line() {
     for args in [
         &["sim", "--tcp", "--path", "fast/10ms", "--bytes", "1MB"][..],
         &["sim", "--tcp", "--path", "10mbit/10ms", "--bytes", "lots"],
-        &["sim", "--tcp", "--path", "10mbit/10ms", "--bytes", "1MB", "--cc", "vegas"],
-        &["sim", "--tcp", "--path", "10mbit/10ms", "--bytes", "1MB", "--down", "3@1s"],
+        &[
+            "sim",
+            "--tcp",
+            "--path",
+            "10mbit/10ms",
+            "--bytes",
+            "1MB",
+            "--cc",
+            "vegas",
+        ],
+        &[
+            "sim",
+            "--tcp",
+            "--path",
+            "10mbit/10ms",
+            "--bytes",
+            "1MB",
+            "--down",
+            "3@1s",
+        ],
     ] {
         let out = mptcp(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
