@@ -15,6 +15,7 @@ pub mod endpoint;
 pub mod error;
 pub mod random;
 pub mod reassembly;
+pub mod scheduler;
 pub mod segment;
 pub mod stats;
 pub mod subflow;

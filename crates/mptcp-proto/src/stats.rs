@@ -235,6 +235,14 @@ mib_list! {
         /// **Not in the kernel.** A generated key gave a token already in the token table (or
         /// token 0), and a new key was generated.
         TokenCollision = "TokenCollision",
+        /// **Not in today's kernel; from the original out-of-tree
+        /// implementation (the seed's `MPTCP_MIB_MPCAPABLEACTIVE`).** A
+        /// connection was opened offering MP_CAPABLE, with a unique token.
+        MPCapableActive = "MPCapableActive",
+        /// **Not in today's kernel; from the original out-of-tree
+        /// implementation.** A SYN with MP_CAPABLE was answered with our
+        /// key, its token pending until the third ACK.
+        MPCapablePassive = "MPCapablePassive",
     }
 }
 

@@ -3,6 +3,9 @@
 
 use crate::Failure;
 use mptcp_proto::congestion::CcAlgorithm;
+use mptcp_proto::crypto::MptcpVersion;
+use mptcp_proto::scheduler::SchedulerKind;
+use mptcp_sim::StripWhich;
 use mptcp_sim::parse::{parse_duration, parse_size};
 use mptcp_sim::scenario::{
     Direction, Outage, PathSpec, TransferReport, TransferSpec, parse_pause, parse_size_range,
@@ -28,9 +31,23 @@ pub struct Args {
     /// Seed: the same seed reproduces the run exactly.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Congestion control: reno or cubic.
-    #[arg(long, default_value = "cubic")]
-    cc: String,
+    /// Congestion control: reno, cubic, or the coupled lia, olia, balia
+    /// (default: cubic for --tcp, lia for MPTCP).
+    #[arg(long)]
+    cc: Option<String>,
+    /// MPTCP version the client offers: 1 (RFC 8684) or 0 (RFC 6824).
+    #[arg(long, default_value_t = 1)]
+    version: u8,
+    /// Scheduler: minrtt, roundrobin, redundant, ecf.
+    #[arg(long, default_value = "minrtt")]
+    scheduler: String,
+    /// Which ends ask for DSS checksums: none, client, server, both.
+    #[arg(long, default_value = "none")]
+    checksum: String,
+    /// A middlebox removing MPTCP options on a path: PATH[:syn|:data|:all]
+    /// (default all). Repeatable.
+    #[arg(long = "strip-options", value_name = "PATH[:WHICH]")]
+    strip: Vec<String>,
     /// Who sends: up (client to server), down, or both.
     #[arg(long, default_value = "up")]
     direction: String,
@@ -77,12 +94,62 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
     let mut spec = TransferSpec::new(paths, parse_size(&args.bytes).map_err(usage)?);
     spec.tcp_only = args.tcp;
     spec.seed = args.seed;
-    spec.cc = CcAlgorithm::from_name(&args.cc).ok_or_else(|| {
+    let default_cc = if args.tcp { "cubic" } else { "lia" };
+    let cc = args.cc.as_deref().unwrap_or(default_cc);
+    spec.cc = CcAlgorithm::from_name(cc).ok_or_else(|| {
+        let names: Vec<&str> = CcAlgorithm::ALL.iter().map(|a| a.name()).collect();
         Failure::usage(format!(
-            "unknown congestion control {:?} (reno, cubic)",
-            args.cc
+            "unknown congestion control {cc:?} ({})",
+            names.join(", ")
         ))
     })?;
+    spec.version = match args.version {
+        0 => MptcpVersion::V0,
+        1 => MptcpVersion::V1,
+        v => {
+            return Err(Failure::usage(format!(
+                "unknown MPTCP version {v} (0 or 1)"
+            )));
+        }
+    };
+    spec.scheduler = SchedulerKind::from_name(&args.scheduler).ok_or_else(|| {
+        let names: Vec<&str> = SchedulerKind::ALL.iter().map(|k| k.name()).collect();
+        Failure::usage(format!(
+            "unknown scheduler {:?} ({})",
+            args.scheduler,
+            names.join(", ")
+        ))
+    })?;
+    spec.checksum = match args.checksum.as_str() {
+        "none" => (false, false),
+        "client" => (true, false),
+        "server" => (false, true),
+        "both" => (true, true),
+        other => {
+            return Err(Failure::usage(format!(
+                "unknown --checksum {other:?} (none, client, server, both)"
+            )));
+        }
+    };
+    for s in &args.strip {
+        let (path, which) = s.split_once(':').unwrap_or((s, "all"));
+        let which = match which {
+            "syn" => StripWhich::Syn,
+            "data" => StripWhich::NonSyn,
+            "all" => StripWhich::All,
+            _ => {
+                return Err(Failure::usage(format!(
+                    "--strip-options {s}: expected PATH[:syn|:data|:all]"
+                )));
+            }
+        };
+        let path: usize = path
+            .parse()
+            .ok()
+            .filter(|p| *p < spec.paths.len())
+            .ok_or_else(|| Failure::usage(format!("--strip-options {s}: no such path")))?;
+        spec.strip.push((path, which));
+    }
     spec.direction = Direction::from_name(&args.direction).ok_or_else(|| {
         Failure::usage(format!(
             "unknown direction {:?} (up, down, both)",
@@ -152,11 +219,21 @@ fn mbit(bps: f64) -> String {
 }
 
 fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
-    let mode = if spec.tcp_only { "TCP" } else { "MPTCP" };
+    let mode = if spec.tcp_only {
+        "TCP".to_owned()
+    } else {
+        match &r.mptcp {
+            Some(m) => match &m.fallback {
+                None => format!("MPTCP v{} ({}, {})", m.version, spec.scheduler, spec.cc),
+                Some(why) => format!("MPTCP fell back to TCP ({why})"),
+            },
+            None => "MPTCP".to_owned(),
+        }
+    };
     let used = if spec.tcp_only { 1 } else { spec.paths.len() };
     println!(
-        "{mode} transfer of {} bytes ({}) over {used} path(s), seed {}, cc {}",
-        r.bytes, r.direction, r.seed, spec.cc
+        "{mode} transfer of {} bytes ({}) over {used} path(s), seed {}",
+        r.bytes, r.direction, r.seed
     );
     println!(
         "duration   {:.3} s (virtual; {:.2} s wall clock)",
@@ -187,10 +264,14 @@ fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
             s.cwnd
         );
     }
-    if !r.counters.is_empty() {
-        println!();
-        let list: Vec<String> = r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("counters   {}", list.join(" "));
+    for (side, counters) in [
+        ("client", &r.counters.client),
+        ("server", &r.counters.server),
+    ] {
+        if !counters.is_empty() {
+            let list: Vec<String> = counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("{side:<10} {}", list.join(" "));
+        }
     }
     if let Some(e) = &r.error {
         println!("error      {e}");

@@ -32,6 +32,10 @@ pub struct SubflowCcView {
     pub mss: u32,
     /// Whether this is the subflow receiving the callback.
     pub is_self: bool,
+    /// Bytes acknowledged between this subflow's last two losses, or since
+    /// the last one if larger (OLIA's l_r); 0 for controllers that do not
+    /// track it.
+    pub loss_interval: u64,
 }
 
 /// What a controller may look at besides its own state.
@@ -131,6 +135,12 @@ pub trait CongestionControl: fmt::Debug + Send {
     fn on_rto(&mut self, now: Instant, in_flight: u64, ctx: &CcContext<'_>);
     /// The sender MSS changed (e.g. after the handshake).
     fn set_mss(&mut self, mss: u32);
+
+    /// What this controller tracks of its losses, for coupled siblings:
+    /// see [`SubflowCcView::loss_interval`].
+    fn loss_interval(&self) -> u64 {
+        0
+    }
 
     /// Whether the controller is in slow start.
     fn in_slow_start(&self) -> bool {

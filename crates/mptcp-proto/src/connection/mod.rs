@@ -2,32 +2,50 @@
 //! subflows.
 //!
 //! The connection owns its subflows and a data level (send and receive
-//! buffers in data sequence space). A subflow talks to the data level only
-//! through [`SubflowOwner`], implemented by [`Owner`], which borrows the data
-//! level and that subflow's own per-path state for the duration of a call.
+//! buffers in data sequence space, counters, MPTCP state). A subflow talks
+//! to the data level only through [`SubflowOwner`], implemented by
+//! [`owner::Owner`], which borrows the data level and that subflow's
+//! per-path state for the duration of a call.
 //!
 //! Without MPTCP (disabled, or after fallback) the data level maps one to
-//! one onto the single subflow's byte stream.
+//! one onto the first subflow's byte stream.
 
+mod capable;
+mod dss;
+mod events;
+mod join;
+pub mod mptcp;
+mod owner;
+pub mod path;
+mod paths;
 pub mod recv;
 pub mod send;
+mod signals;
+mod transmit;
 
 #[cfg(test)]
 mod tests;
 
+pub use capable::accept_syn as accept_capable_syn;
+pub use join::find_syn as join_syn;
+pub use mptcp::{FallbackReason, Mode, MptcpConfig};
+pub use paths::PathRequest;
+
 use crate::congestion::SubflowCcView;
-use crate::segment::{MptcpOptionList, SegmentIn};
-use crate::stats::Counters;
-use crate::subflow::{
-    CloseReason, FourTuple, InputVerdict, SegmentMeta, Subflow, SubflowConfig, SubflowEvent,
-    SubflowId, SubflowOwner, SubflowView, TcpState,
-};
+use crate::random::Random;
+use crate::scheduler::Scheduler;
+use crate::stats::{Counters, Mib};
+use crate::subflow::{Subflow, SubflowConfig};
 use crate::time::Instant;
-use mptcp_wire::{DataSeq, SubflowSeq};
+use crate::token::TokenHandle;
+use mptcp::{MptcpConn, RemoteAddr};
+use mptcp_wire::DataSeq;
+use path::PathState;
 use recv::RecvBuffer;
 use send::SendBuffer;
 use std::collections::VecDeque;
 use std::fmt;
+use std::net::IpAddr;
 
 /// Identifies a connection within its endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +69,7 @@ pub enum Role {
 /// Why a connection ended abnormally.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConnectionError {
-    /// The peer reset it.
+    /// The peer reset it (or fast-closed it).
     Reset,
     /// The peer refused it.
     Refused,
@@ -89,7 +107,7 @@ pub enum ConnEvent {
     Closed(Option<ConnectionError>),
 }
 
-/// Buffer sizes and subflow tunables.
+/// Buffer sizes, subflow tunables and MPTCP settings.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionConfig {
     /// Send buffer bytes.
@@ -98,6 +116,8 @@ pub struct ConnectionConfig {
     pub recv_buffer: usize,
     /// Tunables of each subflow.
     pub subflow: SubflowConfig,
+    /// MPTCP settings.
+    pub mptcp: MptcpConfig,
 }
 
 impl Default for ConnectionConfig {
@@ -106,6 +126,7 @@ impl Default for ConnectionConfig {
             send_buffer: 8 << 20,
             recv_buffer: 8 << 20,
             subflow: SubflowConfig::default(),
+            mptcp: MptcpConfig::default(),
         }
     }
 }
@@ -119,13 +140,6 @@ pub enum ConnState {
     Open,
     /// Over.
     Closed(Option<ConnectionError>),
-}
-
-/// Per-subflow state kept beside the TCP machine (MPTCP's view of a path).
-#[derive(Debug, Default)]
-pub struct PathState {
-    /// Whether this subflow's FIN has been queued.
-    fin_queued: bool,
 }
 
 /// A subflow and its path state.
@@ -146,45 +160,22 @@ pub struct DataLevel {
     pub recv: RecvBuffer,
     /// Counters named after the kernel's MIB.
     pub mib: Counters,
+    /// How the data level maps onto subflows.
+    pub mode: Mode,
+    /// Which side we are.
+    pub role: Role,
     events: VecDeque<ConnEvent>,
     readable_signalled: bool,
-}
-
-/// What a subflow sees of its connection during a call.
-pub struct Owner<'a> {
-    data: &'a mut DataLevel,
-    path: &'a mut PathState,
-}
-
-impl SubflowOwner for Owner<'_> {
-    fn receive_space(&self, _view: &SubflowView) -> u64 {
-        self.data.recv.space()
-    }
-
-    fn options_for(
-        &mut self,
-        _view: &SubflowView,
-        _seg: &SegmentMeta,
-        _space: usize,
-        _out: &mut MptcpOptionList,
-    ) {
-        let _ = &self.path;
-    }
-
-    fn on_segment(&mut self, _view: &SubflowView, _seg: &SegmentIn<'_>) -> InputVerdict {
-        InputVerdict::Accept
-    }
-
-    fn on_data(&mut self, _view: &SubflowView, _seq: SubflowSeq, data: &[u8]) {
-        // Plain TCP: the subflow delivers in order, so the data level's next
-        // byte is this one.
-        let at = self.data.recv.nxt();
-        let (_, advanced) = self.data.recv.insert(at, data);
-        if advanced && !self.data.readable_signalled {
-            self.data.readable_signalled = true;
-            self.data.events.push_back(ConnEvent::Readable);
-        }
-    }
+    peer_fin_signalled: bool,
+    writable_wanted: bool,
+    /// Subflows that are not closed.
+    live_subflows: usize,
+    /// Server: the keys arrived; the endpoint promotes the token entry.
+    promote_token: bool,
+    /// A token entry the endpoint should remove (after fallback).
+    token_release: Option<TokenHandle>,
+    /// Addresses the peer announced, for the path manager.
+    join_requests: Vec<RemoteAddr>,
 }
 
 /// One connection.
@@ -199,32 +190,74 @@ pub struct Connection {
     shutdown: bool,
     /// The application gave the connection up (no more reads or writes).
     released: bool,
-    writable_wanted: bool,
+    scheduler: Box<dyn Scheduler>,
+    rng: Random,
+    next_subflow_id: u32,
+    /// The endpoint's addresses (the path manager opens subflows from them).
+    local_addrs: Vec<IpAddr>,
+    /// Address ids of our addresses, 0 for the first subflow's.
+    local_ids: Vec<(IpAddr, u8)>,
+    path_requests: VecDeque<PathRequest>,
+    paths_opened: bool,
+    rtx: transmit::DataRtx,
     cc_scratch: Vec<SubflowCcView>,
+    last_now: Instant,
 }
 
 impl Connection {
-    /// A connection around its first subflow.
-    pub fn new(role: Role, config: ConnectionConfig, first: Subflow) -> Connection {
+    /// A connection around its first subflow; `mode` says whether MPTCP is
+    /// off, or offered/accepted (with our keys).
+    pub fn new(
+        role: Role,
+        config: ConnectionConfig,
+        mut first: Subflow,
+        mode: Mode,
+        rng: Random,
+        local_addrs: Vec<IpAddr>,
+    ) -> Connection {
+        let start = match &mode {
+            Mode::Mptcp(mp) => mp.send_start(),
+            _ => DataSeq(0),
+        };
+        if let Mode::Mptcp(mp) = &mode {
+            first.set_option_reserve(transmit::dss_reserve(mp.checksum));
+        }
+        let first_local = first.tuple().local.ip();
         Connection {
             role,
             config,
             subflows: vec![PathEntry {
                 sf: first,
-                path: PathState::default(),
+                path: PathState::new(path::PathKind::Initial, 0, 0, false),
             }],
             data: DataLevel {
-                send: SendBuffer::new(DataSeq(0), config.send_buffer),
+                send: SendBuffer::new(start, config.send_buffer),
                 recv: RecvBuffer::new(DataSeq(0), config.recv_buffer),
                 mib: Counters::default(),
+                mode,
+                role,
                 events: VecDeque::new(),
                 readable_signalled: false,
+                peer_fin_signalled: false,
+                writable_wanted: false,
+                live_subflows: 1,
+                promote_token: false,
+                token_release: None,
+                join_requests: Vec::new(),
             },
             state: ConnState::Handshaking,
             shutdown: false,
             released: false,
-            writable_wanted: false,
+            scheduler: config.mptcp.scheduler.build(),
+            rng,
+            next_subflow_id: 1,
+            local_addrs,
+            local_ids: vec![(first_local, 0)],
+            path_requests: VecDeque::new(),
+            paths_opened: false,
+            rtx: transmit::DataRtx::default(),
             cc_scratch: Vec::new(),
+            last_now: Instant::ZERO,
         }
     }
 
@@ -238,14 +271,32 @@ impl Connection {
         self.state
     }
 
-    /// The subflows, in creation order.
+    /// The subflows, in creation order (closed ones included).
     pub fn subflows(&self) -> impl Iterator<Item = &Subflow> {
         self.subflows.iter().map(|e| &e.sf)
     }
 
-    /// The data level (buffers and counters).
+    /// The subflows with their MPTCP state.
+    pub fn paths(&self) -> impl Iterator<Item = &PathEntry> {
+        self.subflows.iter()
+    }
+
+    /// The data level (buffers, counters, MPTCP state).
     pub fn data(&self) -> &DataLevel {
         &self.data
+    }
+
+    /// The MPTCP state, if MPTCP is in use.
+    pub fn mptcp(&self) -> Option<&MptcpConn> {
+        self.data.mode.mptcp()
+    }
+
+    /// Why the connection fell back to TCP, if it did.
+    pub fn fallback(&self) -> Option<FallbackReason> {
+        match self.data.mode {
+            Mode::Fallback { reason, .. } => Some(reason),
+            _ => None,
+        }
     }
 
     /// The configuration.
@@ -264,7 +315,7 @@ impl Connection {
             && self
                 .subflows
                 .iter()
-                .all(|e| e.sf.state() == TcpState::Closed)
+                .all(|e| e.sf.state() == crate::subflow::TcpState::Closed)
     }
 
     /// The next event for the application.
@@ -279,7 +330,7 @@ impl Connection {
         }
         let n = self.data.send.write(data);
         if n < data.len() {
-            self.writable_wanted = true;
+            self.data.writable_wanted = true;
         }
         n
     }
@@ -297,11 +348,6 @@ impl Connection {
             self.data.readable_signalled = false;
             return self.data.recv.is_finished().then_some(0);
         }
-        self.after_read();
-        Some(n)
-    }
-
-    fn after_read(&mut self) {
         let space = self.data.recv.space();
         for e in &mut self.subflows {
             e.sf.on_receive_space(space);
@@ -309,9 +355,11 @@ impl Connection {
         if self.data.recv.readable() == 0 {
             self.data.readable_signalled = false;
         }
+        Some(n)
     }
 
-    /// Close the sending direction once the buffered data is sent.
+    /// Close the sending direction once the buffered data is sent
+    /// (a FIN, or with MPTCP a DATA_FIN).
     pub fn shutdown(&mut self) {
         self.shutdown = true;
     }
@@ -322,160 +370,85 @@ impl Connection {
         self.released = true;
     }
 
-    /// Reset every subflow at once.
+    /// Reset the connection at once: RST on every subflow, with
+    /// MP_FASTCLOSE when MPTCP is in use (RFC 8684 §3.5).
     pub fn abort(&mut self) {
         self.released = true;
+        let mptcp = self.data.mode.mptcp().is_some_and(|m| m.remote.is_some());
         for e in &mut self.subflows {
+            e.path.fast_close = mptcp;
             e.sf.abort();
         }
         self.finish(Some(ConnectionError::Aborted));
     }
 
-    /// A segment for subflow `id`.
-    pub fn handle_segment(&mut self, now: Instant, id: SubflowId, seg: &SegmentIn<'_>) {
-        let Some(idx) = self.subflows.iter().position(|e| e.sf.id() == id) else {
-            return;
-        };
-        self.fill_cc_views(idx);
-        let entry = &mut self.subflows[idx];
-        let mut owner = Owner {
-            data: &mut self.data,
-            path: &mut entry.path,
-        };
-        entry
-            .sf
-            .handle_segment(now, seg, &mut owner, &self.cc_scratch);
-        self.after_subflow_activity(idx);
-    }
-
-    /// Run due timers.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        for idx in 0..self.subflows.len() {
-            if self.subflows[idx]
-                .sf
-                .poll_timeout()
-                .is_some_and(|t| t <= now)
-            {
-                self.fill_cc_views(idx);
-                self.subflows[idx].sf.handle_timeout(now, &self.cc_scratch);
-                self.after_subflow_activity(idx);
-            }
-        }
-    }
-
-    /// The earliest deadline of any timer.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.subflows
-            .iter()
-            .filter_map(|e| e.sf.poll_timeout())
-            .min()
-    }
-
-    /// Write the next packet due on any subflow into `buf`; returns its
-    /// length and the subflow's addresses.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, FourTuple)> {
-        for idx in 0..self.subflows.len() {
-            self.feed(idx);
-            let entry = &mut self.subflows[idx];
-            let mut owner = Owner {
-                data: &mut self.data,
-                path: &mut entry.path,
-            };
-            if let Some(n) = entry.sf.poll_transmit(now, &mut owner, buf) {
-                let tuple = entry.sf.tuple();
-                self.after_subflow_activity(idx);
-                return Some((n, tuple));
-            }
-            self.after_subflow_activity(idx);
-        }
-        None
-    }
-
-    /// Hand the subflow as much new data as its windows allow (late
-    /// binding), and its FIN once everything is handed over.
-    fn feed(&mut self, idx: usize) {
-        let entry = &mut self.subflows[idx];
-        let sf = &mut entry.sf;
-        let mss = sf.send_mss() as u64;
-        loop {
-            let unsent = self.data.send.unsent();
-            let space = sf.send_space();
-            if unsent == 0 || space == 0 {
-                break;
-            }
-            // Sender-side silly window avoidance: a full segment, all that
-            // is left, or something when the pipe is empty.
-            if space < mss && space < unsent && sf.in_flight() > 0 {
-                break;
-            }
-            let Some((dsn, bytes)) = self.data.send.take_new(space.min(mss) as usize) else {
-                break;
-            };
-            sf.push(bytes, Some(dsn));
-        }
-        sf.set_send_pending(self.data.send.unsent() > 0);
-        if self.shutdown && self.data.send.unsent() == 0 && !entry.path.fin_queued {
-            entry.path.fin_queued = true;
-            sf.close();
-        }
-    }
-
-    fn fill_cc_views(&mut self, idx: usize) {
-        self.cc_scratch.clear();
-        for (i, e) in self.subflows.iter().enumerate() {
-            if e.sf.state().is_synchronized() {
-                self.cc_scratch.push(e.sf.cc_view(i == idx));
-            }
-        }
-    }
-
-    /// Plain TCP: the subflow's acknowledgments are the data level's.
-    fn after_subflow_activity(&mut self, idx: usize) {
-        let entry = &mut self.subflows[idx];
-        let acked = DataSeq(entry.sf.stats().bytes_acked);
-        if self.data.send.ack(acked) > 0 && self.writable_wanted && self.data.send.free() > 0 {
-            self.writable_wanted = false;
-            self.data.events.push_back(ConnEvent::Writable);
-        }
-        while let Some(ev) = self.subflows[idx].sf.poll_event() {
-            self.on_subflow_event(idx, ev);
-        }
-        // Both directions are closed once the subflow lingers in TIME-WAIT.
-        if self.subflows[idx].sf.state() == TcpState::TimeWait {
-            self.finish(None);
-        }
-    }
-
-    fn on_subflow_event(&mut self, _idx: usize, ev: SubflowEvent) {
-        match ev {
-            SubflowEvent::Established => {
-                if self.state == ConnState::Handshaking {
-                    self.state = ConnState::Open;
-                    self.data.events.push_back(ConnEvent::Connected);
-                }
-            }
-            SubflowEvent::PeerFin => {
-                let at = self.data.recv.nxt();
-                self.data.recv.set_fin(at);
-                self.data.events.push_back(ConnEvent::PeerClosed);
-            }
-            SubflowEvent::Closed(reason) => {
-                let err = match reason {
-                    CloseReason::Normal => None,
-                    CloseReason::ResetByPeer => Some(ConnectionError::Reset),
-                    CloseReason::Refused => Some(ConnectionError::Refused),
-                    CloseReason::TimedOut => Some(ConnectionError::TimedOut),
-                    CloseReason::Aborted => Some(ConnectionError::Aborted),
-                };
-                self.finish(err);
-            }
-        }
+    /// Counters of the connection.
+    pub fn mib(&self) -> &Counters {
+        &self.data.mib
     }
 
     fn finish(&mut self, err: Option<ConnectionError>) {
         if !matches!(self.state, ConnState::Closed(_)) {
             self.state = ConnState::Closed(err);
             self.data.events.push_back(ConnEvent::Closed(err));
+        }
+    }
+}
+
+impl DataLevel {
+    /// Stop using MPTCP: the data level now follows the first subflow's
+    /// byte stream from where it stands.
+    fn fall_back(&mut self, reason: FallbackReason) {
+        let Mode::Mptcp(mp) = std::mem::replace(&mut self.mode, Mode::Plain) else {
+            return;
+        };
+        self.token_release = mp.token;
+        self.mode = Mode::Fallback {
+            reason,
+            dsn_base: self.send.una(),
+            acked_base: None,
+            keys: Some((mp.local, mp.remote)),
+        };
+    }
+
+    /// Data found at `dsn` (from any subflow).
+    fn deliver(&mut self, dsn: DataSeq, bytes: &[u8]) {
+        let (ins, advanced) = self.recv.insert(dsn, bytes);
+        if ins.duplicate > 0 {
+            self.mib.inc(Mib::DuplicateData);
+        }
+        if !advanced && ins.new > 0 {
+            self.mib.inc(Mib::OFOQueue);
+        }
+        if ins.beyond_limit > 0 {
+            self.mib.inc(Mib::RcvPruned);
+        }
+        if advanced && !self.readable_signalled {
+            self.readable_signalled = true;
+            self.events.push_back(ConnEvent::Readable);
+        }
+        self.note_peer_fin();
+    }
+
+    /// TCP mode: bytes that continue the stream.
+    fn deliver_in_order(&mut self, bytes: &[u8]) {
+        let at = self.recv.nxt();
+        self.deliver(at, bytes);
+    }
+
+    /// Signal the end of the peer's stream once reached.
+    fn note_peer_fin(&mut self) {
+        if self.recv.is_eof() && !self.peer_fin_signalled {
+            self.peer_fin_signalled = true;
+            self.events.push_back(ConnEvent::PeerClosed);
+        }
+    }
+
+    /// Acknowledged data freed buffer space.
+    fn on_send_progress(&mut self) {
+        if self.writable_wanted && self.send.free() > 0 {
+            self.writable_wanted = false;
+            self.events.push_back(ConnEvent::Writable);
         }
     }
 }

@@ -42,12 +42,22 @@ impl SendBuffer {
         }
     }
 
-    /// Rebase an empty buffer (the initial data sequence number became known).
+    /// Move the buffer to start at `start` (the initial data sequence
+    /// number became known). Data may already be written, but nothing may
+    /// have been sent yet; otherwise nothing changes.
     pub fn rebase(&mut self, start: DataSeq) {
-        debug_assert!(self.is_empty());
-        self.tail_start = start;
+        if self.nxt != self.una {
+            return;
+        }
+        let old = self.una;
+        let shift = |d: DataSeq| start + d.bytes_since(old);
+        for (s, _) in self.chunks.iter_mut() {
+            *s = shift(*s);
+        }
+        self.tail_start = shift(self.tail_start);
         self.una = start;
         self.nxt = start;
+        self.reinject.clear();
     }
 
     /// The first unacknowledged byte.
@@ -277,6 +287,20 @@ mod tests {
         assert_eq!(seq, DataSeq(3500));
         assert_eq!(bytes.len(), 1500);
         assert!(b.take_reinject(10).is_none());
+    }
+
+    #[test]
+    fn rebase_keeps_unsent_data() {
+        let mut b = SendBuffer::new(DataSeq(0), 1 << 20);
+        b.write(&[5; 100_000]);
+        b.rebase(DataSeq(1 << 40));
+        assert_eq!(b.una(), DataSeq(1 << 40));
+        assert_eq!(b.end(), DataSeq((1 << 40) + 100_000));
+        let (seq, bytes) = b.take_new(70_000).expect("data");
+        assert_eq!((seq, bytes.len()), (DataSeq(1 << 40), 70_000));
+        // Once something was sent, the numbers are fixed.
+        b.rebase(DataSeq(7));
+        assert_eq!(b.una(), DataSeq(1 << 40));
     }
 
     #[test]

@@ -88,6 +88,17 @@ impl Pair {
     }
 }
 
+/// Compare streams without printing them.
+fn same(got: &[u8], want: &[u8], what: &str) {
+    let first_diff = got.iter().zip(want).position(|(a, b)| a != b);
+    assert!(
+        got.len() == want.len() && first_diff.is_none(),
+        "{what}: {} of {} bytes, first difference at {first_diff:?}",
+        got.len(),
+        want.len()
+    );
+}
+
 fn remote() -> SocketAddr {
     SocketAddr::new(B.parse::<IpAddr>().expect("addr"), 80)
 }
@@ -141,8 +152,29 @@ fn echo_both_ways_then_graceful_close() {
             break;
         }
     }
-    assert_eq!(got_b, msg);
-    assert_eq!(got_a, msg);
+    for (name, ep) in [("client", &p.a), ("server", &p.b)] {
+        for h in ep.connections() {
+            let c = ep.connection(h).expect("conn");
+            let mp = c.mptcp();
+            eprintln!(
+                "{name}: state {:?} fallback {:?} send una {:?} nxt {:?} end {:?} recv nxt {:?} window_end {:?} fully {:?} mib {:?}",
+                c.state(),
+                c.fallback(),
+                c.data().send.una(),
+                c.data().send.nxt(),
+                c.data().send.end(),
+                c.data().recv.nxt(),
+                mp.map(|m| m.window_end),
+                mp.map(|m| m.fully_established),
+                c.mib()
+            );
+            for sf in c.subflows() {
+                eprintln!("   {sf:?} wnd {}", sf.peer_window());
+            }
+        }
+    }
+    same(&got_b, &msg, "server received");
+    same(&got_a, &msg, "client received the echo");
     assert!(p.a_events.contains(&Event::Connected(c)));
     assert!(p.a_events.contains(&Event::PeerClosed(c)));
     assert!(

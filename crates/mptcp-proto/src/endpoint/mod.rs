@@ -7,20 +7,23 @@
 //! `poll_transmit` until it returns `None`, then `poll_event`, then re-read
 //! `poll_timeout`.
 
-use crate::connection::{
-    ConnEvent, ConnState, Connection, ConnectionConfig, ConnectionError, ConnectionHandle, Role,
-};
+mod input;
+mod output;
+
+use crate::connection::{Connection, ConnectionConfig, ConnectionError, ConnectionHandle, Role};
 use crate::random::Random;
-use crate::segment::{SegmentIn, emit_ip_tcp};
+use crate::stats::Counters;
 use crate::subflow::{FourTuple, Subflow, SubflowId};
 use crate::time::Instant;
-use mptcp_wire::{IpPacket, IpProtocol, SubflowSeq, TcpFlags, TcpRepr};
+use crate::token::{KeyGenerator, TokenTable, TokenTableConfig};
+use mptcp_wire::{ResetReason, SubflowSeq};
 use siphasher::sip::SipHasher24;
 use slab::Slab;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::hash::Hasher;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Endpoint tunables.
 #[derive(Clone, Copy, Debug)]
@@ -138,14 +141,31 @@ struct ResetPlan {
     tuple: FourTuple,
     seq: SubflowSeq,
     ack: Option<SubflowSeq>,
+    /// MP_TCPRST reason, when refusing an MP_JOIN.
+    reason: Option<ResetReason>,
 }
 
-/// The most RSTs queued for unknown tuples; more are not sent.
-const MAX_PENDING_RESETS: usize = 256;
+/// What an endpoint stores with its established tokens: enough to route
+/// an MP_JOIN to the right endpoint and connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenOwner {
+    /// The endpoint (see [`Endpoint::id`]).
+    pub endpoint: u64,
+    /// The connection within it.
+    pub connection: ConnectionHandle,
+}
+
+/// The token table endpoints share.
+pub type SharedTokens = Arc<TokenTable<TokenOwner>>;
 
 /// All connections of one host.
 pub struct Endpoint {
     config: EndpointConfig,
+    id: u64,
+    rng: Random,
+    tokens: SharedTokens,
+    keys: Arc<KeyGenerator>,
+    mib: Counters,
     isn_key: (u64, u64),
     addrs: Vec<(IpAddr, u16)>,
     listeners: BTreeSet<u16>,
@@ -158,18 +178,36 @@ pub struct Endpoint {
     accept_queue: VecDeque<ConnectionHandle>,
     stats: EndpointStats,
     next_port: u16,
+    /// The latest time seen (for bookkeeping outside time-taking calls).
+    last_now: Instant,
 }
 
 impl Endpoint {
-    /// An endpoint with no addresses and no listeners.
+    /// An endpoint with no addresses and no listeners, with its own token
+    /// table.
     pub fn new(config: EndpointConfig) -> Endpoint {
+        let tokens = Arc::new(TokenTable::new(TokenTableConfig::default()));
+        Endpoint::with_tokens(config, tokens)
+    }
+
+    /// An endpoint sharing `tokens` with others (a multi-threaded server:
+    /// tokens are unique across all of them, and an MP_JOIN names its
+    /// endpoint through [`TokenOwner`]).
+    pub fn with_tokens(config: EndpointConfig, tokens: SharedTokens) -> Endpoint {
         let mut rng = Random::from_seed(config.seed);
         let isn_key = (rng.next_u64(), rng.next_u64());
+        let id = rng.next_u64();
+        let keys = Arc::new(KeyGenerator::new(rng.secret(), rng.next_u32()));
         let (lo, hi) = config.ephemeral_ports;
         let span = u64::from(hi.saturating_sub(lo)) + 1;
         let next_port = lo + rng.below(span) as u16;
         Endpoint {
             config,
+            id,
+            rng,
+            tokens,
+            keys,
+            mib: Counters::default(),
             isn_key,
             addrs: Vec::new(),
             listeners: BTreeSet::new(),
@@ -182,6 +220,7 @@ impl Endpoint {
             accept_queue: VecDeque::new(),
             stats: EndpointStats::default(),
             next_port,
+            last_now: Instant::ZERO,
         }
     }
 
@@ -223,6 +262,9 @@ impl Endpoint {
     }
 
     /// Open a connection from `local` (one of our addresses) to `remote`.
+    /// With MPTCP enabled it offers MP_CAPABLE with a fresh key whose token
+    /// is unique in the token table (RFC 8684 §3.1); if no unique token can
+    /// be found it connects as plain TCP (MPFallbackTokenInit).
     pub fn connect(
         &mut self,
         now: Instant,
@@ -237,12 +279,53 @@ impl Endpoint {
         let mut config = self.config.connection;
         config.subflow.mtu = mtu;
         let iss = self.isn(&tuple, now);
+        let idx = self.conns.vacant_key();
+        let mode = self.offer_mptcp(&tuple, ConnectionHandle(idx));
         let sf = Subflow::connect(SubflowId(0), tuple, iss, config.subflow);
-        let idx = self.insert(Connection::new(Role::Client, config, sf), true);
+        let conn = Connection::new(
+            Role::Client,
+            config,
+            sf,
+            mode,
+            self.rng.fork(),
+            self.local_addrs(),
+        );
+        let got = self.insert(conn, true);
+        debug_assert_eq!(got, idx);
         self.tuples.insert(tuple, (idx, SubflowId(0)));
         self.stats.active_opens += 1;
         self.refresh(idx);
         Ok(ConnectionHandle(idx))
+    }
+
+    /// Every local address.
+    pub fn local_addrs(&self) -> Vec<IpAddr> {
+        self.addrs.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// This endpoint's identity in a shared token table.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The token table (shared with other endpoints, if built with one).
+    pub fn tokens(&self) -> &SharedTokens {
+        &self.tokens
+    }
+
+    /// Endpoint-level counters (SYNs, joins for unknown tokens, ...); each
+    /// connection keeps its own ([`Connection::mib`]).
+    pub fn mib(&self) -> &Counters {
+        &self.mib
+    }
+
+    /// Counters of the endpoint and of all its live connections together.
+    pub fn mib_total(&self) -> Counters {
+        let mut total = self.mib.clone();
+        for (_, slot) in &self.conns {
+            total.merge(slot.conn.mib());
+        }
+        total
     }
 
     fn free_tuple(&mut self, local: IpAddr, remote: SocketAddr) -> Result<FourTuple, ApiMisuse> {
@@ -280,103 +363,6 @@ impl Endpoint {
         Some(h)
     }
 
-    /// One IP packet from the network.
-    pub fn handle(&mut self, now: Instant, packet: &[u8]) {
-        self.stats.packets_in += 1;
-        let Ok(ip) = IpPacket::parse(packet) else {
-            self.stats.malformed += 1;
-            return;
-        };
-        if ip.protocol() != IpProtocol::TCP || ip.is_fragment() || ip.is_truncated() {
-            self.stats.not_tcp += 1;
-            return;
-        }
-        let Ok(tcp) = ip.tcp() else {
-            self.stats.malformed += 1;
-            return;
-        };
-        if !tcp.verify_checksum(ip.src(), ip.dst()) {
-            self.stats.bad_checksum += 1;
-            return;
-        }
-        let seg = SegmentIn::from_tcp(&tcp);
-        let tuple = FourTuple {
-            local: SocketAddr::new(ip.dst(), tcp.dst_port()),
-            remote: SocketAddr::new(ip.src(), tcp.src_port()),
-        };
-        if let Some(&(idx, id)) = self.tuples.get(&tuple) {
-            if let Some(slot) = self.conns.get_mut(idx) {
-                slot.conn.handle_segment(now, id, &seg);
-            }
-            self.refresh(idx);
-            return;
-        }
-        if seg.has(TcpFlags::RST) {
-            return;
-        }
-        let is_syn = seg.has(TcpFlags::SYN) && !seg.has(TcpFlags::ACK);
-        if is_syn
-            && self.listeners.contains(&tuple.local.port())
-            && let Some(mtu) = self.mtu_of(tuple.local.ip())
-        {
-            self.accept_syn(now, tuple, mtu, &seg);
-            return;
-        }
-        self.queue_reset(tuple, &seg);
-    }
-
-    fn accept_syn(&mut self, now: Instant, tuple: FourTuple, mtu: u16, syn: &SegmentIn<'_>) {
-        let waiting = self.conns.iter().filter(|(_, s)| !s.known).count();
-        if waiting >= self.config.backlog {
-            self.stats.syn_backlog_drops += 1;
-            return;
-        }
-        let mut config = self.config.connection;
-        config.subflow.mtu = mtu;
-        let iss = self.isn(&tuple, now);
-        let sf = Subflow::accept(SubflowId(0), tuple, iss, config.subflow, syn);
-        let idx = self.insert(Connection::new(Role::Server, config, sf), false);
-        self.tuples.insert(tuple, (idx, SubflowId(0)));
-        self.stats.passive_opens += 1;
-        self.refresh(idx);
-    }
-
-    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST.
-    fn queue_reset(&mut self, tuple: FourTuple, seg: &SegmentIn<'_>) {
-        if self.resets.len() >= MAX_PENDING_RESETS {
-            return;
-        }
-        let plan = if seg.has(TcpFlags::ACK) {
-            ResetPlan {
-                tuple,
-                seq: seg.ack,
-                ack: None,
-            }
-        } else {
-            ResetPlan {
-                tuple,
-                seq: SubflowSeq(0),
-                ack: Some(seg.seq + seg.seq_len()),
-            }
-        };
-        self.resets.push_back(plan);
-    }
-
-    /// Run every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(t, idx)) = self.timers.first() {
-            if t > now {
-                break;
-            }
-            self.timers.pop_first();
-            if let Some(slot) = self.conns.get_mut(idx) {
-                slot.deadline = None;
-                slot.conn.handle_timeout(now);
-            }
-            self.refresh(idx);
-        }
-    }
-
     /// The earliest deadline of any connection.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first().map(|(t, _)| *t)
@@ -385,59 +371,6 @@ impl Endpoint {
     /// The next application event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// Write the next packet into `buf` (at least the largest MTU).
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if let Some(rst) = self.resets.pop_front() {
-            return self.emit_reset(rst, buf);
-        }
-        while let Some(idx) = self.ready.pop_front() {
-            let Some(slot) = self.conns.get_mut(idx) else {
-                continue;
-            };
-            match slot.conn.poll_transmit(now, buf) {
-                Some((len, tuple)) => {
-                    // Round robin: back of the queue.
-                    self.ready.push_back(idx);
-                    self.refresh_quiet(idx);
-                    return Some(Transmit {
-                        len,
-                        src: tuple.local.ip(),
-                        dst: tuple.remote.ip(),
-                    });
-                }
-                None => {
-                    slot.queued = false;
-                    self.refresh_quiet(idx);
-                }
-            }
-        }
-        None
-    }
-
-    fn emit_reset(&mut self, rst: ResetPlan, buf: &mut [u8]) -> Option<Transmit> {
-        let flags = if rst.ack.is_some() {
-            TcpFlags::RST | TcpFlags::ACK
-        } else {
-            TcpFlags::RST
-        };
-        let repr = TcpRepr {
-            src_port: rst.tuple.local.port(),
-            dst_port: rst.tuple.remote.port(),
-            seq: rst.seq,
-            ack: rst.ack.unwrap_or_default(),
-            flags,
-            window: 0,
-            urgent: 0,
-        };
-        let len = emit_ip_tcp(rst.tuple.local, rst.tuple.remote, &repr, &[], &[], buf).ok()?;
-        self.stats.resets_sent += 1;
-        Some(Transmit {
-            len,
-            src: rst.tuple.local.ip(),
-            dst: rst.tuple.remote.ip(),
-        })
     }
 
     fn slot(&mut self, h: ConnectionHandle) -> Result<&mut Slot, ApiMisuse> {
@@ -485,71 +418,6 @@ impl Endpoint {
         self.slot(h)?.conn.abort();
         self.refresh(h.0);
         Ok(())
-    }
-
-    /// After anything touched connection `idx`: forward its events, queue it
-    /// for transmission, re-index its timer, and drop it once finished.
-    fn refresh(&mut self, idx: usize) {
-        let Some(slot) = self.conns.get_mut(idx) else {
-            return;
-        };
-        if !slot.queued {
-            slot.queued = true;
-            self.ready.push_back(idx);
-        }
-        self.refresh_quiet(idx);
-    }
-
-    fn refresh_quiet(&mut self, idx: usize) {
-        let h = ConnectionHandle(idx);
-        let Some(slot) = self.conns.get_mut(idx) else {
-            return;
-        };
-        while let Some(ev) = slot.conn.poll_event() {
-            let event = match ev {
-                ConnEvent::Connected if slot.conn.role() == Role::Server => {
-                    self.accept_queue.push_back(h);
-                    Event::Incoming(h)
-                }
-                ConnEvent::Connected => Event::Connected(h),
-                ConnEvent::Readable => Event::Readable(h),
-                ConnEvent::Writable => Event::Writable(h),
-                ConnEvent::PeerClosed => Event::PeerClosed(h),
-                ConnEvent::Closed(e) => Event::Closed(h, e),
-            };
-            let unaccepted = !slot.known && slot.conn.role() == Role::Server;
-            if !unaccepted || matches!(event, Event::Incoming(_)) {
-                self.events.push_back(event);
-            }
-        }
-        let deadline = slot.conn.poll_timeout();
-        if deadline != slot.deadline {
-            if let Some(old) = slot.deadline {
-                self.timers.remove(&(old, idx));
-            }
-            if let Some(new) = deadline {
-                self.timers.insert((new, idx));
-            }
-            slot.deadline = deadline;
-        }
-        let gone = slot.conn.is_finished() && (slot.conn.is_released() || !slot.known);
-        let dead_handshake = !slot.known && matches!(slot.conn.state(), ConnState::Closed(_));
-        if gone || dead_handshake {
-            self.remove(idx);
-        }
-    }
-
-    fn remove(&mut self, idx: usize) {
-        let Some(slot) = self.conns.try_remove(idx) else {
-            return;
-        };
-        if let Some(t) = slot.deadline {
-            self.timers.remove(&(t, idx));
-        }
-        for sf in slot.conn.subflows() {
-            self.tuples.remove(&sf.tuple());
-        }
-        self.accept_queue.retain(|h| h.0 != idx);
     }
 
     /// Number of live connections.

@@ -193,6 +193,8 @@ pub struct SubflowView {
     pub state: TcpState,
     /// Next sequence number expected from the peer.
     pub rcv_nxt: SubflowSeq,
+    /// The peer's window shift (RFC 7323), for windows read by the owner.
+    pub snd_wscale: u8,
 }
 
 /// What an outgoing segment carries, for the owner's options.
@@ -206,6 +208,8 @@ pub struct SegmentMeta {
     pub payload_len: u32,
     /// Mapping of the first payload byte, as pushed.
     pub dsn: Option<DataSeq>,
+    /// DSS checksum of the mapping, as pushed.
+    pub csum: Option<u16>,
     /// Whether it is a retransmission.
     pub retransmission: bool,
 }
@@ -309,6 +313,8 @@ pub struct Subflow {
     rst: Option<RstPlan>,
     /// The owner has data it would push if the peer's window allowed.
     send_pending: bool,
+    /// Option bytes the owner adds to every data segment.
+    option_reserve: u32,
     events: VecDeque<SubflowEvent>,
     stats: SubflowStats,
     sack_scratch: Vec<(u64, u64)>,
@@ -485,6 +491,7 @@ impl Subflow {
             rto_streak: 0,
             rst: None,
             send_pending: false,
+            option_reserve: 0,
             events: VecDeque::new(),
             stats: SubflowStats::default(),
             sack_scratch: Vec::new(),
@@ -515,6 +522,7 @@ impl Subflow {
             irs: self.irs,
             state: self.state,
             rcv_nxt: self.rcv.nxt,
+            snd_wscale: self.snd.wscale,
         }
     }
 
@@ -580,6 +588,7 @@ impl Subflow {
             srtt: self.rtt.srtt_or_initial(),
             mss: self.send_mss(),
             is_self,
+            loss_interval: self.cc.loss_interval(),
         }
     }
 
@@ -605,12 +614,15 @@ impl Subflow {
     pub fn send_mss(&self) -> u32 {
         let mss = self.announced_mss().min(self.snd.peer_mss);
         let ts = if self.ts.enabled { 12 } else { 0 };
-        let sack = if self.handshake.sack && !self.rcv.ofo.is_empty() {
+        let fixed = ts + self.option_reserve;
+        // SACK blocks only when they can fit beside the fixed options.
+        let sack = if self.handshake.sack && !self.rcv.ofo.is_empty() && fixed + SACK_RESERVE <= 40
+        {
             SACK_RESERVE
         } else {
             0
         };
-        u32::from(mss).saturating_sub(ts + sack).max(64)
+        u32::from(mss).saturating_sub(fixed + sack).max(64)
     }
 
     /// Option bytes a segment with `payload` bytes may carry without
@@ -635,14 +647,26 @@ impl Subflow {
         cwnd_room.min(self.window_room())
     }
 
-    /// Queue one segment's payload (at most [`Subflow::send_mss`] less the
-    /// owner's per-segment option bytes), tagged with its data sequence
-    /// number. Returns the subflow sequence number of its first byte.
-    pub fn push(&mut self, data: Bytes, dsn: Option<DataSeq>) -> SubflowSeq {
+    /// The subflow sequence number the next pushed byte will get.
+    pub fn next_push_seq(&self) -> SubflowSeq {
+        self.snd.queued_end
+    }
+
+    /// Queue one segment's payload (at most [`Subflow::send_mss`] bytes),
+    /// tagged with its data sequence number and DSS checksum, which every
+    /// (re)transmission of it carries to the owner's hook. Returns the
+    /// subflow sequence number of its first byte.
+    pub fn push(&mut self, data: Bytes, dsn: Option<DataSeq>, csum: Option<u16>) -> SubflowSeq {
         let seq = self.snd.queued_end;
         self.snd.queued_end += data.len() as u32;
-        self.rtx.push(seq, data, dsn, false);
+        self.rtx.push(seq, data, dsn, csum, false);
         seq
+    }
+
+    /// Option bytes the owner adds to every data segment (e.g. a DSS
+    /// mapping); [`Subflow::send_mss`] leaves room for them.
+    pub fn set_option_reserve(&mut self, bytes: u32) {
+        self.option_reserve = bytes;
     }
 
     /// Tell the subflow whether the owner has data waiting for window space,
@@ -682,7 +706,8 @@ impl Subflow {
         }
         self.snd.fin_queued = true;
         if !self.rtx.piggyback_fin() {
-            self.rtx.push(self.snd.queued_end, Bytes::new(), None, true);
+            self.rtx
+                .push(self.snd.queued_end, Bytes::new(), None, None, true);
         }
         self.snd.queued_end += 1;
     }

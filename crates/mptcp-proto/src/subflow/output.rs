@@ -29,6 +29,7 @@ struct Plan {
     seq: SubflowSeq,
     payload: Bytes,
     meta_dsn: Option<mptcp_wire::DataSeq>,
+    csum: Option<u16>,
     retransmission: bool,
 }
 
@@ -93,6 +94,7 @@ impl Subflow {
             seq: self.iss,
             payload: Bytes::new(),
             meta_dsn: None,
+            csum: None,
             retransmission: self.handshake.sent > 0,
         };
         let len = self.emit(now, owner, plan, opts, buf)?;
@@ -152,6 +154,7 @@ impl Subflow {
             seq,
             payload: Bytes::new(),
             meta_dsn: None,
+            csum: None,
             retransmission: false,
         }
     }
@@ -215,6 +218,7 @@ impl Subflow {
             seq: seg.seq,
             payload: seg.data.clone(),
             meta_dsn: seg.dsn,
+            csum: seg.csum,
             retransmission: retx,
         };
         let opts = self.base_options(now);
@@ -302,6 +306,7 @@ impl Subflow {
             seq: plan.seq,
             payload_len: plan.payload.len() as u32,
             dsn: plan.meta_dsn,
+            csum: plan.csum,
             retransmission: plan.retransmission,
         };
         let mut mp = MptcpOptionList::new();
@@ -418,6 +423,7 @@ impl Subflow {
             seq: rst.seq,
             payload_len: 0,
             dsn: None,
+            csum: None,
             retransmission: false,
         };
         let mut mp = MptcpOptionList::new();

@@ -21,6 +21,8 @@ pub struct TxSegment {
     pub fin: bool,
     /// Data sequence number of the first payload byte (MPTCP mapping).
     pub dsn: Option<DataSeq>,
+    /// DSS checksum of the mapping, when checksums are in use.
+    pub csum: Option<u16>,
     /// Last transmission time; `None` while unsent.
     pub xmit: Option<Instant>,
     /// Whether the segment was ever retransmitted.
@@ -144,13 +146,21 @@ impl RtxQueue {
     }
 
     /// Append a new segment at `seq`.
-    pub fn push(&mut self, seq: SubflowSeq, data: Bytes, dsn: Option<DataSeq>, fin: bool) {
+    pub fn push(
+        &mut self,
+        seq: SubflowSeq,
+        data: Bytes,
+        dsn: Option<DataSeq>,
+        csum: Option<u16>,
+        fin: bool,
+    ) {
         self.unsent_bytes += data.len() as u64;
         self.segs.push_back(TxSegment {
             seq,
             data,
             fin,
             dsn,
+            csum,
             xmit: None,
             retransmitted: false,
             sacked: false,

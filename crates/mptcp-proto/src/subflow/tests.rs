@@ -111,7 +111,11 @@ impl Wire {
             while side.tx_off < side.tx.len() && sf.send_space() > 0 {
                 let n = (sf.send_mss() as u64).min(sf.send_space()) as usize;
                 let end = (side.tx_off + n).min(side.tx.len());
-                sf.push(Bytes::copy_from_slice(&side.tx[side.tx_off..end]), None);
+                sf.push(
+                    Bytes::copy_from_slice(&side.tx[side.tx_off..end]),
+                    None,
+                    None,
+                );
                 side.tx_off = end;
             }
             sf.set_send_pending(side.tx_off < side.tx.len());

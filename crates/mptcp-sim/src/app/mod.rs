@@ -106,6 +106,23 @@ pub struct ConnSnapshot {
     pub subflows: Vec<SubflowSnapshot>,
     /// Connection counters.
     pub mib: Counters,
+    /// MPTCP details, if MPTCP was offered or accepted.
+    pub mptcp: Option<MptcpSnapshot>,
+}
+
+/// What MPTCP negotiated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MptcpSnapshot {
+    /// Version in use.
+    pub version: u8,
+    /// Why the connection fell back to TCP, if it did.
+    pub fallback: Option<&'static str>,
+    /// Whether DSS checksums were in use.
+    pub checksum: bool,
+    /// Our token.
+    pub local_token: Option<u32>,
+    /// The peer's token.
+    pub remote_token: Option<u32>,
 }
 
 /// The application's progress and findings.
@@ -325,6 +342,33 @@ impl StreamApp {
                 })
                 .collect(),
             mib: conn.data().mib.clone(),
+            mptcp: mptcp_snapshot(conn),
         };
+    }
+}
+
+fn mptcp_snapshot(conn: &mptcp_proto::connection::Connection) -> Option<MptcpSnapshot> {
+    use mptcp_proto::connection::Mode;
+    use mptcp_proto::crypto::MptcpVersion;
+    let v = |v: MptcpVersion| match v {
+        MptcpVersion::V0 => 0,
+        MptcpVersion::V1 => 1,
+    };
+    match &conn.data().mode {
+        Mode::Plain => None,
+        Mode::Mptcp(m) => Some(MptcpSnapshot {
+            version: v(m.version),
+            fallback: None,
+            checksum: m.checksum,
+            local_token: Some(m.local.token.0),
+            remote_token: m.remote.map(|r| r.token.0),
+        }),
+        Mode::Fallback { reason, keys, .. } => Some(MptcpSnapshot {
+            version: 1,
+            fallback: Some(reason.name()),
+            checksum: false,
+            local_token: keys.map(|(l, _)| l.token.0),
+            remote_token: keys.and_then(|(_, r)| r.map(|r| r.token.0)),
+        }),
     }
 }

@@ -5,7 +5,7 @@
 mod report;
 mod spec;
 
-pub use report::{SubflowReport, TransferReport};
+pub use report::{MptcpReport, SideCounters, SubflowReport, TransferReport};
 pub use spec::{
     Direction, Outage, PathSpec, SpecError, TransferSpec, parse_pause, parse_size_range,
 };
@@ -13,8 +13,10 @@ pub use spec::{
 use crate::app::{AppConfig, AppRole, StreamApp};
 use crate::host::Host;
 use crate::invariants::TcpInvariants;
-use crate::node::{IfaceConfig, NodeId};
+use crate::middlebox::Middlebox;
+use crate::node::NodeId;
 use crate::sim::{SimConfig, Simulator};
+use crate::topology::MultiPath;
 use crate::{ObserverId, SimError};
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig};
 use mptcp_proto::time::Instant;
@@ -104,24 +106,33 @@ impl Scenario {
         for (i, p) in spec.paths.iter().enumerate().take(used) {
             let mtu = p.link.mtu.min(u32::from(u16::MAX)) as u16;
             client_ep.add_address(path_addr(spec.ipv6, i, 1), mtu);
-            server_ep.add_address(path_addr(spec.ipv6, i, 2), mtu);
         }
-        let client = sim.add_host(Host::new(client_ep, StreamApp::new(client_app)));
-        let server = sim.add_host(Host::new(server_ep, StreamApp::new(server_app)));
+        let mtu0 = spec
+            .paths
+            .first()
+            .map_or(1500, |p| p.link.mtu.min(u32::from(u16::MAX)) as u16);
+        server_ep.add_address(path_addr(spec.ipv6, 0, 2), mtu0);
+        let mut net = MultiPath::new(path_addr(spec.ipv6, 0, 2));
         for (i, p) in spec.paths.iter().enumerate().take(used) {
-            let ci = sim.add_iface(
-                client,
-                IfaceConfig::new(path_addr(spec.ipv6, i, 1)).with_mtu(p.link.mtu),
-            );
-            let si = sim.add_iface(
-                server,
-                IfaceConfig::new(path_addr(spec.ipv6, i, 2)).with_mtu(p.link.mtu),
-            );
-            let (fwd, back) = sim.connect(client, ci, server, si, p.link.clone(), p.link.clone());
+            net = net.path(path_addr(spec.ipv6, i, 1), p.link.clone(), p.link.clone());
+        }
+        let built = net.build(
+            &mut sim,
+            Host::new(client_ep, StreamApp::new(client_app)),
+            Host::new(server_ep, StreamApp::new(server_app)),
+        );
+        let (client, server) = (built.client, built.server);
+        for (i, ids) in built.paths.iter().enumerate() {
             for o in spec.outages.iter().filter(|o| o.path == i) {
                 for (at, state) in o.transitions() {
-                    sim.schedule_link_state(fwd, at, state);
-                    sim.schedule_link_state(back, at, state);
+                    sim.schedule_link_state(ids.links.forward, at, state);
+                    sim.schedule_link_state(ids.links.backward, at, state);
+                }
+            }
+            for &(path, which) in &spec.strip {
+                if path == i {
+                    sim.add_middlebox(ids.links.forward, Middlebox::strip_mptcp(which));
+                    sim.add_middlebox(ids.links.backward, Middlebox::strip_mptcp(which));
                 }
             }
         }
@@ -168,6 +179,15 @@ fn endpoint_config(spec: &TransferSpec, side: u64) -> EndpointConfig {
         ..EndpointConfig::default()
     };
     config.connection.subflow.cc = spec.cc;
+    let mp = &mut config.connection.mptcp;
+    mp.enabled = !spec.tcp_only;
+    mp.version = spec.version;
+    mp.scheduler = spec.scheduler;
+    mp.checksum = if side == 1 {
+        spec.checksum.0
+    } else {
+        spec.checksum.1
+    };
     if let Some(b) = spec.buffer {
         config.connection.send_buffer = b;
         config.connection.recv_buffer = b;

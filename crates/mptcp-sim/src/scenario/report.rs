@@ -29,6 +29,30 @@ pub struct SubflowReport {
     pub cwnd: u64,
 }
 
+/// What MPTCP negotiated, as the client saw it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MptcpReport {
+    /// Version in use.
+    pub version: u8,
+    /// Why the connection fell back to TCP, if it did.
+    pub fallback: Option<String>,
+    /// Whether DSS checksums were in use.
+    pub checksum: bool,
+    /// The client's token.
+    pub local_token: Option<u32>,
+    /// The server's token.
+    pub remote_token: Option<u32>,
+}
+
+/// Counters of both sides, named as the kernel's MIB.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SideCounters {
+    /// The client's.
+    pub client: BTreeMap<String, u64>,
+    /// The server's.
+    pub server: BTreeMap<String, u64>,
+}
+
 /// The outcome of a transfer.
 #[derive(Clone, Debug, Serialize)]
 pub struct TransferReport {
@@ -55,8 +79,10 @@ pub struct TransferReport {
     pub received_sha256: Vec<String>,
     /// The sending side's subflows (the client's for bidirectional runs).
     pub subflows: Vec<SubflowReport>,
-    /// Non-zero connection counters of the sending side.
-    pub counters: BTreeMap<String, u64>,
+    /// MPTCP as the client saw it (absent for plain TCP runs).
+    pub mptcp: Option<MptcpReport>,
+    /// Non-zero counters of each side (endpoint and connection together).
+    pub counters: SideCounters,
     /// TCP invariant violations seen on the wire.
     pub invariant_violations: Vec<String>,
     /// Events the simulator processed.
@@ -151,13 +177,23 @@ impl TransferReport {
                 .iter()
                 .map(|s| subflow_report(spec.ipv6, used, s))
                 .collect(),
-            counters: sender
+            mptcp: client
+                .app
+                .status()
                 .snapshot
-                .mib
-                .iter()
-                .filter(|(_, v)| *v > 0)
-                .map(|(m, v)| (m.to_string(), v))
-                .collect(),
+                .mptcp
+                .as_ref()
+                .map(|m| MptcpReport {
+                    version: m.version,
+                    fallback: m.fallback.map(str::to_owned),
+                    checksum: m.checksum,
+                    local_token: m.local_token,
+                    remote_token: m.remote_token,
+                }),
+            counters: SideCounters {
+                client: side_counters(client),
+                server: side_counters(server),
+            },
             invariant_violations: invariants,
             sim_events: sc.sim.stats().events,
             sim_drops: (0..sc.sim.link_count())
@@ -221,4 +257,14 @@ fn subflow_report(ipv6: bool, used: usize, s: &SubflowSnapshot) -> SubflowReport
         srtt_ms: s.srtt.map(|d| d.as_secs_f64() * 1e3),
         cwnd: s.cwnd,
     }
+}
+
+/// A host's non-zero counters: its endpoint's and its connection's.
+fn side_counters(host: &crate::host::Host) -> BTreeMap<String, u64> {
+    let mut all = host.endpoint.mib().clone();
+    all.merge(&host.app.status().snapshot.mib);
+    all.iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(m, v)| (m.to_string(), v))
+        .collect()
 }

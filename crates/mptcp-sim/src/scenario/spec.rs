@@ -2,8 +2,11 @@
 
 use crate::app::SizeRange;
 use crate::link::config::{LinkConfig, LinkState};
+use crate::middlebox::StripWhich;
 use crate::parse::{ParseError, parse_duration, parse_path, parse_percent, parse_size};
 use mptcp_proto::congestion::CcAlgorithm;
+use mptcp_proto::crypto::MptcpVersion;
+use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_proto::time::{Duration, Instant};
 use std::fmt;
 use std::path::PathBuf;
@@ -203,6 +206,14 @@ pub struct TransferSpec {
     /// Verify and hash the stream (off only for engine benchmarks; the
     /// report's integrity then says so).
     pub verify: bool,
+    /// MPTCP version the client offers.
+    pub version: MptcpVersion,
+    /// Scheduler at both ends.
+    pub scheduler: SchedulerKind,
+    /// Whether the client and the server ask for DSS checksums.
+    pub checksum: (bool, bool),
+    /// Middleboxes stripping MPTCP options on a path (both directions).
+    pub strip: Vec<(usize, StripWhich)>,
 }
 
 impl TransferSpec {
@@ -224,6 +235,10 @@ impl TransferSpec {
             ipv6: false,
             buffer: None,
             verify: true,
+            version: MptcpVersion::V1,
+            scheduler: SchedulerKind::MinRtt,
+            checksum: (false, false),
+            strip: Vec::new(),
         }
     }
 
@@ -268,6 +283,28 @@ impl TransferSpec {
         }
         if self.ipv6 {
             c.push_str(" --ipv6");
+        }
+        if !self.tcp_only {
+            if self.version == MptcpVersion::V0 {
+                c.push_str(" --version 0");
+            }
+            if self.scheduler != SchedulerKind::MinRtt {
+                c.push_str(&format!(" --scheduler {}", self.scheduler.name()));
+            }
+            match self.checksum {
+                (true, true) => c.push_str(" --checksum both"),
+                (true, false) => c.push_str(" --checksum client"),
+                (false, true) => c.push_str(" --checksum server"),
+                (false, false) => {}
+            }
+            for (path, which) in &self.strip {
+                let w = match which {
+                    StripWhich::Syn => "syn",
+                    StripWhich::NonSyn => "data",
+                    StripWhich::All => "all",
+                };
+                c.push_str(&format!(" --strip-options {path}:{w}"));
+            }
         }
         c
     }

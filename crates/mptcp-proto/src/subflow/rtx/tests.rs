@@ -12,6 +12,7 @@ fn sent_queue(n: u32) -> RtxQueue {
             SubflowSeq(1000 + i * 100),
             Bytes::from(vec![i as u8; 100]),
             None,
+            None,
             false,
         );
     }
@@ -43,6 +44,7 @@ fn partial_ack_trims_front_and_mapping() {
         SubflowSeq(0),
         Bytes::from_static(&[7; 100]),
         Some(DataSeq(5000)),
+        None,
         false,
     );
     q.on_sent(0, at(0));
@@ -128,7 +130,7 @@ fn rto_marks_everything_unsacked_lost() {
 #[test]
 fn fin_piggybacks_on_unsent_tail() {
     let mut q = RtxQueue::new();
-    q.push(SubflowSeq(0), Bytes::from_static(b"abc"), None, false);
+    q.push(SubflowSeq(0), Bytes::from_static(b"abc"), None, None, false);
     assert!(q.piggyback_fin());
     assert!(q.fin_queued());
     q.on_sent(0, at(0));

@@ -1,0 +1,261 @@
+//! Data Sequence Signal: mappings, DATA_ACK, DATA_FIN (RFC 8684 §3.3).
+
+use super::DataLevel;
+use super::mptcp::{DataFinTx, FallbackReason, Mode};
+use super::path::{PathState, RxMapping};
+use crate::segment::{MptcpOptionList, SegmentIn};
+use crate::stats::Mib;
+use crate::subflow::{InputVerdict, SegmentMeta, SubflowView};
+use mptcp_wire::{
+    DataSeq, Dss, DssMapping, MptcpOption, ResetReason, SubflowSeq, TcpFlags, WireSeq,
+    dss_checksum, verify_dss_checksum,
+};
+
+/// The DSS for an outgoing segment of an established MPTCP subflow: the
+/// DATA_ACK always; the mapping of the payload (one mapping per segment,
+/// so every retransmission carries the same one); our DATA_FIN on segments
+/// without payload until it is acknowledged.
+pub fn options(
+    data: &mut DataLevel,
+    view: &SubflowView,
+    seg: &SegmentMeta,
+    space: usize,
+    out: &mut MptcpOptionList,
+) {
+    let Mode::Mptcp(mp) = &data.mode else { return };
+    let mut dss = Dss {
+        data_ack: Some(WireSeq::Long(data.recv.nxt().0)),
+        mapping: None,
+        data_fin: false,
+        reserved: 0,
+        unused_flags: 0,
+    };
+    if seg.payload_len > 0 {
+        let Some(dsn) = seg.dsn else { return };
+        dss.mapping = Some(DssMapping {
+            dsn: WireSeq::Long(dsn.0),
+            subflow_seq: (seg.seq - view.iss) as u32,
+            data_len: seg.payload_len as u16,
+            checksum: if mp.checksum { seg.csum } else { None },
+        });
+    } else if let DataFinTx::Pending(fin) = mp.data_fin
+        && !seg.flags.contains(TcpFlags::SYN)
+    {
+        // RFC 8684 §3.3.3: a DATA_FIN alone has subflow sequence 0 and a
+        // data-level length of 1.
+        dss.data_fin = true;
+        dss.mapping = Some(DssMapping {
+            dsn: WireSeq::Long(fin.0),
+            subflow_seq: 0,
+            data_len: 1,
+            checksum: mp.checksum.then(|| dss_checksum(fin.0, 0, 1, &[])),
+        });
+    }
+    let opt = MptcpOption::Dss(dss);
+    if opt.len() <= space {
+        let _ = out.try_push(opt);
+    } else if dss.mapping.is_some() && dss.data_fin {
+        // No room for the DATA_FIN: at least acknowledge.
+        let ack_only = MptcpOption::Dss(Dss {
+            mapping: None,
+            data_fin: false,
+            ..dss
+        });
+        if ack_only.len() <= space {
+            let _ = out.try_push(ack_only);
+        }
+    }
+}
+
+/// A DSS on an incoming segment: DATA_ACK, mapping, DATA_FIN.
+pub fn on_segment(
+    data: &mut DataLevel,
+    path: &mut PathState,
+    view: &SubflowView,
+    seg: &SegmentIn<'_>,
+) -> InputVerdict {
+    let Some(dss) = seg.mptcp.iter().find_map(|o| match o {
+        MptcpOption::Dss(d) => Some(*d),
+        _ => None,
+    }) else {
+        return InputVerdict::Accept;
+    };
+    path.dss_seen = true;
+    if let Some(ack) = dss.data_ack {
+        let window = u64::from(seg.window) << view.snd_wscale;
+        on_data_ack(data, ack, window);
+    }
+    let Some(map) = dss.mapping else {
+        return InputVerdict::Accept;
+    };
+    let Mode::Mptcp(mp) = &mut data.mode else {
+        return InputVerdict::Accept;
+    };
+    let near = data.recv.nxt();
+    let dsn = map.dsn.expand(near);
+    if map.data_len == 0 {
+        // RFC 8684 §3.7: an infinite mapping; the peer fell back.
+        data.mib.inc(Mib::InfiniteMapRx);
+        data.fall_back(FallbackReason::InfiniteMapping);
+        return InputVerdict::Accept;
+    }
+    let checksum = if mp.checksum { map.checksum } else { None };
+    let payload_len = u32::from(map.data_len) - u32::from(dss.data_fin);
+    if dss.data_fin {
+        let at = dsn + u64::from(payload_len);
+        if !data.recv.set_fin(at) {
+            data.mib.inc(Mib::DSSNotMatching);
+        }
+        data.note_peer_fin();
+    }
+    if payload_len == 0 {
+        return InputVerdict::Accept;
+    }
+    let mapping = RxMapping {
+        ssn: map.subflow_seq,
+        dsn,
+        len: payload_len,
+        csum: checksum,
+    };
+    if !path.add_mapping(mapping) {
+        // RFC 8684 §3.3.1: a mapping cannot be changed once made.
+        data.mib.inc(Mib::DSSNotMatching);
+        path.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
+        return InputVerdict::Reset;
+    }
+    InputVerdict::Accept
+}
+
+/// A DATA_ACK (RFC 8684 §3.3.2) with the window it came with (§3.3.4).
+pub fn on_data_ack(data: &mut DataLevel, ack: WireSeq, window: u64) {
+    let Mode::Mptcp(mp) = &mut data.mode else {
+        return;
+    };
+    let ack = ack.expand(data.send.una());
+    let fin = match mp.data_fin {
+        DataFinTx::Pending(f) => Some(f),
+        _ => None,
+    };
+    let highest = fin.map_or(data.send.nxt(), |f| f + 1);
+    if ack < data.send.una() || ack > highest {
+        // Old, or acknowledging what was never sent: ignore.
+        return;
+    }
+    mp.advance_window(ack + window);
+    if let Some(f) = fin
+        && ack > f
+    {
+        mp.data_fin = DataFinTx::Acked;
+    }
+    let freed = data.send.ack(ack.min(data.send.nxt()));
+    if freed > 0 {
+        data.on_send_progress();
+    }
+}
+
+/// In-order payload of an MPTCP subflow, starting at subflow `seq`: map it
+/// to data sequence numbers and hand it to the data level. Returns whether
+/// the subflow must be reset.
+pub fn on_data(
+    data: &mut DataLevel,
+    path: &mut PathState,
+    view: &SubflowView,
+    seq: SubflowSeq,
+    bytes: &[u8],
+) -> bool {
+    let mut rel = (seq - view.irs) as u32;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let Some(map) = path.mapping_for(rel) else {
+            return on_unmapped(data, path, rest);
+        };
+        let offset = rel.wrapping_sub(map.ssn);
+        let n = (map.len - offset).min(rest.len() as u32) as usize;
+        let (now, later) = rest.split_at(n);
+        if map.csum.is_some() {
+            if gather_checksummed(data, path, map, offset, now) {
+                return true;
+            }
+        } else {
+            data.deliver(map.dsn + u64::from(offset), now);
+        }
+        rel = rel.wrapping_add(n as u32);
+        rest = later;
+    }
+    false
+}
+
+/// Hold a checksummed mapping's bytes until it is complete, then verify and
+/// deliver (RFC 8684 §3.3.1: the checksum covers the whole mapping).
+/// Returns whether the subflow must be reset.
+fn gather_checksummed(
+    data: &mut DataLevel,
+    path: &mut PathState,
+    map: RxMapping,
+    offset: u32,
+    bytes: &[u8],
+) -> bool {
+    if path.pending.map != Some(map) {
+        path.pending.map = Some(map);
+        path.pending.bytes.clear();
+    }
+    if offset as usize != path.pending.bytes.len() {
+        // Only in-order bytes reach here; a gap means a mapping restarted.
+        path.pending.bytes.truncate(offset as usize);
+    }
+    path.pending.bytes.extend_from_slice(bytes);
+    if path.pending.bytes.len() < map.len as usize {
+        return false;
+    }
+    let csum = map.csum.unwrap_or(0);
+    let ok = verify_dss_checksum(
+        map.dsn.0,
+        map.ssn,
+        map.len as u16,
+        csum,
+        &path.pending.bytes,
+    );
+    let bytes = std::mem::take(&mut path.pending.bytes);
+    path.pending.map = None;
+    if ok {
+        data.deliver(map.dsn, &bytes);
+        return false;
+    }
+    data.mib.inc(Mib::DataCsumErr);
+    on_checksum_failure(data, path, map.dsn)
+}
+
+/// A failed checksum (RFC 8684 §3.7). The RFC lets a lone subflow fall back
+/// to TCP, which would hand the altered bytes to the application as TCP
+/// does; this stack never delivers bytes it knows are corrupt, so the
+/// subflow is always reset, its RST carrying MP_FAIL (the mapping's data
+/// sequence number) and MP_TCPRST "middlebox interference". The sender
+/// reinjects the data on another subflow; with none left the connection
+/// ends with an error instead of corrupt data.
+fn on_checksum_failure(data: &mut DataLevel, path: &mut PathState, dsn: DataSeq) -> bool {
+    path.fail_due = Some(dsn);
+    path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+    data.mib.inc(Mib::MPFailTx);
+    true
+}
+
+/// Payload no mapping covers (options stripped by a middlebox). RFC 8684
+/// §3.7: on the only subflow, before any DSS arrived, fall back to TCP and
+/// take the data as the continuation of the stream; otherwise reset the
+/// subflow ("middlebox interference") so the sender reinjects elsewhere.
+fn on_unmapped(data: &mut DataLevel, path: &mut PathState, bytes: &[u8]) -> bool {
+    if data.live_subflows <= 1 && !path.dss_seen {
+        data.mib.inc(Mib::DssFallback);
+        data.fall_back(FallbackReason::MissingMapping);
+        data.deliver_in_order(bytes);
+        return false;
+    }
+    data.mib.inc(Mib::DssReset);
+    path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+    true
+}
+
+/// The DSS checksum of a mapping we send.
+pub fn send_checksum(dsn: DataSeq, ssn: u32, bytes: &[u8]) -> u16 {
+    dss_checksum(dsn.0, ssn, bytes.len() as u16, bytes)
+}

@@ -1,0 +1,250 @@
+//! What follows any activity on a subflow: requests the hooks left,
+//! acknowledgments in TCP mode, subflow events, and the connection's close.
+
+use super::mptcp::{DataFinTx, Mode};
+use super::owner::Owner;
+use super::path::PathKind;
+use super::{ConnEvent, ConnState, Connection, ConnectionError};
+use crate::segment::SegmentIn;
+use crate::stats::Mib;
+use crate::subflow::{CloseReason, SubflowEvent, SubflowId, TcpState};
+use crate::time::Instant;
+use mptcp_wire::DataSeq;
+
+impl Connection {
+    pub(super) fn index_of(&self, id: SubflowId) -> Option<usize> {
+        self.subflows.iter().position(|e| e.sf.id() == id)
+    }
+
+    /// A segment for subflow `id`.
+    pub fn handle_segment(&mut self, now: Instant, id: SubflowId, seg: &SegmentIn<'_>) {
+        self.last_now = now;
+        let Some(idx) = self.index_of(id) else {
+            return;
+        };
+        self.fill_cc_views(idx);
+        let entry = &mut self.subflows[idx];
+        let mut owner = Owner {
+            data: &mut self.data,
+            path: &mut entry.path,
+            now,
+        };
+        entry
+            .sf
+            .handle_segment(now, seg, &mut owner, &self.cc_scratch);
+        self.after_activity(idx, now);
+    }
+
+    /// Run due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        for idx in 0..self.subflows.len() {
+            if self.subflows[idx]
+                .sf
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                self.fill_cc_views(idx);
+                self.subflows[idx].sf.handle_timeout(now, &self.cc_scratch);
+                self.after_activity(idx, now);
+            }
+        }
+        self.on_data_timers(now);
+    }
+
+    pub(super) fn fill_cc_views(&mut self, idx: usize) {
+        self.cc_scratch.clear();
+        for (i, e) in self.subflows.iter().enumerate() {
+            if e.sf.state().is_synchronized() && e.path.can_carry_data() {
+                self.cc_scratch.push(e.sf.cc_view(i == idx));
+            }
+        }
+    }
+
+    /// Everything that may follow a call into subflow `idx`.
+    pub(super) fn after_activity(&mut self, idx: usize, now: Instant) {
+        self.track_staleness(idx);
+        let entry = &mut self.subflows[idx];
+        if std::mem::take(&mut entry.path.reset_requested) {
+            entry.sf.abort();
+        }
+        if std::mem::take(&mut entry.path.ack_due) {
+            entry.sf.request_ack();
+        }
+        self.sync_tcp_ack(idx);
+        while let Some(ev) = self.subflows[idx].sf.poll_event() {
+            self.on_subflow_event(idx, ev);
+        }
+        if self.data.mode.is_tcp() && idx == 0 && self.subflows[0].sf.state() == TcpState::TimeWait
+        {
+            // Both directions closed: the stream is done.
+            self.finish(None);
+        }
+        self.after_data_level(now);
+    }
+
+    /// A subflow that turned stale hands what it holds to the others at
+    /// once (SubflowStale); one that made progress again is used again
+    /// (SubflowRecover).
+    fn track_staleness(&mut self, idx: usize) {
+        if self.data.mode.is_tcp() {
+            return;
+        }
+        let entry = &mut self.subflows[idx];
+        let stale = super::transmit::is_stale(entry);
+        if stale == entry.path.stale {
+            return;
+        }
+        entry.path.stale = stale;
+        if !stale {
+            self.data.mib.inc(Mib::SubflowRecover);
+            return;
+        }
+        self.data.mib.inc(Mib::SubflowStale);
+        let held: Vec<(DataSeq, u64)> = entry
+            .sf
+            .send_queue()
+            .iter()
+            .filter_map(|s| s.dsn.map(|d| (d, s.data.len() as u64)))
+            .collect();
+        for (dsn, len) in held {
+            self.data.send.queue_reinject(dsn, len);
+        }
+    }
+
+    /// TCP mode: the first subflow's acknowledgments are the data level's.
+    fn sync_tcp_ack(&mut self, idx: usize) {
+        if idx != 0 {
+            return;
+        }
+        let acked = self.subflows[0].sf.stats().bytes_acked;
+        let una = match &mut self.data.mode {
+            Mode::Plain => DataSeq(acked),
+            Mode::Fallback {
+                dsn_base,
+                acked_base,
+                ..
+            } => *dsn_base + acked.saturating_sub(*acked_base.get_or_insert(acked)),
+            Mode::Mptcp(_) => return,
+        };
+        if self.data.send.ack(una) > 0 {
+            self.data.on_send_progress();
+        }
+    }
+
+    fn on_subflow_event(&mut self, idx: usize, ev: SubflowEvent) {
+        match ev {
+            SubflowEvent::Established => {
+                if idx == 0 && self.state == ConnState::Handshaking {
+                    self.state = ConnState::Open;
+                    self.data.events.push_back(ConnEvent::Connected);
+                }
+            }
+            SubflowEvent::PeerFin => {
+                if self.data.mode.is_tcp() && idx == 0 {
+                    let at = self.data.recv.nxt();
+                    self.data.recv.set_fin(at);
+                    self.data.note_peer_fin();
+                }
+                // With MPTCP a subflow FIN ends only that subflow's
+                // direction; the stream ends with the DATA_FIN, and our side
+                // of the subflow closes once our DATA_FIN is acknowledged.
+            }
+            SubflowEvent::Closed(reason) => self.on_subflow_closed(idx, reason),
+        }
+    }
+
+    fn on_subflow_closed(&mut self, idx: usize, reason: CloseReason) {
+        self.data.live_subflows = self.data.live_subflows.saturating_sub(1);
+        if reason != CloseReason::Normal {
+            self.data.mib.inc(Mib::RmSubflow);
+        }
+        let err = match reason {
+            CloseReason::Normal => None,
+            CloseReason::ResetByPeer => Some(ConnectionError::Reset),
+            CloseReason::Refused => Some(ConnectionError::Refused),
+            CloseReason::TimedOut => Some(ConnectionError::TimedOut),
+            CloseReason::Aborted => Some(ConnectionError::Aborted),
+        };
+        if self.data.mode.is_tcp() {
+            if idx == 0 {
+                self.finish(err);
+            }
+            return;
+        }
+        // Whatever this subflow still held goes out on the others.
+        let segments: Vec<(DataSeq, u64)> = self.subflows[idx]
+            .sf
+            .send_queue()
+            .iter()
+            .filter_map(|s| s.dsn.map(|d| (d, s.data.len() as u64)))
+            .collect();
+        for (dsn, len) in segments {
+            self.data.send.queue_reinject(dsn, len);
+        }
+        if self.data.live_subflows == 0 {
+            let done = self.data_level_done();
+            self.finish(if done {
+                None
+            } else {
+                err.or(Some(ConnectionError::Reset))
+            });
+        }
+    }
+
+    /// MPTCP: our DATA_FIN was acknowledged and the peer's arrived.
+    fn data_level_done(&self) -> bool {
+        match &self.data.mode {
+            Mode::Mptcp(mp) => mp.data_fin == DataFinTx::Acked && self.data.recv.is_eof(),
+            _ => false,
+        }
+    }
+
+    /// Connection-level consequences of what the hooks recorded.
+    fn after_data_level(&mut self, now: Instant) {
+        self.arm_data_rtx(now);
+        if matches!(self.data.mode, Mode::Fallback { .. }) {
+            self.on_fallback();
+        }
+        let Mode::Mptcp(mp) = &mut self.data.mode else {
+            return;
+        };
+        if mp.fast_closed {
+            // RFC 8684 §3.5: the peer tore the connection down.
+            for e in &mut self.subflows {
+                e.sf.abort();
+            }
+            self.finish(Some(ConnectionError::Reset));
+            return;
+        }
+        let removed = std::mem::take(&mut mp.removed);
+        let fin_acked = mp.data_fin == DataFinTx::Acked;
+        for e in &mut self.subflows {
+            if removed.contains(&e.path.remote_id) && matches!(e.path.kind, PathKind::Join(_)) {
+                e.sf.abort();
+            }
+            // RFC 8684 §3.3.3: once the DATA_FIN is acknowledged the
+            // subflows close.
+            if fin_acked && !e.path.fin_queued {
+                e.path.fin_queued = true;
+                e.sf.close();
+            }
+        }
+        if self.data_level_done() {
+            self.finish(None);
+        }
+        self.run_path_manager(now);
+    }
+
+    /// After falling back, only the first subflow carries the stream and
+    /// it carries no MPTCP options.
+    fn on_fallback(&mut self) {
+        let Some(first) = self.subflows.first_mut() else {
+            return;
+        };
+        first.sf.set_option_reserve(0);
+        for e in self.subflows.iter_mut().skip(1) {
+            e.sf.abort();
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Connection-level MPTCP state and configuration.
+
+use crate::crypto::{KeyMaterial, MptcpVersion};
+use crate::scheduler::SchedulerKind;
+use crate::time::Instant;
+use crate::token::TokenHandle;
+use mptcp_wire::DataSeq;
+use std::net::{IpAddr, SocketAddr};
+
+/// MPTCP settings of an endpoint's connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MptcpConfig {
+    /// Offer and accept MPTCP at all (off: plain TCP).
+    pub enabled: bool,
+    /// The version offered when connecting (RFC 8684 §3.1: the highest
+    /// supported; v1 by default).
+    pub version: MptcpVersion,
+    /// Accept connections from v0 (RFC 6824) peers; otherwise a v0
+    /// MP_CAPABLE is ignored and the connection is plain TCP.
+    pub accept_v0: bool,
+    /// Ask for DSS checksums (RFC 8684 §3.1 flag A). Checksums are used
+    /// when either side asks.
+    pub checksum: bool,
+    /// Which subflow carries which bytes.
+    pub scheduler: SchedulerKind,
+    /// Subflows per connection, the first included.
+    pub max_subflows: usize,
+    /// Client: open a subflow from every other local address (the minimal
+    /// full-mesh path manager) and to every address the peer announces.
+    pub open_subflows: bool,
+}
+
+impl Default for MptcpConfig {
+    fn default() -> MptcpConfig {
+        MptcpConfig {
+            enabled: true,
+            version: MptcpVersion::V1,
+            accept_v0: true,
+            checksum: false,
+            scheduler: SchedulerKind::MinRtt,
+            max_subflows: 8,
+            open_subflows: true,
+        }
+    }
+}
+
+/// Where the MPTCP handshake of the first subflow stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Client: MP_CAPABLE SYN sent, waiting for the SYN-ACK.
+    AwaitSynAck,
+    /// Server: MP_CAPABLE SYN-ACK sent, waiting for the keys in the third
+    /// ACK (or in the first data).
+    AwaitThirdAck,
+    /// Keys exchanged on both sides.
+    Established,
+}
+
+/// Our DATA_FIN (RFC 8684 §3.3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataFinTx {
+    /// Not sent: the application still writes, or data is unsent.
+    NotYet,
+    /// Queued at this data sequence number, not yet acknowledged.
+    Pending(DataSeq),
+    /// Acknowledged by a DATA_ACK.
+    Acked,
+}
+
+/// An address the peer announced with ADD_ADDR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteAddr {
+    /// Its address identifier.
+    pub id: u8,
+    /// Address and port (the connection's port when none was given).
+    pub addr: SocketAddr,
+}
+
+/// An address we announce with ADD_ADDR (server `--signal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Announce {
+    /// Its address identifier.
+    pub id: u8,
+    /// The address.
+    pub addr: IpAddr,
+    /// The port, if not the connection's.
+    pub port: Option<u16>,
+    /// Whether the peer echoed it.
+    pub echoed: bool,
+    /// When it was last sent.
+    pub sent_at: Option<Instant>,
+}
+
+/// The MPTCP state of a connection that negotiated (or is negotiating) it.
+#[derive(Debug)]
+pub struct MptcpConn {
+    /// Negotiated (or offered) version.
+    pub version: MptcpVersion,
+    /// Our key, token and IDSN.
+    pub local: KeyMaterial,
+    /// The peer's, once known.
+    pub remote: Option<KeyMaterial>,
+    /// Whether DSS checksums are in use.
+    pub checksum: bool,
+    /// Handshake progress.
+    pub phase: Phase,
+    /// Client: the peer sent a DSS, so it has our key (RFC 8684 §3.1: stop
+    /// repeating MP_CAPABLE). Server: true once the keys arrived.
+    pub fully_established: bool,
+    /// Right edge of the peer's connection-level receive window (RFC 8684
+    /// §3.3.4: DATA_ACK plus the window); never moves left.
+    pub window_end: DataSeq,
+    /// Our DATA_FIN.
+    pub data_fin: DataFinTx,
+    /// Our entry in the token table.
+    pub token: Option<TokenHandle>,
+    /// Addresses the peer announced.
+    pub remote_addrs: Vec<RemoteAddr>,
+    /// Addresses we announce.
+    pub announce: Vec<Announce>,
+    /// ADD_ADDR echoes we owe the peer.
+    pub echo_due: Vec<(u8, IpAddr, Option<u16>)>,
+    /// Address ids the peer removed, to act on.
+    pub removed: Vec<u8>,
+    /// The peer fast-closed the connection.
+    pub fast_closed: bool,
+    /// A DSS checksum failed on the only subflow: fall back (RFC 8684 §3.7).
+    pub checksum_failed: Option<DataSeq>,
+}
+
+impl MptcpConn {
+    /// A connection's MPTCP state before the handshake completes.
+    pub fn new(
+        version: MptcpVersion,
+        local: KeyMaterial,
+        checksum: bool,
+        phase: Phase,
+    ) -> MptcpConn {
+        MptcpConn {
+            version,
+            local,
+            remote: None,
+            checksum,
+            phase,
+            fully_established: false,
+            window_end: DataSeq(0),
+            data_fin: DataFinTx::NotYet,
+            token: None,
+            remote_addrs: Vec::new(),
+            announce: Vec::new(),
+            echo_due: Vec::new(),
+            removed: Vec::new(),
+            fast_closed: false,
+            checksum_failed: None,
+        }
+    }
+
+    /// The peer's key, once known.
+    pub fn remote_key(&self) -> Option<u64> {
+        self.remote.map(|r| r.key)
+    }
+
+    /// The first data sequence number we send (our IDSN + 1).
+    pub fn send_start(&self) -> DataSeq {
+        DataSeq(self.local.idsn.wrapping_add(1))
+    }
+
+    /// The first data sequence number the peer sends (its IDSN + 1).
+    pub fn recv_start(&self) -> Option<DataSeq> {
+        self.remote.map(|r| DataSeq(r.idsn.wrapping_add(1)))
+    }
+
+    /// Whether DSS options are in use (both keys known).
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Established
+    }
+
+    /// Move the window's right edge to `end` if that is further right.
+    pub fn advance_window(&mut self, end: DataSeq) {
+        if end > self.window_end {
+            self.window_end = end;
+        }
+    }
+}
+
+/// Why a connection runs as plain TCP after offering or accepting MPTCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FallbackReason {
+    /// The SYN-ACK carried no (usable) MP_CAPABLE.
+    NoCapableInSynAck,
+    /// The third ACK carried no MP_CAPABLE.
+    NoCapableInAck,
+    /// No unique token could be allocated (MPFallbackTokenInit).
+    TokenExhausted,
+    /// Data arrived without a DSS mapping on the only subflow.
+    MissingMapping,
+    /// The peer sent an infinite mapping.
+    InfiniteMapping,
+    /// A DSS checksum failed on the only subflow.
+    ChecksumFailure,
+    /// The peer sent MP_FAIL.
+    PeerFail,
+}
+
+impl FallbackReason {
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FallbackReason::NoCapableInSynAck => "no MP_CAPABLE in SYN-ACK",
+            FallbackReason::NoCapableInAck => "no MP_CAPABLE in third ACK",
+            FallbackReason::TokenExhausted => "token allocation exhausted",
+            FallbackReason::MissingMapping => "data without DSS mapping",
+            FallbackReason::InfiniteMapping => "infinite mapping received",
+            FallbackReason::ChecksumFailure => "DSS checksum failure",
+            FallbackReason::PeerFail => "MP_FAIL received",
+        }
+    }
+}
+
+/// How the data level maps onto subflows.
+#[derive(Debug)]
+pub enum Mode {
+    /// MPTCP was never attempted: plain TCP.
+    Plain,
+    /// MPTCP is in use (or being negotiated).
+    Mptcp(Box<MptcpConn>),
+    /// MPTCP was offered or used and the connection fell back to TCP on
+    /// its first subflow. Data-level numbers continue from `dsn_base`,
+    /// which corresponds to `acked_base` bytes acknowledged on that
+    /// subflow.
+    Fallback {
+        /// Why.
+        reason: FallbackReason,
+        /// Data sequence number at the fallback point.
+        dsn_base: DataSeq,
+        /// The subflow's acknowledged bytes at that point (taken at the
+        /// first acknowledgment after it).
+        acked_base: Option<u64>,
+        /// The keys, if they were exchanged.
+        keys: Option<(KeyMaterial, Option<KeyMaterial>)>,
+    },
+}
+
+impl Mode {
+    /// The MPTCP state, if in use.
+    pub fn mptcp(&self) -> Option<&MptcpConn> {
+        match self {
+            Mode::Mptcp(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The MPTCP state, mutably.
+    pub fn mptcp_mut(&mut self) -> Option<&mut MptcpConn> {
+        match self {
+            Mode::Mptcp(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Whether the data level is plain TCP (never MPTCP, or fallen back).
+    pub fn is_tcp(&self) -> bool {
+        !matches!(self, Mode::Mptcp(_))
+    }
+}

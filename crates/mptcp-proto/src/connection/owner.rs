@@ -1,0 +1,108 @@
+//! What a subflow sees of its connection: [`SubflowOwner`] over the data
+//! level and the subflow's own MPTCP state.
+
+use super::mptcp::Mode;
+use super::path::{JoinStage, PathKind, PathState};
+use super::{DataLevel, capable, dss, join, signals};
+use crate::segment::{MptcpOptionList, SegmentIn};
+use crate::subflow::{InputVerdict, SegmentMeta, SubflowOwner, SubflowView};
+use crate::time::Instant;
+use mptcp_wire::{SubflowSeq, TcpFlags};
+
+/// Borrows the data level and one subflow's path state for one call into
+/// that subflow.
+pub struct Owner<'a> {
+    pub(super) data: &'a mut DataLevel,
+    pub(super) path: &'a mut PathState,
+    pub(super) now: Instant,
+}
+
+impl Owner<'_> {
+    fn join_done(&self) -> bool {
+        match self.path.kind {
+            PathKind::Initial => true,
+            PathKind::Join(j) => j.stage == JoinStage::Established,
+        }
+    }
+}
+
+impl SubflowOwner for Owner<'_> {
+    fn receive_space(&self, _view: &SubflowView) -> u64 {
+        self.data.recv.space()
+    }
+
+    fn options_for(
+        &mut self,
+        view: &SubflowView,
+        seg: &SegmentMeta,
+        space: usize,
+        out: &mut MptcpOptionList,
+    ) {
+        if self.data.mode.is_tcp() {
+            return;
+        }
+        if seg.flags.rst() {
+            signals::rst_options(self.data, self.path, out);
+            return;
+        }
+        let served = match self.path.kind {
+            PathKind::Initial => capable::options(self.data, seg, space, out),
+            PathKind::Join(_) => join::options(self.data, self.path, seg, self.now, space, out),
+        };
+        if served || !self.data.mode.mptcp().is_some_and(|m| m.is_established()) {
+            return;
+        }
+        dss::options(self.data, view, seg, space, out);
+        let used: usize = out.iter().map(|o| o.len()).sum();
+        signals::options(
+            self.data,
+            self.path,
+            seg,
+            self.now,
+            space.saturating_sub(used),
+            out,
+        );
+    }
+
+    fn on_segment(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict {
+        if self.data.mode.is_tcp() {
+            return InputVerdict::Accept;
+        }
+        if seg.has(TcpFlags::RST) {
+            signals::on_rst(self.data, seg);
+            return InputVerdict::Accept;
+        }
+        let verdict = match self.path.kind {
+            PathKind::Initial => capable::on_segment(self.data, self.path, view, seg),
+            PathKind::Join(_) if !self.join_done() => join::on_segment(self.data, self.path, seg),
+            PathKind::Join(_) => InputVerdict::Accept,
+        };
+        if verdict == InputVerdict::Reset
+            || self.data.mode.is_tcp()
+            || !self.join_done()
+            || !self.data.mode.mptcp().is_some_and(|m| m.is_established())
+        {
+            return verdict;
+        }
+        if dss::on_segment(self.data, self.path, view, seg) == InputVerdict::Reset {
+            return InputVerdict::Reset;
+        }
+        if signals::on_segment(self.data, self.path, seg, view.tuple.remote.port()) {
+            return InputVerdict::Reset;
+        }
+        InputVerdict::Accept
+    }
+
+    fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]) {
+        if self.data.mode.is_tcp() {
+            self.data.deliver_in_order(data);
+            return;
+        }
+        if !matches!(self.data.mode, Mode::Mptcp(_)) {
+            return;
+        }
+        if dss::on_data(self.data, self.path, view, seq, data) {
+            self.path.reset_requested = true;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Per-subflow MPTCP state: how the subflow joined, its address ids, and
+//! the mappings it received.
+
+use crate::time::Instant;
+use mptcp_wire::{DataSeq, ResetReason};
+use std::collections::VecDeque;
+
+/// How the subflow came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathKind {
+    /// The first subflow: MP_CAPABLE (or plain TCP).
+    Initial,
+    /// Added with MP_JOIN (RFC 8684 §3.2).
+    Join(Join),
+}
+
+/// An MP_JOIN handshake and its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Join {
+    /// Our random number (R-A or R-B).
+    pub local_nonce: u32,
+    /// The peer's, once seen.
+    pub remote_nonce: u32,
+    /// Where the handshake stands.
+    pub stage: JoinStage,
+}
+
+/// MP_JOIN progress (A sends the SYN, B answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinStage {
+    /// A: SYN sent.
+    SynSent,
+    /// A: SYN-ACK verified; the third ACK, with A's HMAC, is repeated until
+    /// the peer acknowledges it (RFC 8684 §3.2: A must not send data before).
+    AckPending {
+        /// When the third ACK last went out.
+        last_sent: Option<Instant>,
+    },
+    /// B: SYN-ACK sent, waiting for the third ACK with A's HMAC.
+    AwaitAck,
+    /// Data may flow.
+    Established,
+}
+
+/// A mapping received in a DSS option (RFC 8684 §3.3.1), in relative
+/// subflow sequence space (the first data byte is 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxMapping {
+    /// Relative subflow sequence number of the first byte.
+    pub ssn: u32,
+    /// Data sequence number of the first byte.
+    pub dsn: DataSeq,
+    /// Payload bytes covered (the DATA_FIN, if any, excluded).
+    pub len: u32,
+    /// The checksum, when checksums are in use.
+    pub csum: Option<u16>,
+}
+
+impl RxMapping {
+    /// Whether relative sequence number `ssn` lies in it.
+    pub fn covers(&self, ssn: u32) -> bool {
+        ssn.wrapping_sub(self.ssn) < self.len
+    }
+
+    /// The relative sequence number after it.
+    pub fn end(&self) -> u32 {
+        self.ssn.wrapping_add(self.len)
+    }
+}
+
+/// Bytes of one mapping gathered until it is complete, when checksums are
+/// in use (the checksum covers the whole mapping).
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    /// The mapping.
+    pub map: Option<RxMapping>,
+    /// Its bytes so far.
+    pub bytes: Vec<u8>,
+}
+
+/// The MPTCP side of one subflow.
+#[derive(Debug)]
+pub struct PathState {
+    /// Initial or joined.
+    pub kind: PathKind,
+    /// Our address id on this subflow.
+    pub local_id: u8,
+    /// The peer's address id.
+    pub remote_id: u8,
+    /// Whether we asked the peer to use it only as a backup.
+    pub backup: bool,
+    /// Whether the peer asked us to use it only as a backup.
+    pub peer_backup: bool,
+    /// Mappings received and not yet consumed.
+    pub rx_maps: VecDeque<RxMapping>,
+    /// Bytes held for checksum verification.
+    pub pending: Pending,
+    /// Whether a DSS was ever received here.
+    pub dss_seen: bool,
+    /// Whether this subflow's FIN was queued.
+    pub fin_queued: bool,
+    /// MP_TCPRST reason for our RST, if we reset it.
+    pub reset_reason: Option<ResetReason>,
+    /// Our RST carries MP_FASTCLOSE.
+    pub fast_close: bool,
+    /// An MP_PRIO is due (RFC 8684 §3.3.8).
+    pub prio_due: bool,
+    /// An MP_FAIL is due, with this DSN (RFC 8684 §3.7).
+    pub fail_due: Option<DataSeq>,
+    /// A hook asked for the subflow to be reset.
+    pub reset_requested: bool,
+    /// A hook asked for an immediate ACK.
+    pub ack_due: bool,
+    /// Whether the subflow is stale (see the connection's scheduling).
+    pub stale: bool,
+}
+
+impl PathState {
+    /// The state of a new subflow.
+    pub fn new(kind: PathKind, local_id: u8, remote_id: u8, backup: bool) -> PathState {
+        PathState {
+            kind,
+            local_id,
+            remote_id,
+            backup,
+            peer_backup: false,
+            rx_maps: VecDeque::new(),
+            pending: Pending::default(),
+            dss_seen: false,
+            fin_queued: false,
+            reset_reason: None,
+            fast_close: false,
+            prio_due: false,
+            fail_due: None,
+            reset_requested: false,
+            ack_due: false,
+            stale: false,
+        }
+    }
+
+    /// Whether this subflow may carry data at the MPTCP level (its join, if
+    /// any, is complete).
+    pub fn can_carry_data(&self) -> bool {
+        match self.kind {
+            PathKind::Initial => true,
+            PathKind::Join(j) => j.stage == JoinStage::Established,
+        }
+    }
+
+    /// The mapping covering relative sequence number `ssn`, dropping the
+    /// ones wholly before it.
+    pub fn mapping_for(&mut self, ssn: u32) -> Option<RxMapping> {
+        while let Some(front) = self.rx_maps.front() {
+            if (front.end().wrapping_sub(ssn) as i32) <= 0 {
+                self.rx_maps.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.rx_maps.iter().find(|m| m.covers(ssn)).copied()
+    }
+
+    /// Record a received mapping. Returns false if it contradicts one
+    /// already held for the same bytes (RFC 8684 §3.3.1: a mapping, once
+    /// declared, cannot change).
+    pub fn add_mapping(&mut self, map: RxMapping) -> bool {
+        for m in &self.rx_maps {
+            if m.ssn == map.ssn {
+                return m.dsn == map.dsn && m.len == map.len;
+            }
+        }
+        // Keep them ordered by relative sequence number.
+        let at = self
+            .rx_maps
+            .iter()
+            .position(|m| (map.ssn.wrapping_sub(m.ssn) as i32) < 0)
+            .unwrap_or(self.rx_maps.len());
+        self.rx_maps.insert(at, map);
+        // A hostile peer must not grow this without bound.
+        while self.rx_maps.len() > MAX_MAPPINGS {
+            self.rx_maps.pop_front();
+        }
+        true
+    }
+}
+
+/// The most mappings remembered per subflow.
+const MAX_MAPPINGS: usize = 4096;

@@ -1,0 +1,339 @@
+//! Sending: which subflow carries which bytes, and when.
+//!
+//! Data stays in the connection's send buffer until the peer acknowledges
+//! it at the data level. Subflows get it late, a segment at a time, when
+//! their windows have room and the scheduler picks them. Reinjections (data
+//! stranded on a failed or stalled subflow) go before new data.
+
+use super::Connection;
+use super::dss::send_checksum;
+use super::mptcp::{DataFinTx, Mode};
+use super::owner::Owner;
+use super::path::{JoinStage, PathKind};
+use crate::scheduler::{PathView, SchedContext};
+use crate::stats::Mib;
+use crate::subflow::{FourTuple, TcpState};
+use crate::time::{Duration, Instant};
+use mptcp_wire::DataSeq;
+
+/// Payload bytes each data segment gives up to its DSS option (beyond the
+/// timestamps option): DATA_ACK and a 64-bit mapping take 26 bytes, 28
+/// with the checksum; padded with the 10-byte timestamps to 36 or 40.
+pub fn dss_reserve(checksum: bool) -> u32 {
+    if checksum { 28 } else { 24 }
+}
+
+/// Consecutive RTO expirations after which a subflow is stale.
+const STALE_BACKOFF: u32 = 2;
+
+/// A subflow whose retransmission timer expired twice in a row without
+/// progress: probably a dead path (the Linux kernel's "stale" subflows). It
+/// carries new data only when no other subflow can.
+pub(super) fn is_stale(e: &super::PathEntry) -> bool {
+    e.sf.rtt().backoff() >= STALE_BACKOFF
+}
+
+/// The most bytes reinjected per expiry of the data-level timer.
+const REINJECT_CHUNK: u64 = 64 * 1024;
+/// The floor of the data-level retransmission timeout.
+const MIN_DATA_RTO: Duration = Duration::from_millis(200);
+
+/// The data-level retransmission timer: when the DATA_ACK stops moving,
+/// the oldest unacknowledged data is reinjected on another subflow (the
+/// Linux kernel's MPTCP retransmission timer does the same).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct DataRtx {
+    deadline: Option<Instant>,
+    una: DataSeq,
+    backoff: u32,
+}
+
+impl Connection {
+    /// Write the next packet due on any subflow into `buf`; returns its
+    /// length and the subflow's addresses.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, FourTuple)> {
+        self.last_now = now;
+        self.prepare_data_fin();
+        let mut budget = 256;
+        while budget > 0 && self.schedule(now) {
+            budget -= 1;
+        }
+        for idx in 0..self.subflows.len() {
+            let entry = &mut self.subflows[idx];
+            let mut owner = Owner {
+                data: &mut self.data,
+                path: &mut entry.path,
+                now,
+            };
+            if let Some(n) = entry.sf.poll_transmit(now, &mut owner, buf) {
+                let tuple = entry.sf.tuple();
+                self.after_activity(idx, now);
+                return Some((n, tuple));
+            }
+            self.after_activity(idx, now);
+        }
+        None
+    }
+
+    /// Hand one chunk to a subflow. Returns whether something was pushed.
+    fn schedule(&mut self, now: Instant) -> bool {
+        if self.data.mode.is_tcp() {
+            return self.feed_tcp();
+        }
+        let Some(mp) = self.data.mode.mptcp() else {
+            return false;
+        };
+        if !mp.is_established() {
+            return false;
+        }
+        let window_end = mp.window_end;
+        let checksum = mp.checksum;
+        let (views, index) = self.path_views();
+        let room = window_end.bytes_since(self.data.send.nxt());
+        let ctx = SchedContext {
+            now,
+            unsent: self.data.send.unsent(),
+            window_room: room,
+        };
+        if self.data.send.has_reinject()
+            && let Some(i) = self.scheduler.select_reinject(&views, None, &ctx)
+        {
+            let idx = index[i];
+            let mss = self.subflows[idx].sf.send_mss() as usize;
+            let max = mss.min(views[i].send_space as usize);
+            if let Some((dsn, bytes)) = self.data.send.take_reinject(max) {
+                self.data.mib.inc(Mib::MPTCPRetrans);
+                self.push(idx, dsn, bytes, checksum);
+                return true;
+            }
+        }
+        let want = self.data.send.unsent().min(room);
+        self.set_send_pending(&index, self.data.send.unsent() > 0 && room == 0);
+        if want == 0 {
+            return false;
+        }
+        let mut chosen = Vec::new();
+        self.scheduler.select(&views, &ctx, &mut chosen);
+        let Some(&first) = chosen.first() else {
+            return false;
+        };
+        let mss = chosen
+            .iter()
+            .map(|&i| (self.subflows[index[i]].sf.send_mss() as u64).min(views[i].send_space))
+            .min()
+            .unwrap_or(0);
+        let Some((dsn, bytes)) = self.data.send.take_new(want.min(mss) as usize) else {
+            return false;
+        };
+        for &i in &chosen {
+            self.push(index[i], dsn, bytes.clone(), checksum);
+        }
+        let _ = first;
+        true
+    }
+
+    /// A chunk onto subflow `idx`, with its DSS checksum when in use.
+    fn push(&mut self, idx: usize, dsn: DataSeq, bytes: bytes::Bytes, checksum: bool) {
+        let sf = &mut self.subflows[idx].sf;
+        let csum = checksum.then(|| {
+            let ssn = (sf.next_push_seq() - sf.view().iss) as u32;
+            send_checksum(dsn, ssn, &bytes)
+        });
+        sf.push(bytes, Some(dsn), csum);
+    }
+
+    /// The scheduler's view of every subflow that can carry data now, with
+    /// their indices in `self.subflows`. Stale subflows (see
+    /// [`Connection::is_stale`]) are left out while any other can carry data.
+    fn path_views(&self) -> (Vec<PathView>, Vec<usize>) {
+        let mut views = Vec::new();
+        let mut index = Vec::new();
+        let usable = |e: &super::PathEntry| {
+            e.sf.state().can_send() && e.path.can_carry_data() && !e.path.fin_queued
+        };
+        let any_fresh = self.subflows.iter().any(|e| usable(e) && !is_stale(e));
+        for (i, e) in self.subflows.iter().enumerate() {
+            if !usable(e) || (any_fresh && is_stale(e)) {
+                continue;
+            }
+            let rtt = e.sf.rtt();
+            let srtt = rtt.srtt_or_initial();
+            views.push(PathView {
+                id: e.sf.id(),
+                srtt,
+                rttvar: rtt
+                    .rttvar()
+                    .unwrap_or(Duration::from_micros(srtt.as_micros() / 2)),
+                cwnd: e.sf.cwnd(),
+                in_flight: e.sf.in_flight(),
+                send_space: e.sf.send_space(),
+                mss: e.sf.send_mss(),
+                backup: e.path.backup || e.path.peer_backup,
+                in_recovery: e.sf.in_recovery(),
+            });
+            index.push(i);
+        }
+        (views, index)
+    }
+
+    /// Let one subflow probe the peer's window when data waits for it.
+    fn set_send_pending(&mut self, index: &[usize], blocked: bool) {
+        for (n, &i) in index.iter().enumerate() {
+            self.subflows[i].sf.set_send_pending(blocked && n == 0);
+        }
+    }
+
+    /// TCP mode: feed the first subflow (late binding) and close it after
+    /// the last byte.
+    fn feed_tcp(&mut self) -> bool {
+        let Some(entry) = self.subflows.first_mut() else {
+            return false;
+        };
+        let sf = &mut entry.sf;
+        let mss = u64::from(sf.send_mss());
+        let unsent = self.data.send.unsent();
+        let space = sf.send_space();
+        let mut pushed = false;
+        // Sender-side silly window avoidance: a full segment, all that is
+        // left, or something when the pipe is empty.
+        if unsent > 0
+            && space > 0
+            && (space >= mss || space >= unsent || sf.in_flight() == 0)
+            && let Some((dsn, bytes)) = self.data.send.take_new(space.min(mss) as usize)
+        {
+            sf.push(bytes, Some(dsn), None);
+            pushed = true;
+        }
+        sf.set_send_pending(self.data.send.unsent() > 0);
+        if self.shutdown && self.data.send.unsent() == 0 && !entry.path.fin_queued {
+            entry.path.fin_queued = true;
+            sf.close();
+        }
+        pushed
+    }
+
+    /// MPTCP: once the application shut down and every byte went out, queue
+    /// the DATA_FIN (RFC 8684 §3.3.3) and ask a subflow to carry it.
+    fn prepare_data_fin(&mut self) {
+        if !self.shutdown {
+            return;
+        }
+        let end = self.data.send.end();
+        let idle = self.data.send.unsent() == 0 && !self.data.send.has_reinject();
+        let Mode::Mptcp(mp) = &mut self.data.mode else {
+            return;
+        };
+        if mp.data_fin != DataFinTx::NotYet || !idle || !mp.is_established() {
+            return;
+        }
+        mp.data_fin = DataFinTx::Pending(end);
+        self.request_ack_on_best();
+    }
+
+    /// An ACK on the live subflow with the lowest RTT, stale ones last (it
+    /// carries DSS signals such as the DATA_FIN).
+    fn request_ack_on_best(&mut self) {
+        let best = self
+            .subflows
+            .iter_mut()
+            .filter(|e| e.sf.state().is_synchronized() && e.path.can_carry_data())
+            .min_by_key(|e| (is_stale(e), e.sf.rtt().srtt_or_initial()));
+        if let Some(e) = best {
+            e.sf.request_ack();
+        }
+    }
+
+    /// An ACK on every live subflow: a lost DATA_FIN goes out on all of
+    /// them, so one dead path cannot hold the connection's close.
+    fn request_ack_on_all(&mut self) {
+        for e in &mut self.subflows {
+            if e.sf.state().is_synchronized() && e.path.can_carry_data() {
+                e.sf.request_ack();
+            }
+        }
+    }
+
+    /// The data-level RTO: the largest RTO among the live subflows that are
+    /// not stale (without their backoff), itself backed off.
+    fn data_rto(&self) -> Duration {
+        let base = self
+            .subflows
+            .iter()
+            .filter(|e| e.sf.state() != TcpState::Closed && !is_stale(e))
+            .map(|e| e.sf.rtt().base_rto())
+            .max()
+            .unwrap_or(Duration::from_secs(1))
+            .max(MIN_DATA_RTO);
+        base.saturating_mul(1 << self.rtx.backoff.min(6))
+    }
+
+    /// Keep the data-level timer armed while data or the DATA_FIN waits
+    /// for a DATA_ACK.
+    pub(super) fn arm_data_rtx(&mut self, now: Instant) {
+        let Mode::Mptcp(mp) = &self.data.mode else {
+            self.rtx.deadline = None;
+            return;
+        };
+        let waiting = self.data.send.una() < self.data.send.nxt()
+            || matches!(mp.data_fin, DataFinTx::Pending(_));
+        if !waiting {
+            self.rtx = DataRtx::default();
+            return;
+        }
+        if self.data.send.una() != self.rtx.una {
+            self.rtx.una = self.data.send.una();
+            self.rtx.backoff = 0;
+            self.rtx.deadline = None;
+        }
+        if self.rtx.deadline.is_none() {
+            self.rtx.deadline = Some(now + self.data_rto());
+        }
+    }
+
+    /// Data-level timers: reinjection, DATA_FIN and join-ACK retransmission.
+    pub(super) fn on_data_timers(&mut self, now: Instant) {
+        self.retransmit_join_acks(now);
+        if self.rtx.deadline.is_none_or(|t| t > now) {
+            return;
+        }
+        self.rtx.deadline = None;
+        if self.data.send.una() == self.rtx.una {
+            let una = self.data.send.una();
+            let len = self.data.send.nxt().bytes_since(una).min(REINJECT_CHUNK);
+            self.data.send.queue_reinject(una, len);
+            self.rtx.backoff += 1;
+            if matches!(
+                self.data.mode.mptcp().map(|m| m.data_fin),
+                Some(DataFinTx::Pending(_))
+            ) {
+                self.request_ack_on_all();
+            }
+        }
+        self.arm_data_rtx(now);
+    }
+
+    /// RFC 8684 §3.2: A repeats its third ACK until B acknowledges it.
+    fn retransmit_join_acks(&mut self, now: Instant) {
+        for e in &mut self.subflows {
+            if let PathKind::Join(j) = e.path.kind
+                && let JoinStage::AckPending { last_sent: Some(t) } = j.stage
+                && now >= t + e.sf.rtt().rto()
+            {
+                e.sf.request_ack();
+            }
+        }
+    }
+
+    /// The earliest deadline of any timer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let subflows = self.subflows.iter().filter_map(|e| e.sf.poll_timeout());
+        let joins = self.subflows.iter().filter_map(|e| match e.path.kind {
+            PathKind::Join(j) => match j.stage {
+                JoinStage::AckPending { last_sent: Some(t) } => Some(t + e.sf.rtt().rto()),
+                _ => None,
+            },
+            PathKind::Initial => None,
+        });
+        subflows.chain(joins).chain(self.rtx.deadline).min()
+    }
+}

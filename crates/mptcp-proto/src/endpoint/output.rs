@@ -1,0 +1,204 @@
+//! Packets out, and the bookkeeping after every touch of a connection:
+//! events, timers, token-table changes, new subflows, removal.
+
+use super::{Endpoint, Event, ResetPlan, TokenOwner, Transmit};
+use crate::connection::{ConnEvent, ConnState, ConnectionHandle, Role};
+use crate::segment::emit_ip_tcp;
+use crate::time::Instant;
+use mptcp_wire::{MpTcpRst, MptcpOption, TcpFlags, TcpOption, TcpRepr, TcpRstFlags};
+
+impl Endpoint {
+    /// Write the next packet into `buf` (at least the largest MTU).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(rst) = self.resets.pop_front() {
+            return self.emit_reset(rst, buf);
+        }
+        while let Some(idx) = self.ready.pop_front() {
+            let Some(slot) = self.conns.get_mut(idx) else {
+                continue;
+            };
+            match slot.conn.poll_transmit(now, buf) {
+                Some((len, tuple)) => {
+                    // Round robin: back of the queue.
+                    self.ready.push_back(idx);
+                    self.refresh_quiet(idx, now);
+                    return Some(Transmit {
+                        len,
+                        src: tuple.local.ip(),
+                        dst: tuple.remote.ip(),
+                    });
+                }
+                None => {
+                    slot.queued = false;
+                    self.refresh_quiet(idx, now);
+                }
+            }
+        }
+        None
+    }
+
+    fn emit_reset(&mut self, rst: ResetPlan, buf: &mut [u8]) -> Option<Transmit> {
+        let flags = if rst.ack.is_some() {
+            TcpFlags::RST | TcpFlags::ACK
+        } else {
+            TcpFlags::RST
+        };
+        let repr = TcpRepr {
+            src_port: rst.tuple.local.port(),
+            dst_port: rst.tuple.remote.port(),
+            seq: rst.seq,
+            ack: rst.ack.unwrap_or_default(),
+            flags,
+            window: 0,
+            urgent: 0,
+        };
+        let opt = rst.reason.map(|reason| {
+            TcpOption::Mptcp(MptcpOption::TcpRst(MpTcpRst {
+                flags: TcpRstFlags::NONE,
+                reason,
+            }))
+        });
+        let opts: &[TcpOption<'_>] = match &opt {
+            Some(o) => std::slice::from_ref(o),
+            None => &[],
+        };
+        let len = emit_ip_tcp(rst.tuple.local, rst.tuple.remote, &repr, opts, &[], buf).ok()?;
+        self.stats.resets_sent += 1;
+        Some(Transmit {
+            len,
+            src: rst.tuple.local.ip(),
+            dst: rst.tuple.remote.ip(),
+        })
+    }
+
+    /// After anything touched connection `idx`: forward its events, queue it
+    /// for transmission, apply its token-table and path requests, re-index
+    /// its timer, and drop it once finished.
+    pub(super) fn refresh(&mut self, idx: usize) {
+        let Some(slot) = self.conns.get_mut(idx) else {
+            return;
+        };
+        if !slot.queued {
+            slot.queued = true;
+            self.ready.push_back(idx);
+        }
+        let now = self.last_now;
+        self.refresh_quiet(idx, now);
+    }
+
+    pub(super) fn refresh_quiet(&mut self, idx: usize, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        self.forward_events(idx);
+        self.apply_tokens(idx);
+        self.open_paths(idx);
+        let Some(slot) = self.conns.get_mut(idx) else {
+            return;
+        };
+        let deadline = slot.conn.poll_timeout();
+        if deadline != slot.deadline {
+            if let Some(old) = slot.deadline {
+                self.timers.remove(&(old, idx));
+            }
+            if let Some(new) = deadline {
+                self.timers.insert((new, idx));
+            }
+            slot.deadline = deadline;
+        }
+        let gone = slot.conn.is_finished() && (slot.conn.is_released() || !slot.known);
+        let dead_handshake = !slot.known && matches!(slot.conn.state(), ConnState::Closed(_));
+        if gone || dead_handshake {
+            self.remove(idx);
+        }
+    }
+
+    fn forward_events(&mut self, idx: usize) {
+        let h = ConnectionHandle(idx);
+        let Some(slot) = self.conns.get_mut(idx) else {
+            return;
+        };
+        while let Some(ev) = slot.conn.poll_event() {
+            let event = match ev {
+                ConnEvent::Connected if slot.conn.role() == Role::Server => {
+                    self.accept_queue.push_back(h);
+                    Event::Incoming(h)
+                }
+                ConnEvent::Connected => Event::Connected(h),
+                ConnEvent::Readable => Event::Readable(h),
+                ConnEvent::Writable => Event::Writable(h),
+                ConnEvent::PeerClosed => Event::PeerClosed(h),
+                ConnEvent::Closed(e) => Event::Closed(h, e),
+            };
+            let unaccepted = !slot.known && slot.conn.role() == Role::Server;
+            if !unaccepted || matches!(event, Event::Incoming(_)) {
+                self.events.push_back(event);
+            }
+        }
+    }
+
+    /// Server: promote the token on the third ACK; either side: drop the
+    /// entry of a connection that fell back.
+    fn apply_tokens(&mut self, idx: usize) {
+        let Some(slot) = self.conns.get_mut(idx) else {
+            return;
+        };
+        if let Some(handle) = slot.conn.take_token_promotion() {
+            let owner = TokenOwner {
+                endpoint: self.id,
+                connection: ConnectionHandle(idx),
+            };
+            if self.tokens.promote(handle, owner, self.last_now).is_err() {
+                slot.conn.on_promotion_failed();
+            }
+        }
+        if let Some(handle) = slot.conn.take_token_release() {
+            let _ = self.tokens.remove(handle);
+        }
+    }
+
+    /// Open the subflows the connection's path manager asks for.
+    fn open_paths(&mut self, idx: usize) {
+        loop {
+            let Some(slot) = self.conns.get_mut(idx) else {
+                return;
+            };
+            let Some(req) = slot.conn.poll_path_request() else {
+                return;
+            };
+            let Some(mtu) = self.mtu_of(req.local) else {
+                continue;
+            };
+            let Ok(tuple) = self.free_tuple(req.local, req.remote) else {
+                continue;
+            };
+            let iss = self.isn(&tuple, self.last_now);
+            let mut config = self.config.connection.subflow;
+            config.mtu = mtu;
+            let Some(slot) = self.conns.get_mut(idx) else {
+                return;
+            };
+            if let Some(id) = slot.conn.open_join(tuple, iss, config) {
+                self.tuples.insert(tuple, (idx, id));
+                if !slot.queued {
+                    slot.queued = true;
+                    self.ready.push_back(idx);
+                }
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, idx: usize) {
+        let Some(slot) = self.conns.try_remove(idx) else {
+            return;
+        };
+        if let Some(t) = slot.deadline {
+            self.timers.remove(&(t, idx));
+        }
+        if let Some(handle) = slot.conn.token_handle() {
+            let _ = self.tokens.remove(handle);
+        }
+        for sf in slot.conn.subflows() {
+            self.tuples.remove(&sf.tuple());
+        }
+        self.accept_queue.retain(|h| h.0 != idx);
+    }
+}
