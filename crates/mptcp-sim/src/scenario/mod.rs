@@ -163,13 +163,36 @@ impl Scenario {
         let outcome = self
             .sim
             .run_while(|s| !Scenario::is_done(s, client, server));
+        self.finish(outcome.err())
+    }
+
+    /// Run until virtual time `until`, or until the transfer is done.
+    /// Returns `Ok(true)` once it is done; step again otherwise (progress
+    /// displays run in slices like this).
+    pub fn step_until(&mut self, until: Instant) -> Result<bool, SimError> {
+        let (client, server) = (self.client, self.server);
+        self.sim
+            .run_while(|s| s.now() < until && !Scenario::is_done(s, client, server))?;
+        Ok(Scenario::is_done(&self.sim, client, server))
+    }
+
+    /// Bytes the receiver(s) read so far.
+    pub fn bytes_read(&self) -> u64 {
+        let c = self.sim.node(self.client).app.status().read;
+        let s = self.sim.node(self.server).app.status().read;
+        c + s
+    }
+
+    /// The report, after [`Scenario::step_until`] said done (or failed
+    /// with `error`).
+    pub fn finish(&mut self, error: Option<SimError>) -> TransferReport {
         let _ = self.sim.finish_observers();
-        let error = match outcome {
-            Err(SimError::TimeLimit { .. }) => Some("time limit reached".to_owned()),
-            Err(e) => Some(e.to_string()),
-            Ok(_) => None,
+        let error = match error {
+            Some(SimError::TimeLimit { .. }) => Some("time limit reached".to_owned()),
+            Some(e) => Some(e.to_string()),
+            None => None,
         };
-        TransferReport::collect(&self, error)
+        TransferReport::collect(self, error)
     }
 }
 
