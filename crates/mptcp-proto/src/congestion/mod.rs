@@ -8,11 +8,34 @@
 //! Coupled MPTCP controllers (LIA, OLIA, BALIA) additionally read the other
 //! subflows of the same connection through [`CcContext::siblings`]; for a
 //! plain TCP connection that slice holds only the subflow itself.
+//!
+//! The coupled controllers keep NewReno's slow start and couple the
+//! congestion-avoidance increase (and, for BALIA, the decrease) so that the
+//! connection takes no more than one TCP flow would on its best path:
+//! - [`Lia`] (RFC 6356): the increase of each subflow is capped by alpha,
+//!   computed from all windows and RTTs; with one subflow it is NewReno.
+//! - [`Olia`] (Khalili et al., IEEE/ACM ToN 2013): moves window from the
+//!   largest-window paths to the presumably best ones (largest loss interval
+//!   over RTT squared); each subflow reports its interval through
+//!   [`CongestionControl::loss_interval`].
+//! - [`Balia`] (Peng et al., IEEE/ACM ToN 2016): increase and decrease
+//!   weighted by the ratio of the fastest path's rate to the subflow's.
+//!
+//! Each reads windows in bytes and works in segments and seconds where its
+//! formulas are written that way; fractional growth is carried over, never
+//! rounded away. Zero or unknown RTTs and empty windows are tolerated.
 
+mod balia;
+mod coupled;
 mod cubic;
+mod lia;
+mod olia;
 mod reno;
 
+pub use balia::Balia;
 pub use cubic::Cubic;
+pub use lia::Lia;
+pub use olia::Olia;
 pub use reno::NewReno;
 
 use crate::time::{Duration, Instant};
@@ -85,6 +108,12 @@ pub enum CcAlgorithm {
     Reno,
     /// CUBIC (RFC 9438), uncoupled.
     Cubic,
+    /// LIA, the Linked Increases Algorithm (RFC 6356), coupled.
+    Lia,
+    /// OLIA, the Opportunistic Linked Increases Algorithm, coupled.
+    Olia,
+    /// BALIA, the Balanced Linked Adaptation algorithm, coupled.
+    Balia,
 }
 
 impl CcAlgorithm {
@@ -93,11 +122,29 @@ impl CcAlgorithm {
         match self {
             CcAlgorithm::Reno => "reno",
             CcAlgorithm::Cubic => "cubic",
+            CcAlgorithm::Lia => "lia",
+            CcAlgorithm::Olia => "olia",
+            CcAlgorithm::Balia => "balia",
         }
     }
 
     /// All known algorithms.
-    pub const ALL: &'static [CcAlgorithm] = &[CcAlgorithm::Reno, CcAlgorithm::Cubic];
+    pub const ALL: &'static [CcAlgorithm] = &[
+        CcAlgorithm::Reno,
+        CcAlgorithm::Cubic,
+        CcAlgorithm::Lia,
+        CcAlgorithm::Olia,
+        CcAlgorithm::Balia,
+    ];
+
+    /// Whether the algorithm couples the subflows of a connection (reads
+    /// [`CcContext::siblings`]); uncoupled ones ignore the other subflows.
+    pub fn is_coupled(self) -> bool {
+        match self {
+            CcAlgorithm::Reno | CcAlgorithm::Cubic => false,
+            CcAlgorithm::Lia | CcAlgorithm::Olia | CcAlgorithm::Balia => true,
+        }
+    }
 
     /// Parse a name as printed by [`CcAlgorithm::name`].
     pub fn from_name(name: &str) -> Option<CcAlgorithm> {
@@ -109,6 +156,9 @@ impl CcAlgorithm {
         match self {
             CcAlgorithm::Reno => Box::new(NewReno::new(mss)),
             CcAlgorithm::Cubic => Box::new(Cubic::new(mss)),
+            CcAlgorithm::Lia => Box::new(Lia::new(mss)),
+            CcAlgorithm::Olia => Box::new(Olia::new(mss)),
+            CcAlgorithm::Balia => Box::new(Balia::new(mss)),
         }
     }
 }
@@ -159,5 +209,7 @@ pub(crate) fn min_window(mss: u32) -> u64 {
     2 * u64::from(mss)
 }
 
+#[cfg(test)]
+mod coupled_tests;
 #[cfg(test)]
 mod tests;
