@@ -74,15 +74,20 @@ pub enum StripWhich {
     NonSyn,
     /// Every TCP segment.
     All,
+    /// Segments carrying payload (the handshakes and pure ACKs keep their
+    /// options; the DSS mappings of data vanish).
+    Data,
 }
 
 impl StripWhich {
-    /// Whether a segment with (`syn`) or without the SYN flag is selected.
-    pub fn selects(self, syn: bool) -> bool {
+    /// Whether a segment with (`syn`) or without the SYN flag, carrying
+    /// payload or not, is selected.
+    pub fn selects(self, syn: bool, payload: bool) -> bool {
         match self {
             StripWhich::Syn => syn,
             StripWhich::NonSyn => !syn,
             StripWhich::All => true,
+            StripWhich::Data => payload,
         }
     }
 }
@@ -142,6 +147,8 @@ struct TcpLayout {
     mptcp: Vec<(usize, usize)>,
     /// Whether the SYN flag is set.
     syn: bool,
+    /// Whether the segment carries payload.
+    payload: bool,
 }
 
 /// Locates the TCP header and its MPTCP options; `None` when the packet is
@@ -165,6 +172,7 @@ fn tcp_layout(packet: &[u8]) -> Option<TcpLayout> {
         options: start + TCP_HEADER_LEN..start + tcp.header_len(),
         mptcp,
         syn: tcp.flags().syn(),
+        payload: !tcp.payload().is_empty(),
     })
 }
 
@@ -180,7 +188,7 @@ fn strip_mptcp(which: StripWhich, packet: &mut [u8], stats: &mut MiddleboxStats)
         stats.unparsed_packets += 1;
         return Verdict::Unchanged;
     };
-    if !which.selects(layout.syn) || layout.mptcp.is_empty() {
+    if !which.selects(layout.syn, layout.payload) || layout.mptcp.is_empty() {
         return Verdict::Unchanged;
     }
     // The options area starts 20 bytes into the TCP header, an even offset,

@@ -41,11 +41,16 @@ pub struct Args {
     /// Scheduler: minrtt, roundrobin, redundant, ecf.
     #[arg(long, default_value = "minrtt")]
     scheduler: String,
+    /// Turn opportunistic reinjection off (on by default: when nothing new
+    /// may be sent, the fastest subflow resends what waits on slower ones).
+    #[arg(long)]
+    no_opportunistic: bool,
     /// Which ends ask for DSS checksums: none, client, server, both.
     #[arg(long, default_value = "none")]
     checksum: String,
-    /// A middlebox removing MPTCP options on a path: PATH[:syn|:data|:all]
-    /// (default all). Repeatable.
+    /// A middlebox removing MPTCP options on a path: PATH[:WHICH] where
+    /// WHICH is syn (SYN and SYN-ACK), nonsyn (all others), data (segments
+    /// with payload) or all (the default). Repeatable.
     #[arg(long = "strip-options", value_name = "PATH[:WHICH]")]
     strip: Vec<String>,
     /// Who sends: up (client to server), down, or both.
@@ -94,15 +99,15 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
     let mut spec = TransferSpec::new(paths, parse_size(&args.bytes).map_err(usage)?);
     spec.tcp_only = args.tcp;
     spec.seed = args.seed;
-    let default_cc = if args.tcp { "cubic" } else { "lia" };
-    let cc = args.cc.as_deref().unwrap_or(default_cc);
-    spec.cc = CcAlgorithm::from_name(cc).ok_or_else(|| {
-        let names: Vec<&str> = CcAlgorithm::ALL.iter().map(|a| a.name()).collect();
-        Failure::usage(format!(
-            "unknown congestion control {cc:?} ({})",
-            names.join(", ")
-        ))
-    })?;
+    if let Some(cc) = args.cc.as_deref() {
+        spec.cc = Some(CcAlgorithm::from_name(cc).ok_or_else(|| {
+            let names: Vec<&str> = CcAlgorithm::ALL.iter().map(|a| a.name()).collect();
+            Failure::usage(format!(
+                "unknown congestion control {cc:?} ({})",
+                names.join(", ")
+            ))
+        })?);
+    }
     spec.version = match args.version {
         0 => MptcpVersion::V0,
         1 => MptcpVersion::V1,
@@ -135,11 +140,12 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
         let (path, which) = s.split_once(':').unwrap_or((s, "all"));
         let which = match which {
             "syn" => StripWhich::Syn,
-            "data" => StripWhich::NonSyn,
+            "nonsyn" => StripWhich::NonSyn,
+            "data" => StripWhich::Data,
             "all" => StripWhich::All,
             _ => {
                 return Err(Failure::usage(format!(
-                    "--strip-options {s}: expected PATH[:syn|:data|:all]"
+                    "--strip-options {s}: expected PATH[:syn|:nonsyn|:data|:all]"
                 )));
             }
         };
@@ -179,6 +185,7 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
         spec.buffer = Some(parse_size(b).map_err(usage)? as usize);
     }
     spec.ipv6 = args.ipv6;
+    spec.opportunistic = !args.no_opportunistic;
     spec.time_limit = parse_duration(&args.time_limit).map_err(usage)?;
     spec.pcap = args.pcap.clone();
     Ok(spec)
@@ -224,7 +231,7 @@ fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
     } else {
         match &r.mptcp {
             Some(m) => match &m.fallback {
-                None => format!("MPTCP v{} ({}, {})", m.version, spec.scheduler, spec.cc),
+                None => format!("MPTCP v{} ({} scheduler)", m.version, spec.scheduler),
                 Some(why) => format!("MPTCP fell back to TCP ({why})"),
             },
             None => "MPTCP".to_owned(),

@@ -119,6 +119,10 @@ pub(super) fn balia_increase(paths: impl Iterator<Item = Path> + Clone) -> f64 {
 }
 
 impl CongestionControl for Balia {
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+    }
+
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::Balia
     }

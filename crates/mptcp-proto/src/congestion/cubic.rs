@@ -109,6 +109,11 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+        self.epoch_start = None;
+    }
+
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::Cubic
     }

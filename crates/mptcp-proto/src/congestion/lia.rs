@@ -109,6 +109,10 @@ pub(super) fn lia_bytes_per_increment(paths: impl Iterator<Item = Path> + Clone,
 }
 
 impl CongestionControl for Lia {
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+    }
+
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::Lia
     }

@@ -192,6 +192,10 @@ pub trait CongestionControl: fmt::Debug + Send {
         0
     }
 
+    /// Leave slow start now, keeping the window (HyStart++, RFC 9406:
+    /// ssthresh = cwnd).
+    fn exit_slow_start(&mut self);
+
     /// Whether the controller is in slow start.
     fn in_slow_start(&self) -> bool {
         self.cwnd() < self.ssthresh()

@@ -142,6 +142,10 @@ pub(super) fn olia_increase(paths: impl Iterator<Item = Path> + Clone) -> f64 {
 }
 
 impl CongestionControl for Olia {
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+    }
+
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::Olia
     }

@@ -29,6 +29,10 @@ impl NewReno {
 }
 
 impl CongestionControl for NewReno {
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+    }
+
     fn algorithm(&self) -> CcAlgorithm {
         CcAlgorithm::Reno
     }

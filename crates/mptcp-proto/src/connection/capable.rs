@@ -112,6 +112,7 @@ pub fn options(
                 checksum: if mp.checksum { seg.csum } else { None },
             }
         } else if seg.payload_len == 0 {
+            mp.keys_sent = true;
             CapableBody::BothKeys {
                 sender: mp.local.key,
                 receiver: remote,
@@ -150,11 +151,16 @@ pub fn on_segment(
         }
         Phase::AwaitThirdAck if !seg.has(TcpFlags::SYN) => on_third_ack(data, path, view, seg),
         // RFC 8684 §3.1: a DSS from the server shows it has our key.
-        Phase::Established
-            if !mp.fully_established
-                && seg.mptcp.iter().any(|o| matches!(o, MptcpOption::Dss(_))) =>
-        {
-            mp.fully_established = true;
+        Phase::Established if !mp.fully_established && data.role == super::Role::Client => {
+            if seg.mptcp.iter().any(|o| matches!(o, MptcpOption::Dss(_))) {
+                // RFC 8684 §3.1: a DSS from the server shows it has our key.
+                mp.fully_established = true;
+            } else if seg.mptcp.is_empty() && !seg.has(TcpFlags::SYN) {
+                // The server answers without any MPTCP option: it fell back
+                // (our keys never reached it), so we do too (RFC 8684 §3.7).
+                data.mib.inc(Mib::MPCapableDataFallback);
+                data.fall_back(FallbackReason::NoCapableInAck);
+            }
         }
         _ => {}
     }

@@ -52,6 +52,13 @@ pub fn options(
         });
     }
     let opt = MptcpOption::Dss(dss);
+    // Segments are cut so that their mapping always fits (the option
+    // reserve); data without its mapping would be unusable to the peer.
+    debug_assert!(
+        seg.payload_len == 0 || opt.len() <= space,
+        "no room for the DSS of a data segment: {} > {space}",
+        opt.len()
+    );
     if opt.len() <= space {
         let _ = out.try_push(opt);
     } else if dss.mapping.is_some() && dss.data_fin {
@@ -167,7 +174,7 @@ pub fn on_data(
     let mut rest = bytes;
     while !rest.is_empty() {
         let Some(map) = path.mapping_for(rel) else {
-            return on_unmapped(data, path, rest);
+            return on_unmapped(data, path, rel, rest);
         };
         let offset = rel.wrapping_sub(map.ssn);
         let n = (map.len - offset).min(rest.len() as u32) as usize;
@@ -243,8 +250,15 @@ fn on_checksum_failure(data: &mut DataLevel, path: &mut PathState, dsn: DataSeq)
 /// §3.7: on the only subflow, before any DSS arrived, fall back to TCP and
 /// take the data as the continuation of the stream; otherwise reset the
 /// subflow ("middlebox interference") so the sender reinjects elsewhere.
-fn on_unmapped(data: &mut DataLevel, path: &mut PathState, bytes: &[u8]) -> bool {
-    if data.live_subflows <= 1 && !path.dss_seen {
+fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8]) -> bool {
+    // Falling back is safe only while the stream is in sync: everything the
+    // data level has came through this subflow, in order, up to here.
+    let in_sync = data
+        .mode
+        .mptcp()
+        .and_then(|m| m.recv_start())
+        .is_some_and(|start| data.recv.nxt().bytes_since(start) == u64::from(rel.wrapping_sub(1)));
+    if data.live_subflows <= 1 && !path.dss_seen && in_sync {
         data.mib.inc(Mib::DssFallback);
         data.fall_back(FallbackReason::MissingMapping);
         data.deliver_in_order(bytes);

@@ -64,6 +64,11 @@ impl Connection {
     /// Everything that may follow a call into subflow `idx`.
     pub(super) fn after_activity(&mut self, idx: usize, now: Instant) {
         self.track_staleness(idx);
+        if let Some(mp) = self.data.mode.mptcp() {
+            // The checksum decision may have changed with the handshake.
+            let reserve = super::transmit::dss_reserve(mp.checksum);
+            self.subflows[idx].sf.set_option_reserve(reserve);
+        }
         let entry = &mut self.subflows[idx];
         if std::mem::take(&mut entry.path.reset_requested) {
             entry.sf.abort();

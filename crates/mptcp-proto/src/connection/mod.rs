@@ -200,6 +200,8 @@ pub struct Connection {
     path_requests: VecDeque<PathRequest>,
     paths_opened: bool,
     rtx: transmit::DataRtx,
+    /// Data resent opportunistically reaches up to here.
+    opportunistic_high: DataSeq,
     cc_scratch: Vec<SubflowCcView>,
     last_now: Instant,
 }
@@ -256,6 +258,7 @@ impl Connection {
             path_requests: VecDeque::new(),
             paths_opened: false,
             rtx: transmit::DataRtx::default(),
+            opportunistic_high: DataSeq(0),
             cc_scratch: Vec::new(),
             last_now: Instant::ZERO,
         }
@@ -403,10 +406,13 @@ impl DataLevel {
             return;
         };
         self.token_release = mp.token;
+        // Before any DATA_ACK the whole stream maps onto the subflow from its
+        // first byte; later, from where the data level stands.
+        let from_start = self.send.una() == mp.send_start();
         self.mode = Mode::Fallback {
             reason,
             dsn_base: self.send.una(),
-            acked_base: None,
+            acked_base: from_start.then_some(0),
             keys: Some((mp.local, mp.remote)),
         };
     }

@@ -1,5 +1,6 @@
 //! Connection-level MPTCP state and configuration.
 
+use crate::congestion::CcAlgorithm;
 use crate::crypto::{KeyMaterial, MptcpVersion};
 use crate::scheduler::SchedulerKind;
 use crate::time::Instant;
@@ -28,6 +29,14 @@ pub struct MptcpConfig {
     /// Client: open a subflow from every other local address (the minimal
     /// full-mesh path manager) and to every address the peer announces.
     pub open_subflows: bool,
+    /// When nothing new may be sent, resend the oldest data outstanding on
+    /// a slower subflow on the fastest one with room (see the connection's
+    /// transmit module).
+    pub opportunistic_reinjection: bool,
+    /// Congestion control of the subflows of MPTCP connections (plain TCP
+    /// connections use the subflow configuration's). LIA (RFC 6356) by
+    /// default.
+    pub cc: CcAlgorithm,
 }
 
 impl Default for MptcpConfig {
@@ -40,6 +49,8 @@ impl Default for MptcpConfig {
             scheduler: SchedulerKind::MinRtt,
             max_subflows: 8,
             open_subflows: true,
+            opportunistic_reinjection: true,
+            cc: CcAlgorithm::Lia,
         }
     }
 }
@@ -107,6 +118,9 @@ pub struct MptcpConn {
     /// Client: the peer sent a DSS, so it has our key (RFC 8684 §3.1: stop
     /// repeating MP_CAPABLE). Server: true once the keys arrived.
     pub fully_established: bool,
+    /// Client: the third ACK with both keys went out on its own segment
+    /// (v0 has no MP_CAPABLE carrying data, so data waits for it).
+    pub keys_sent: bool,
     /// Right edge of the peer's connection-level receive window (RFC 8684
     /// §3.3.4: DATA_ACK plus the window); never moves left.
     pub window_end: DataSeq,
@@ -143,6 +157,7 @@ impl MptcpConn {
             checksum,
             phase,
             fully_established: false,
+            keys_sent: false,
             window_end: DataSeq(0),
             data_fin: DataFinTx::NotYet,
             token: None,

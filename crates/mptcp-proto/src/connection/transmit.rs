@@ -86,6 +86,14 @@ impl Connection {
         if !mp.is_established() {
             return false;
         }
+        if self.role == super::Role::Client
+            && mp.version == crate::crypto::MptcpVersion::V0
+            && !mp.keys_sent
+        {
+            // v0: the keys travel on a pure third ACK before any data.
+            self.subflows[0].sf.request_ack();
+            return false;
+        }
         let window_end = mp.window_end;
         let checksum = mp.checksum;
         let (views, index) = self.path_views();
@@ -110,7 +118,8 @@ impl Connection {
         let want = self.data.send.unsent().min(room);
         self.set_send_pending(&index, self.data.send.unsent() > 0 && room == 0);
         if want == 0 {
-            return false;
+            return self.config.mptcp.opportunistic_reinjection
+                && self.opportunistic_reinject(&views, &index, checksum);
         }
         let mut chosen = Vec::new();
         self.scheduler.select(&views, &ctx, &mut chosen);
@@ -129,6 +138,55 @@ impl Connection {
             self.push(index[i], dsn, bytes.clone(), checksum);
         }
         let _ = first;
+        true
+    }
+
+    /// Nothing new may go out (all sent, or the peer's window is full): the
+    /// fastest subflow with room resends the oldest data still outstanding
+    /// on a slower subflow, so the receiver's head of line does not wait
+    /// for the slow path (opportunistic retransmission, Raiciu et al.,
+    /// NSDI 2012). Each byte is resent this way at most once.
+    fn opportunistic_reinject(
+        &mut self,
+        views: &[PathView],
+        index: &[usize],
+        checksum: bool,
+    ) -> bool {
+        let Some(fast) = (0..views.len())
+            .filter(|&i| views[i].send_space > 0)
+            .min_by_key(|&i| views[i].srtt)
+        else {
+            return false;
+        };
+        let fast_idx = index[fast];
+        let floor = self.data.send.una().max(self.opportunistic_high);
+        let fast_srtt = views[fast].srtt;
+        let oldest = self
+            .subflows
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| *i != fast_idx && e.sf.rtt().srtt_or_initial() > fast_srtt)
+            .flat_map(|(_, e)| e.sf.send_queue().iter())
+            .filter(|s| !s.sacked && s.xmit.is_some())
+            .filter_map(|s| s.dsn.map(|d| (d, s.data.len() as u64)))
+            .filter(|(d, len)| *d + *len > floor)
+            .min_by_key(|(d, _)| *d);
+        let Some((dsn, len)) = oldest else {
+            return false;
+        };
+        let from = dsn.max(floor);
+        let end = dsn + len;
+        let mss = (self.subflows[fast_idx].sf.send_mss() as u64).min(views[fast].send_space);
+        let bytes = self
+            .data
+            .send
+            .slice(from, end.bytes_since(from).min(mss) as usize);
+        if bytes.is_empty() {
+            return false;
+        }
+        self.opportunistic_high = from + bytes.len() as u64;
+        self.data.mib.inc(Mib::MPTCPRetrans);
+        self.push(fast_idx, from, bytes, checksum);
         true
     }
 
@@ -227,20 +285,9 @@ impl Connection {
             return;
         }
         mp.data_fin = DataFinTx::Pending(end);
-        self.request_ack_on_best();
-    }
-
-    /// An ACK on the live subflow with the lowest RTT, stale ones last (it
-    /// carries DSS signals such as the DATA_FIN).
-    fn request_ack_on_best(&mut self) {
-        let best = self
-            .subflows
-            .iter_mut()
-            .filter(|e| e.sf.state().is_synchronized() && e.path.can_carry_data())
-            .min_by_key(|e| (is_stale(e), e.sf.rtt().srtt_or_initial()));
-        if let Some(e) = best {
-            e.sf.request_ack();
-        }
+        // On every subflow at once: one lost pure ACK must not hold the
+        // close for a retransmission timeout.
+        self.request_ack_on_all();
     }
 
     /// An ACK on every live subflow: a lost DATA_FIN goes out on all of

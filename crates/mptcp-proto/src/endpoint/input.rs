@@ -82,6 +82,9 @@ impl Endpoint {
         let iss = self.isn(&tuple, now);
         let idx = self.conns.vacant_key();
         let mode = self.answer_mptcp(now, &tuple, syn);
+        if mode.mptcp().is_some() {
+            config.subflow.cc = config.mptcp.cc;
+        }
         let sf = Subflow::accept(SubflowId(0), tuple, iss, config.subflow, syn);
         let conn = Connection::new(
             Role::Server,
@@ -190,6 +193,7 @@ impl Endpoint {
         };
         let mut config = self.config.connection.subflow;
         config.mtu = mtu;
+        config.cc = self.config.connection.mptcp.cc;
         let iss = self.isn(&tuple, now);
         let Some(slot) = self.conns.get_mut(idx) else {
             self.queue_reset(tuple, syn, Some(ResetReason::MPTCP_SPECIFIC));

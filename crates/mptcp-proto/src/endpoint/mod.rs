@@ -281,6 +281,9 @@ impl Endpoint {
         let iss = self.isn(&tuple, now);
         let idx = self.conns.vacant_key();
         let mode = self.offer_mptcp(&tuple, ConnectionHandle(idx));
+        if mode.mptcp().is_some() {
+            config.subflow.cc = config.mptcp.cc;
+        }
         let sf = Subflow::connect(SubflowId(0), tuple, iss, config.subflow);
         let conn = Connection::new(
             Role::Client,

@@ -173,6 +173,7 @@ impl Endpoint {
             let iss = self.isn(&tuple, self.last_now);
             let mut config = self.config.connection.subflow;
             config.mtu = mtu;
+            config.cc = self.config.connection.mptcp.cc;
             let Some(slot) = self.conns.get_mut(idx) else {
                 return;
             };

@@ -1,5 +1,6 @@
 //! Incoming segments (RFC 9293 §3.10.7).
 
+use super::hystart::Advice;
 use super::recovery::{Prr, Recovery, RecoveryKind};
 use super::rtx::AckOutcome;
 use super::timers::TimerKind;
@@ -46,6 +47,7 @@ impl Subflow {
         }
         if seg.has(TcpFlags::RST) {
             if ack_ok {
+                let _ = owner.on_segment(&self.view(), seg);
                 self.enter_closed(CloseReason::Refused);
             }
             return;
@@ -103,7 +105,7 @@ impl Subflow {
             return;
         }
         if seg.has(TcpFlags::RST) {
-            self.on_rst(now, seg);
+            self.on_rst(now, seg, owner);
             return;
         }
         if seg.has(TcpFlags::SYN) {
@@ -182,9 +184,11 @@ impl Subflow {
     }
 
     /// RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; one elsewhere
-    /// in the window earns a challenge ACK.
-    fn on_rst(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+    /// in the window earns a challenge ACK. The owner sees an accepted RST
+    /// first (for MP_TCPRST and MP_FASTCLOSE).
+    fn on_rst<O: SubflowOwner>(&mut self, now: Instant, seg: &SegmentIn<'_>, owner: &mut O) {
         if seg.seq == self.rcv.nxt {
+            let _ = owner.on_segment(&self.view(), seg);
             self.enter_closed(CloseReason::ResetByPeer);
         } else {
             self.challenge_ack(now);
@@ -413,6 +417,7 @@ impl Subflow {
             point: self.snd.nxt,
             kind: RecoveryKind::Fast(Prr::new(recover_fs)),
         });
+        self.hystart.on_loss();
         self.stats.fast_recoveries += 1;
         let ctx = self.cc_context(siblings);
         self.cc
@@ -438,6 +443,16 @@ impl Subflow {
         } else {
             in_flight_before + 3 * mss >= cwnd
         };
+        let mut acked = acked;
+        if self.cc.in_slow_start() && self.recovery.is_none() {
+            match self
+                .hystart
+                .on_ack(self.snd.una, self.snd.nxt, out.rtt_sample)
+            {
+                Advice::Exit => self.cc.exit_slow_start(),
+                Advice::Grow(divisor) => acked /= divisor,
+            }
+        }
         let ev = AckEvent {
             now,
             acked_bytes: acked,

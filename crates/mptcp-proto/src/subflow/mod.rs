@@ -15,6 +15,7 @@
 //! room, so a scheduler decides at the last moment which subflow carries
 //! which bytes.
 
+mod hystart;
 mod input;
 mod output;
 mod recovery;
@@ -315,6 +316,8 @@ pub struct Subflow {
     send_pending: bool,
     /// Option bytes the owner adds to every data segment.
     option_reserve: u32,
+    /// HyStart++ (RFC 9406) during the initial slow start.
+    hystart: hystart::HyStart,
     events: VecDeque<SubflowEvent>,
     stats: SubflowStats,
     sack_scratch: Vec<(u64, u64)>,
@@ -492,6 +495,7 @@ impl Subflow {
             rst: None,
             send_pending: false,
             option_reserve: 0,
+            hystart: hystart::HyStart::default(),
             events: VecDeque::new(),
             stats: SubflowStats::default(),
             sack_scratch: Vec::new(),

@@ -483,6 +483,7 @@ impl Subflow {
             self.enter_closed(CloseReason::TimedOut);
             return;
         }
+        self.hystart.on_loss();
         if self.rto_streak == 1 {
             let in_flight = self.rtx.in_flight();
             let ctx = self.cc_context(siblings);

@@ -134,8 +134,10 @@ pub struct AppStatus {
     pub written: u64,
     /// Bytes read.
     pub read: u64,
-    /// When the last expected byte and the end of stream were read.
+    /// When the end of stream was read.
     pub eof_at: Option<Instant>,
+    /// When the last byte before the end of stream was read.
+    pub last_byte_at: Option<Instant>,
     /// First offset where received data differed from the stream.
     pub mismatch: Option<u64>,
     /// How the connection ended, if it did (`Some(None)`: gracefully).
@@ -319,6 +321,7 @@ impl StreamApp {
                         self.rx_hash.update(data);
                     }
                     self.status.read += n as u64;
+                    self.status.last_byte_at = Some(now);
                 }
                 Ok(None) | Err(_) => return,
             }

@@ -201,11 +201,15 @@ fn endpoint_config(spec: &TransferSpec, side: u64) -> EndpointConfig {
         seed: spec.seed.wrapping_mul(0x9e37_79b9).wrapping_add(side),
         ..EndpointConfig::default()
     };
-    config.connection.subflow.cc = spec.cc;
     let mp = &mut config.connection.mptcp;
+    if let Some(cc) = spec.cc {
+        mp.cc = cc;
+        config.connection.subflow.cc = cc;
+    }
     mp.enabled = !spec.tcp_only;
     mp.version = spec.version;
     mp.scheduler = spec.scheduler;
+    mp.opportunistic_reinjection = spec.opportunistic;
     mp.checksum = if side == 1 {
         spec.checksum.0
     } else {

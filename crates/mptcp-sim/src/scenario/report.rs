@@ -3,6 +3,7 @@
 use super::{Direction, Scenario, path_addr};
 use crate::app::{AppStatus, SubflowSnapshot};
 use crate::invariants::TcpInvariants;
+use mptcp_proto::time::Instant;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -117,7 +118,12 @@ impl TransferReport {
             if tx.app.sent_hash() != rx.app.received_hash() {
                 problems.push("sha256 differs".to_owned());
             }
-            duration = duration.max(r.eof_at.map_or(sc.sim.now(), |t| t).as_secs_f64());
+            // First SYN (time zero) to the last byte delivered.
+            let end = match r.eof_at {
+                Some(_) => r.last_byte_at.unwrap_or(Instant::ZERO),
+                None => sc.sim.now(),
+            };
+            duration = duration.max(end.as_secs_f64());
         }
         for (who, st) in [
             ("client", client.app.status()),

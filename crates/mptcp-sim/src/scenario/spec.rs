@@ -185,8 +185,9 @@ pub struct TransferSpec {
     pub seed: u64,
     /// Plain TCP over the first path only.
     pub tcp_only: bool,
-    /// Congestion control.
-    pub cc: CcAlgorithm,
+    /// Congestion control (`None`: the engine's default, CUBIC for plain
+    /// TCP and the coupled default for MPTCP).
+    pub cc: Option<CcAlgorithm>,
     /// Write sizes.
     pub write_size: SizeRange,
     /// Read sizes.
@@ -214,6 +215,8 @@ pub struct TransferSpec {
     pub checksum: (bool, bool),
     /// Middleboxes stripping MPTCP options on a path (both directions).
     pub strip: Vec<(usize, StripWhich)>,
+    /// Opportunistic reinjection on (the engine's default) or off.
+    pub opportunistic: bool,
 }
 
 impl TransferSpec {
@@ -225,7 +228,7 @@ impl TransferSpec {
             direction: Direction::Up,
             seed: 1,
             tcp_only: false,
-            cc: CcAlgorithm::Cubic,
+            cc: None,
             write_size: SizeRange::fixed(64 * 1024),
             read_size: SizeRange::fixed(64 * 1024),
             read_pause: None,
@@ -239,6 +242,7 @@ impl TransferSpec {
             scheduler: SchedulerKind::MinRtt,
             checksum: (false, false),
             strip: Vec::new(),
+            opportunistic: true,
         }
     }
 
@@ -251,10 +255,10 @@ impl TransferSpec {
         for p in &self.paths {
             c.push_str(&format!(" --path '{}'", p.text));
         }
-        c.push_str(&format!(
-            " --bytes {} --seed {} --cc {}",
-            self.bytes, self.seed, self.cc
-        ));
+        c.push_str(&format!(" --bytes {} --seed {}", self.bytes, self.seed));
+        if let Some(cc) = self.cc {
+            c.push_str(&format!(" --cc {cc}"));
+        }
         if self.direction != Direction::Up {
             c.push_str(&format!(" --direction {}", self.direction.name()));
         }
@@ -297,10 +301,14 @@ impl TransferSpec {
                 (false, true) => c.push_str(" --checksum server"),
                 (false, false) => {}
             }
+            if !self.opportunistic {
+                c.push_str(" --no-opportunistic");
+            }
             for (path, which) in &self.strip {
                 let w = match which {
                     StripWhich::Syn => "syn",
-                    StripWhich::NonSyn => "data",
+                    StripWhich::NonSyn => "nonsyn",
+                    StripWhich::Data => "data",
                     StripWhich::All => "all",
                 };
                 c.push_str(&format!(" --strip-options {path}:{w}"));

@@ -1,0 +1,217 @@
+//! MPTCP transfers between two simulated hosts running the real engine at
+//! both ends (the connection engine's acceptance tests). Each failure
+//! prints the `mptcp sim` command that reproduces it.
+
+use mptcp_proto::crypto::MptcpVersion;
+use mptcp_sim::StripWhich;
+use mptcp_sim::scenario::{Outage, PathSpec, TransferReport, TransferSpec, run};
+use mptcp_sim::{Duration, Instant};
+
+const MIB: u64 = 1 << 20;
+
+fn spec(paths: &[&str], bytes: u64) -> TransferSpec {
+    let paths = paths
+        .iter()
+        .map(|p| PathSpec::parse(p).expect("path"))
+        .collect();
+    TransferSpec::new(paths, bytes)
+}
+
+fn check(r: &TransferReport) {
+    assert!(
+        r.is_ok(),
+        "integrity {:?}, error {:?}\nreproduce with: {}",
+        r.integrity,
+        r.error,
+        r.command
+    );
+}
+
+fn summary(name: &str, r: &TransferReport) {
+    let per_path: Vec<String> = r
+        .subflows
+        .iter()
+        .map(|s| format!("path {}: {} B, {} retx", s.path, s.bytes, s.retransmits))
+        .collect();
+    eprintln!(
+        "{name}: efficiency {:.4}, {:.3} s, {:.2} Mbit/s; {}",
+        r.efficiency,
+        r.duration_s,
+        r.goodput_bps / 1e6,
+        per_path.join("; ")
+    );
+}
+
+fn counter(r: &TransferReport, side: &str, name: &str) -> u64 {
+    let map = if side == "client" {
+        &r.counters.client
+    } else {
+        &r.counters.server
+    };
+    map.get(name).copied().unwrap_or(0)
+}
+
+const PAIR: [&str; 2] = ["100mbit/10ms", "40mbit/30ms"];
+
+fn assert_both_paths_used(r: &TransferReport) {
+    assert_eq!(r.subflows.len(), 2, "{:?}", r.subflows);
+    for s in &r.subflows {
+        assert!(
+            s.bytes > 1 << 20,
+            "path {} carried only {} bytes",
+            s.path,
+            s.bytes
+        );
+    }
+    assert_eq!(counter(r, "server", "MPJoinAckRx"), 1);
+    assert_eq!(counter(r, "client", "MPJoinSynAckRx"), 1);
+}
+
+#[test]
+fn two_paths_v1_reach_090_of_the_sum() {
+    let r = run(&spec(&PAIR, 64 * MIB)).expect("run");
+    check(&r);
+    summary("v1 100+40", &r);
+    let mp = r.mptcp.as_ref().expect("MPTCP in use");
+    assert_eq!((mp.version, mp.fallback.as_deref()), (1, None));
+    assert_both_paths_used(&r);
+    assert!(
+        r.efficiency >= 0.90,
+        "efficiency {:.4}\nreproduce with: {}",
+        r.efficiency,
+        r.command
+    );
+}
+
+#[test]
+fn two_paths_v0_reach_090_of_the_sum() {
+    let mut s = spec(&PAIR, 64 * MIB);
+    s.version = MptcpVersion::V0;
+    let r = run(&s).expect("run");
+    check(&r);
+    summary("v0 100+40", &r);
+    assert_eq!(r.mptcp.as_ref().map(|m| m.version), Some(0));
+    assert_both_paths_used(&r);
+    assert!(
+        r.efficiency >= 0.90,
+        "efficiency {:.4}\nreproduce with: {}",
+        r.efficiency,
+        r.command
+    );
+}
+
+#[test]
+fn one_percent_loss_on_each_path_keeps_integrity() {
+    for version in [MptcpVersion::V1, MptcpVersion::V0] {
+        let mut s = spec(&["100mbit/10ms/1%", "40mbit/30ms/1%"], 64 * MIB);
+        s.version = version;
+        let r = run(&s).expect("run");
+        check(&r);
+        summary("1% loss", &r);
+        assert_both_paths_used(&r);
+    }
+}
+
+#[test]
+fn path_down_for_good_completes_on_the_other() {
+    let mut s = spec(&PAIR, 64 * MIB);
+    s.outages.push(Outage {
+        path: 0,
+        at: Instant::from_micros(2_000_000),
+        up: None,
+    });
+    let r = run(&s).expect("run");
+    check(&r);
+    summary("path 0 down at 2 s", &r);
+    assert!(counter(&r, "client", "SubflowStale") >= 1);
+    // 64 MiB at 40 Mbit/s alone would take 13.4 s; most went before 2 s.
+    assert!(r.duration_s < 15.0, "{}", r.duration_s);
+}
+
+#[test]
+fn flapping_path_keeps_integrity() {
+    let mut s = spec(&PAIR, 32 * MIB);
+    for k in 0..30u64 {
+        s.outages.push(Outage {
+            path: 0,
+            at: Instant::from_micros(500_000 + k * 1_000_000),
+            up: Some(Instant::from_micros(1_000_000 + k * 1_000_000)),
+        });
+    }
+    let r = run(&s).expect("run");
+    check(&r);
+    summary("flapping every 500 ms", &r);
+}
+
+#[test]
+fn options_stripped_on_the_syn_fall_back_to_tcp() {
+    let mut s = spec(&PAIR, 16 * MIB);
+    s.strip.push((0, StripWhich::Syn));
+    let r = run(&s).expect("run");
+    check(&r);
+    let mp = r.mptcp.as_ref().expect("MPTCP was offered");
+    assert_eq!(mp.fallback.as_deref(), Some("no MP_CAPABLE in SYN-ACK"));
+    assert_eq!(counter(&r, "client", "MPCapableFallbackSYNACK"), 1);
+    // The server never saw MPTCP: a plain TCP connection.
+    assert_eq!(counter(&r, "server", "MPCapableSYNRX"), 0);
+    assert_eq!(r.subflows.len(), 1, "no joins after fallback");
+}
+
+#[test]
+fn options_stripped_on_a_joined_subflows_data_reset_it() {
+    let mut s = spec(&PAIR, 32 * MIB);
+    s.strip.push((1, StripWhich::Data));
+    let r = run(&s).expect("run");
+    check(&r);
+    summary("data options stripped on path 1", &r);
+    // RFC 8684 §3.7: the receiver resets the subflow with MP_TCPRST
+    // "middlebox interference" (6); the data goes over path 0.
+    assert!(counter(&r, "server", "DssReset") >= 1);
+    assert!(counter(&r, "server", "MPRstTx") >= 1);
+    assert!(counter(&r, "client", "MPRstRx") >= 1);
+    assert_eq!(r.mptcp.as_ref().and_then(|m| m.fallback.clone()), None);
+}
+
+#[test]
+fn checksums_are_negotiated_as_the_rfc_says() {
+    // RFC 8684 §3.1: checksums are used if either side asks for them.
+    for (client, server, used) in [
+        (false, false, false),
+        (true, false, true),
+        (false, true, true),
+        (true, true, true),
+    ] {
+        let mut s = spec(&["50mbit/10ms/0.2%", "20mbit/20ms"], 8 * MIB);
+        s.checksum = (client, server);
+        let r = run(&s).expect("run");
+        check(&r);
+        assert_eq!(
+            r.mptcp.as_ref().map(|m| m.checksum),
+            Some(used),
+            "client {client} server {server}\nreproduce with: {}",
+            r.command
+        );
+        assert_eq!(counter(&r, "server", "DataCsumErr"), 0);
+        assert_both_paths_used(&r);
+    }
+}
+
+#[test]
+fn bidirectional_with_small_random_io_keeps_integrity() {
+    let mut s = spec(&["30mbit/5ms/0.5%", "10mbit/25ms/0.5%"], 4 * MIB);
+    s.direction = mptcp_sim::scenario::Direction::Both;
+    s.write_size = mptcp_sim::app::SizeRange { min: 1, max: 3000 };
+    s.read_size = mptcp_sim::app::SizeRange { min: 1, max: 5000 };
+    let r = run(&s).expect("run");
+    check(&r);
+    summary("both directions", &r);
+}
+
+#[test]
+fn receiver_pause_keeps_integrity() {
+    let mut s = spec(&PAIR, 16 * MIB);
+    s.read_pause = Some((Instant::from_micros(300_000), Duration::from_secs(3)));
+    let r = run(&s).expect("run");
+    check(&r);
+    assert!(r.duration_s > 3.3);
+}
