@@ -18,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show MPTCP at work: a simulated upload over a Wi-Fi-like and an
+    /// LTE-like path, compared with plain TCP over each, and a plot.
+    Demo(cmd::demo::Args),
     /// Derive the token and IDSN of an MPTCP key.
     Token(cmd::token::Args),
     /// Decode the TCP and MPTCP options of every packet in a capture.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Token(args) => cmd::token::run(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Sim(args) => cmd::sim::run(*args),
