@@ -151,7 +151,27 @@ pub fn on_segment(
         }
         Phase::AwaitThirdAck if !seg.has(TcpFlags::SYN) => on_third_ack(data, path, view, seg),
         // RFC 8684 §3.1: a DSS from the server shows it has our key.
-        Phase::Established if !mp.fully_established && data.role == super::Role::Client => {
+        Phase::Established if data.role == super::Role::Server => {
+            // The client's first data may come in MP_CAPABLE after a pure
+            // third ACK (RFC 8684 §3.1): its mapping is implicit.
+            if let Some(CapableBody::BothKeysWithData {
+                receiver,
+                data_len,
+                checksum,
+                ..
+            }) = find_capable(seg).map(|c| c.body)
+                && receiver == mp.local.key
+                && let Some(start) = mp.recv_start()
+            {
+                path.add_mapping(RxMapping {
+                    ssn: 1,
+                    dsn: start,
+                    len: u32::from(data_len),
+                    csum: if mp.checksum { checksum } else { None },
+                });
+            }
+        }
+        Phase::Established if !mp.fully_established => {
             if seg.mptcp.iter().any(|o| matches!(o, MptcpOption::Dss(_))) {
                 // RFC 8684 §3.1: a DSS from the server shows it has our key.
                 mp.fully_established = true;

@@ -312,13 +312,13 @@ impl Connection {
         self.released
     }
 
-    /// Whether nothing remains to do: closed, and every subflow closed.
+    /// Whether nothing remains to do: closed, every subflow closed, and no
+    /// RST still to send.
     pub fn is_finished(&self) -> bool {
         matches!(self.state, ConnState::Closed(_))
-            && self
-                .subflows
-                .iter()
-                .all(|e| e.sf.state() == crate::subflow::TcpState::Closed)
+            && self.subflows.iter().all(|e| {
+                e.sf.state() == crate::subflow::TcpState::Closed && !e.sf.has_pending_rst()
+            })
     }
 
     /// The next event for the application.

@@ -360,12 +360,20 @@ impl Connection {
     }
 
     /// RFC 8684 §3.2: A repeats its third ACK until B acknowledges it.
+    /// The deadline moves on when the repetition is asked for, so a subflow
+    /// that cannot send right now does not keep the timer in the past.
     fn retransmit_join_acks(&mut self, now: Instant) {
         for e in &mut self.subflows {
-            if let PathKind::Join(j) = e.path.kind
+            if e.sf.state() == TcpState::Closed {
+                continue;
+            }
+            if let PathKind::Join(j) = &mut e.path.kind
                 && let JoinStage::AckPending { last_sent: Some(t) } = j.stage
                 && now >= t + e.sf.rtt().rto()
             {
+                j.stage = JoinStage::AckPending {
+                    last_sent: Some(now),
+                };
                 e.sf.request_ack();
             }
         }
@@ -374,7 +382,11 @@ impl Connection {
     /// The earliest deadline of any timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let subflows = self.subflows.iter().filter_map(|e| e.sf.poll_timeout());
-        let joins = self.subflows.iter().filter_map(|e| match e.path.kind {
+        let live = self
+            .subflows
+            .iter()
+            .filter(|e| e.sf.state() != TcpState::Closed);
+        let joins = live.filter_map(|e| match e.path.kind {
             PathKind::Join(j) => match j.stage {
                 JoinStage::AckPending { last_sent: Some(t) } => Some(t + e.sf.rtt().rto()),
                 _ => None,

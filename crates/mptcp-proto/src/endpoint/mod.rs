@@ -316,8 +316,9 @@ impl Endpoint {
         &self.tokens
     }
 
-    /// Endpoint-level counters (SYNs, joins for unknown tokens, ...); each
-    /// connection keeps its own ([`Connection::mib`]).
+    /// Endpoint-level counters (SYNs, joins for unknown tokens, ...) plus
+    /// those of the connections already removed; each live connection keeps
+    /// its own ([`Connection::mib`]) until it is removed.
     pub fn mib(&self) -> &Counters {
         &self.mib
     }

@@ -191,6 +191,8 @@ impl Endpoint {
         let Some(slot) = self.conns.try_remove(idx) else {
             return;
         };
+        // Counters outlive their connection, as the kernel's MIB does.
+        self.mib.merge(slot.conn.mib());
         if let Some(t) = slot.deadline {
             self.timers.remove(&(t, idx));
         }

@@ -596,6 +596,12 @@ impl Subflow {
         }
     }
 
+    /// Whether a segment is still owed (a RST after an abort), so the
+    /// subflow must not be dropped yet even though it is closed.
+    pub fn has_pending_rst(&self) -> bool {
+        self.rst.is_some()
+    }
+
     /// Next event for the owner, if any.
     pub fn poll_event(&mut self) -> Option<SubflowEvent> {
         self.events.pop_front()

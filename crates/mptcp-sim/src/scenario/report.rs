@@ -138,6 +138,11 @@ impl TransferReport {
             .observer::<TcpInvariants>(sc.invariants)
             .map(|o| o.violations().to_vec())
             .unwrap_or_default();
+        for (who, host) in [("client", client), ("server", server)] {
+            if let Some(at) = host.stuck_timer {
+                invariants.push(format!("{who}: timer stuck at {at:?} (engine bug)"));
+            }
+        }
         // A host must never emit a packet its interface cannot carry.
         let oversize = host_iface_drops(sc, crate::DropReason::IfaceMtu);
         if oversize > 0 {
@@ -265,11 +270,12 @@ fn subflow_report(ipv6: bool, used: usize, s: &SubflowSnapshot) -> SubflowReport
     }
 }
 
-/// A host's non-zero counters: its endpoint's and its connection's.
+/// A host's non-zero counters: its endpoint's, including those of its
+/// connections (live or already removed).
 fn side_counters(host: &crate::host::Host) -> BTreeMap<String, u64> {
-    let mut all = host.endpoint.mib().clone();
-    all.merge(&host.app.status().snapshot.mib);
-    all.iter()
+    host.endpoint
+        .mib_total()
+        .iter()
         .filter(|(_, v)| *v > 0)
         .map(|(m, v)| (m.to_string(), v))
         .collect()

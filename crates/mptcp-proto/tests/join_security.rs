@@ -1,0 +1,269 @@
+//! Forged MP_JOINs are refused and counted while the real connection
+//! carries on (RFC 8684 §3.2), and MP_FASTCLOSE tears a connection down
+//! (§3.5). Two real endpoints over an ideal wire; the attacker injects
+//! packets at the server.
+
+use mptcp_proto::connection::ConnectionHandle;
+use mptcp_proto::endpoint::{Endpoint, EndpointConfig, Event};
+use mptcp_proto::segment::{SegmentIn, emit_ip_tcp};
+use mptcp_proto::stats::Mib;
+use mptcp_proto::time::{Duration, Instant};
+use mptcp_wire::{
+    BackupFlags, IpPacket, MpJoin, MptcpOption, ResetReason, SubflowSeq, TcpFlags, TcpOption,
+    TcpRepr,
+};
+use std::net::{IpAddr, SocketAddr};
+
+const CLIENT: &str = "192.0.2.1";
+const SERVER: &str = "192.0.2.2";
+const ATTACKER: &str = "198.51.100.7";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("address")
+}
+
+struct Net {
+    now: Instant,
+    client: Endpoint,
+    server: Endpoint,
+    /// Packets the server sent to the attacker.
+    to_attacker: Vec<Vec<u8>>,
+    conn: ConnectionHandle,
+    accepted: Option<ConnectionHandle>,
+    received: usize,
+}
+
+impl Net {
+    fn new() -> Net {
+        let mut client = Endpoint::new(EndpointConfig {
+            seed: 11,
+            ..EndpointConfig::default()
+        });
+        let mut server = Endpoint::new(EndpointConfig {
+            seed: 12,
+            ..EndpointConfig::default()
+        });
+        client.add_address(ip(CLIENT), 1500);
+        server.add_address(ip(SERVER), 1500);
+        server.listen(80);
+        let conn = client
+            .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
+            .expect("connect");
+        Net {
+            now: Instant::ZERO,
+            client,
+            server,
+            to_attacker: Vec::new(),
+            conn,
+            accepted: None,
+            received: 0,
+        }
+    }
+
+    /// Exchange packets (1 ms each way) and run timers for `ms`.
+    fn run(&mut self, ms: u64) {
+        let mut buf = vec![0u8; 2048];
+        let end = self.now + Duration::from_millis(ms);
+        while self.now < end {
+            while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+                let pkt = buf[..t.len].to_vec();
+                self.server.handle(self.now, &pkt);
+            }
+            while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+                if t.dst == ip(ATTACKER) {
+                    self.to_attacker.push(buf[..t.len].to_vec());
+                } else {
+                    let pkt = buf[..t.len].to_vec();
+                    self.client.handle(self.now, &pkt);
+                }
+            }
+            while self.client.poll_event().is_some() {}
+            while let Some(ev) = self.server.poll_event() {
+                if let Event::Incoming(_) = ev {
+                    self.accepted = self.server.accept();
+                }
+            }
+            if let Some(h) = self.accepted {
+                let mut b = [0u8; 65536];
+                while let Ok(Some(n)) = self.server.read(h, &mut b) {
+                    if n == 0 {
+                        break;
+                    }
+                    self.received += n;
+                }
+            }
+            self.now += Duration::from_millis(1);
+            self.client.handle_timeout(self.now);
+            self.server.handle_timeout(self.now);
+        }
+    }
+
+    fn server_token(&self) -> u32 {
+        let h = self.accepted.expect("accepted");
+        self.server
+            .connection(h)
+            .and_then(|c| c.mptcp())
+            .map(|m| m.local.token.0)
+            .expect("MPTCP in use")
+    }
+
+    fn server_mib(&self, mib: Mib) -> u64 {
+        self.server.mib_total().get(mib)
+    }
+
+    /// The attacker sends a TCP segment with these MPTCP options.
+    fn inject(&mut self, sport: u16, seq: u32, ack: u32, flags: TcpFlags, opt: MpJoin) {
+        let repr = TcpRepr {
+            src_port: sport,
+            dst_port: 80,
+            seq: SubflowSeq(seq),
+            ack: SubflowSeq(ack),
+            flags,
+            window: 65535,
+            urgent: 0,
+        };
+        let opts = [
+            TcpOption::Mss(1460),
+            TcpOption::Mptcp(MptcpOption::Join(opt)),
+        ];
+        let mut buf = vec![0u8; 256];
+        let len = emit_ip_tcp(
+            SocketAddr::new(ip(ATTACKER), sport),
+            SocketAddr::new(ip(SERVER), 80),
+            &repr,
+            &opts,
+            &[],
+            &mut buf,
+        )
+        .expect("emit");
+        self.server.handle(self.now, &buf[..len]);
+        self.run(2);
+    }
+
+    /// Send application data and check it all arrives.
+    fn transfer(&mut self, bytes: usize) {
+        let before = self.received;
+        let data = vec![0x5a; bytes];
+        let mut off = 0;
+        while off < bytes {
+            off += self.client.write(self.conn, &data[off..]).expect("write");
+            self.run(5);
+        }
+        for _ in 0..200 {
+            if self.received - before == bytes {
+                break;
+            }
+            self.run(5);
+        }
+        assert_eq!(self.received - before, bytes, "the connection carries on");
+    }
+}
+
+/// The MP_TCPRST reason of the last RST the server sent to the attacker.
+fn last_reset_reason(net: &Net) -> Option<ResetReason> {
+    let pkt = net.to_attacker.last()?;
+    let ipk = IpPacket::parse(pkt).ok()?;
+    let tcp = ipk.tcp().ok()?;
+    let seg = SegmentIn::from_tcp(&tcp);
+    assert!(seg.has(TcpFlags::RST), "a RST");
+    seg.mptcp.iter().find_map(|o| match o {
+        MptcpOption::TcpRst(r) => Some(r.reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn join_with_unknown_token_is_reset_and_counted() {
+    let mut net = Net::new();
+    net.run(20);
+    net.transfer(50_000);
+    net.inject(
+        5000,
+        1000,
+        0,
+        TcpFlags::SYN,
+        MpJoin::Syn {
+            flags: BackupFlags::NONE,
+            address_id: 3,
+            token: net.server_token() ^ 0x5555_5555,
+            nonce: 42,
+        },
+    );
+    assert_eq!(net.server_mib(Mib::MPJoinNoTokenFound), 1);
+    assert_eq!(last_reset_reason(&net), Some(ResetReason::MPTCP_SPECIFIC));
+    net.transfer(200_000);
+    let h = net.accepted.expect("accepted");
+    assert_eq!(
+        net.server.connection(h).expect("conn").subflows().count(),
+        1
+    );
+}
+
+#[test]
+fn join_with_a_wrong_hmac_is_reset_and_counted() {
+    let mut net = Net::new();
+    net.run(20);
+    net.transfer(50_000);
+    let token = net.server_token();
+    net.inject(
+        5001,
+        7000,
+        0,
+        TcpFlags::SYN,
+        MpJoin::Syn {
+            flags: BackupFlags::NONE,
+            address_id: 3,
+            token,
+            nonce: 42,
+        },
+    );
+    assert_eq!(net.server_mib(Mib::MPJoinSynRx), 1);
+    // The server answered with its SYN-ACK and MP_JOIN (its HMAC, nonce).
+    let synack = net.to_attacker.last().cloned().expect("SYN-ACK");
+    let ipk = IpPacket::parse(&synack).expect("ip");
+    let tcp = ipk.tcp().expect("tcp");
+    assert!(tcp.flags().syn() && tcp.flags().ack());
+    let seg = SegmentIn::from_tcp(&tcp);
+    assert!(
+        seg.mptcp
+            .iter()
+            .any(|o| matches!(o, MptcpOption::Join(MpJoin::SynAck { .. })))
+    );
+    // The attacker cannot compute HMAC-A without the keys.
+    net.inject(
+        5001,
+        7001,
+        tcp.seq().0.wrapping_add(1),
+        TcpFlags::ACK,
+        MpJoin::Ack {
+            reserved: 0,
+            hmac: [0xab; 20],
+        },
+    );
+    assert_eq!(net.server_mib(Mib::MPJoinAckHMacFailure), 1);
+    assert_eq!(net.server_mib(Mib::MPJoinAckRx), 0);
+    assert_eq!(last_reset_reason(&net), Some(ResetReason::MPTCP_SPECIFIC));
+    net.transfer(200_000);
+}
+
+#[test]
+fn abort_sends_mp_fastclose_and_the_peer_resets() {
+    let mut net = Net::new();
+    net.run(20);
+    net.transfer(20_000);
+    net.client.abort(net.conn).expect("abort");
+    let mut closed = false;
+    let mut buf = vec![0u8; 2048];
+    while let Some(t) = net.client.poll_transmit(net.now, &mut buf) {
+        let pkt = buf[..t.len].to_vec();
+        net.server.handle(net.now, &pkt);
+    }
+    while let Some(ev) = net.server.poll_event() {
+        if let Event::Closed(_, Some(_)) = ev {
+            closed = true;
+        }
+    }
+    assert!(closed, "the server's connection reset");
+    assert_eq!(net.client.mib_total().get(Mib::MPFastcloseTx), 1);
+    assert_eq!(net.server.mib_total().get(Mib::MPFastcloseRx), 1);
+}
