@@ -8,6 +8,7 @@
 //! `cargo bench -p mptcp-sim --bench aggregation` (add `-- --bytes 16MiB`
 //! for a quicker pass).
 
+use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_sim::parse::parse_size;
 use mptcp_sim::scenario::{PathSpec, TransferReport, TransferSpec, run};
@@ -49,10 +50,10 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|s| parse_size(s).expect("size"))
         .unwrap_or(64 << 20);
-    println!("MPTCP aggregation, {bytes} bytes per run, LIA, seed 1");
+    println!("MPTCP aggregation, {bytes} bytes per run, seed 1 (two TCPs: CUBIC)");
     println!(
-        "{:<34} {:<11} {:>10} {:>8} {:>10} {:>12}",
-        "paths", "scheduler", "Mbit/s", "/sum", "/two TCPs", "sim MB/s"
+        "{:<34} {:<13} {:>10} {:>8} {:>10} {:>12}",
+        "paths", "sched/cc", "Mbit/s", "/sum", "/two TCPs", "sim MB/s"
     );
     for (name, a, b) in PAIRS {
         // Two independent plain-TCP transfers, one per path.
@@ -66,21 +67,28 @@ fn main() {
                 r.goodput_bps
             })
             .sum();
-        for sched in SchedulerKind::ALL {
+        // Every scheduler with the default coupled LIA, then the Linux
+        // kernel's own configuration: lowest-RTT-first over uncoupled CUBIC.
+        let runs = SchedulerKind::ALL
+            .iter()
+            .map(|s| (*s, CcAlgorithm::Lia))
+            .chain([(SchedulerKind::MinRtt, CcAlgorithm::Cubic)]);
+        for (sched, cc) in runs {
             let mut s = spec(&[a, b], bytes);
-            s.scheduler = *sched;
+            s.scheduler = sched;
+            s.cc = Some(cc);
             let (r, wall) = timed(&s);
             let ok = if r.is_ok() { "" } else { "  FAILED" };
             println!(
-                "{:<34} {:<11} {:>10.2} {:>8.3} {:>10.3} {:>12.1}{ok}",
+                "{:<34} {:<13} {:>10.2} {:>8.3} {:>10.3} {:>12.1}{ok}",
                 name,
-                sched.name(),
+                format!("{}/{cc}", sched.name()),
                 r.goodput_bps / 1e6,
                 r.efficiency,
                 r.goodput_bps / tcp,
                 bytes as f64 / wall / 1e6
             );
         }
-        println!("{:<34} {:<11} {:>10.2}", name, "2 x TCP", tcp / 1e6);
+        println!("{:<34} {:<13} {:>10.2}", name, "2 x TCP", tcp / 1e6);
     }
 }
