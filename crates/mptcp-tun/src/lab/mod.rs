@@ -1,0 +1,1 @@
+//! Network-namespace labs with the Linux kernel's MPTCP as the peer.
