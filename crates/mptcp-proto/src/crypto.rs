@@ -26,6 +26,16 @@ pub enum MptcpVersion {
     V1,
 }
 
+impl MptcpVersion {
+    /// The version number carried in MP_CAPABLE (0 or 1).
+    pub fn number(self) -> u8 {
+        match self {
+            MptcpVersion::V0 => 0,
+            MptcpVersion::V1 => 1,
+        }
+    }
+}
+
 /// A connection token: the most significant 32 bits of the hash of a key (RFC 8684 §3.1).
 ///
 /// `Display` prints it as `0x%08x`.

@@ -267,3 +267,81 @@ fn abort_sends_mp_fastclose_and_the_peer_resets() {
     assert_eq!(net.client.mib_total().get(Mib::MPFastcloseTx), 1);
     assert_eq!(net.server.mib_total().get(Mib::MPFastcloseRx), 1);
 }
+
+#[test]
+fn connection_info_agrees_across_the_two_ends() {
+    use mptcp_proto::crypto::{KeyMaterial, MptcpVersion};
+    let mut net = Net::new();
+    net.run(20);
+    net.transfer(30_000);
+    let client = net.client.connection(net.conn).expect("client").info();
+    let server = net
+        .server
+        .connection(net.accepted.expect("accepted"))
+        .expect("server")
+        .info();
+    let (c, s) = (client.mptcp.expect("mptcp"), server.mptcp.expect("mptcp"));
+    assert_eq!(c.version, MptcpVersion::V1);
+    assert_eq!((c.fallback, s.fallback), (None, None));
+    // Each side holds the other's key, and the token it derives from it is
+    // the token the other side registered.
+    assert_eq!(c.remote, Some(s.local));
+    assert_eq!(s.remote, Some(c.local));
+    assert_eq!(
+        KeyMaterial::derive(s.local.key, MptcpVersion::V1).token,
+        c.remote.expect("remote").token
+    );
+    assert_eq!(client.subflows.len(), 1);
+    assert_eq!(
+        client.subflows[0].tuple.local,
+        server.subflows[0].tuple.remote
+    );
+    assert!(client.subflows[0].bytes_sent >= 30_000);
+    assert_eq!(server.subflows[0].bytes_received, 30_000);
+    assert!(client.subflows[0].srtt.is_some());
+}
+
+#[test]
+fn a_signalled_address_is_announced_echoed_and_joined() {
+    let second = ip("192.0.2.3");
+    let mut client = Endpoint::new(EndpointConfig {
+        seed: 21,
+        ..EndpointConfig::default()
+    });
+    let mut server = Endpoint::new(EndpointConfig {
+        seed: 22,
+        ..EndpointConfig::default()
+    });
+    client.add_address(ip(CLIENT), 1500);
+    server.add_address(ip(SERVER), 1500);
+    server.add_address(second, 1500);
+    server.signal_address(second, None);
+    server.listen(80);
+    let conn = client
+        .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
+        .expect("connect");
+    let mut net = Net {
+        now: Instant::ZERO,
+        client,
+        server,
+        to_attacker: Vec::new(),
+        conn,
+        accepted: None,
+        received: 0,
+    };
+    net.run(20);
+    net.transfer(100_000);
+    net.run(1100);
+    assert_eq!(
+        net.server_mib(Mib::AddAddrTx),
+        1,
+        "sent once: it was echoed"
+    );
+    assert_eq!(net.server_mib(Mib::EchoAdd), 1);
+    assert_eq!(net.client.mib_total().get(Mib::AddAddr), 1);
+    assert_eq!(net.server_mib(Mib::MPJoinAckRx), 1);
+    let info = net.client.connection(conn).expect("client").info();
+    let remotes: Vec<_> = info.subflows.iter().map(|s| s.tuple.remote.ip()).collect();
+    assert_eq!(remotes, vec![ip(SERVER), second]);
+    net.transfer(100_000);
+}

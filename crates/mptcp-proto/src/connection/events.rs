@@ -76,6 +76,9 @@ impl Connection {
         if std::mem::take(&mut entry.path.ack_due) {
             entry.sf.request_ack();
         }
+        if entry.path.can_carry_data() && super::signals::due(&self.data, now) {
+            entry.sf.request_pure_ack();
+        }
         self.sync_tcp_ack(idx);
         while let Some(ev) = self.subflows[idx].sf.poll_event() {
             self.on_subflow_event(idx, ev);

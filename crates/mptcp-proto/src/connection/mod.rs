@@ -13,6 +13,7 @@
 mod capable;
 mod dss;
 mod events;
+mod info;
 mod join;
 pub mod mptcp;
 mod owner;
@@ -27,6 +28,7 @@ mod transmit;
 mod tests;
 
 pub use capable::accept_syn as accept_capable_syn;
+pub use info::{ConnectionInfo, MptcpInfo, SubflowInfo};
 pub use join::find_syn as join_syn;
 pub use mptcp::{FallbackReason, Mode, MptcpConfig};
 pub use paths::PathRequest;
@@ -414,6 +416,7 @@ impl DataLevel {
             dsn_base: self.send.una(),
             acked_base: from_start.then_some(0),
             keys: Some((mp.local, mp.remote)),
+            version: mp.version,
         };
     }
 

@@ -100,6 +100,8 @@ pub struct Announce {
     pub echoed: bool,
     /// When it was last sent.
     pub sent_at: Option<Instant>,
+    /// How many times it was sent.
+    pub sends: u8,
 }
 
 /// The MPTCP state of a connection that negotiated (or is negotiating) it.
@@ -253,6 +255,8 @@ pub enum Mode {
         acked_base: Option<u64>,
         /// The keys, if they were exchanged.
         keys: Option<(KeyMaterial, Option<KeyMaterial>)>,
+        /// The version that was offered or negotiated.
+        version: MptcpVersion,
     },
 }
 

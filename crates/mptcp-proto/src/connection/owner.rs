@@ -52,16 +52,18 @@ impl SubflowOwner for Owner<'_> {
         if served || !self.data.mode.mptcp().is_some_and(|m| m.is_established()) {
             return;
         }
+        let used = |out: &MptcpOptionList| out.iter().map(|o| o.len()).sum::<usize>();
+        if seg.payload_len == 0 && signals::due(self.data, self.now) {
+            // A pure ACK asked for to carry a signal: the signal first, the
+            // DSS (DATA_ACK) if room is left (RFC 8684 §3.3: a DSS need not
+            // be on every segment).
+            signals::options(self.data, self.path, seg, self.now, space, out);
+            dss::options(self.data, view, seg, space - used(out), out);
+            return;
+        }
         dss::options(self.data, view, seg, space, out);
-        let used: usize = out.iter().map(|o| o.len()).sum();
-        signals::options(
-            self.data,
-            self.path,
-            seg,
-            self.now,
-            space.saturating_sub(used),
-            out,
-        );
+        let left = space.saturating_sub(used(out));
+        signals::options(self.data, self.path, seg, self.now, left, out);
     }
 
     fn on_segment(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict {

@@ -197,6 +197,7 @@ impl Connection {
                 port,
                 echoed: false,
                 sent_at: None,
+                sends: 0,
             });
         }
     }

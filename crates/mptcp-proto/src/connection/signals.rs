@@ -5,7 +5,7 @@
 use super::DataLevel;
 use super::mptcp::{Mode, RemoteAddr};
 use super::path::PathState;
-use crate::crypto::{add_addr_hmac, verify_add_addr_hmac};
+use crate::crypto::{MptcpVersion, add_addr_hmac, verify_add_addr_hmac};
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::SegmentMeta;
@@ -14,10 +14,14 @@ use mptcp_wire::{
     AddAddr, AddAddrFlags, BackupFlags, MpFail, MpFastClose, MpPrio, MpTcpRst, MptcpOption,
     ResetReason, TcpRstFlags,
 };
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// How long an ADD_ADDR waits for its echo before it is sent again.
 const ADD_ADDR_RETRY: Duration = Duration::from_secs(1);
+
+/// How many times an ADD_ADDR is sent without an echo before we give up
+/// (the peer may not take announcements at all).
+const ADD_ADDR_SENDS: u8 = 4;
 
 /// Options of a RST: MP_TCPRST with our reason, MP_FASTCLOSE when the
 /// whole connection is being torn down, MP_FAIL after a checksum failure.
@@ -94,23 +98,59 @@ pub fn options(
     }
     let (local_key, remote_key) = (mp.local.key, mp.remote_key());
     let Some(remote_key) = remote_key else { return };
-    if let Some(a) = mp
-        .announce
-        .iter_mut()
-        .find(|a| !a.echoed && a.sent_at.is_none_or(|t| now >= t + ADD_ADDR_RETRY))
-    {
-        let opt = MptcpOption::AddAddr(AddAddr::V1 {
-            flags: AddAddrFlags::NONE,
-            address_id: a.id,
-            addr: a.addr,
-            port: a.port,
-            hmac: Some(add_addr_hmac(local_key, remote_key, a.id, a.addr, a.port)),
+    if let Some(a) = mp.announce.iter_mut().find(|a| {
+        !a.echoed && a.sends < ADD_ADDR_SENDS && a.sent_at.is_none_or(|t| now >= t + ADD_ADDR_RETRY)
+    }) {
+        // RFC 6824 §3.4.1: v0 announcements carry no HMAC and are not echoed.
+        let opt = MptcpOption::AddAddr(match mp.version {
+            MptcpVersion::V0 => AddAddr::V0 {
+                address_id: a.id,
+                addr: a.addr,
+                port: a.port,
+            },
+            MptcpVersion::V1 => AddAddr::V1 {
+                flags: AddAddrFlags::NONE,
+                address_id: a.id,
+                addr: a.addr,
+                port: a.port,
+                hmac: Some(add_addr_hmac(local_key, remote_key, a.id, a.addr, a.port)),
+            },
         });
         if opt.len() <= space && out.try_push(opt).is_ok() {
             a.sent_at = Some(now);
+            a.sends += 1;
+            a.echoed |= mp.version == MptcpVersion::V0;
             data.mib.inc(Mib::AddAddrTx);
         }
     }
+}
+
+/// Option space of a pure ACK that carries timestamps.
+const PURE_ACK_SPACE: usize = 40 - 12;
+
+/// Whether a signal waits that a data segment has no room for: an echo we
+/// owe, or an announcement due (and small enough for a pure ACK). The
+/// owner then asks a subflow for a pure ACK, as the kernel does.
+pub fn due(data: &DataLevel, now: Instant) -> bool {
+    let Mode::Mptcp(mp) = &data.mode else {
+        return false;
+    };
+    if !mp.echo_due.is_empty() {
+        return true;
+    }
+    mp.remote.is_some()
+        && mp.announce.iter().any(|a| {
+            !a.echoed
+                && a.sends < ADD_ADDR_SENDS
+                && a.sent_at.is_none_or(|t| now >= t + ADD_ADDR_RETRY)
+                && announce_len(mp.version, a.addr, a.port) <= PURE_ACK_SPACE
+        })
+}
+
+fn announce_len(version: MptcpVersion, addr: IpAddr, port: Option<u16>) -> usize {
+    let hmac = if version == MptcpVersion::V1 { 8 } else { 0 };
+    let ip = if addr.is_ipv4() { 4 } else { 16 };
+    4 + ip + hmac + if port.is_some() { 2 } else { 0 }
 }
 
 /// MPTCP options of an incoming RST.

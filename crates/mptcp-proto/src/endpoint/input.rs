@@ -86,7 +86,7 @@ impl Endpoint {
             config.subflow.cc = config.mptcp.cc;
         }
         let sf = Subflow::accept(SubflowId(0), tuple, iss, config.subflow, syn);
-        let conn = Connection::new(
+        let mut conn = Connection::new(
             Role::Server,
             config,
             sf,
@@ -94,6 +94,11 @@ impl Endpoint {
             self.rng.fork(),
             self.local_addrs(),
         );
+        for &(addr, port) in &self.signal {
+            if addr != tuple.local.ip() && addr.is_ipv4() == tuple.local.is_ipv4() {
+                conn.announce(addr, port);
+            }
+        }
         self.insert(conn, false);
         self.tuples.insert(tuple, (idx, SubflowId(0)));
         self.stats.passive_opens += 1;

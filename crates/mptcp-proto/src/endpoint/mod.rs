@@ -169,6 +169,7 @@ pub struct Endpoint {
     isn_key: (u64, u64),
     addrs: Vec<(IpAddr, u16)>,
     listeners: BTreeSet<u16>,
+    signal: Vec<(IpAddr, Option<u16>)>,
     conns: Slab<Slot>,
     tuples: HashMap<FourTuple, (usize, SubflowId)>,
     timers: BTreeSet<(Instant, usize)>,
@@ -211,6 +212,7 @@ impl Endpoint {
             isn_key,
             addrs: Vec::new(),
             listeners: BTreeSet::new(),
+            signal: Vec::new(),
             conns: Slab::new(),
             tuples: HashMap::new(),
             timers: BTreeSet::new(),
@@ -233,6 +235,33 @@ impl Endpoint {
     /// Accept connections to `port` on every local address.
     pub fn listen(&mut self, port: u16) {
         self.listeners.insert(port);
+    }
+
+    /// Announce `addr` (and `port`, when not the connection's) with
+    /// ADD_ADDR on every MPTCP connection accepted from now on, like the
+    /// kernel's `signal` endpoints; peers may then join it.
+    pub fn signal_address(&mut self, addr: IpAddr, port: Option<u16>) {
+        if !self.signal.iter().any(|(a, _)| *a == addr) {
+            self.signal.push((addr, port));
+        }
+    }
+
+    /// The addresses announced on accepted connections.
+    pub fn signalled(&self) -> &[(IpAddr, Option<u16>)] {
+        &self.signal
+    }
+
+    /// Announce `addr` on one connection (RFC 8684 §3.4.1); nothing happens
+    /// on a connection that does not use MPTCP.
+    pub fn announce(
+        &mut self,
+        h: ConnectionHandle,
+        addr: IpAddr,
+        port: Option<u16>,
+    ) -> Result<(), ApiMisuse> {
+        self.slot(h)?.conn.announce(addr, port);
+        self.refresh(h.0);
+        Ok(())
     }
 
     /// Counters.

@@ -374,6 +374,9 @@ struct AckState {
     unacked_segments: u32,
     /// Send an ACK at the next opportunity.
     now: bool,
+    /// Send a pure ACK before any data at the next opportunity (it carries
+    /// connection-level signals that do not fit beside a data mapping).
+    pure: bool,
     /// Send a zero-window probe at the next opportunity.
     probe: bool,
     /// Send a tail loss probe at the next opportunity.
@@ -741,6 +744,15 @@ impl Subflow {
     pub fn request_ack(&mut self) {
         if self.state.is_synchronized() {
             self.ack.now = true;
+        }
+    }
+
+    /// Ask for a pure ACK ahead of any queued data at the next poll: the
+    /// owner has options to send that a full data segment leaves no room
+    /// for (an ADD_ADDR or its echo).
+    pub fn request_pure_ack(&mut self) {
+        if self.state.is_synchronized() {
+            self.ack.pure = true;
         }
     }
 

@@ -112,6 +112,12 @@ impl Subflow {
         owner: &mut O,
         buf: &mut [u8],
     ) -> Option<usize> {
+        if self.ack.pure {
+            self.ack.pure = false;
+            let plan = self.pure_ack_plan(self.snd.nxt);
+            let opts = self.base_options(now);
+            return self.emit(now, owner, plan, opts, buf);
+        }
         if let Some((idx, retx)) = self.sendable(now) {
             self.ack.tlp = false;
             return self.emit_queued(now, idx, retx, owner, buf);

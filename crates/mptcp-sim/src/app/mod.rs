@@ -11,7 +11,6 @@ use mptcp_proto::connection::{ConnectionError, ConnectionHandle};
 use mptcp_proto::endpoint::{Endpoint, Event};
 use mptcp_proto::random::Random;
 use mptcp_proto::stats::Counters;
-use mptcp_proto::subflow::FourTuple;
 use mptcp_proto::time::{Duration, Instant};
 use std::net::{IpAddr, SocketAddr};
 use stream::{StreamGen, StreamHash};
@@ -79,25 +78,7 @@ pub struct AppConfig {
 }
 
 /// One subflow as the application last saw it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SubflowSnapshot {
-    /// Addresses.
-    pub tuple: FourTuple,
-    /// Payload bytes sent, retransmissions included.
-    pub bytes_sent: u64,
-    /// Payload bytes the peer acknowledged.
-    pub bytes_acked: u64,
-    /// Payload bytes received in order.
-    pub bytes_received: u64,
-    /// Segments retransmitted.
-    pub retransmits: u64,
-    /// Retransmission timeouts.
-    pub rto_expirations: u64,
-    /// Smoothed RTT.
-    pub srtt: Option<Duration>,
-    /// Congestion window (bytes).
-    pub cwnd: u64,
-}
+pub use mptcp_proto::connection::SubflowInfo as SubflowSnapshot;
 
 /// The connection as the application last saw it.
 #[derive(Clone, Debug, Default)]
@@ -330,48 +311,17 @@ impl StreamApp {
 
     fn snapshot(&mut self, ep: &Endpoint, h: ConnectionHandle) {
         let Some(conn) = ep.connection(h) else { return };
+        let info = conn.info();
         self.status.snapshot = ConnSnapshot {
-            subflows: conn
-                .subflows()
-                .map(|sf| SubflowSnapshot {
-                    tuple: sf.tuple(),
-                    bytes_sent: sf.stats().bytes_sent,
-                    bytes_acked: sf.stats().bytes_acked,
-                    bytes_received: sf.stats().bytes_received,
-                    retransmits: sf.stats().retransmits,
-                    rto_expirations: sf.stats().rto_expirations,
-                    srtt: sf.rtt().srtt(),
-                    cwnd: sf.cwnd(),
-                })
-                .collect(),
-            mib: conn.data().mib.clone(),
-            mptcp: mptcp_snapshot(conn),
+            subflows: info.subflows,
+            mib: info.counters,
+            mptcp: info.mptcp.map(|m| MptcpSnapshot {
+                version: m.version.number(),
+                fallback: m.fallback.map(|r| r.name()),
+                checksum: m.checksum,
+                local_token: Some(m.local.token.0),
+                remote_token: m.remote.map(|r| r.token.0),
+            }),
         };
-    }
-}
-
-fn mptcp_snapshot(conn: &mptcp_proto::connection::Connection) -> Option<MptcpSnapshot> {
-    use mptcp_proto::connection::Mode;
-    use mptcp_proto::crypto::MptcpVersion;
-    let v = |v: MptcpVersion| match v {
-        MptcpVersion::V0 => 0,
-        MptcpVersion::V1 => 1,
-    };
-    match &conn.data().mode {
-        Mode::Plain => None,
-        Mode::Mptcp(m) => Some(MptcpSnapshot {
-            version: v(m.version),
-            fallback: None,
-            checksum: m.checksum,
-            local_token: Some(m.local.token.0),
-            remote_token: m.remote.map(|r| r.token.0),
-        }),
-        Mode::Fallback { reason, keys, .. } => Some(MptcpSnapshot {
-            version: 1,
-            fallback: Some(reason.name()),
-            checksum: false,
-            local_token: keys.map(|(l, _)| l.token.0),
-            remote_token: keys.and_then(|(_, r)| r.map(|r| r.token.0)),
-        }),
     }
 }
