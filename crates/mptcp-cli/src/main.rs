@@ -27,6 +27,12 @@ enum Command {
     Decode(cmd::decode::Args),
     /// Run a transfer between two simulated hosts running the real engine.
     Sim(Box<cmd::sim::Args>),
+    /// Connect over TUN devices and relay standard input and output (like
+    /// netcat).
+    Connect(Box<cmd::connect::Args>),
+    /// Accept connections over TUN devices and relay standard input and
+    /// output (like netcat -l).
+    Listen(Box<cmd::listen::Args>),
 }
 
 /// A failure the command reports: a one-line message and an exit status.
@@ -69,6 +75,8 @@ fn main() -> ExitCode {
         Command::Token(args) => cmd::token::run(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Sim(args) => cmd::sim::run(*args),
+        Command::Connect(args) => cmd::connect::run(*args),
+        Command::Listen(args) => cmd::listen::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,9 +3,50 @@
 //! The engine (`mptcp-proto`) runs in a driver task that owns one
 //! [`Endpoint`](mptcp_proto::endpoint::Endpoint) and the TUN devices it
 //! speaks through, one per path. This is the only crate that touches the
-//! operating system or uses `unsafe` (the TUN ioctls, network namespaces and
-//! the kernel's MPTCP socket options, each wrapped in a safe function), and
-//! the one place that reads the real clock.
+//! operating system or uses `unsafe` (the TUN ioctls, rtnetlink, network
+//! namespaces and the kernel's MPTCP socket options, each wrapped in a safe
+//! function), and the one place that reads the real clock.
+//!
+//! A path is a TUN device and the address our stack uses on it: the kernel
+//! routes packets for that address into the device, where the stack reads
+//! them; what the stack writes comes out of the device into the kernel's
+//! IP layer, as if from a neighbour. So the peer can be the local kernel
+//! (its MPTCP, in the same network namespace) or anything it routes to.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use mptcp_tun::{MptcpStream, Stack};
+//! use tokio::io::AsyncWriteExt;
+//!
+//! let stack = Stack::builder()
+//!     .path("mptcp0", "10.200.0.2".parse().unwrap())
+//!     .path("mptcp1", "10.200.1.2".parse().unwrap())
+//!     .build()?;
+//! let mut stream = MptcpStream::connect(&stack, "10.200.0.1:5201".parse().unwrap()).await?;
+//! stream.write_all(&[0u8; 1 << 20]).await?;
+//! stream.shutdown().await?;
+//! stream.closed().await?;
+//! for sf in stream.info()?.subflows {
+//!     println!("{} -> {}: {} bytes", sf.tuple.local, sf.tuple.remote, sf.bytes_acked);
+//! }
+//! # Ok(()) }
+//! ```
 
+mod device;
+mod driver;
 pub mod lab;
+mod listener;
+mod shared;
+mod stack;
+mod stream;
 mod sys;
+
+pub use device::{DeviceStats, PathConfig};
+pub use listener::MptcpListener;
+pub use mptcp_proto::congestion::CcAlgorithm;
+pub use mptcp_proto::connection::{ConnectionInfo, MptcpInfo, SubflowInfo};
+pub use mptcp_proto::crypto::MptcpVersion;
+pub use mptcp_proto::scheduler::SchedulerKind;
+pub use mptcp_proto::stats::{Counters, Mib};
+pub use stack::{Stack, StackBuilder};
+pub use stream::{MptcpStream, ReadHalf, WriteHalf};

@@ -237,6 +237,12 @@ impl Endpoint {
         self.listeners.insert(port);
     }
 
+    /// Stop accepting connections to `port` (those already accepted or
+    /// under way are not affected).
+    pub fn unlisten(&mut self, port: u16) {
+        self.listeners.remove(&port);
+    }
+
     /// Announce `addr` (and `port`, when not the connection's) with
     /// ADD_ADDR on every MPTCP connection accepted from now on, like the
     /// kernel's `signal` endpoints; peers may then join it.

@@ -1,0 +1,209 @@
+//! What `connect`, `listen` and `perf` share: the stack's options, and the
+//! per-connection statistics they print and write.
+
+use crate::Failure;
+use clap::Args as ClapArgs;
+use mptcp_tun::{
+    CcAlgorithm, ConnectionInfo, MptcpVersion, PathConfig, SchedulerKind, Stack, StackBuilder,
+};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// The userspace stack's options.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct StackArgs {
+    /// A path: TUN device and our address on it, DEV=ADDR (the device is
+    /// attached, or created if absent). Repeatable; the first carries the
+    /// initial subflow, the others add subflows.
+    #[arg(long = "tun", value_name = "DEV=ADDR", required = true)]
+    pub tun: Vec<PathConfig>,
+    /// MPTCP version offered: 1 (RFC 8684) or 0 (RFC 6824).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub version: u8,
+    /// Plain TCP: neither offer nor accept MPTCP.
+    #[arg(long)]
+    pub no_mptcp: bool,
+    /// Scheduler: minrtt, roundrobin, redundant, ecf.
+    #[arg(long, default_value = "minrtt")]
+    pub scheduler: String,
+    /// Congestion control of MPTCP subflows: lia, olia, balia, reno, cubic.
+    #[arg(long, default_value = "lia")]
+    pub cc: String,
+    /// Ask for DSS checksums.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Do not open subflows from the other paths or to announced addresses.
+    #[arg(long)]
+    pub no_subflows: bool,
+}
+
+impl StackArgs {
+    /// A builder with these options.
+    pub fn builder(&self) -> Result<StackBuilder, Failure> {
+        let scheduler = SchedulerKind::from_name(&self.scheduler).ok_or_else(|| {
+            let names: Vec<&str> = SchedulerKind::ALL.iter().map(|s| s.name()).collect();
+            Failure::usage(format!(
+                "unknown scheduler {:?} ({})",
+                self.scheduler,
+                names.join(", ")
+            ))
+        })?;
+        let cc = CcAlgorithm::from_name(&self.cc).ok_or_else(|| {
+            let names: Vec<&str> = CcAlgorithm::ALL.iter().map(|a| a.name()).collect();
+            Failure::usage(format!(
+                "unknown congestion control {:?} ({})",
+                self.cc,
+                names.join(", ")
+            ))
+        })?;
+        let mut b = Stack::builder()
+            .version(if self.version == 0 {
+                MptcpVersion::V0
+            } else {
+                MptcpVersion::V1
+            })
+            .mptcp(!self.no_mptcp)
+            .scheduler(scheduler)
+            .congestion(cc)
+            .checksum(self.checksum)
+            .open_subflows(!self.no_subflows);
+        for p in &self.tun {
+            b = b.path_config(p.clone());
+        }
+        Ok(b)
+    }
+}
+
+/// Build a stack, turning failures into one-line messages.
+pub fn build(b: StackBuilder) -> Result<Stack, Failure> {
+    b.build().map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            " (TUN devices need root or CAP_NET_ADMIN)"
+        } else {
+            ""
+        };
+        Failure::failed(format!("cannot start the stack: {e}{hint}"))
+    })
+}
+
+/// The statistics of a connection as JSON: version, keys, tokens,
+/// fallback, subflows, counters.
+pub fn info_json(info: &ConnectionInfo, stack: &Stack) -> Value {
+    let m = info.mptcp.as_ref();
+    let subflows: Vec<Value> = info
+        .subflows
+        .iter()
+        .map(|s| {
+            json!({
+                "local": s.tuple.local.to_string(),
+                "remote": s.tuple.remote.to_string(),
+                "local_id": s.local_id,
+                "remote_id": s.remote_id,
+                "backup": s.backup,
+                "state": format!("{:?}", s.state),
+                "bytes_sent": s.bytes_sent,
+                "bytes_acked": s.bytes_acked,
+                "bytes_received": s.bytes_received,
+                "retransmits": s.retransmits,
+                "bytes_retrans": s.bytes_retrans,
+                "rto_expirations": s.rto_expirations,
+                "srtt_ms": s.srtt.map(|d| d.as_secs_f64() * 1e3),
+                "cwnd": s.cwnd,
+            })
+        })
+        .collect();
+    let counters: serde_json::Map<String, Value> = stack
+        .counters()
+        .iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let devices: Vec<Value> = stack
+        .device_stats()
+        .iter()
+        .map(|(p, d)| {
+            json!({
+                "path": p.to_string(),
+                "packets_in": d.packets_in,
+                "packets_out": d.packets_out,
+                "bytes_in": d.bytes_in,
+                "bytes_out": d.bytes_out,
+                "send_errors": d.send_errors,
+            })
+        })
+        .collect();
+    json!({
+        "mptcp": m.is_some_and(|m| m.fallback.is_none()),
+        "version": m.map(|m| m.version.number()),
+        "local_key": m.map(|m| m.local.key),
+        "remote_key": m.and_then(|m| m.remote.map(|r| r.key)),
+        "local_token": m.map(|m| m.local.token.0),
+        "remote_token": m.and_then(|m| m.remote.map(|r| r.token.0)),
+        "checksum": m.is_some_and(|m| m.checksum),
+        "fallback": m.is_none_or(|m| m.fallback.is_some()),
+        "fallback_reason": match m {
+            None => Some("MPTCP not offered"),
+            Some(m) => m.fallback.map(|r| r.name()),
+        },
+        "subflows": subflows,
+        "counters": counters,
+        "devices": devices,
+    })
+}
+
+/// The statistics for humans, on stderr.
+pub fn print_info(info: &ConnectionInfo) {
+    match &info.mptcp {
+        None => eprintln!("plain TCP"),
+        Some(m) => {
+            let remote = m
+                .remote
+                .map(|r| format!("{:#018x} (token {})", r.key, r.token))
+                .unwrap_or_else(|| "-".into());
+            eprintln!(
+                "MPTCP v{}{}{}: local key {:#018x} (token {}), remote key {remote}",
+                m.version.number(),
+                if m.checksum { ", checksums" } else { "" },
+                m.fallback
+                    .map(|r| format!(", fell back to TCP: {}", r.name()))
+                    .unwrap_or_default(),
+                m.local.key,
+                m.local.token,
+            );
+        }
+    }
+    eprintln!(
+        "{:<24} {:<24} {:>12} {:>12} {:>7} {:>9} {:>9}",
+        "local", "remote", "sent", "received", "retx", "srtt ms", "cwnd"
+    );
+    for s in &info.subflows {
+        eprintln!(
+            "{:<24} {:<24} {:>12} {:>12} {:>7} {:>9} {:>9}",
+            s.tuple.local.to_string(),
+            s.tuple.remote.to_string(),
+            s.bytes_sent,
+            s.bytes_received,
+            s.retransmits,
+            s.srtt
+                .map(|d| format!("{:.2}", d.as_secs_f64() * 1e3))
+                .unwrap_or_else(|| "-".into()),
+            s.cwnd,
+        );
+    }
+}
+
+/// Parse HOST:PORT (an address; names are not resolved).
+pub fn parse_target(s: &str) -> Result<SocketAddr, Failure> {
+    s.parse().map_err(|_| {
+        Failure::usage(format!(
+            "{s:?}: expected ADDRESS:PORT, like 10.200.0.1:5201 or [fd00:200::1]:5201"
+        ))
+    })
+}
+
+/// Write the JSON statistics to `path`.
+pub fn write_json(path: &std::path::Path, v: &Value) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(v).expect("JSON values serialize");
+    std::fs::write(path, text + "\n")
+        .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,178 @@
+//! A path: one TUN device and the address the stack uses on it.
+
+use crate::sys::{netlink, tun};
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::unix::AsyncFd;
+
+/// A path: a TUN device (attached, or created if absent) and the address
+/// our stack uses on it. Written `DEV=ADDR`, e.g. `mptcp0=10.200.0.2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathConfig {
+    /// The TUN device's name.
+    pub device: String,
+    /// Our address on it (not one of the kernel's own addresses: the kernel
+    /// routes packets for it into the device, where the stack reads them).
+    pub addr: IpAddr,
+}
+
+impl PathConfig {
+    /// A path over `device` with our address `addr`.
+    pub fn new(device: impl Into<String>, addr: IpAddr) -> PathConfig {
+        PathConfig {
+            device: device.into(),
+            addr,
+        }
+    }
+}
+
+impl FromStr for PathConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PathConfig, String> {
+        let (dev, addr) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?}: expected DEV=ADDR, like mptcp0=10.200.0.2"))?;
+        if dev.is_empty() || dev.len() > 15 {
+            return Err(format!("{dev:?}: a device name has 1 to 15 characters"));
+        }
+        let addr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?}: not an IPv4 or IPv6 address"))?;
+        Ok(PathConfig::new(dev, addr))
+    }
+}
+
+impl fmt::Display for PathConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.device, self.addr)
+    }
+}
+
+/// Packet counters of one device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Packets read from the device.
+    pub packets_in: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Packets written.
+    pub packets_out: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Packets the device refused (down, queue full): lost, as on a wire.
+    pub send_errors: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    packets_in: AtomicU64,
+    bytes_in: AtomicU64,
+    packets_out: AtomicU64,
+    bytes_out: AtomicU64,
+    send_errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> DeviceStats {
+        DeviceStats {
+            packets_in: self.packets_in.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            packets_out: self.packets_out.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            send_errors: self.send_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An open path, owned by the driver.
+pub(crate) struct Device {
+    pub(crate) tun: AsyncFd<tun::Tun>,
+    pub(crate) config: PathConfig,
+    pub(crate) mtu: u16,
+    pub(crate) counters: Arc<Counters>,
+    /// A read failed for good (the device was deleted): not polled again.
+    pub(crate) dead: bool,
+}
+
+impl Device {
+    /// Attach to (or create) the device, bring it up and route our address
+    /// into it. Must run inside a tokio runtime.
+    pub(crate) fn open(config: &PathConfig) -> io::Result<Device> {
+        let t = tun::Tun::open(&config.device)?;
+        tracing::debug!(device = %t.name(), created = t.created(), "path device open");
+        let name = &config.device;
+        if !tun::is_up(name)? {
+            tun::set_up(name).map_err(|e| ctx(e, format!("bringing {name} up")))?;
+        }
+        let mtu = tun::mtu(name)?.clamp(576, 65535) as u16;
+        let index = tun::interface_index(name)
+            .ok_or_else(|| io::Error::other(format!("{name} vanished")))?;
+        netlink::add_host_route(config.addr, index).map_err(|e| {
+            ctx(
+                e,
+                format!("routing {} into {name} (IPv6 off on it?)", config.addr),
+            )
+        })?;
+        Ok(Device {
+            tun: t.into_async()?,
+            config: config.clone(),
+            mtu,
+            counters: Arc::default(),
+            dead: false,
+        })
+    }
+
+    pub(crate) fn note_in(&self, bytes: usize) {
+        self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_in
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Write one packet; a refusal counts as a loss (TCP recovers).
+    pub(crate) fn send(&self, packet: &[u8]) {
+        match self.tun.get_ref().send(packet) {
+            Ok(_) => {
+                self.counters.packets_out.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .bytes_out
+                    .fetch_add(packet.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.counters.send_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(device = %self.config.device, error = %e, "packet not sent");
+            }
+        }
+    }
+}
+
+fn ctx(e: io::Error, what: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_as_dev_equals_addr() {
+        let p: PathConfig = "mptcp0=10.200.0.2".parse().expect("v4");
+        assert_eq!(p, PathConfig::new("mptcp0", "10.200.0.2".parse().unwrap()));
+        assert_eq!(p.to_string(), "mptcp0=10.200.0.2");
+        let p: PathConfig = "t1=fd00:200:1::2".parse().expect("v6");
+        assert!(p.addr.is_ipv6());
+        for bad in [
+            "mptcp0",
+            "=10.0.0.1",
+            "mptcp0=10.0.0",
+            "a-very-long-device-name=10.0.0.1",
+        ] {
+            assert!(bad.parse::<PathConfig>().is_err(), "{bad}");
+        }
+    }
+}

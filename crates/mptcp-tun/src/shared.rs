@@ -1,0 +1,224 @@
+//! What the driver task and the application's handles share: the endpoint
+//! behind one lock, the wakers of tasks waiting on connections, and a
+//! notification that wakes the driver after an application call.
+
+use crate::device::Counters as DeviceCounters;
+use mptcp_proto::connection::{ConnState, ConnectionError, ConnectionHandle};
+use mptcp_proto::endpoint::{Endpoint, Event};
+use mptcp_proto::time::Instant as EngineInstant;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use tokio::sync::Notify;
+
+/// The engine's clock: microseconds since the stack started.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    epoch: tokio::time::Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Clock {
+        Clock {
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Now, for the engine.
+    pub(crate) fn now(&self) -> EngineInstant {
+        EngineInstant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    /// An engine deadline on tokio's clock.
+    pub(crate) fn to_tokio(self, t: EngineInstant) -> tokio::time::Instant {
+        self.epoch + std::time::Duration::from_micros(t.as_micros())
+    }
+}
+
+/// A connection the application holds.
+#[derive(Debug, Default)]
+pub(crate) struct ConnSlot {
+    /// Distinguishes this connection from a later one that reuses the
+    /// engine's handle.
+    pub(crate) id: u64,
+    pub(crate) reader: Option<Waker>,
+    pub(crate) writer: Option<Waker>,
+    /// `connect` or `closed()` waiting.
+    pub(crate) waiter: Option<Waker>,
+    pub(crate) connected: bool,
+    /// The connection ended (`Some(None)`: gracefully).
+    pub(crate) closed: Option<Option<ConnectionError>>,
+}
+
+/// A listening port.
+#[derive(Debug, Default)]
+pub(crate) struct ListenSlot {
+    pub(crate) queue: VecDeque<ConnectionHandle>,
+    pub(crate) waker: Option<Waker>,
+}
+
+/// Everything behind the lock.
+pub(crate) struct State {
+    pub(crate) ep: Endpoint,
+    pub(crate) clock: Clock,
+    pub(crate) conns: HashMap<ConnectionHandle, ConnSlot>,
+    pub(crate) listeners: HashMap<u16, ListenSlot>,
+    next_id: u64,
+    /// Wakers to call once the lock is released.
+    pub(crate) to_wake: Vec<Waker>,
+}
+
+impl State {
+    pub(crate) fn new(ep: Endpoint) -> State {
+        State {
+            ep,
+            clock: Clock::new(),
+            conns: HashMap::new(),
+            listeners: HashMap::new(),
+            next_id: 1,
+            to_wake: Vec::new(),
+        }
+    }
+
+    /// Start tracking a connection the application now holds.
+    /// An accepted connection may have ended before it was taken; its
+    /// events went by, so its state is read from the engine.
+    pub(crate) fn adopt(&mut self, h: ConnectionHandle, connected: bool) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let closed = match self.ep.connection(h).map(|c| c.state()) {
+            Some(ConnState::Closed(e)) => Some(e),
+            _ => None,
+        };
+        self.conns.insert(
+            h,
+            ConnSlot {
+                id,
+                connected,
+                closed,
+                ..ConnSlot::default()
+            },
+        );
+        id
+    }
+
+    /// The slot of connection `h` if it is still the one with `id`.
+    pub(crate) fn slot(&mut self, h: ConnectionHandle, id: u64) -> Option<&mut ConnSlot> {
+        self.conns.get_mut(&h).filter(|s| s.id == id)
+    }
+
+    /// Deliver the engine's events to the tasks waiting on them.
+    pub(crate) fn dispatch_events(&mut self) {
+        while let Some(ev) = self.ep.poll_event() {
+            match ev {
+                Event::Incoming(_) => self.take_incoming(),
+                Event::Connected(h) => {
+                    if let Some(s) = self.conns.get_mut(&h) {
+                        s.connected = true;
+                        self.to_wake.extend(s.waiter.take());
+                    }
+                }
+                Event::Readable(h) | Event::PeerClosed(h) => {
+                    if let Some(s) = self.conns.get_mut(&h) {
+                        self.to_wake.extend(s.reader.take());
+                    }
+                }
+                Event::Writable(h) => {
+                    if let Some(s) = self.conns.get_mut(&h) {
+                        self.to_wake.extend(s.writer.take());
+                    }
+                }
+                Event::Closed(h, err) => {
+                    if let Some(s) = self.conns.get_mut(&h) {
+                        s.closed = Some(err);
+                        self.to_wake.extend(
+                            [s.reader.take(), s.writer.take(), s.waiter.take()]
+                                .into_iter()
+                                .flatten(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hand connections whose handshake completed to their listener, by
+    /// local port; those for a port nobody listens on any more are reset.
+    fn take_incoming(&mut self) {
+        while let Some(h) = self.ep.accept() {
+            let port = self
+                .ep
+                .connection(h)
+                .and_then(|c| c.subflows().next().map(|s| s.tuple().local.port()));
+            match port.and_then(|p| self.listeners.get_mut(&p)) {
+                Some(l) => {
+                    l.queue.push_back(h);
+                    self.to_wake.extend(l.waker.take());
+                }
+                None => {
+                    let _ = self.ep.abort(h);
+                }
+            }
+        }
+    }
+}
+
+/// The shared part of a stack.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the driver after an application call changed something.
+    pub(crate) notify: Notify,
+    /// Application handles alive (stacks, streams, listeners); the driver
+    /// stops when none is left and no connection lingers.
+    handles: AtomicUsize,
+    pub(crate) devices: Vec<(crate::PathConfig, Arc<DeviceCounters>)>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        state: State,
+        devices: Vec<(crate::PathConfig, Arc<DeviceCounters>)>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(state),
+            notify: Notify::new(),
+            handles: AtomicUsize::new(0),
+            devices,
+        })
+    }
+
+    /// Lock the state. A panic while it was held cannot leave the engine
+    /// half-updated in a way that matters more than the panic itself, so a
+    /// poisoned lock is taken over.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Release the lock, then wake whoever the last calls made ready.
+    pub(crate) fn unlock(&self, mut st: MutexGuard<'_, State>) {
+        let wakers = std::mem::take(&mut st.to_wake);
+        drop(st);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// An application call changed the engine: let the driver send.
+    pub(crate) fn kick(&self) {
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn handle_opened(&self) {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn handle_closed(&self) {
+        self.handles.fetch_sub(1, Ordering::AcqRel);
+        self.kick();
+    }
+
+    pub(crate) fn handles(&self) -> usize {
+        self.handles.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,241 @@
+//! `Stack`: the engine, its devices and the driver task, and the builder
+//! that configures them.
+
+use crate::device::{Device, DeviceStats, PathConfig};
+use crate::shared::{Shared, State};
+use crate::{MptcpListener, MptcpStream, driver, sys};
+use mptcp_proto::congestion::CcAlgorithm;
+use mptcp_proto::crypto::MptcpVersion;
+use mptcp_proto::endpoint::{Endpoint, EndpointConfig, EndpointStats};
+use mptcp_proto::scheduler::SchedulerKind;
+use mptcp_proto::stats::Counters;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// A userspace MPTCP stack on TUN devices: one endpoint, its paths, and
+/// the driver task that runs it on the current tokio runtime. Cheap to
+/// clone; the driver stops once every clone, stream and listener is gone
+/// and the last connection has closed.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    handle: Arc<StackHandle>,
+}
+
+#[derive(Debug)]
+struct StackHandle {
+    shared: Arc<Shared>,
+    paths: Vec<PathConfig>,
+}
+
+impl Drop for StackHandle {
+    fn drop(&mut self) {
+        self.shared.handle_closed();
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// A builder with the defaults: MPTCP v1 offered (v0 accepted), the
+    /// lowest-RTT-first scheduler, LIA coupled congestion control, no DSS
+    /// checksums asked for, subflows opened from every path.
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// The paths, in the order given (the first carries initial subflows).
+    pub fn paths(&self) -> &[PathConfig] {
+        &self.handle.paths
+    }
+
+    /// Connect to `remote` (see [`MptcpStream::connect`]).
+    pub async fn connect(&self, remote: SocketAddr) -> io::Result<MptcpStream> {
+        MptcpStream::connect(self, remote).await
+    }
+
+    /// Listen on `port` (see [`MptcpListener::bind`]).
+    pub fn listen(&self, port: u16) -> io::Result<MptcpListener> {
+        MptcpListener::bind(self, port)
+    }
+
+    /// The MPTCP counters of the endpoint and of all its connections, named
+    /// as the kernel's MIB (MPCapableSYNTX, MPJoinSynRx, ...).
+    pub fn counters(&self) -> Counters {
+        self.shared().lock().ep.mib_total()
+    }
+
+    /// Endpoint-wide packet and connection counts.
+    pub fn endpoint_stats(&self) -> EndpointStats {
+        *self.shared().lock().ep.stats()
+    }
+
+    /// Packet counters of each path's device.
+    pub fn device_stats(&self) -> Vec<(PathConfig, DeviceStats)> {
+        self.shared()
+            .devices
+            .iter()
+            .map(|(p, c)| (p.clone(), c.snapshot()))
+            .collect()
+    }
+}
+
+/// Configures a [`Stack`].
+#[derive(Clone, Debug, Default)]
+pub struct StackBuilder {
+    paths: Vec<PathConfig>,
+    signal: Vec<IpAddr>,
+    config: EndpointConfig,
+    seed: Option<u64>,
+}
+
+impl StackBuilder {
+    /// Add a path: the TUN device `device` (attached, or created if absent)
+    /// with our address `addr` on it. The first path of each address family
+    /// carries the initial subflow of the connections we open.
+    pub fn path(mut self, device: impl Into<String>, addr: IpAddr) -> StackBuilder {
+        self.paths.push(PathConfig::new(device, addr));
+        self
+    }
+
+    /// Add a path given as a [`PathConfig`].
+    pub fn path_config(mut self, path: PathConfig) -> StackBuilder {
+        self.paths.push(path);
+        self
+    }
+
+    /// The MPTCP version offered when connecting (v1 by default).
+    pub fn version(mut self, v: MptcpVersion) -> StackBuilder {
+        self.config.connection.mptcp.version = v;
+        self
+    }
+
+    /// Accept v0 (RFC 6824) clients (on by default).
+    pub fn accept_v0(mut self, yes: bool) -> StackBuilder {
+        self.config.connection.mptcp.accept_v0 = yes;
+        self
+    }
+
+    /// Offer and accept MPTCP at all (off: a plain TCP stack).
+    pub fn mptcp(mut self, enabled: bool) -> StackBuilder {
+        self.config.connection.mptcp.enabled = enabled;
+        self
+    }
+
+    /// The scheduler.
+    pub fn scheduler(mut self, s: SchedulerKind) -> StackBuilder {
+        self.config.connection.mptcp.scheduler = s;
+        self
+    }
+
+    /// Congestion control of MPTCP subflows (coupled LIA by default).
+    pub fn congestion(mut self, cc: CcAlgorithm) -> StackBuilder {
+        self.config.connection.mptcp.cc = cc;
+        self
+    }
+
+    /// Congestion control of plain TCP connections (CUBIC by default).
+    pub fn tcp_congestion(mut self, cc: CcAlgorithm) -> StackBuilder {
+        self.config.connection.subflow.cc = cc;
+        self
+    }
+
+    /// Ask for DSS checksums (RFC 8684 §3.3.1; used when either side asks).
+    pub fn checksum(mut self, yes: bool) -> StackBuilder {
+        self.config.connection.mptcp.checksum = yes;
+        self
+    }
+
+    /// Path manager: open subflows from every other path and to addresses
+    /// the peer announces (on by default).
+    pub fn open_subflows(mut self, yes: bool) -> StackBuilder {
+        self.config.connection.mptcp.open_subflows = yes;
+        self
+    }
+
+    /// Path manager: the most subflows per connection (8 by default).
+    pub fn max_subflows(mut self, n: usize) -> StackBuilder {
+        self.config.connection.mptcp.max_subflows = n.max(1);
+        self
+    }
+
+    /// Path manager: announce `addr` with ADD_ADDR on every accepted
+    /// connection (a `signal` endpoint, in the kernel's words).
+    pub fn signal(mut self, addr: IpAddr) -> StackBuilder {
+        self.signal.push(addr);
+        self
+    }
+
+    /// Opportunistic reinjection (on by default).
+    pub fn opportunistic_reinjection(mut self, yes: bool) -> StackBuilder {
+        self.config.connection.mptcp.opportunistic_reinjection = yes;
+        self
+    }
+
+    /// Send and receive buffer of each connection, in bytes.
+    pub fn buffers(mut self, send: usize, recv: usize) -> StackBuilder {
+        self.config.connection.send_buffer = send.max(4096);
+        self.config.connection.recv_buffer = recv.max(4096);
+        self
+    }
+
+    /// Seed of the endpoint's randomness (keys, ports, sequence numbers);
+    /// drawn from the OS unless set.
+    pub fn seed(mut self, seed: u64) -> StackBuilder {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Open the devices and start the driver on the current tokio runtime.
+    /// Devices are found (or created) in the calling thread's network
+    /// namespace. Needs CAP_NET_ADMIN.
+    pub fn build(self) -> io::Result<Stack> {
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| io::Error::other("Stack::build must run inside a tokio runtime"))?;
+        if self.paths.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a stack needs at least one path",
+            ));
+        }
+        let mut config = self.config;
+        config.seed = match self.seed {
+            Some(s) => s,
+            None => sys::random_seed()?,
+        };
+        let _guard = rt.enter();
+        let devices = self
+            .paths
+            .iter()
+            .map(Device::open)
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut ep = Endpoint::new(config);
+        for d in &devices {
+            ep.add_address(d.config.addr, d.mtu);
+        }
+        for &a in &self.signal {
+            ep.signal_address(a, None);
+        }
+        let counters = devices
+            .iter()
+            .map(|d| (d.config.clone(), d.counters.clone()))
+            .collect();
+        let shared = Shared::new(State::new(ep), counters);
+        shared.handle_opened();
+        rt.spawn(driver::run(shared.clone(), devices));
+        Ok(Stack {
+            handle: Arc::new(StackHandle {
+                shared,
+                paths: self.paths,
+            }),
+        })
+    }
+}

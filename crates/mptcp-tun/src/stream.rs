@@ -1,0 +1,376 @@
+//! `MptcpStream`: one connection, as tokio's `AsyncRead` + `AsyncWrite`.
+
+use crate::Stack;
+use crate::shared::Shared;
+use mptcp_proto::connection::{ConnectionError, ConnectionHandle, ConnectionInfo};
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// An MPTCP connection (or a plain TCP one, after fallback) of a [`Stack`].
+///
+/// Reading gives the peer's byte stream in order, whichever subflows it
+/// came over; writing queues bytes for the scheduler; `shutdown` sends a
+/// DATA_FIN (RFC 8684 §3.3.3) once everything written is sent. Dropping the
+/// stream closes it gracefully; [`MptcpStream::abort`] resets it with
+/// MP_FASTCLOSE (§3.5).
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use mptcp_tun::{MptcpStream, Stack};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// let stack = Stack::builder()
+///     .path("mptcp0", "10.200.0.2".parse().unwrap())
+///     .path("mptcp1", "10.200.1.2".parse().unwrap())
+///     .build()?;
+/// let mut s = MptcpStream::connect(&stack, "10.200.0.1:5201".parse().unwrap()).await?;
+/// s.write_all(b"hello").await?;
+/// s.shutdown().await?; // DATA_FIN
+/// let mut reply = Vec::new();
+/// s.read_to_end(&mut reply).await?;
+/// println!("{:?}", s.info()?.mptcp);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct MptcpStream {
+    inner: Arc<Inner>,
+}
+
+/// The reading half of a split stream.
+#[derive(Debug)]
+pub struct ReadHalf {
+    inner: Arc<Inner>,
+}
+
+/// The writing half of a split stream; `shutdown` sends the DATA_FIN.
+#[derive(Debug)]
+pub struct WriteHalf {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    h: ConnectionHandle,
+    id: u64,
+    shut: AtomicBool,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MptcpStream")
+            .field("handle", &self.h)
+            .finish()
+    }
+}
+
+/// The error an application sees for the way a connection ended.
+pub(crate) fn io_error(e: ConnectionError) -> io::Error {
+    let kind = match e {
+        ConnectionError::Reset => io::ErrorKind::ConnectionReset,
+        ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
+        ConnectionError::TimedOut => io::ErrorKind::TimedOut,
+        ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
+    };
+    io::Error::new(kind, e)
+}
+
+fn released() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection was aborted")
+}
+
+impl MptcpStream {
+    /// Connect to `remote` from the stack's first path of the same address
+    /// family; the other paths join as subflows once MPTCP is established.
+    pub async fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<MptcpStream> {
+        let shared = stack.shared().clone();
+        let local = stack
+            .paths()
+            .iter()
+            .map(|p| p.addr)
+            .find(|a| a.is_ipv4() == remote.is_ipv4())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    format!("no path has an address of {remote}'s family"),
+                )
+            })?;
+        let (h, id) = {
+            let mut st = shared.lock();
+            let now = st.clock.now();
+            let h = st
+                .ep
+                .connect(now, local, remote)
+                .map_err(|e| io::Error::new(io::ErrorKind::AddrNotAvailable, e))?;
+            let id = st.adopt(h, false);
+            shared.unlock(st);
+            (h, id)
+        };
+        shared.kick();
+        let stream = MptcpStream::adopted(shared, h, id);
+        poll_fn(|cx| stream.inner.poll_connected(cx)).await?;
+        Ok(stream)
+    }
+
+    pub(crate) fn adopted(shared: Arc<Shared>, h: ConnectionHandle, id: u64) -> MptcpStream {
+        shared.handle_opened();
+        MptcpStream {
+            inner: Arc::new(Inner {
+                shared,
+                h,
+                id,
+                shut: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A snapshot of the connection: version, keys and tokens, fallback,
+    /// every subflow with its addresses and counters.
+    pub fn info(&self) -> io::Result<ConnectionInfo> {
+        self.inner.info()
+    }
+
+    /// Our address and port on the first subflow.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.first_tuple().map(|t| t.0)
+    }
+
+    /// The peer's address and port on the first subflow.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.first_tuple().map(|t| t.1)
+    }
+
+    /// Reset the connection now: RST on every subflow, with MP_FASTCLOSE
+    /// when MPTCP is in use. Unsent and unread data are dropped.
+    pub fn abort(self) {
+        self.inner.abort();
+    }
+
+    /// Wait until the connection is over: `Ok` after a graceful close in
+    /// both directions (our DATA_FIN acknowledged, the peer's received),
+    /// the error otherwise.
+    pub async fn closed(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_closed(cx)).await
+    }
+
+    /// Split into a reading and a writing half, usable from two tasks.
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        (
+            ReadHalf {
+                inner: self.inner.clone(),
+            },
+            WriteHalf { inner: self.inner },
+        )
+    }
+}
+
+impl ReadHalf {
+    /// See [`MptcpStream::info`].
+    pub fn info(&self) -> io::Result<ConnectionInfo> {
+        self.inner.info()
+    }
+}
+
+impl WriteHalf {
+    /// See [`MptcpStream::info`].
+    pub fn info(&self) -> io::Result<ConnectionInfo> {
+        self.inner.info()
+    }
+
+    /// See [`MptcpStream::closed`].
+    pub async fn closed(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_closed(cx)).await
+    }
+}
+
+impl Inner {
+    fn info(&self) -> io::Result<ConnectionInfo> {
+        let mut st = self.shared.lock();
+        st.slot(self.h, self.id).ok_or_else(released)?;
+        st.ep
+            .connection(self.h)
+            .map(|c| c.info())
+            .ok_or_else(released)
+    }
+
+    fn first_tuple(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        let info = self.info()?;
+        let t = info.subflows.first().ok_or_else(released)?.tuple;
+        Ok((t.local, t.remote))
+    }
+
+    fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.shared.lock();
+        let Some(slot) = st.slot(self.h, self.id) else {
+            return Poll::Ready(Err(released()));
+        };
+        if slot.connected {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(end) = slot.closed {
+            let e = end.unwrap_or(ConnectionError::Refused);
+            return Poll::Ready(Err(io_error(e)));
+        }
+        slot.waiter = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.shared.lock();
+        let Some(slot) = st.slot(self.h, self.id) else {
+            return Poll::Ready(Err(released()));
+        };
+        match slot.closed {
+            Some(None) => Poll::Ready(Ok(())),
+            Some(Some(e)) => Poll::Ready(Err(io_error(e))),
+            None => {
+                slot.waiter = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.shared.lock();
+        if st.slot(self.h, self.id).is_none() {
+            return Poll::Ready(Err(released()));
+        }
+        let read = st.ep.read(self.h, buf.initialize_unfilled());
+        let slot = st.slot(self.h, self.id).ok_or_else(released)?;
+        match read {
+            Ok(Some(n)) => {
+                buf.advance(n);
+                self.shared.unlock(st);
+                if n > 0 {
+                    // The receive window may have opened.
+                    self.shared.kick();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Ok(None) => match slot.closed {
+                Some(Some(e)) => Poll::Ready(Err(io_error(e))),
+                Some(None) => Poll::Ready(Ok(())),
+                None => {
+                    slot.reader = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            },
+            Err(_) => Poll::Ready(Err(released())),
+        }
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if self.shut.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown",
+            )));
+        }
+        let mut st = self.shared.lock();
+        if st.slot(self.h, self.id).is_none() {
+            return Poll::Ready(Err(released()));
+        }
+        let written = st.ep.write(self.h, data);
+        let slot = st.slot(self.h, self.id).ok_or_else(released)?;
+        match written {
+            Ok(0) => match slot.closed {
+                Some(e) => {
+                    let e = e.map(io_error).unwrap_or_else(|| {
+                        io::Error::new(io::ErrorKind::BrokenPipe, "the connection is closed")
+                    });
+                    Poll::Ready(Err(e))
+                }
+                None => {
+                    slot.writer = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            },
+            Ok(n) => {
+                self.shared.unlock(st);
+                self.shared.kick();
+                Poll::Ready(Ok(n))
+            }
+            Err(_) => Poll::Ready(Err(released())),
+        }
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        if self.shut.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut st = self.shared.lock();
+        st.slot(self.h, self.id).ok_or_else(released)?;
+        st.ep.shutdown(self.h).map_err(|_| released())?;
+        self.shared.unlock(st);
+        self.shared.kick();
+        Ok(())
+    }
+
+    fn abort(&self) {
+        let mut st = self.shared.lock();
+        if st.slot(self.h, self.id).is_some() {
+            st.conns.remove(&self.h);
+            let _ = st.ep.abort(self.h);
+        }
+        self.shared.unlock(st);
+        self.shared.kick();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        if st.slot(self.h, self.id).is_some() {
+            st.conns.remove(&self.h);
+            let _ = st.ep.close(self.h);
+        }
+        self.shared.unlock(st);
+        self.shared.handle_closed();
+    }
+}
+
+macro_rules! async_io {
+    (read $t:ty) => {
+        impl AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                self.inner.poll_read(cx, buf)
+            }
+        }
+    };
+    (write $t:ty) => {
+        impl AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                data: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.inner.poll_write(cx, data)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.inner.shutdown())
+            }
+        }
+    };
+}
+
+async_io!(read MptcpStream);
+async_io!(write MptcpStream);
+async_io!(read ReadHalf);
+async_io!(write WriteHalf);

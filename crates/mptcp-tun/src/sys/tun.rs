@@ -1,0 +1,205 @@
+//! TUN devices (`/dev/net/tun`, Documentation/networking/tuntap.rst) and the
+//! interface ioctls the runtime needs: index, flags, MTU.
+
+use super::check;
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TUN: libc::c_short = 0x0001;
+const IFF_NO_PI: libc::c_short = 0x1000;
+
+/// `struct ifreq`: a name and a 24-byte union (x86-64 and aarch64 alike).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IfReq {
+    name: [u8; libc::IFNAMSIZ],
+    data: [u8; 24],
+}
+
+impl IfReq {
+    fn new(name: &str) -> io::Result<IfReq> {
+        let bytes = name.as_bytes();
+        if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad interface name {name:?} (1 to 15 bytes, no NUL)"),
+            ));
+        }
+        let mut req = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            data: [0; 24],
+        };
+        req.name[..bytes.len()].copy_from_slice(bytes);
+        Ok(req)
+    }
+
+    fn short(&self) -> libc::c_short {
+        libc::c_short::from_ne_bytes([self.data[0], self.data[1]])
+    }
+
+    fn set_short(&mut self, v: libc::c_short) {
+        self.data[..2].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn int(&self) -> libc::c_int {
+        libc::c_int::from_ne_bytes([self.data[0], self.data[1], self.data[2], self.data[3]])
+    }
+}
+
+/// `ioctl(fd, request, &mut ifreq)`.
+#[allow(unsafe_code)]
+fn ioctl_ifreq(fd: BorrowedFd<'_>, request: libc::c_ulong, req: &mut IfReq) -> io::Result<()> {
+    // SAFETY: every request used here reads and writes at most one `struct
+    // ifreq`, which `req` is (same size and layout); the descriptor is kept
+    // open by the borrow.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, req as *mut IfReq) })?;
+    Ok(())
+}
+
+/// A socket for interface ioctls.
+#[allow(unsafe_code)]
+fn control_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the returned descriptor is checked and then
+    // owned by exactly one `OwnedFd`.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` is a fresh, open descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The index of interface `name`, if it exists (in the calling thread's
+/// network namespace).
+#[allow(unsafe_code)]
+pub fn interface_index(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// Whether interface `name` is administratively up.
+pub fn is_up(name: &str) -> io::Result<bool> {
+    let sock = control_socket()?;
+    let mut req = IfReq::new(name)?;
+    ioctl_ifreq(sock.as_fd(), libc::SIOCGIFFLAGS, &mut req)?;
+    Ok(req.short() & libc::IFF_UP as libc::c_short != 0)
+}
+
+/// Bring interface `name` up.
+pub fn set_up(name: &str) -> io::Result<()> {
+    let sock = control_socket()?;
+    let mut req = IfReq::new(name)?;
+    ioctl_ifreq(sock.as_fd(), libc::SIOCGIFFLAGS, &mut req)?;
+    let flags = req.short() | libc::IFF_UP as libc::c_short;
+    req.set_short(flags);
+    ioctl_ifreq(sock.as_fd(), libc::SIOCSIFFLAGS, &mut req)
+}
+
+/// The MTU of interface `name`.
+pub fn mtu(name: &str) -> io::Result<u32> {
+    let sock = control_socket()?;
+    let mut req = IfReq::new(name)?;
+    ioctl_ifreq(sock.as_fd(), libc::SIOCGIFMTU, &mut req)?;
+    u32::try_from(req.int()).map_err(|_| io::Error::other("negative MTU"))
+}
+
+/// An open TUN device: IP packets in and out, no packet-information header.
+/// Non-blocking; closing it (drop) removes a device that was not made
+/// persistent.
+#[derive(Debug)]
+pub struct Tun {
+    file: File,
+    name: String,
+    created: bool,
+}
+
+impl Tun {
+    /// Attach to the TUN device `name`, creating it if there is none (in the
+    /// calling thread's network namespace). Needs CAP_NET_ADMIN.
+    pub fn open(name: &str) -> io::Result<Tun> {
+        let mut req = IfReq::new(name)?;
+        let existed = interface_index(name).is_some();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")
+            .map_err(|e| io::Error::new(e.kind(), format!("/dev/net/tun: {e}")))?;
+        req.set_short(IFF_TUN | IFF_NO_PI);
+        ioctl_ifreq(file.as_fd(), TUNSETIFF, &mut req).map_err(|e| {
+            let why = if existed {
+                "exists but is not a free TUN device, or"
+            } else {
+                "cannot be created:"
+            };
+            io::Error::new(e.kind(), format!("{name} {why} {e}"))
+        })?;
+        Ok(Tun {
+            file,
+            name: name.to_owned(),
+            created: !existed,
+        })
+    }
+
+    /// The device name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this call created the device (it disappears with us).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Register with the current tokio runtime's reactor, for readability
+    /// (writes to a TUN device do not block).
+    #[allow(unsafe_code)]
+    pub fn into_async(self) -> io::Result<tokio::io::unix::AsyncFd<Tun>> {
+        // SAFETY: the descriptor belongs to `self.file`, which the AsyncFd
+        // owns from here on and which closes it only when dropped; every
+        // `as_raw_fd` returns that same descriptor.
+        unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(self, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| e.into_parts().1)
+    }
+
+    /// Read one packet (non-blocking: `WouldBlock` when none is queued).
+    #[allow(unsafe_code)]
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; read(2)
+        // writes at most that many.
+        let n = unsafe { libc::read(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    /// Write one packet.
+    #[allow(unsafe_code)]
+    pub fn send(&self, packet: &[u8]) -> io::Result<usize> {
+        // SAFETY: `packet` is valid for reads of `packet.len()` bytes.
+        let n = unsafe { libc::write(self.file.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}
+
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+impl AsFd for Tun {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
