@@ -25,16 +25,16 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(slot: usize) -> Batch {
+    fn new(slot: usize, capacity: usize) -> Batch {
         Batch {
-            buf: vec![0; slot * BATCH],
+            buf: vec![0; slot * capacity],
             slot,
-            packets: Vec::with_capacity(BATCH),
+            packets: Vec::with_capacity(capacity),
         }
     }
 
     fn is_full(&self) -> bool {
-        self.packets.len() == BATCH
+        self.packets.len() == self.packets.capacity()
     }
 
     /// The next free slot.
@@ -56,8 +56,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
         .map(|d| usize::from(d.mtu))
         .max()
         .unwrap_or(1500);
-    let mut rx = Batch::new(slot);
-    let mut tx = Batch::new(slot);
+    // Each device may fill its own share of a round's reads, so that a busy
+    // path cannot starve the others.
+    let mut rx = Batch::new(slot, BATCH * devices.len());
+    let mut tx = Batch::new(slot, BATCH);
     let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(sleep);
     loop {
@@ -100,7 +102,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
 /// cancelled wait never loses a packet.
 fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Poll<()> {
     for (i, dev) in devices.iter_mut().enumerate() {
-        if dev.dead || rx.is_full() {
+        if dev.dead {
             continue;
         }
         let Poll::Ready(guard) = dev.tun.poll_read_ready(cx) else {
@@ -113,7 +115,7 @@ fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Po
                 continue;
             }
         };
-        while !rx.is_full() {
+        for _ in 0..BATCH {
             let slot = rx.free_slot();
             match guard.try_io(|t| t.get_ref().recv(slot)) {
                 Ok(Ok(n)) => {
