@@ -8,13 +8,70 @@
 
 use crate::device::Device;
 use crate::shared::Shared;
+use mptcp_wire::{IpPacket, IpProtocol, TcpFlags};
+use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// Packets read per device, and written, per round.
 const BATCH: usize = 64;
+
+/// Remembered arrival devices beyond which the table starts over.
+const MAX_ROUTES: usize = 1 << 16;
+
+/// (our address, the peer's) of a TCP packet we receive or send.
+type Flow = (SocketAddr, SocketAddr);
+
+/// Which device each connection the peer opened arrived on: its packets
+/// leave by the same one. A peer may open a subflow to one of our addresses
+/// over another path (a kernel `subflow` endpoint bound to its device does);
+/// answers by our address's own device would not reach its socket.
+/// Connections we open leave by the device of their source address.
+#[derive(Default)]
+struct Routes {
+    by_flow: HashMap<Flow, usize>,
+}
+
+impl Routes {
+    /// Note the device of a SYN (without ACK) we received.
+    fn learn(&mut self, packet: &[u8], dev: usize) {
+        let Some((flow, flags)) = flow(packet, true) else {
+            return;
+        };
+        if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
+            if self.by_flow.len() >= MAX_ROUTES {
+                self.by_flow.clear();
+            }
+            self.by_flow.insert(flow, dev);
+        }
+    }
+
+    /// The device for a packet we send, if its connection came in by one.
+    fn lookup(&self, packet: &[u8]) -> Option<usize> {
+        if self.by_flow.is_empty() {
+            return None;
+        }
+        let (flow, _) = flow(packet, false)?;
+        self.by_flow.get(&flow).copied()
+    }
+}
+
+/// The flow of a TCP packet, from our side: `received` says whether we are
+/// its destination.
+fn flow(packet: &[u8], received: bool) -> Option<(Flow, TcpFlags)> {
+    let ip = IpPacket::parse(packet).ok()?;
+    if ip.protocol() != IpProtocol::TCP {
+        return None;
+    }
+    let tcp = ip.tcp().ok()?;
+    let src = SocketAddr::new(ip.src(), tcp.src_port());
+    let dst = SocketAddr::new(ip.dst(), tcp.dst_port());
+    let flow = if received { (dst, src) } else { (src, dst) };
+    Some((flow, tcp.flags()))
+}
 
 /// Packets in fixed-size slots of one buffer.
 struct Batch {
@@ -60,6 +117,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
     // path cannot starve the others.
     let mut rx = Batch::new(slot, BATCH * devices.len());
     let mut tx = Batch::new(slot, BATCH);
+    let mut routes = Routes::default();
     let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(sleep);
     loop {
@@ -81,7 +139,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
             })
             .await;
         }
-        let deadline = round(&shared, &devices, &rx, &mut tx);
+        let deadline = round(&shared, &devices, &rx, &mut tx, &mut routes);
         let st = shared.lock();
         let idle = shared.handles() == 0 && st.ep.connection_count() == 0;
         drop(st);
@@ -151,7 +209,11 @@ fn round(
     devices: &[Device],
     rx: &Batch,
     tx: &mut Batch,
+    routes: &mut Routes,
 ) -> Option<tokio::time::Instant> {
+    for i in 0..rx.packets.len() {
+        routes.learn(rx.packet(i), rx.packets[i].1);
+    }
     let mut st = shared.lock();
     let now = st.clock.now();
     for i in 0..rx.packets.len() {
@@ -166,7 +228,10 @@ fn round(
             let Some(t) = st.ep.poll_transmit(now, slot) else {
                 break;
             };
-            match devices.iter().position(|d| d.config.addr == t.src) {
+            let dev = routes
+                .lookup(&slot[..t.len])
+                .or_else(|| devices.iter().position(|d| d.config.addr == t.src));
+            match dev {
                 Some(dev) => tx.packets.push((t.len, dev)),
                 None => tracing::debug!(src = %t.src, "no device for source address"),
             }

@@ -44,7 +44,9 @@ mod sys;
 pub use device::{DeviceStats, PathConfig};
 pub use listener::MptcpListener;
 pub use mptcp_proto::congestion::CcAlgorithm;
-pub use mptcp_proto::connection::{ConnectionInfo, MptcpInfo, SubflowInfo};
+pub use mptcp_proto::connection::{
+    ConnectionError, ConnectionInfo, FallbackReason, MptcpInfo, SubflowInfo,
+};
 pub use mptcp_proto::crypto::MptcpVersion;
 pub use mptcp_proto::scheduler::SchedulerKind;
 pub use mptcp_proto::stats::{Counters, Mib};

@@ -168,6 +168,7 @@ pub fn on_segment(
                     dsn: start,
                     len: u32::from(data_len),
                     csum: if mp.checksum { checksum } else { None },
+                    fin: false,
                 });
             }
         }
@@ -272,6 +273,7 @@ fn on_third_ack(
             dsn: recv_start,
             len: u32::from(len),
             csum,
+            fin: false,
         });
     }
 }

@@ -123,6 +123,7 @@ pub fn on_segment(
         dsn,
         len: payload_len,
         csum: checksum,
+        fin: dss.data_fin,
     };
     if !path.add_mapping(mapping) {
         // RFC 8684 §3.3.1: a mapping cannot be changed once made.
@@ -215,10 +216,12 @@ fn gather_checksummed(
         return false;
     }
     let csum = map.csum.unwrap_or(0);
+    // RFC 8684 §3.3.1: the pseudo-header has the data-level length as on
+    // the wire, which counts a DATA_FIN.
     let ok = verify_dss_checksum(
         map.dsn.0,
         map.ssn,
-        map.len as u16,
+        (map.len + u32::from(map.fin)) as u16,
         csum,
         &path.pending.bytes,
     );

@@ -76,7 +76,12 @@ impl Connection {
         if std::mem::take(&mut entry.path.ack_due) {
             entry.sf.request_ack();
         }
-        if entry.path.can_carry_data() && super::signals::due(&self.data, now) {
+        let quiet = entry
+            .path
+            .signal_ack_at
+            .is_none_or(|t| now >= t + super::signals::SIGNAL_ACK_INTERVAL);
+        if quiet && entry.path.can_carry_data() && super::signals::due(&self.data, now) {
+            entry.path.signal_ack_at = Some(now);
             entry.sf.request_pure_ack();
         }
         self.sync_tcp_ack(idx);

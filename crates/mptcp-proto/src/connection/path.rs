@@ -54,6 +54,9 @@ pub struct RxMapping {
     pub len: u32,
     /// The checksum, when checksums are in use.
     pub csum: Option<u16>,
+    /// Whether the mapping ends with the DATA_FIN (which its data-level
+    /// length, and so its checksum, counts).
+    pub fin: bool,
 }
 
 impl RxMapping {
@@ -113,6 +116,8 @@ pub struct PathState {
     pub ack_due: bool,
     /// Whether the subflow is stale (see the connection's scheduling).
     pub stale: bool,
+    /// When a pure ACK was last asked for to carry a signal.
+    pub signal_ack_at: Option<Instant>,
 }
 
 impl PathState {
@@ -135,6 +140,7 @@ impl PathState {
             reset_requested: false,
             ack_due: false,
             stale: false,
+            signal_ack_at: None,
         }
     }
 

@@ -53,13 +53,19 @@ impl Connection {
     /// other local address to the server's address, and from our first
     /// address to every address the server announces.
     pub(super) fn run_path_manager(&mut self, _now: Instant) {
-        let announced = std::mem::take(&mut self.data.join_requests);
         let Some(mp) = self.data.mode.mptcp() else {
             return;
         };
-        if self.role != Role::Client || !self.config.mptcp.open_subflows || !mp.fully_established {
+        if self.role != Role::Client || !self.config.mptcp.open_subflows {
+            self.data.join_requests.clear();
             return;
         }
+        // Announcements that arrive before the connection is fully
+        // established wait for it.
+        if !mp.fully_established {
+            return;
+        }
+        let announced = std::mem::take(&mut self.data.join_requests);
         let Some(first) = self.subflows.first().map(|e| e.sf.tuple()) else {
             return;
         };

@@ -128,6 +128,10 @@ pub fn options(
 /// Option space of a pure ACK that carries timestamps.
 const PURE_ACK_SPACE: usize = 40 - 12;
 
+/// The least time between two pure ACKs asked for to carry signals on one
+/// subflow: should a signal fail to go out, no storm of ACKs follows.
+pub const SIGNAL_ACK_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Whether a signal waits that a data segment has no room for: an echo we
 /// owe, or an announcement due (and small enough for a pure ACK). The
 /// owner then asks a subflow for a pure ACK, as the kernel does.
@@ -135,6 +139,10 @@ pub fn due(data: &DataLevel, now: Instant) -> bool {
     let Mode::Mptcp(mp) = &data.mode else {
         return false;
     };
+    // Before that, the client's ACKs carry MP_CAPABLE, not signals.
+    if !mp.fully_established {
+        return false;
+    }
     if !mp.echo_due.is_empty() {
         return true;
     }

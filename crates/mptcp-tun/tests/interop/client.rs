@@ -1,0 +1,180 @@
+//! Our client against a kernel server: one path and two, IPv4 and IPv6,
+//! an announced address, checksums, and a server without MPTCP.
+
+use crate::support::{
+    KernelEnd, OurEnd, in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on,
+};
+use mptcp_tun::lab::TunLab;
+use mptcp_tun::lab::counters::MptcpCounters;
+use mptcp_tun::{FallbackReason, Mib, MptcpVersion, StackBuilder};
+use std::net::{IpAddr, SocketAddr};
+
+const MIB: usize = 1 << 20;
+
+/// Our client exchanges `len` bytes each way with a kernel server on path
+/// 0; returns both ends and the kernel namespace's counters during it.
+fn exchange(
+    lab: &TunLab,
+    builder: StackBuilder,
+    v6: bool,
+    mptcp_server: bool,
+    len: usize,
+) -> (KernelEnd, OurEnd, MptcpCounters) {
+    let up = pattern(1, len);
+    let down = pattern(2, len);
+    let server = SocketAddr::new(lab.path(0).kernel_addr(v6), 5201);
+    let before = lab.ns().counters().expect("counters");
+    let kernel = kernel_server(lab.ns(), server, mptcp_server, down.clone());
+    let ours = in_lab(lab, || async {
+        let stack = builder.build()?;
+        let s = stack.connect(server).await?;
+        crate::support::our_exchange(s, &up, &stack).await
+    })
+    .expect("our end");
+    let kernel = kernel.join().expect("kernel thread").expect("kernel end");
+    let delta = lab.ns().counters().expect("counters").delta(&before);
+    assert_eq!(kernel.received, len, "the kernel got every byte");
+    assert_eq!(kernel.received_sha, sha256(&up), "the kernel got our bytes");
+    assert_eq!(ours.received, len, "we got every byte");
+    assert_eq!(
+        ours.received_sha,
+        sha256(&down),
+        "we got the kernel's bytes"
+    );
+    (kernel, ours, delta)
+}
+
+/// Test 1 (and 9): 32 MiB each way over one path; the kernel's token is
+/// the one we derive from its key; no fallback on either side.
+fn one_path(v6: bool) {
+    let Some((lab, _serial)) = lab(1) else { return };
+    let (k, ours, delta) = exchange(&lab, stack_on(&lab, 1, v6), v6, true, 32 * MIB);
+    let m = ours.info.mptcp.expect("MPTCP offered");
+    assert_eq!(m.version, MptcpVersion::V1);
+    assert_eq!(m.fallback, None, "we did not fall back");
+    let ki = kinfo(&k);
+    assert!(!ki.fallback() && ki.remote_key_received(), "{ki:?}");
+    assert_eq!(
+        m.remote.expect("the kernel's key").token.0,
+        ki.token,
+        "the token we derive from the kernel's key is the kernel's token"
+    );
+    assert_eq!(delta.get("MPCapableSYNRX"), 1);
+    assert_eq!(delta.get("MPCapableFallbackACK"), 0);
+    assert_eq!(ours.counters.get(Mib::MPCapableSYNACKRX), 1);
+}
+
+#[test]
+fn our_client_one_path_ipv4() {
+    one_path(false);
+}
+
+#[test]
+fn our_client_one_path_ipv6() {
+    one_path(true);
+}
+
+/// Test 2 (and 9): two paths; the kernel counts our join, both subflows
+/// carry data, no HMAC failure on either side.
+fn two_paths(v6: bool) {
+    let Some((lab, _serial)) = lab(2) else { return };
+    let (k, ours, delta) = exchange(&lab, stack_on(&lab, 2, v6), v6, true, 32 * MIB);
+    assert_eq!(delta.get("MPJoinSynRx"), 1, "{delta}");
+    assert_eq!(delta.get("MPJoinAckRx"), 1, "{delta}");
+    assert_eq!(delta.get("MPJoinAckHMacFailure"), 0);
+    assert_eq!(ours.counters.get(Mib::MPJoinSynAckRx), 1);
+    assert_eq!(ours.counters.get(Mib::MPJoinSynAckHMacFailure), 0);
+    assert!(!kinfo(&k).fallback());
+    let subflows = &ours.info.subflows;
+    assert_eq!(subflows.len(), 2);
+    for s in subflows {
+        assert!(
+            s.bytes_acked >= 64 * 1024 && s.bytes_received >= 64 * 1024,
+            "both subflows carry data both ways: {s:?}"
+        );
+    }
+    assert_eq!(
+        subflows[1].tuple.local.ip(),
+        lab.path(1).stack_addr(v6),
+        "the join comes from the second path"
+    );
+}
+
+#[test]
+fn our_client_two_paths_ipv4() {
+    two_paths(false);
+}
+
+#[test]
+fn our_client_two_paths_ipv6() {
+    two_paths(true);
+}
+
+/// Test 4: the kernel announces its second address; we verify the HMAC,
+/// echo it, and join it.
+#[test]
+fn our_client_joins_an_address_the_kernel_announces() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    lab.endpoint(1, "signal").expect("signal endpoint");
+    let announced: IpAddr = lab.path(1).kernel_addr(false);
+    let (_k, ours, delta) = exchange(&lab, stack_on(&lab, 2, false), false, true, 8 * MIB);
+    assert_eq!(delta.get("AddAddrTx"), 1, "{delta}");
+    assert_eq!(ours.counters.get(Mib::AddAddr), 1, "HMAC verified");
+    assert_eq!(ours.counters.get(Mib::AddAddrDrop), 0);
+    assert_eq!(delta.get("EchoAdd"), 1, "the kernel saw our echo");
+    let joined = ours
+        .info
+        .subflows
+        .iter()
+        .find(|s| s.tuple.remote.ip() == announced)
+        .expect("a subflow to the announced address");
+    assert!(joined.srtt.is_some(), "its handshake completed: {joined:?}");
+    assert!(delta.get("MPJoinAckRx") >= 1);
+}
+
+/// Test 5: the kernel asks for DSS checksums; both ends use them and
+/// every mapping verifies. Then we ask and the kernel does not.
+#[test]
+fn checksums_negotiated_and_verified_both_ways() {
+    let Some((lab, _serial)) = lab(1) else { return };
+    lab.ns()
+        .sysctl("net.mptcp.checksum_enabled", "1")
+        .expect("sysctl");
+    let (k, ours, delta) = exchange(&lab, stack_on(&lab, 1, false), false, true, 8 * MIB);
+    assert!(ours.info.mptcp.expect("mptcp").checksum, "we use checksums");
+    assert!(kinfo(&k).csum_enabled, "the kernel uses checksums");
+    assert_eq!(delta.get("DataCsumErr"), 0);
+    assert_eq!(ours.counters.get(Mib::DataCsumErr), 0);
+
+    lab.ns()
+        .sysctl("net.mptcp.checksum_enabled", "0")
+        .expect("sysctl");
+    let b = stack_on(&lab, 1, false).checksum(true);
+    let (k, ours, delta) = exchange(&lab, b, false, true, 8 * MIB);
+    assert!(ours.info.mptcp.expect("mptcp").checksum);
+    assert!(kinfo(&k).csum_enabled, "the kernel honours our request");
+    assert_eq!(delta.get("DataCsumErr"), 0);
+    assert_eq!(ours.counters.get(Mib::DataCsumErr), 0);
+}
+
+/// Test 6, first half: a plain-TCP kernel server; we fall back and finish.
+#[test]
+fn our_client_falls_back_against_a_plain_tcp_server() {
+    let Some((lab, _serial)) = lab(1) else { return };
+    let (k, ours, _) = exchange(&lab, stack_on(&lab, 1, false), false, false, 4 * MIB);
+    assert!(k.info.is_none(), "the kernel end is plain TCP");
+    let m = ours.info.mptcp.expect("MPTCP was offered");
+    assert_eq!(m.fallback, Some(FallbackReason::NoCapableInSynAck));
+    assert_eq!(ours.counters.get(Mib::MPCapableFallbackSYNACK), 1);
+}
+
+/// v0 is refused by this kernel: our v0 offer falls back to TCP cleanly.
+#[test]
+fn our_v0_client_falls_back_against_a_v1_only_kernel() {
+    let Some((lab, _serial)) = lab(1) else { return };
+    let b = stack_on(&lab, 1, false).version(MptcpVersion::V0);
+    let (_k, ours, _) = exchange(&lab, b, false, true, MIB);
+    let m = ours.info.mptcp.expect("MPTCP was offered");
+    assert_eq!(m.version, MptcpVersion::V0);
+    assert_eq!(m.fallback, Some(FallbackReason::NoCapableInSynAck));
+}

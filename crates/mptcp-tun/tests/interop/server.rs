@@ -1,0 +1,96 @@
+//! Kernel clients against our server: MP_CAPABLE and MP_JOIN accepted,
+//! and a kernel client without MPTCP served as plain TCP.
+
+use crate::support::{
+    KernelEnd, OurEnd, in_lab, kernel_client, kinfo, lab, our_exchange, pattern, sha256, stack_on,
+};
+use mptcp_tun::lab::TunLab;
+use mptcp_tun::lab::counters::MptcpCounters;
+use mptcp_tun::{Mib, StackBuilder};
+use std::net::SocketAddr;
+
+const MIB: usize = 1 << 20;
+
+/// A kernel client (MPTCP or not) exchanges `len` bytes each way with our
+/// server on path 0.
+fn serve(
+    lab: &TunLab,
+    builder: StackBuilder,
+    kernel_mptcp: bool,
+    len: usize,
+) -> (KernelEnd, OurEnd, MptcpCounters) {
+    let up = pattern(3, len);
+    let down = pattern(4, len);
+    let ours_addr = SocketAddr::new(lab.path(0).stack_addr(false), 5201);
+    let before = lab.ns().counters().expect("counters");
+    let (ours, kernel) = in_lab(lab, || async {
+        let stack = builder.build().expect("stack");
+        let listener = stack.listen(5201).expect("listen");
+        let kernel = kernel_client(lab.ns(), ours_addr, kernel_mptcp, up.clone());
+        let (s, _peer) = listener.accept().await.expect("accept");
+        (our_exchange(s, &down, &stack).await, kernel)
+    });
+    let ours = ours.expect("our end");
+    let kernel = kernel.join().expect("kernel thread").expect("kernel end");
+    let delta = lab.ns().counters().expect("counters").delta(&before);
+    assert_eq!(ours.received_sha, sha256(&up), "we got the kernel's bytes");
+    assert_eq!(kernel.received_sha, sha256(&down), "the kernel got ours");
+    (kernel, ours, delta)
+}
+
+/// Test 3: a kernel client with a `subflow` endpoint on path 1: we accept
+/// its MP_CAPABLE and its MP_JOIN, and both subflows carry its data.
+#[test]
+fn kernel_client_with_a_subflow_endpoint_joins_our_server() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    lab.endpoint(1, "subflow").expect("subflow endpoint");
+    let (k, ours, delta) = serve(&lab, stack_on(&lab, 2, false), true, 16 * MIB);
+    assert_eq!(ours.counters.get(Mib::MPCapableSYNRX), 1);
+    assert_eq!(ours.counters.get(Mib::MPCapableACKRX), 1);
+    assert_eq!(ours.counters.get(Mib::MPJoinSynRx), 1);
+    assert_eq!(ours.counters.get(Mib::MPJoinAckRx), 1);
+    assert_eq!(ours.counters.get(Mib::MPJoinAckHMacFailure), 0);
+    assert_eq!(delta.get("MPJoinSynAckRx"), 1, "{delta}");
+    assert_eq!(delta.get("MPJoinSynAckHMacFailure"), 0);
+    let ki = kinfo(&k);
+    assert!(!ki.fallback());
+    let m = ours.info.mptcp.expect("mptcp");
+    assert_eq!(m.remote.expect("key").token.0, ki.token);
+    assert_eq!(ours.info.subflows.len(), 2);
+    assert_eq!(
+        ours.info.subflows[1].tuple.remote.ip(),
+        lab.path(1).kernel_addr(false)
+    );
+}
+
+/// Test 3, with our announcement: the server signals its second address
+/// and the kernel client (accepting announcements) joins it.
+#[test]
+fn kernel_client_joins_the_address_our_server_announces() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    lab.endpoint(1, "subflow").expect("subflow endpoint");
+    let signalled = lab.path(1).stack_addr(false);
+    let b = stack_on(&lab, 2, false).signal(signalled);
+    let (_k, ours, delta) = serve(&lab, b, true, 8 * MIB);
+    assert_eq!(ours.counters.get(Mib::AddAddrTx), 1);
+    assert_eq!(ours.counters.get(Mib::EchoAdd), 1, "the kernel echoed it");
+    assert_eq!(delta.get("AddAddr"), 1, "the kernel verified our HMAC");
+    assert!(
+        ours.info
+            .subflows
+            .iter()
+            .any(|s| s.tuple.local.ip() == signalled),
+        "a subflow to the announced address: {:?}",
+        ours.info.subflows
+    );
+}
+
+/// Test 6, second half: a plain-TCP kernel client is served as TCP.
+#[test]
+fn plain_tcp_kernel_client_is_served_as_tcp() {
+    let Some((lab, _serial)) = lab(1) else { return };
+    let (k, ours, _) = serve(&lab, stack_on(&lab, 1, false), false, 4 * MIB);
+    assert!(k.info.is_none());
+    assert!(ours.info.mptcp.is_none(), "no MPTCP: {:?}", ours.info.mptcp);
+    assert_eq!(ours.counters.get(Mib::MPCapableSYNRX), 0);
+}
