@@ -4,6 +4,7 @@
 //! transfer's integrity check), 2 on bad input (arguments, files).
 
 mod cmd;
+mod perf;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ enum Command {
     /// Accept connections over TUN devices and relay standard input and
     /// output (like netcat -l).
     Listen(Box<cmd::listen::Args>),
+    /// Measure throughput with the iperf3 protocol (against a stock iperf3,
+    /// or our own end), over our stack or the kernel's.
+    Perf(Box<perf::Args>),
 }
 
 /// A failure the command reports: a one-line message and an exit status.
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => cmd::sim::run(*args),
         Command::Connect(args) => cmd::connect::run(*args),
         Command::Listen(args) => cmd::listen::run(*args),
+        Command::Perf(args) => perf::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -302,6 +302,27 @@ impl Inner {
         }
     }
 
+    /// Ready once the peer acknowledged everything written.
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.shared.lock();
+        if st.slot(self.h, self.id).is_none() {
+            return Poll::Ready(Err(released()));
+        }
+        let flushed = st.ep.flushed(self.h).map_err(|_| released())?;
+        let slot = st.slot(self.h, self.id).ok_or_else(released)?;
+        if flushed {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = slot.closed {
+            let e = e.map(io_error).unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::BrokenPipe, "closed with data unacknowledged")
+            });
+            return Poll::Ready(Err(e));
+        }
+        slot.writer = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     fn shutdown(&self) -> io::Result<()> {
         if self.shut.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -359,8 +380,10 @@ macro_rules! async_io {
                 self.inner.poll_write(cx, data)
             }
 
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
+            /// Waits until the peer acknowledged everything written (a
+            /// DATA_ACK covers it), not merely until the stack took it.
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.inner.poll_flush(cx)
             }
 
             fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 
 /// The userspace stack's options.
-#[derive(ClapArgs, Debug, Clone)]
+#[derive(ClapArgs, Debug, Clone, PartialEq)]
 pub struct StackArgs {
     /// A path: TUN device and our address on it, DEV=ADDR (the device is
     /// attached, or created if absent). Repeatable; the first carries the
     /// initial subflow, the others add subflows.
-    #[arg(long = "tun", value_name = "DEV=ADDR", required = true)]
+    #[arg(long = "tun", value_name = "DEV=ADDR")]
     pub tun: Vec<PathConfig>,
     /// MPTCP version offered: 1 (RFC 8684) or 0 (RFC 6824).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
@@ -40,6 +40,11 @@ pub struct StackArgs {
 impl StackArgs {
     /// A builder with these options.
     pub fn builder(&self) -> Result<StackBuilder, Failure> {
+        if self.tun.is_empty() {
+            return Err(Failure::usage(
+                "no path: give --tun DEV=ADDR (a TUN device and our address on it)",
+            ));
+        }
         let scheduler = SchedulerKind::from_name(&self.scheduler).ok_or_else(|| {
             let names: Vec<&str> = SchedulerKind::ALL.iter().map(|s| s.name()).collect();
             Failure::usage(format!(

@@ -345,6 +345,17 @@ impl Connection {
         self.data.send.free()
     }
 
+    /// Whether everything written was acknowledged at the data level (the
+    /// peer has it: with MPTCP, a DATA_ACK covers it). If not, a
+    /// `Writable` event follows the next acknowledgment.
+    pub fn flushed(&mut self) -> bool {
+        let done = self.data.send.is_empty();
+        if !done {
+            self.data.writable_wanted = true;
+        }
+        done
+    }
+
     /// Copy readable data into `buf`. Returns `Some(0)` at the end of the
     /// stream and `None` when nothing is readable yet.
     pub fn read(&mut self, buf: &mut [u8]) -> Option<usize> {

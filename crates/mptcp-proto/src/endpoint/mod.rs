@@ -437,6 +437,12 @@ impl Endpoint {
         Ok(n)
     }
 
+    /// Whether everything written to `h` was acknowledged by the peer; if
+    /// not, an [`Event::Writable`] follows the next acknowledgment.
+    pub fn flushed(&mut self, h: ConnectionHandle) -> Result<bool, ApiMisuse> {
+        Ok(self.slot(h)?.conn.flushed())
+    }
+
     /// Close the sending direction after the buffered data (FIN, or DATA_FIN).
     pub fn shutdown(&mut self, h: ConnectionHandle) -> Result<(), ApiMisuse> {
         self.slot(h)?.conn.shutdown();

@@ -1,0 +1,336 @@
+//! The network tools as a user runs them, against the kernel's MPTCP in a
+//! network namespace: `mptcp perf` against a stock iperf3 made MPTCP with
+//! `mptcpize` (both roles, both directions), `mptcp connect` and
+//! `mptcp listen` with their statistics.
+//!
+//! They need root, `iperf3` and `mptcpize` (Debian: iperf3, mptcpd).
+//! Without root they print one `SKIPPED` line; under `CI=true` anything
+//! missing fails them.
+
+use mptcp_tun::lab::{TunLab, kernel};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mptcp");
+const MIB: u64 = 1 << 20;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A lab with two paths, if the tests can run here.
+fn lab() -> Option<(TunLab, MutexGuard<'static, ()>)> {
+    if !mptcp_tun::lab::is_root() {
+        assert!(
+            !ci(),
+            "interop tests need root (CI=true: failing, not skipping)"
+        );
+        let _ = writeln!(std::io::stderr(), "SKIPPED: interop tests need root");
+        return None;
+    }
+    for tool in ["iperf3", "mptcpize"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                !ci(),
+                "{tool} is required (CI=true); install iperf3 and mptcpd"
+            );
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {tool} is not installed");
+            return None;
+        }
+    }
+    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    Some((TunLab::new("mptc", 2).expect("lab"), guard))
+}
+
+/// `--tun` arguments for both paths.
+fn tun_args(lab: &TunLab) -> Vec<String> {
+    lab.paths()
+        .iter()
+        .flat_map(|p| ["--tun".to_owned(), p.tun_arg(false)])
+        .collect()
+}
+
+/// A command inside the lab's namespace.
+fn inside(lab: &TunLab, args: &[&str]) -> Command {
+    lab.ns().exec(args).expect("ip netns exec")
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn json(bytes: &[u8], what: &str) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Wait for a child's stdout to print a line containing `needle`.
+fn wait_for_line(child: &mut Child, needle: &str) {
+    let out = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(out).lines();
+    for line in lines.by_ref() {
+        if line.expect("stdout").contains(needle) {
+            break;
+        }
+    }
+    // Keep draining so that the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+}
+
+/// A stock iperf3 server made MPTCP with mptcpize, serving one test.
+fn stock_server(lab: &TunLab) -> Child {
+    let bind = lab.path(0).kernel_v4.to_string();
+    let mut child = inside(
+        lab,
+        &["mptcpize", "run", "iperf3", "-s", "-1", "-J", "-B", &bind],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("iperf3 -s");
+    // iperf3 -J prints nothing before the test: wait until it listens.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let listening = |lab: &TunLab| {
+        inside(lab, &["ss", "-Hltn", "sport = :5201"])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+    };
+    while !listening(lab) {
+        assert!(Instant::now() < deadline, "iperf3 never listened");
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("iperf3 -s exited: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Test 10, first half: our perf client against the stock server, forward
+/// and reverse; the stock server counts what we count, and our report
+/// shows both subflows.
+#[test]
+fn perf_client_against_a_stock_iperf3_server() {
+    let Some((lab, _serial)) = lab() else { return };
+    for reverse in [false, true] {
+        let before = lab.ns().counters().expect("counters");
+        let server = stock_server(&lab);
+        let host = lab.path(0).kernel_v4.to_string();
+        let mut args = vec![BIN, "perf", "client", &host, "-n", "16M", "--json"];
+        if reverse {
+            args.push("-R");
+        }
+        let tun = tun_args(&lab);
+        args.extend(tun.iter().map(String::as_str));
+        let ours = inside(&lab, &args).output().expect("mptcp perf client");
+        ok(&ours, "mptcp perf client");
+        let theirs = server.wait_with_output().expect("iperf3 -s");
+        ok(&theirs, "iperf3 -s");
+        let ours = json(&ours.stdout, "our report");
+        let theirs = json(&theirs.stdout, "iperf3's report");
+        let (key, side) = if reverse {
+            ("sum_sent", "sum_received")
+        } else {
+            ("sum_received", "sum_sent")
+        };
+        assert_eq!(
+            theirs["end"][key]["bytes"],
+            16 * MIB,
+            "iperf3 counted it all (reverse: {reverse}): {}",
+            theirs["end"]
+        );
+        assert_eq!(ours["end"][side]["bytes"], 16 * MIB, "we counted it all");
+        let subflows = ours["intervals"]
+            .as_array()
+            .expect("intervals")
+            .iter()
+            .filter_map(|i| i["subflows"].as_array().map(Vec::len))
+            .max();
+        assert_eq!(subflows, Some(2), "both subflows in the interval reports");
+        let delta = lab.ns().counters().expect("counters").delta(&before);
+        assert!(
+            delta.get("MPJoinSynRx") >= 1,
+            "the stock server took our join: {delta}"
+        );
+    }
+}
+
+/// Test 10, second half: the stock client (mptcpize) against our perf
+/// server, forward and reverse.
+#[test]
+fn stock_iperf3_client_against_our_perf_server() {
+    let Some((lab, _serial)) = lab() else { return };
+    for reverse in [false, true] {
+        let before = lab.ns().counters().expect("counters");
+        let mut args = vec![BIN, "perf", "server", "-1"];
+        let tun = tun_args(&lab);
+        args.extend(tun.iter().map(String::as_str));
+        let mut ours = inside(&lab, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mptcp perf server");
+        wait_for_line(&mut ours, "Server listening");
+        let host = lab.path(0).stack_v4.to_string();
+        let mut client = vec!["mptcpize", "run", "iperf3", "-c", &host, "-n", "16M", "-J"];
+        if reverse {
+            client.push("-R");
+        }
+        let theirs = inside(&lab, &client).output().expect("iperf3 -c");
+        ok(&theirs, "iperf3 -c");
+        let status = ours.wait().expect("mptcp perf server");
+        assert!(status.success(), "mptcp perf server: {status}");
+        let theirs = json(&theirs.stdout, "iperf3's report");
+        let counted = if reverse {
+            &theirs["end"]["sum_received"]["bytes"]
+        } else {
+            &theirs["end"]["sum_sent"]["bytes"]
+        };
+        assert!(counted.as_u64().is_some_and(|b| b >= 16 * MIB), "{counted}");
+        let delta = lab.ns().counters().expect("counters");
+        let delta = delta.delta(&before);
+        assert!(
+            delta.get("MPCapableSYNACKRX") >= 1,
+            "the client spoke MPTCP: {delta}"
+        );
+    }
+}
+
+/// `mptcp connect`: standard input to the kernel, the kernel's answer to
+/// standard output, and the statistics file with the documented fields.
+#[test]
+fn connect_relays_and_writes_its_statistics() {
+    let Some((lab, _serial)) = lab() else { return };
+    let addr = SocketAddr::new(lab.path(0).kernel_addr(false), 7000);
+    let listener = lab.ns().run(|| kernel::listen(addr, true)).expect("listen");
+    let kernel = lab.ns().spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("read to DATA_FIN");
+        let token = kernel::mptcp_info(&s).expect("MPTCP_INFO").token;
+        s.write_all(b"answer from the kernel").expect("write");
+        s.shutdown(Shutdown::Write).expect("DATA_FIN");
+        (got, token)
+    });
+    let stats = std::env::temp_dir().join(format!("mptcp-connect-{}.json", std::process::id()));
+    let target = addr.to_string();
+    let stats_arg = stats.to_string_lossy().into_owned();
+    let mut args = vec![BIN, "connect", &target, "--stats-json", &stats_arg];
+    let tun = tun_args(&lab);
+    args.extend(tun.iter().map(String::as_str));
+    let mut child = inside(&lab, &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mptcp connect");
+    let input: Vec<u8> = (0..(2 * MIB) as u32).map(|i| (i % 251) as u8).collect();
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = {
+        let input = input.clone();
+        std::thread::spawn(move || stdin.write_all(&input))
+    };
+    let out = child.wait_with_output().expect("mptcp connect");
+    feeder.join().expect("feeder").expect("stdin");
+    ok(&out, "mptcp connect");
+    let (got, token) = kernel.join().expect("kernel");
+    assert!(
+        got == input,
+        "the kernel got standard input ({} bytes)",
+        got.len()
+    );
+    assert_eq!(out.stdout, b"answer from the kernel");
+    let v = json(&std::fs::read(&stats).expect("stats file"), "stats");
+    let _ = std::fs::remove_file(&stats);
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["fallback"], false);
+    assert_eq!(v["fallback_reason"], Value::Null);
+    assert_eq!(v["remote_token"], token, "the kernel's token");
+    assert!(v["local_key"].is_u64() && v["remote_key"].is_u64() && v["local_token"].is_u64());
+    let subflows = v["subflows"].as_array().expect("subflows");
+    assert_eq!(subflows.len(), 2, "{subflows:?}");
+    let sent: u64 = subflows
+        .iter()
+        .map(|s| s["bytes_sent"].as_u64().expect("bytes"))
+        .sum();
+    assert!(sent >= 2 * MIB);
+    for s in subflows {
+        for key in ["local", "remote", "bytes_received", "retransmits"] {
+            assert!(!s[key].is_null(), "subflow field {key}: {s}");
+        }
+    }
+}
+
+/// `mptcp listen --signal`: a kernel client is served, learns our second
+/// address, and joins it.
+#[test]
+fn listen_serves_a_kernel_client_and_announces() {
+    let Some((lab, _serial)) = lab() else { return };
+    let stats = std::env::temp_dir().join(format!("mptcp-listen-{}.json", std::process::id()));
+    let stats_arg = stats.to_string_lossy().into_owned();
+    let signal = lab.path(1).stack_v4.to_string();
+    let mut args = vec![
+        BIN,
+        "listen",
+        "7001",
+        "--signal",
+        &signal,
+        "--stats-json",
+        &stats_arg,
+    ];
+    let tun = tun_args(&lab);
+    args.extend(tun.iter().map(String::as_str));
+    let mut child = inside(&lab, &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mptcp listen");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"answer from our server").expect("stdin");
+    drop(stdin);
+    let addr = SocketAddr::new(lab.path(0).stack_addr(false), 7001);
+    let data: Vec<u8> = (0..MIB as u32).map(|i| (i % 253) as u8).collect();
+    let sent = data.clone();
+    let reply = lab.ns().run(move || {
+        let mut s = kernel::connect(addr, true, Duration::from_secs(5)).expect("connect");
+        s.write_all(&sent).expect("write");
+        // Give the kernel's path manager time to join what we announce.
+        std::thread::sleep(Duration::from_millis(300));
+        s.shutdown(Shutdown::Write).expect("DATA_FIN");
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).expect("read");
+        reply
+    });
+    let out = child.wait_with_output().expect("mptcp listen");
+    ok(&out, "mptcp listen");
+    assert_eq!(reply, b"answer from our server");
+    assert!(out.stdout == data, "our stdout has the kernel's bytes");
+    let v = json(&std::fs::read(&stats).expect("stats file"), "stats");
+    let _ = std::fs::remove_file(&stats);
+    assert_eq!(v["fallback"], false);
+    assert_eq!(v["counters"]["AddAddrTx"], 1, "{}", v["counters"]);
+    assert_eq!(v["counters"]["EchoAdd"], 1, "{}", v["counters"]);
+    let subflows = v["subflows"].as_array().expect("subflows");
+    assert!(
+        subflows
+            .iter()
+            .any(|s| s["local"].as_str().is_some_and(|l| l.starts_with(&signal))),
+        "the kernel joined the announced address: {subflows:?}"
+    );
+}
