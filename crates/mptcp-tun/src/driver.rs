@@ -4,81 +4,39 @@
 //! or an application call; then, under the lock, feeds the packets read
 //! (up to a batch per device) and the time to the endpoint, delivers its
 //! events, and takes the packets it wants sent, which are written after
-//! the lock is released, a batch at a time.
+//! the lock is released, a batch at a time: runs of segments that only
+//! differ in sequence number go out as one segmentation train where the
+//! device takes offloads (see [`crate::gso`]).
 
 use crate::device::Device;
+use crate::gso::{self, Layout, VNET_HDR_LEN, VnetHdr};
+use crate::routes::Routes;
 use crate::shared::Shared;
-use mptcp_wire::{IpPacket, IpProtocol, TcpFlags};
-use std::collections::HashMap;
 use std::future::{Future, poll_fn};
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// Packets read per device, and written, per round.
 const BATCH: usize = 64;
 
-/// Remembered arrival devices beyond which the table starts over.
-const MAX_ROUTES: usize = 1 << 16;
+/// The largest packet a device with offloads hands over (a train).
+const MAX_TRAIN: usize = 65535;
 
-/// (our address, the peer's) of a TCP packet we receive or send.
-type Flow = (SocketAddr, SocketAddr);
-
-/// Which device each connection the peer opened arrived on: its packets
-/// leave by the same one. A peer may open a subflow to one of our addresses
-/// over another path (a kernel `subflow` endpoint bound to its device does);
-/// answers by our address's own device would not reach its socket.
-/// Connections we open leave by the device of their source address.
-#[derive(Default)]
-struct Routes {
-    by_flow: HashMap<Flow, usize>,
-}
-
-impl Routes {
-    /// Note the device of a SYN (without ACK) we received.
-    fn learn(&mut self, packet: &[u8], dev: usize) {
-        let Some((flow, flags)) = flow(packet, true) else {
-            return;
-        };
-        if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
-            if self.by_flow.len() >= MAX_ROUTES {
-                self.by_flow.clear();
-            }
-            self.by_flow.insert(flow, dev);
-        }
-    }
-
-    /// The device for a packet we send, if its connection came in by one.
-    fn lookup(&self, packet: &[u8]) -> Option<usize> {
-        if self.by_flow.is_empty() {
-            return None;
-        }
-        let (flow, _) = flow(packet, false)?;
-        self.by_flow.get(&flow).copied()
-    }
-}
-
-/// The flow of a TCP packet, from our side: `received` says whether we are
-/// its destination.
-fn flow(packet: &[u8], received: bool) -> Option<(Flow, TcpFlags)> {
-    let ip = IpPacket::parse(packet).ok()?;
-    if ip.protocol() != IpProtocol::TCP {
-        return None;
-    }
-    let tcp = ip.tcp().ok()?;
-    let src = SocketAddr::new(ip.src(), tcp.src_port());
-    let dst = SocketAddr::new(ip.dst(), tcp.dst_port());
-    let flow = if received { (dst, src) } else { (src, dst) };
-    Some((flow, tcp.flags()))
+/// One packet in a batch.
+#[derive(Clone, Copy, Debug)]
+struct Pkt {
+    /// Where it starts in its slot (after a `virtio_net_hdr`, if any).
+    off: usize,
+    len: usize,
+    dev: usize,
 }
 
 /// Packets in fixed-size slots of one buffer.
 struct Batch {
     buf: Vec<u8>,
     slot: usize,
-    /// (length, device index) of each packet held.
-    packets: Vec<(usize, usize)>,
+    packets: Vec<Pkt>,
 }
 
 impl Batch {
@@ -101,8 +59,9 @@ impl Batch {
     }
 
     fn packet(&self, i: usize) -> &[u8] {
-        let (len, _) = self.packets[i];
-        &self.buf[i * self.slot..i * self.slot + len]
+        let p = self.packets[i];
+        let at = i * self.slot + p.off;
+        &self.buf[at..at + p.len]
     }
 }
 
@@ -110,13 +69,21 @@ impl Batch {
 pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
     let slot = devices
         .iter()
+        .map(|d| match d.tun.get_ref().offload() {
+            true => VNET_HDR_LEN + MAX_TRAIN,
+            false => usize::from(d.mtu),
+        })
+        .max()
+        .unwrap_or(1500);
+    let tx_slot = devices
+        .iter()
         .map(|d| usize::from(d.mtu))
         .max()
         .unwrap_or(1500);
     // Each device may fill its own share of a round's reads, so that a busy
     // path cannot starve the others.
     let mut rx = Batch::new(slot, BATCH * devices.len());
-    let mut tx = Batch::new(slot, BATCH);
+    let mut tx = Batch::new(tx_slot, BATCH);
     let mut routes = Routes::default();
     let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(sleep);
@@ -146,12 +113,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
         if idle {
             return;
         }
-        if let Some(t) = deadline {
-            sleep.as_mut().reset(t);
-        } else {
-            let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
-            sleep.as_mut().reset(far);
-        }
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        sleep.as_mut().reset(deadline.unwrap_or(far));
     }
 }
 
@@ -173,12 +136,14 @@ fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Po
                 continue;
             }
         };
+        let offload = guard.get_ref().get_ref().offload();
         for _ in 0..BATCH {
             let slot = rx.free_slot();
             match guard.try_io(|t| t.get_ref().recv(slot)) {
                 Ok(Ok(n)) => {
-                    dev.note_in(n);
-                    rx.packets.push((n, i));
+                    let (p, train) = received(slot, n, offload, i);
+                    dev.note_in(n, train);
+                    rx.packets.extend(p);
                 }
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(e)) => {
@@ -197,6 +162,35 @@ fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Po
     }
 }
 
+/// A packet read into `slot`: past its `virtio_net_hdr` (with the checksum
+/// the kernel left partial completed), if the device has offloads; and
+/// whether it is a segmentation train.
+fn received(slot: &mut [u8], n: usize, offload: bool, dev: usize) -> (Option<Pkt>, bool) {
+    if !offload {
+        return (
+            Some(Pkt {
+                off: 0,
+                len: n,
+                dev,
+            }),
+            false,
+        );
+    }
+    let Some(hdr) = slot.get(..n).and_then(VnetHdr::parse) else {
+        return (None, false);
+    };
+    let Some(packet) = slot.get_mut(VNET_HDR_LEN..n) else {
+        return (None, false);
+    };
+    let ok = gso::complete_checksum(&hdr, packet);
+    let p = Pkt {
+        off: VNET_HDR_LEN,
+        len: n - VNET_HDR_LEN,
+        dev,
+    };
+    (ok.then_some(p), gso::is_train(&hdr))
+}
+
 fn mark_dead(dev: &mut Device, e: &io::Error) {
     tracing::warn!(device = %dev.config.device, error = %e, "device unreadable; path given up");
     dev.dead = true;
@@ -212,7 +206,7 @@ fn round(
     routes: &mut Routes,
 ) -> Option<tokio::time::Instant> {
     for i in 0..rx.packets.len() {
-        routes.learn(rx.packet(i), rx.packets[i].1);
+        routes.learn(rx.packet(i), rx.packets[i].dev);
     }
     let mut st = shared.lock();
     let now = st.clock.now();
@@ -232,17 +226,18 @@ fn round(
                 .lookup(&slot[..t.len])
                 .or_else(|| devices.iter().position(|d| d.config.addr == t.src));
             match dev {
-                Some(dev) => tx.packets.push((t.len, dev)),
+                Some(dev) => tx.packets.push(Pkt {
+                    off: 0,
+                    len: t.len,
+                    dev,
+                }),
                 None => tracing::debug!(src = %t.src, "no device for source address"),
             }
         }
         st.dispatch_events();
         let more = tx.is_full();
         shared.unlock(st);
-        for i in 0..tx.packets.len() {
-            let dev = tx.packets[i].1;
-            devices[dev].send(tx.packet(i));
-        }
+        send_batch(devices, tx);
         st = shared.lock();
         if !more {
             break;
@@ -252,4 +247,48 @@ fn round(
     let deadline = st.ep.poll_timeout().map(|t| clock.to_tokio(t));
     shared.unlock(st);
     deadline
+}
+
+/// Write a batch, runs of continuing segments as one train where the
+/// device takes offloads.
+fn send_batch(devices: &[Device], tx: &Batch) {
+    let n = tx.packets.len();
+    let mut i = 0;
+    while i < n {
+        let dev = &devices[tx.packets[i].dev];
+        let first = tx.packet(i);
+        let offload = dev.tun.get_ref().offload();
+        let Some(fl) = Layout::of(first).filter(|l| offload && l.payload() > 0) else {
+            dev.send(first);
+            i += 1;
+            continue;
+        };
+        let (mut prev, mut size, mut j) = (fl, fl.payload(), i + 1);
+        while j < n && tx.packets[j].dev == tx.packets[i].dev {
+            let next = tx.packet(j);
+            match Layout::of(next) {
+                Some(nl) if gso::continues(first, &fl, &prev, next, &nl, size) => {
+                    size += nl.payload();
+                    prev = nl;
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+        if j == i + 1 {
+            dev.send(first);
+        } else {
+            let (hdr, vnet) = gso::train_header(first, &fl, size, prev.flags());
+            let vnet = vnet.bytes();
+            let mut parts = Vec::with_capacity(j - i + 2);
+            parts.push(IoSlice::new(&vnet));
+            parts.push(IoSlice::new(&hdr));
+            for k in i..j {
+                let p = tx.packet(k);
+                parts.push(IoSlice::new(&p[fl.hdr_len()..]));
+            }
+            dev.send_train(&parts, j - i);
+        }
+        i = j;
+    }
 }

@@ -34,8 +34,10 @@
 
 mod device;
 mod driver;
+mod gso;
 pub mod lab;
 mod listener;
+mod routes;
 mod shared;
 mod stack;
 mod stream;

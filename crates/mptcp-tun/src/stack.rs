@@ -95,6 +95,7 @@ pub struct StackBuilder {
     signal: Vec<IpAddr>,
     config: EndpointConfig,
     seed: Option<u64>,
+    no_offload: bool,
 }
 
 impl StackBuilder {
@@ -187,6 +188,14 @@ impl StackBuilder {
         self
     }
 
+    /// Use the TUN devices' segmentation offloads (on by default): trains
+    /// of segments go to the kernel in one write, and the kernel may hand
+    /// over trains. Off: one packet per read and write.
+    pub fn offload(mut self, yes: bool) -> StackBuilder {
+        self.no_offload = !yes;
+        self
+    }
+
     /// Seed of the endpoint's randomness (keys, ports, sequence numbers);
     /// drawn from the OS unless set.
     pub fn seed(mut self, seed: u64) -> StackBuilder {
@@ -215,7 +224,7 @@ impl StackBuilder {
         let devices = self
             .paths
             .iter()
-            .map(Device::open)
+            .map(|p| Device::open(p, !self.no_offload))
             .collect::<io::Result<Vec<_>>>()?;
         let mut ep = Endpoint::new(config);
         for d in &devices {

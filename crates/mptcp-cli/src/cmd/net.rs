@@ -134,6 +134,9 @@ pub fn info_json(info: &ConnectionInfo, stack: &Stack) -> Value {
                 "bytes_in": d.bytes_in,
                 "bytes_out": d.bytes_out,
                 "send_errors": d.send_errors,
+                "trains_out": d.trains_out,
+                "trains_in": d.trains_in,
+                "offload": d.offload,
             })
         })
         .collect();

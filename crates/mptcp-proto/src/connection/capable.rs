@@ -108,8 +108,12 @@ pub fn options(
             CapableBody::BothKeysWithData {
                 sender: mp.local.key,
                 receiver: remote,
-                data_len: seg.payload_len as u16,
-                checksum: if mp.checksum { seg.csum } else { None },
+                data_len: seg.map.map_or(seg.payload_len as u16, |m| m.len),
+                checksum: if mp.checksum {
+                    seg.map.and_then(|m| m.csum)
+                } else {
+                    None
+                },
             }
         } else if seg.payload_len == 0 {
             mp.keys_sent = true;

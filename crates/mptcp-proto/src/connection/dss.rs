@@ -31,12 +31,12 @@ pub fn options(
         unused_flags: 0,
     };
     if seg.payload_len > 0 {
-        let Some(dsn) = seg.dsn else { return };
+        let Some(map) = seg.map else { return };
         dss.mapping = Some(DssMapping {
-            dsn: WireSeq::Long(dsn.0),
-            subflow_seq: (seg.seq - view.iss) as u32,
-            data_len: seg.payload_len as u16,
-            checksum: if mp.checksum { seg.csum } else { None },
+            dsn: WireSeq::Long(map.dsn.0),
+            subflow_seq: (map.seq - view.iss) as u32,
+            data_len: map.len,
+            checksum: if mp.checksum { map.csum } else { None },
         });
     } else if let DataFinTx::Pending(fin) = mp.data_fin
         && !seg.flags.contains(TcpFlags::SYN)

@@ -38,6 +38,15 @@ const REINJECT_CHUNK: u64 = 64 * 1024;
 /// The floor of the data-level retransmission timeout.
 const MIN_DATA_RTO: Duration = Duration::from_millis(200);
 
+/// The most bytes one mapping covers: as many whole segments of `mss` as
+/// the DSS length field holds. A chunk this size is one scheduling
+/// decision, and one mapping every segment cut from it carries (so that a
+/// runtime may hand the segments to the OS as one, for segmentation
+/// offload).
+fn max_chunk(mss: u64) -> u64 {
+    (u64::from(u16::MAX) / mss.max(1)).max(1) * mss
+}
+
 /// The data-level retransmission timer: when the DATA_ACK stops moving,
 /// the oldest unacknowledged data is reinjected on another subflow (the
 /// Linux kernel's MPTCP retransmission timer does the same).
@@ -96,6 +105,9 @@ impl Connection {
         }
         let window_end = mp.window_end;
         let checksum = mp.checksum;
+        // Until the server showed it has our key, the first data rides in
+        // MP_CAPABLE, whose mapping covers one segment.
+        let chunky = mp.fully_established;
         let (views, index) = self.path_views();
         let room = window_end.bytes_since(self.data.send.nxt());
         let ctx = SchedContext {
@@ -107,8 +119,9 @@ impl Connection {
             && let Some(i) = self.scheduler.select_reinject(&views, None, &ctx)
         {
             let idx = index[i];
-            let mss = self.subflows[idx].sf.send_mss() as usize;
-            let max = mss.min(views[i].send_space as usize);
+            let mss = u64::from(self.subflows[idx].sf.send_mss());
+            let chunk = if chunky { max_chunk(mss) } else { mss };
+            let max = chunk.min(views[i].send_space) as usize;
             if let Some((dsn, bytes)) = self.data.send.take_reinject(max) {
                 self.data.mib.inc(Mib::MPTCPRetrans);
                 self.push(idx, dsn, bytes, checksum);
@@ -126,12 +139,16 @@ impl Connection {
         let Some(&first) = chosen.first() else {
             return false;
         };
-        let mss = chosen
+        let chunk = chosen
             .iter()
-            .map(|&i| (self.subflows[index[i]].sf.send_mss() as u64).min(views[i].send_space))
+            .map(|&i| {
+                let mss = u64::from(self.subflows[index[i]].sf.send_mss());
+                let chunk = if chunky { max_chunk(mss) } else { mss };
+                chunk.min(views[i].send_space)
+            })
             .min()
             .unwrap_or(0);
-        let Some((dsn, bytes)) = self.data.send.take_new(want.min(mss) as usize) else {
+        let Some((dsn, bytes)) = self.data.send.take_new(want.min(chunk) as usize) else {
             return false;
         };
         for &i in &chosen {
@@ -257,7 +274,7 @@ impl Connection {
         if unsent > 0
             && space > 0
             && (space >= mss || space >= unsent || sf.in_flight() == 0)
-            && let Some((dsn, bytes)) = self.data.send.take_new(space.min(mss) as usize)
+            && let Some((dsn, bytes)) = self.data.send.take_new(space.min(max_chunk(mss)) as usize)
         {
             sf.push(bytes, Some(dsn), None);
             pushed = true;

@@ -207,12 +207,27 @@ pub struct SegmentMeta {
     pub seq: SubflowSeq,
     /// Payload length.
     pub payload_len: u32,
-    /// Mapping of the first payload byte, as pushed.
+    /// Data sequence number of the first payload byte.
     pub dsn: Option<DataSeq>,
-    /// DSS checksum of the mapping, as pushed.
-    pub csum: Option<u16>,
+    /// The mapping the payload belongs to, as pushed.
+    pub map: Option<TxMapping>,
     /// Whether it is a retransmission.
     pub retransmission: bool,
+}
+
+/// A chunk the owner pushed with its data sequence number: one MPTCP
+/// mapping (RFC 8684 §3.3.1), carried by every segment the chunk is cut
+/// into, and by their retransmissions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxMapping {
+    /// Data sequence number of the chunk's first byte.
+    pub dsn: DataSeq,
+    /// Subflow sequence number of its first byte.
+    pub seq: SubflowSeq,
+    /// Its length (at most 65535: the DSS length field).
+    pub len: u16,
+    /// Its DSS checksum, when checksums are in use.
+    pub csum: Option<u16>,
 }
 
 /// The owner's answer to an incoming segment.
@@ -665,15 +680,40 @@ impl Subflow {
         self.snd.queued_end
     }
 
-    /// Queue one segment's payload (at most [`Subflow::send_mss`] bytes),
-    /// tagged with its data sequence number and DSS checksum, which every
-    /// (re)transmission of it carries to the owner's hook. Returns the
-    /// subflow sequence number of its first byte.
+    /// Queue a chunk of payload, tagged with its data sequence number and
+    /// DSS checksum: one mapping (at most 65535 bytes with a data sequence
+    /// number), cut into segments of [`Subflow::send_mss`] bytes, each of
+    /// which (and each retransmission) carries the whole mapping to the
+    /// owner's hook. Returns the subflow sequence number of its first byte.
     pub fn push(&mut self, data: Bytes, dsn: Option<DataSeq>, csum: Option<u16>) -> SubflowSeq {
-        let seq = self.snd.queued_end;
-        self.snd.queued_end += data.len() as u32;
-        self.rtx.push(seq, data, dsn, csum, false);
-        seq
+        let start = self.snd.queued_end;
+        let map = dsn.map(|dsn| {
+            debug_assert!(
+                data.len() <= usize::from(u16::MAX),
+                "a mapping's length is 16 bits"
+            );
+            TxMapping {
+                dsn,
+                seq: start,
+                len: data.len().min(usize::from(u16::MAX)) as u16,
+                csum,
+            }
+        });
+        let mss = self.send_mss() as usize;
+        let mut rest = data;
+        let mut offset = 0u64;
+        loop {
+            let piece = rest.split_to(rest.len().min(mss));
+            let (seq, len) = (self.snd.queued_end, piece.len());
+            self.snd.queued_end += len as u32;
+            self.rtx
+                .push(seq, piece, dsn.map(|d| d + offset), map, false);
+            offset += len as u64;
+            if rest.is_empty() {
+                break;
+            }
+        }
+        start
     }
 
     /// Option bytes the owner adds to every data segment (e.g. a DSS

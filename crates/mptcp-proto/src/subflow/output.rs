@@ -29,7 +29,7 @@ struct Plan {
     seq: SubflowSeq,
     payload: Bytes,
     meta_dsn: Option<mptcp_wire::DataSeq>,
-    csum: Option<u16>,
+    map: Option<super::TxMapping>,
     retransmission: bool,
 }
 
@@ -94,7 +94,7 @@ impl Subflow {
             seq: self.iss,
             payload: Bytes::new(),
             meta_dsn: None,
-            csum: None,
+            map: None,
             retransmission: self.handshake.sent > 0,
         };
         let len = self.emit(now, owner, plan, opts, buf)?;
@@ -160,7 +160,7 @@ impl Subflow {
             seq,
             payload: Bytes::new(),
             meta_dsn: None,
-            csum: None,
+            map: None,
             retransmission: false,
         }
     }
@@ -224,7 +224,7 @@ impl Subflow {
             seq: seg.seq,
             payload: seg.data.clone(),
             meta_dsn: seg.dsn,
-            csum: seg.csum,
+            map: seg.map,
             retransmission: retx,
         };
         let opts = self.base_options(now);
@@ -312,7 +312,7 @@ impl Subflow {
             seq: plan.seq,
             payload_len: plan.payload.len() as u32,
             dsn: plan.meta_dsn,
-            csum: plan.csum,
+            map: plan.map,
             retransmission: plan.retransmission,
         };
         let mut mp = MptcpOptionList::new();
@@ -429,7 +429,7 @@ impl Subflow {
             seq: rst.seq,
             payload_len: 0,
             dsn: None,
-            csum: None,
+            map: None,
             retransmission: false,
         };
         let mut mp = MptcpOptionList::new();

@@ -21,8 +21,9 @@ pub struct TxSegment {
     pub fin: bool,
     /// Data sequence number of the first payload byte (MPTCP mapping).
     pub dsn: Option<DataSeq>,
-    /// DSS checksum of the mapping, when checksums are in use.
-    pub csum: Option<u16>,
+    /// The MPTCP mapping this segment's bytes belong to (the chunk the
+    /// owner pushed, which may span several segments).
+    pub map: Option<super::TxMapping>,
     /// Last transmission time; `None` while unsent.
     pub xmit: Option<Instant>,
     /// Whether the segment was ever retransmitted.
@@ -151,7 +152,7 @@ impl RtxQueue {
         seq: SubflowSeq,
         data: Bytes,
         dsn: Option<DataSeq>,
-        csum: Option<u16>,
+        map: Option<super::TxMapping>,
         fin: bool,
     ) {
         self.unsent_bytes += data.len() as u64;
@@ -160,7 +161,7 @@ impl RtxQueue {
             data,
             fin,
             dsn,
-            csum,
+            map,
             xmit: None,
             retransmitted: false,
             sacked: false,

@@ -9,8 +9,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const IFF_TUN: libc::c_short = 0x0001;
 const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+const TUN_F_CSUM: libc::c_ulong = 0x01;
+const TUN_F_TSO4: libc::c_ulong = 0x02;
+const TUN_F_TSO6: libc::c_ulong = 0x04;
 
 /// `struct ifreq`: a name and a 24-byte union (x86-64 and aarch64 alike).
 #[repr(C)]
@@ -57,6 +62,16 @@ fn ioctl_ifreq(fd: BorrowedFd<'_>, request: libc::c_ulong, req: &mut IfReq) -> i
     // ifreq`, which `req` is (same size and layout); the descriptor is kept
     // open by the borrow.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, req as *mut IfReq) })?;
+    Ok(())
+}
+
+/// `ioctl(fd, request, value)` for requests that take their argument by
+/// value.
+#[allow(unsafe_code)]
+fn ioctl_value(fd: BorrowedFd<'_>, request: libc::c_ulong, value: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: the request reads no memory of ours: its argument is the
+    // value itself. The descriptor is kept open by the borrow.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, value) })?;
     Ok(())
 }
 
@@ -107,20 +122,34 @@ pub fn mtu(name: &str) -> io::Result<u32> {
     u32::try_from(req.int()).map_err(|_| io::Error::other("negative MTU"))
 }
 
-/// An open TUN device: IP packets in and out, no packet-information header.
-/// Non-blocking; closing it (drop) removes a device that was not made
-/// persistent.
+/// An open TUN device: IP packets in and out, no packet-information header;
+/// with offloads, each packet preceded by a `virtio_net_hdr`. Non-blocking;
+/// closing it (drop) removes a device that was not made persistent.
 #[derive(Debug)]
 pub struct Tun {
     file: File,
     name: String,
     created: bool,
+    offload: bool,
 }
 
 impl Tun {
     /// Attach to the TUN device `name`, creating it if there is none (in the
-    /// calling thread's network namespace). Needs CAP_NET_ADMIN.
-    pub fn open(name: &str) -> io::Result<Tun> {
+    /// calling thread's network namespace). Needs CAP_NET_ADMIN. With
+    /// `offload`, packets carry a `virtio_net_hdr` both ways and the kernel
+    /// may hand over segmentation trains with partial checksums (TSO); if
+    /// the device refuses, it is opened without.
+    pub fn open(name: &str, offload: bool) -> io::Result<Tun> {
+        if offload {
+            match Tun::open_with(name, true) {
+                Ok(t) => return Ok(t),
+                Err(e) => tracing::debug!(device = name, error = %e, "no TUN offloads"),
+            }
+        }
+        Tun::open_with(name, false)
+    }
+
+    fn open_with(name: &str, offload: bool) -> io::Result<Tun> {
         let mut req = IfReq::new(name)?;
         let existed = interface_index(name).is_some();
         let file = OpenOptions::new()
@@ -129,7 +158,8 @@ impl Tun {
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")
             .map_err(|e| io::Error::new(e.kind(), format!("/dev/net/tun: {e}")))?;
-        req.set_short(IFF_TUN | IFF_NO_PI);
+        let vnet = if offload { IFF_VNET_HDR } else { 0 };
+        req.set_short(IFF_TUN | IFF_NO_PI | vnet);
         ioctl_ifreq(file.as_fd(), TUNSETIFF, &mut req).map_err(|e| {
             let why = if existed {
                 "exists but is not a free TUN device, or"
@@ -138,11 +168,24 @@ impl Tun {
             };
             io::Error::new(e.kind(), format!("{name} {why} {e}"))
         })?;
+        if offload {
+            ioctl_value(
+                file.as_fd(),
+                TUNSETOFFLOAD,
+                TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
+            )?;
+        }
         Ok(Tun {
             file,
             name: name.to_owned(),
             created: !existed,
+            offload,
         })
+    }
+
+    /// Whether packets carry a `virtio_net_hdr`.
+    pub fn offload(&self) -> bool {
+        self.offload
     }
 
     /// The device name.
@@ -174,6 +217,21 @@ impl Tun {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes; read(2)
         // writes at most that many.
         let n = unsafe { libc::read(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    /// Write one packet gathered from `parts`.
+    #[allow(unsafe_code)]
+    pub fn send_vectored(&self, parts: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+        let count = libc::c_int::try_from(parts.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many parts"))?;
+        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` (as the
+        // standard library guarantees on Unix); every slice is valid for
+        // reads of its length while borrowed.
+        let n = unsafe { libc::writev(self.file.as_raw_fd(), parts.as_ptr().cast(), count) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }

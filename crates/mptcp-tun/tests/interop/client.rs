@@ -62,6 +62,24 @@ fn one_path(v6: bool) {
     assert_eq!(delta.get("MPCapableSYNRX"), 1);
     assert_eq!(delta.get("MPCapableFallbackACK"), 0);
     assert_eq!(ours.counters.get(Mib::MPCapableSYNACKRX), 1);
+    let dev = ours.devices[0];
+    assert!(dev.offload, "the TUN device takes offloads");
+    assert!(
+        dev.trains_out > 0 && dev.trains_in > 0,
+        "segmentation trains both ways: {dev:?}"
+    );
+}
+
+/// The same without the TUN offloads: one packet per read and write.
+#[test]
+fn our_client_one_path_without_offloads() {
+    let Some((lab, _serial)) = lab(1) else { return };
+    let b = stack_on(&lab, 1, false).offload(false);
+    let (k, ours, _) = exchange(&lab, b, false, true, 8 * MIB);
+    assert!(!kinfo(&k).fallback());
+    let dev = ours.devices[0];
+    assert!(!dev.offload);
+    assert_eq!((dev.trains_out, dev.trains_in), (0, 0));
 }
 
 #[test]

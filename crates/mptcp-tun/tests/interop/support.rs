@@ -156,6 +156,8 @@ pub struct OurEnd {
     pub info: ConnectionInfo,
     /// Counters of the whole stack.
     pub counters: mptcp_tun::Counters,
+    /// Packet counters of each path's device.
+    pub devices: Vec<mptcp_tun::DeviceStats>,
 }
 
 /// Exchange data on one of our streams: write `send` and shut down (DATA_FIN)
@@ -184,6 +186,7 @@ pub async fn our_exchange(
         received_sha: sha256(&got),
         info: wr.info()?,
         counters: stack.counters(),
+        devices: stack.device_stats().into_iter().map(|(_, d)| d).collect(),
     })
 }
 
