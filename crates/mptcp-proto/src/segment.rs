@@ -122,13 +122,33 @@ pub fn emit_ip_tcp(
     payload: &[u8],
     buf: &mut [u8],
 ) -> Result<usize, EmitError> {
+    emit_ip_tcp_with(local, remote, repr, options, payload, buf, false)
+}
+
+/// [`emit_ip_tcp`], with the TCP checksum left to the device when
+/// `offload` is set (the field holds the pseudo-header's sum; see
+/// [`mptcp_wire::emit_segment_partial`]).
+pub fn emit_ip_tcp_with(
+    local: SocketAddr,
+    remote: SocketAddr,
+    repr: &TcpRepr,
+    options: &[TcpOption<'_>],
+    payload: &[u8],
+    buf: &mut [u8],
+    offload: bool,
+) -> Result<usize, EmitError> {
     let hdr = ip_header_len(local.ip());
     let available = buf.len();
     let body = buf.get_mut(hdr..).ok_or(EmitError::BufferTooSmall {
         needed: hdr,
         available,
     })?;
-    let tcp_len = emit_segment(repr, options, payload, local.ip(), remote.ip(), body)?;
+    let emit = if offload {
+        mptcp_wire::emit_segment_partial
+    } else {
+        emit_segment
+    };
+    let tcp_len = emit(repr, options, payload, local.ip(), remote.ip(), body)?;
     match (local.ip(), remote.ip()) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => Ipv4Repr {
             src,

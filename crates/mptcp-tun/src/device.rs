@@ -111,6 +111,8 @@ pub(crate) struct Device {
     pub(crate) counters: Arc<Counters>,
     /// A read failed for good (the device was deleted): not polled again.
     pub(crate) dead: bool,
+    /// The engine leaves TCP checksums partial, for this device to complete.
+    pub(crate) partial_checksums: bool,
 }
 
 impl Device {
@@ -140,6 +142,7 @@ impl Device {
             mtu,
             counters,
             dead: false,
+            partial_checksums: false,
         })
     }
 
@@ -157,8 +160,8 @@ impl Device {
     pub(crate) fn send(&self, packet: &[u8]) {
         let tun = self.tun.get_ref();
         let sent = if tun.offload() {
-            let none = [0u8; crate::gso::VNET_HDR_LEN];
-            tun.send_vectored(&[IoSlice::new(&none), IoSlice::new(packet)])
+            let hdr = crate::gso::single(packet, self.partial_checksums).bytes();
+            tun.send_vectored(&[IoSlice::new(&hdr), IoSlice::new(packet)])
         } else {
             tun.send(packet)
         };

@@ -30,6 +30,8 @@ struct Pkt {
     off: usize,
     len: usize,
     dev: usize,
+    /// The kernel vouches for its TCP checksum.
+    verified: bool,
 }
 
 /// Packets in fixed-size slots of one buffer.
@@ -162,33 +164,31 @@ fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Po
     }
 }
 
-/// A packet read into `slot`: past its `virtio_net_hdr` (with the checksum
-/// the kernel left partial completed), if the device has offloads; and
-/// whether it is a segmentation train.
-fn received(slot: &mut [u8], n: usize, offload: bool, dev: usize) -> (Option<Pkt>, bool) {
-    if !offload {
-        return (
-            Some(Pkt {
-                off: 0,
-                len: n,
-                dev,
-            }),
-            false,
-        );
-    }
-    let Some(hdr) = slot.get(..n).and_then(VnetHdr::parse) else {
-        return (None, false);
-    };
-    let Some(packet) = slot.get_mut(VNET_HDR_LEN..n) else {
-        return (None, false);
-    };
-    let ok = gso::complete_checksum(&hdr, packet);
-    let p = Pkt {
-        off: VNET_HDR_LEN,
-        len: n - VNET_HDR_LEN,
+/// A packet read into `slot`: past its `virtio_net_hdr`, if the device has
+/// offloads (a checksum the kernel left partial, or verified, is trusted);
+/// and whether it is a segmentation train.
+fn received(slot: &[u8], n: usize, offload: bool, dev: usize) -> (Option<Pkt>, bool) {
+    let plain = Pkt {
+        off: 0,
+        len: n,
         dev,
+        verified: false,
     };
-    (ok.then_some(p), gso::is_train(&hdr))
+    if !offload {
+        return (Some(plain), false);
+    }
+    match slot.get(..n).and_then(VnetHdr::parse) {
+        Some(hdr) => {
+            let p = Pkt {
+                off: VNET_HDR_LEN,
+                len: n - VNET_HDR_LEN,
+                verified: gso::checksum_trusted(&hdr),
+                ..plain
+            };
+            (Some(p), gso::is_train(&hdr))
+        }
+        None => (None, false),
+    }
 }
 
 fn mark_dead(dev: &mut Device, e: &io::Error) {
@@ -211,7 +211,11 @@ fn round(
     let mut st = shared.lock();
     let now = st.clock.now();
     for i in 0..rx.packets.len() {
-        st.ep.handle(now, rx.packet(i));
+        if rx.packets[i].verified {
+            st.ep.handle_verified(now, rx.packet(i));
+        } else {
+            st.ep.handle(now, rx.packet(i));
+        }
     }
     st.ep.handle_timeout(now);
     st.dispatch_events();
@@ -230,6 +234,7 @@ fn round(
                     off: 0,
                     len: t.len,
                     dev,
+                    verified: false,
                 }),
                 None => tracing::debug!(src = %t.src, "no device for source address"),
             }

@@ -9,9 +9,13 @@
 //! anything forwarding it segments it again.
 //!
 //! Receiving: the kernel may hand us such trains (when the device offers
-//! TSO) and packets whose TCP checksum it left for us to complete
-//! (`NEEDS_CSUM`); [`complete_checksum`] completes it, so the engine sees
-//! ordinary, if large, segments.
+//! TSO): ordinary, if large, segments to the engine. Their TCP checksum is
+//! partial (`NEEDS_CSUM`: made on this host) or verified (`DATA_VALID`),
+//! and the engine is told not to check it again.
+//!
+//! Checksums: with offloads on every device, the engine leaves outgoing
+//! TCP checksums partial too (the pseudo-header's sum), and every packet
+//! asks the kernel to complete it; nobody sums a payload.
 
 use arrayvec::ArrayVec;
 use mptcp_wire::Checksum;
@@ -19,6 +23,7 @@ use mptcp_wire::Checksum;
 /// Size of `struct virtio_net_hdr` (without `num_buffers`).
 pub const VNET_HDR_LEN: usize = 10;
 const F_NEEDS_CSUM: u8 = 1;
+const F_DATA_VALID: u8 = 2;
 const GSO_NONE: u8 = 0;
 const GSO_TCPV4: u8 = 1;
 const GSO_TCPV6: u8 = 4;
@@ -220,21 +225,24 @@ pub fn train_header(
     (h, vnet)
 }
 
-/// Complete a checksum the kernel left partial (`NEEDS_CSUM`): the field
-/// holds the pseudo-header's sum; summing from `csum_start` to the end
-/// gives the checksum. Returns false if the header points outside.
-pub fn complete_checksum(hdr: &VnetHdr, packet: &mut [u8]) -> bool {
-    if hdr.flags & F_NEEDS_CSUM == 0 {
-        return true;
+/// Whether the kernel vouches for the packet's TCP checksum: it left it
+/// partial (made on this host) or verified it.
+pub fn checksum_trusted(hdr: &VnetHdr) -> bool {
+    hdr.flags & (F_NEEDS_CSUM | F_DATA_VALID) != 0
+}
+
+/// The header of one packet whose TCP checksum the engine left partial
+/// (`offload`), or of a packet with its checksum complete.
+pub fn single(packet: &[u8], offload: bool) -> VnetHdr {
+    match Layout::of(packet) {
+        Some(l) if offload => VnetHdr {
+            flags: F_NEEDS_CSUM,
+            csum_start: l.ip_len as u16,
+            csum_offset: 16,
+            ..VnetHdr::default()
+        },
+        _ => VnetHdr::default(),
     }
-    let start = usize::from(hdr.csum_start);
-    let at = start + usize::from(hdr.csum_offset);
-    if at + 2 > packet.len() {
-        return false;
-    }
-    let sum = Checksum::new().add_bytes(&packet[start..]).finish();
-    packet[at..at + 2].copy_from_slice(&sum.to_be_bytes());
-    true
 }
 
 /// Whether a header announces a train (more than one segment's worth).

@@ -221,11 +221,17 @@ impl StackBuilder {
             None => sys::random_seed()?,
         };
         let _guard = rt.enter();
-        let devices = self
+        let mut devices = self
             .paths
             .iter()
             .map(|p| Device::open(p, !self.no_offload))
             .collect::<io::Result<Vec<_>>>()?;
+        // Checksums are left to the devices only if all of them take it.
+        let partial = devices.iter().all(|d| d.tun.get_ref().offload());
+        config.connection.subflow.checksum_offload = partial;
+        for d in &mut devices {
+            d.partial_checksums = partial;
+        }
         let mut ep = Endpoint::new(config);
         for d in &devices {
             ep.add_address(d.config.addr, d.mtu);

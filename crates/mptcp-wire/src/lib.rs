@@ -75,4 +75,4 @@ pub use options::{
     options_len,
 };
 pub use seq::{DataSeq, SubflowSeq};
-pub use tcp::{TcpFlags, TcpRepr, TcpSegment, emit_segment};
+pub use tcp::{TcpFlags, TcpRepr, TcpSegment, emit_segment, emit_segment_partial};

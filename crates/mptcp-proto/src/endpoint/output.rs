@@ -3,7 +3,7 @@
 
 use super::{Endpoint, Event, ResetPlan, TokenOwner, Transmit};
 use crate::connection::{ConnEvent, ConnState, ConnectionHandle, Role};
-use crate::segment::emit_ip_tcp;
+use crate::segment::emit_ip_tcp_with;
 use crate::time::Instant;
 use mptcp_wire::{MpTcpRst, MptcpOption, TcpFlags, TcpOption, TcpRepr, TcpRstFlags};
 
@@ -62,7 +62,9 @@ impl Endpoint {
             Some(o) => std::slice::from_ref(o),
             None => &[],
         };
-        let len = emit_ip_tcp(rst.tuple.local, rst.tuple.remote, &repr, opts, &[], buf).ok()?;
+        let offload = self.config.connection.subflow.checksum_offload;
+        let (local, remote) = (rst.tuple.local, rst.tuple.remote);
+        let len = emit_ip_tcp_with(local, remote, &repr, opts, &[], buf, offload).ok()?;
         self.stats.resets_sent += 1;
         Some(Transmit {
             len,

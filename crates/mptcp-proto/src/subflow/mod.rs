@@ -85,6 +85,10 @@ pub struct SubflowConfig {
     pub data_retries: u32,
     /// How long TIME-WAIT lasts (2 MSL).
     pub time_wait: Duration,
+    /// Leave TCP checksums of outgoing segments to the device (the field
+    /// holds the pseudo-header's sum, as Linux's `CHECKSUM_PARTIAL`); the
+    /// runtime must have the device complete them. Off by default.
+    pub checksum_offload: bool,
 }
 
 impl Default for SubflowConfig {
@@ -101,6 +105,7 @@ impl Default for SubflowConfig {
             syn_retries: 6,
             data_retries: 15,
             time_wait: Duration::from_secs(60),
+            checksum_offload: false,
         }
     }
 }

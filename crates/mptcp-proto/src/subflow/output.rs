@@ -4,7 +4,7 @@ use super::recovery::{Recovery, RecoveryKind};
 use super::timers::TimerKind;
 use super::{CloseReason, RstPlan, SegmentMeta, Subflow, SubflowOwner, TcpState};
 use crate::congestion::SubflowCcView;
-use crate::segment::{MptcpOptionList, emit_ip_tcp};
+use crate::segment::{MptcpOptionList, emit_ip_tcp_with};
 use crate::time::Instant;
 use arrayvec::ArrayVec;
 use bytes::Bytes;
@@ -210,7 +210,7 @@ impl Subflow {
         buf: &mut [u8],
     ) -> Option<usize> {
         let seg = self.rtx.get(idx)?.clone();
-        let last = idx + 1 == self.rtx.iter().count();
+        let last = idx + 1 == self.rtx.len();
         let mut flags = TcpFlags::ACK;
         if seg.fin {
             flags |= TcpFlags::FIN;
@@ -343,13 +343,14 @@ impl Subflow {
             window,
             urgent: 0,
         };
-        let len = emit_ip_tcp(
+        let len = emit_ip_tcp_with(
             self.tuple.local,
             self.tuple.remote,
             &repr,
             &opts,
             &plan.payload,
             buf,
+            self.config.checksum_offload,
         )
         .ok()?;
         self.stats.segs_out += 1;
@@ -444,7 +445,16 @@ impl Subflow {
             window: 0,
             urgent: 0,
         };
-        let len = emit_ip_tcp(self.tuple.local, self.tuple.remote, &repr, &opts, &[], buf).ok()?;
+        let len = emit_ip_tcp_with(
+            self.tuple.local,
+            self.tuple.remote,
+            &repr,
+            &opts,
+            &[],
+            buf,
+            self.config.checksum_offload,
+        )
+        .ok()?;
         self.stats.segs_out += 1;
         Some(len)
     }

@@ -136,6 +136,11 @@ impl RtxQueue {
         self.segs.front().map(|s| s.seq)
     }
 
+    /// Segments queued (sent or not).
+    pub fn len(&self) -> usize {
+        self.segs.len()
+    }
+
     /// The segments, lowest sequence first.
     pub fn iter(&self) -> impl Iterator<Item = &TxSegment> {
         self.segs.iter()

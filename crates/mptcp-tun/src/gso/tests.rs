@@ -196,3 +196,20 @@ fn partial_checksums_are_completed() {
     );
     assert_eq!(Layout::of(&[0x45, 0, 0]), None);
 }
+
+/// Complete a checksum the kernel left partial (`NEEDS_CSUM`): the field
+/// holds the pseudo-header's sum; summing from `csum_start` to the end
+/// gives the checksum. Returns false if the header points outside.
+fn complete_checksum(hdr: &VnetHdr, packet: &mut [u8]) -> bool {
+    if hdr.flags & F_NEEDS_CSUM == 0 {
+        return true;
+    }
+    let start = usize::from(hdr.csum_start);
+    let at = start + usize::from(hdr.csum_offset);
+    if at + 2 > packet.len() {
+        return false;
+    }
+    let sum = Checksum::new().add_bytes(&packet[start..]).finish();
+    packet[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    true
+}

@@ -292,6 +292,33 @@ pub fn emit_segment(
     dst: IpAddr,
     buf: &mut [u8],
 ) -> Result<usize, EmitError> {
+    emit_segment_with(repr, options, payload, src, dst, buf, true)
+}
+
+/// Like [`emit_segment`], but for checksum offload: the checksum field
+/// holds the pseudo-header's sum (not complemented), which the device
+/// completes by summing the segment from its first byte (Linux's
+/// `CHECKSUM_PARTIAL`). The payload is copied, not summed.
+pub fn emit_segment_partial(
+    repr: &TcpRepr,
+    options: &[TcpOption<'_>],
+    payload: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    buf: &mut [u8],
+) -> Result<usize, EmitError> {
+    emit_segment_with(repr, options, payload, src, dst, buf, false)
+}
+
+fn emit_segment_with(
+    repr: &TcpRepr,
+    options: &[TcpOption<'_>],
+    payload: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    buf: &mut [u8],
+    full: bool,
+) -> Result<usize, EmitError> {
     check_width("TCP flags", u64::from(repr.flags.0), 12)?;
     let header_len = TCP_HEADER_LEN + options_len(options)?;
     let total = header_len.saturating_add(payload.len());
@@ -323,13 +350,18 @@ pub fn emit_segment(
     w.u16(repr.window)?;
     w.u16(0)?;
     w.u16(repr.urgent)?;
-    let mut sum = pseudo;
-    sum.add_bytes(segment);
+    let value = if full {
+        let mut sum = pseudo;
+        sum.add_bytes(segment);
+        sum.finish()
+    } else {
+        pseudo.sum()
+    };
     let field = segment.get_mut(16..18).ok_or(EmitError::BufferTooSmall {
         needed: 18,
         available: 0,
     })?;
-    field.copy_from_slice(&sum.finish().to_be_bytes());
+    field.copy_from_slice(&value.to_be_bytes());
     Ok(total)
 }
 

@@ -140,3 +140,21 @@ fn flags_display_like_tcpdump() {
     assert_eq!(TcpFlags(0x212).to_string(), "[S.+0x200]");
     assert!(TcpFlags(0x12).syn() && TcpFlags(0x12).ack() && !TcpFlags(0x12).fin());
 }
+
+#[test]
+fn partial_checksums_complete_to_the_full_one() {
+    let src = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let dst = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    let opts = [TcpOption::Timestamps { tsval: 1, tsecr: 2 }];
+    let payload = b"an odd-length payload";
+    let mut full = [0u8; 100];
+    let n = emit_segment(&repr(), &opts, payload, src, dst, &mut full).unwrap();
+    let mut partial = [0u8; 100];
+    let m = emit_segment_partial(&repr(), &opts, payload, src, dst, &mut partial).unwrap();
+    assert_eq!(n, m);
+    assert_eq!(full[..16], partial[..16], "all but the checksum agree");
+    assert_eq!(full[18..n], partial[18..n]);
+    // What a device does: sum the segment, the partial field included.
+    let completed = crate::checksum::checksum(&partial[..m]);
+    assert_eq!(completed.to_be_bytes(), [full[16], full[17]]);
+}
