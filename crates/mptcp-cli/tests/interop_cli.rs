@@ -143,18 +143,34 @@ fn perf_client_against_a_stock_iperf3_server() {
         ok(&theirs, "iperf3 -s");
         let ours = json(&ours.stdout, "our report");
         let theirs = json(&theirs.stdout, "iperf3's report");
-        let (key, side) = if reverse {
-            ("sum_sent", "sum_received")
+        if reverse {
+            // iperf3's sender checks its byte count after each block, so
+            // it may send one block more; we count all it sends.
+            let sent = theirs["end"]["sum_sent"]["bytes"].as_u64().expect("bytes");
+            assert!(sent >= 16 * MIB, "iperf3 sent it all: {}", theirs["end"]);
+            assert_eq!(
+                ours["end"]["sum_received"]["bytes"], sent,
+                "we got what it sent"
+            );
         } else {
-            ("sum_received", "sum_sent")
-        };
-        assert_eq!(
-            theirs["end"][key]["bytes"],
-            16 * MIB,
-            "iperf3 counted it all (reverse: {reverse}): {}",
-            theirs["end"]
-        );
-        assert_eq!(ours["end"][side]["bytes"], 16 * MIB, "we counted it all");
+            // The stock server stops reading its streams when TEST_END
+            // comes in on the control connection, even with data still in
+            // its socket (acknowledged: our byte-limited test ends only
+            // then), so it may count a little less than arrived.
+            let got = theirs["end"]["sum_received"]["bytes"]
+                .as_u64()
+                .expect("bytes");
+            assert!(
+                (15 * MIB..=16 * MIB).contains(&got),
+                "iperf3 counted (nearly) it all: {}",
+                theirs["end"]
+            );
+            assert_eq!(
+                ours["end"]["sum_sent"]["bytes"],
+                16 * MIB,
+                "we counted it all"
+            );
+        }
         let subflows = ours["intervals"]
             .as_array()
             .expect("intervals")
