@@ -31,6 +31,8 @@ struct Net {
     conn: ConnectionHandle,
     accepted: Option<ConnectionHandle>,
     received: usize,
+    /// Server packets carrying ADD_ADDR to lose before delivering any.
+    lose_add_addr: u32,
 }
 
 impl Net {
@@ -57,6 +59,7 @@ impl Net {
             conn,
             accepted: None,
             received: 0,
+            lose_add_addr: 0,
         }
     }
 
@@ -65,13 +68,21 @@ impl Net {
         let mut buf = vec![0u8; 2048];
         let end = self.now + Duration::from_millis(ms);
         while self.now < end {
+            let mut cguard = 0;
             while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+                cguard += 1;
+                assert!(cguard < 10000, "client storm at {:?}", self.now);
                 let pkt = buf[..t.len].to_vec();
                 self.server.handle(self.now, &pkt);
             }
+            let mut guard = 0;
             while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+                guard += 1;
+                assert!(guard < 10000, "server storm at {:?}", self.now);
                 if t.dst == ip(ATTACKER) {
                     self.to_attacker.push(buf[..t.len].to_vec());
+                } else if self.lose_add_addr > 0 && carries_add_addr(&buf[..t.len]) {
+                    self.lose_add_addr -= 1;
                 } else {
                     let pkt = buf[..t.len].to_vec();
                     self.client.handle(self.now, &pkt);
@@ -157,6 +168,18 @@ impl Net {
         }
         assert_eq!(self.received - before, bytes, "the connection carries on");
     }
+}
+
+/// Whether a packet carries an ADD_ADDR (not an echo).
+fn carries_add_addr(pkt: &[u8]) -> bool {
+    let Ok(ipk) = IpPacket::parse(pkt) else {
+        return false;
+    };
+    let Ok(tcp) = ipk.tcp() else { return false };
+    SegmentIn::from_tcp(&tcp)
+        .mptcp
+        .iter()
+        .any(|o| matches!(o, MptcpOption::AddAddr(_)))
 }
 
 /// The MP_TCPRST reason of the last RST the server sent to the attacker.
@@ -328,6 +351,7 @@ fn a_signalled_address_is_announced_echoed_and_joined() {
         conn,
         accepted: None,
         received: 0,
+        lose_add_addr: 0,
     };
     net.run(20);
     net.transfer(100_000);
@@ -344,4 +368,18 @@ fn a_signalled_address_is_announced_echoed_and_joined() {
     let remotes: Vec<_> = info.subflows.iter().map(|s| s.tuple.remote.ip()).collect();
     assert_eq!(remotes, vec![ip(SERVER), second]);
     net.transfer(100_000);
+}
+
+#[test]
+fn a_lost_add_addr_is_sent_again_on_an_idle_connection() {
+    let second = ip("192.0.2.3");
+    let mut net = Net::new();
+    net.server.add_address(second, 1500);
+    net.server.signal_address(second, None);
+    net.lose_add_addr = 1;
+    // No data either way: only the retransmission timer can resend it.
+    net.run(3000);
+    assert_eq!(net.server_mib(Mib::AddAddrTx), 2, "sent, lost, sent again");
+    assert_eq!(net.server_mib(Mib::EchoAdd), 1);
+    assert_eq!(net.server_mib(Mib::MPJoinAckRx), 1, "and joined");
 }

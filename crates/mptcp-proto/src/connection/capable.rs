@@ -214,6 +214,10 @@ fn on_syn_ack(data: &mut DataLevel, view: &SubflowView, seg: &SegmentIn<'_>) {
     });
     // RFC 8684 §3.1: checksums if either side asked.
     mp.checksum |= cap.flags.0 & CapableFlags::CHECKSUM_REQUIRED.0 != 0;
+    // RFC 8684 §3.1, flag C: no subflows to the server's initial address
+    // and port (v1 only; in v0 the bit is reserved).
+    mp.no_join_to_source =
+        mp.version == MptcpVersion::V1 && cap.flags.0 & CapableFlags::NO_JOIN_TO_SOURCE.0 != 0;
     let remote = KeyMaterial::derive(key, mp.version);
     mp.remote = Some(remote);
     mp.phase = Phase::Established;

@@ -60,12 +60,17 @@ pub fn options(
         return false;
     };
     let opt = match join.stage {
-        JoinStage::SynSent if seg.flags.syn() => MpJoin::Syn {
-            flags: backup_flags(path.backup),
-            address_id: path.local_id,
-            token: remote.token.0,
-            nonce: join.local_nonce,
-        },
+        JoinStage::SynSent if seg.flags.syn() => {
+            if !seg.retransmission {
+                data.mib.inc(Mib::MPJoinSynTx);
+            }
+            MpJoin::Syn {
+                flags: backup_flags(path.backup),
+                address_id: path.local_id,
+                token: remote.token.0,
+                nonce: join.local_nonce,
+            }
+        }
         JoinStage::AwaitAck if seg.flags.syn() => MpJoin::SynAck {
             flags: backup_flags(path.backup),
             address_id: path.local_id,

@@ -142,6 +142,9 @@ pub struct MptcpConn {
     pub fast_closed: bool,
     /// A DSS checksum failed on the only subflow: fall back (RFC 8684 §3.7).
     pub checksum_failed: Option<DataSeq>,
+    /// Client: the server's SYN-ACK set flag C: it accepts no subflows to
+    /// its initial address and port, only to addresses it announces.
+    pub no_join_to_source: bool,
 }
 
 impl MptcpConn {
@@ -169,6 +172,7 @@ impl MptcpConn {
             removed: Vec::new(),
             fast_closed: false,
             checksum_failed: None,
+            no_join_to_source: false,
         }
     }
 

@@ -70,7 +70,7 @@ impl Connection {
             return;
         };
         let mut wanted = Vec::new();
-        if !self.paths_opened {
+        if !self.paths_opened && !mp.no_join_to_source {
             self.paths_opened = true;
             for &addr in &self.local_addrs {
                 if addr != first.local.ip() && addr.is_ipv4() == first.remote.is_ipv4() {

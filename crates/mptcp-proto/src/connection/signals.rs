@@ -42,7 +42,8 @@ pub fn rst_options(data: &mut DataLevel, path: &PathState, out: &mut MptcpOption
             dsn: dsn.0,
         }));
     }
-    if let Some(reason) = path.reset_reason {
+    // MP_TCPRST is v1's (RFC 8684 §3.6); v0 has none.
+    if let Some(reason) = path.reset_reason.filter(|_| mp.version == MptcpVersion::V1) {
         data.mib.inc(Mib::MPRstTx);
         let _ = out.try_push(MptcpOption::TcpRst(MpTcpRst {
             flags: TcpRstFlags::NONE,
@@ -153,6 +154,18 @@ pub fn due(data: &DataLevel, now: Instant) -> bool {
                 && a.sent_at.is_none_or(|t| now >= t + ADD_ADDR_RETRY)
                 && announce_len(mp.version, a.addr, a.port) <= PURE_ACK_SPACE
         })
+}
+
+/// When an announcement not yet echoed is due again (RFC 8684 §3.4.1: an
+/// ADD_ADDR without its echo is retransmitted), for the connection's timer.
+pub fn next_retry(data: &DataLevel) -> Option<Instant> {
+    let mp = data.mode.mptcp().filter(|m| m.fully_established)?;
+    mp.announce
+        .iter()
+        .filter(|a| !a.echoed && a.sends < ADD_ADDR_SENDS)
+        .filter(|a| announce_len(mp.version, a.addr, a.port) <= PURE_ACK_SPACE)
+        .filter_map(|a| a.sent_at.map(|t| t + ADD_ADDR_RETRY))
+        .min()
 }
 
 fn announce_len(version: MptcpVersion, addr: IpAddr, port: Option<u16>) -> usize {

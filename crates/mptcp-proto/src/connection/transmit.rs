@@ -357,6 +357,22 @@ impl Connection {
     /// Data-level timers: reinjection, DATA_FIN and join-ACK retransmission.
     pub(super) fn on_data_timers(&mut self, now: Instant) {
         self.retransmit_join_acks(now);
+        let quiet = |e: &super::PathEntry| {
+            e.path
+                .signal_ack_at
+                .is_none_or(|t| now >= t + super::signals::SIGNAL_ACK_INTERVAL)
+        };
+        if super::signals::next_retry(&self.data).is_some_and(|t| t <= now)
+            && self.subflows.iter().all(quiet)
+            && let Some(e) = self
+                .subflows
+                .iter_mut()
+                .find(|e| e.path.can_carry_data() && e.sf.state().can_send())
+        {
+            // An ADD_ADDR awaits its echo: resend it on a pure ACK.
+            e.path.signal_ack_at = Some(now);
+            e.sf.request_pure_ack();
+        }
         if self.rtx.deadline.is_none_or(|t| t > now) {
             return;
         }
@@ -410,6 +426,25 @@ impl Connection {
             },
             PathKind::Initial => None,
         });
-        subflows.chain(joins).chain(self.rtx.deadline).min()
+        let can_send = self
+            .subflows
+            .iter()
+            .any(|e| e.path.can_carry_data() && e.sf.state().can_send());
+        // Not before the last pure ACK asked for has had its chance.
+        let asked = self
+            .subflows
+            .iter()
+            .filter_map(|e| e.path.signal_ack_at)
+            .max()
+            .map(|t| t + super::signals::SIGNAL_ACK_INTERVAL);
+        let signals = can_send
+            .then(|| super::signals::next_retry(&self.data))
+            .flatten()
+            .map(|t| asked.map_or(t, |a| t.max(a)));
+        subflows
+            .chain(joins)
+            .chain(self.rtx.deadline)
+            .chain(signals)
+            .min()
     }
 }

@@ -252,7 +252,7 @@ impl Endpoint {
         self.resets.push_back(plan);
     }
 
-    /// Run every timer due at `now`, and sweep expired pending tokens.
+    /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&(t, idx)) = self.timers.first() {
             if t > now {

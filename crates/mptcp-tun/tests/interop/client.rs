@@ -100,6 +100,7 @@ fn two_paths(v6: bool) {
     assert_eq!(delta.get("MPJoinSynRx"), 1, "{delta}");
     assert_eq!(delta.get("MPJoinAckRx"), 1, "{delta}");
     assert_eq!(delta.get("MPJoinAckHMacFailure"), 0);
+    assert_eq!(ours.counters.get(Mib::MPJoinSynTx), 1);
     assert_eq!(ours.counters.get(Mib::MPJoinSynAckRx), 1);
     assert_eq!(ours.counters.get(Mib::MPJoinSynAckHMacFailure), 0);
     assert!(!kinfo(&k).fallback());
@@ -148,6 +149,32 @@ fn our_client_joins_an_address_the_kernel_announces() {
         .expect("a subflow to the announced address");
     assert!(joined.srtt.is_some(), "its handshake completed: {joined:?}");
     assert!(delta.get("MPJoinAckRx") >= 1);
+}
+
+/// The kernel refuses joins to its initial address and port
+/// (`allow_join_initial_addr_port=0`, flag C in its SYN-ACK): we join only
+/// the address it announces.
+#[test]
+fn flag_c_keeps_us_off_the_kernels_initial_address() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    lab.ns()
+        .sysctl("net.mptcp.allow_join_initial_addr_port", "0")
+        .expect("sysctl");
+    lab.endpoint(1, "signal").expect("signal endpoint");
+    let initial = SocketAddr::new(lab.path(0).kernel_addr(false), 5201);
+    let (_k, ours, delta) = exchange(&lab, stack_on(&lab, 2, false), false, true, 4 * MIB);
+    let remotes: Vec<SocketAddr> = ours.info.subflows.iter().map(|s| s.tuple.remote).collect();
+    assert_eq!(
+        remotes.iter().filter(|r| **r == initial).count(),
+        1,
+        "{remotes:?}"
+    );
+    assert_eq!(
+        remotes.len(),
+        2,
+        "the initial subflow and the announced address: {remotes:?}"
+    );
+    assert_eq!(delta.get("MPJoinSynRx"), 1, "{delta}");
 }
 
 /// Test 5: the kernel asks for DSS checksums; both ends use them and
