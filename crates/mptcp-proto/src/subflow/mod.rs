@@ -10,10 +10,10 @@
 //!   buffer; out-of-order data waits in the subflow's reassembly queue);
 //! - the receive window is the owner's free space.
 //!
-//! Sending is late-bound: the owner pushes at most a segment's payload at a
-//! time ([`Subflow::push`]) when [`Subflow::send_space`] says the window has
-//! room, so a scheduler decides at the last moment which subflow carries
-//! which bytes.
+//! Sending is late-bound: the owner pushes a chunk (one MPTCP mapping, cut
+//! into segments here) at a time ([`Subflow::push`]) when
+//! [`Subflow::send_space`] says the window has room, so a scheduler decides
+//! at the last moment which subflow carries which bytes.
 
 mod hystart;
 mod input;
@@ -22,285 +22,27 @@ mod recovery;
 pub mod rtt;
 pub mod rtx;
 mod timers;
+mod types;
 
 #[cfg(test)]
 mod tests;
 
-use crate::congestion::{CcAlgorithm, CcContext, CongestionControl, SubflowCcView};
+use crate::congestion::{CcContext, CongestionControl, SubflowCcView};
 use crate::reassembly::Reassembly;
-use crate::segment::{MptcpOptionList, SegmentIn};
-use crate::time::{Duration, Instant};
+use crate::segment::SegmentIn;
+use crate::time::Instant;
 use bytes::Bytes;
-use mptcp_wire::{DataSeq, SubflowSeq, TcpFlags};
+use mptcp_wire::{DataSeq, SubflowSeq};
 use recovery::Recovery;
-use rtt::{RtoConfig, RttEstimator};
+use rtt::RttEstimator;
 use rtx::RtxQueue;
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
 use timers::{TimerKind, Timers};
-
-/// Identifies a subflow within its connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct SubflowId(pub u32);
-
-impl fmt::Display for SubflowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sf{}", self.0)
-    }
-}
-
-/// Local and remote transport addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FourTuple {
-    /// Our address and port.
-    pub local: SocketAddr,
-    /// The peer's address and port.
-    pub remote: SocketAddr,
-}
-
-/// Tunables of one subflow.
-#[derive(Clone, Copy, Debug)]
-pub struct SubflowConfig {
-    /// MTU of the local interface; the MSS we announce follows from it.
-    pub mtu: u16,
-    /// RTO bounds.
-    pub rto: RtoConfig,
-    /// How long an acknowledgment may be delayed (RFC 9293 §3.8.6.3 allows
-    /// up to 500 ms; Linux uses 40 ms at least).
-    pub delayed_ack: Duration,
-    /// Congestion control algorithm.
-    pub cc: CcAlgorithm,
-    /// Offer SACK (RFC 2018).
-    pub sack: bool,
-    /// Offer timestamps (RFC 7323).
-    pub timestamps: bool,
-    /// Offer window scaling (RFC 7323).
-    pub window_scaling: bool,
-    /// The largest receive window we will ever advertise (sets our shift).
-    pub max_receive_window: u64,
-    /// SYN (or SYN-ACK) transmissions before giving up.
-    pub syn_retries: u32,
-    /// Consecutive retransmission timeouts before giving up.
-    pub data_retries: u32,
-    /// How long TIME-WAIT lasts (2 MSL).
-    pub time_wait: Duration,
-    /// Leave TCP checksums of outgoing segments to the device (the field
-    /// holds the pseudo-header's sum, as Linux's `CHECKSUM_PARTIAL`); the
-    /// runtime must have the device complete them. Off by default.
-    pub checksum_offload: bool,
-}
-
-impl Default for SubflowConfig {
-    fn default() -> SubflowConfig {
-        SubflowConfig {
-            mtu: 1500,
-            rto: RtoConfig::default(),
-            delayed_ack: Duration::from_millis(40),
-            cc: CcAlgorithm::Cubic,
-            sack: true,
-            timestamps: true,
-            window_scaling: true,
-            max_receive_window: 16 << 20,
-            syn_retries: 6,
-            data_retries: 15,
-            time_wait: Duration::from_secs(60),
-            checksum_offload: false,
-        }
-    }
-}
-
-/// RFC 9293 §3.3.2 connection states (LISTEN lives in the endpoint).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TcpState {
-    /// SYN sent, waiting for SYN-ACK.
-    SynSent,
-    /// SYN received and answered.
-    SynReceived,
-    /// Data flows both ways.
-    Established,
-    /// We closed; our FIN is not yet acknowledged.
-    FinWait1,
-    /// Our FIN is acknowledged; waiting for the peer's.
-    FinWait2,
-    /// The peer closed; we may still send.
-    CloseWait,
-    /// Both closed at once; waiting for the ACK of our FIN.
-    Closing,
-    /// The peer closed first, then we did; waiting for the ACK of our FIN.
-    LastAck,
-    /// Both FINs acknowledged; lingering for stray segments.
-    TimeWait,
-    /// Gone.
-    Closed,
-}
-
-impl TcpState {
-    /// Whether the three-way handshake completed.
-    pub fn is_synchronized(self) -> bool {
-        !matches!(
-            self,
-            TcpState::SynSent | TcpState::SynReceived | TcpState::Closed
-        )
-    }
-
-    /// Whether we may still queue data.
-    pub fn can_send(self) -> bool {
-        matches!(self, TcpState::Established | TcpState::CloseWait)
-    }
-
-    /// Whether the peer may still send data.
-    pub fn can_receive(self) -> bool {
-        matches!(
-            self,
-            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
-        )
-    }
-}
-
-/// Why a subflow closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// Both sides closed gracefully.
-    Normal,
-    /// The peer sent an acceptable RST.
-    ResetByPeer,
-    /// The peer refused the connection (RST answering our SYN).
-    Refused,
-    /// Retransmissions were exhausted.
-    TimedOut,
-    /// We aborted (and sent a RST).
-    Aborted,
-}
-
-/// Something the owner should know about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SubflowEvent {
-    /// The handshake completed.
-    Established,
-    /// The peer's FIN arrived in order: no more data will come.
-    PeerFin,
-    /// The subflow is closed; nothing more will be sent or delivered.
-    Closed(CloseReason),
-}
-
-/// A read-only snapshot of a subflow given to its owner's hooks.
-#[derive(Clone, Copy, Debug)]
-pub struct SubflowView {
-    /// Which subflow.
-    pub id: SubflowId,
-    /// Its addresses.
-    pub tuple: FourTuple,
-    /// Our initial sequence number.
-    pub iss: SubflowSeq,
-    /// The peer's initial sequence number (meaningless before the SYN).
-    pub irs: SubflowSeq,
-    /// Current state.
-    pub state: TcpState,
-    /// Next sequence number expected from the peer.
-    pub rcv_nxt: SubflowSeq,
-    /// The peer's window shift (RFC 7323), for windows read by the owner.
-    pub snd_wscale: u8,
-}
-
-/// What an outgoing segment carries, for the owner's options.
-#[derive(Clone, Copy, Debug)]
-pub struct SegmentMeta {
-    /// Flags.
-    pub flags: TcpFlags,
-    /// Sequence number.
-    pub seq: SubflowSeq,
-    /// Payload length.
-    pub payload_len: u32,
-    /// Data sequence number of the first payload byte.
-    pub dsn: Option<DataSeq>,
-    /// The mapping the payload belongs to, as pushed.
-    pub map: Option<TxMapping>,
-    /// Whether it is a retransmission.
-    pub retransmission: bool,
-}
-
-/// A chunk the owner pushed with its data sequence number: one MPTCP
-/// mapping (RFC 8684 §3.3.1), carried by every segment the chunk is cut
-/// into, and by their retransmissions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxMapping {
-    /// Data sequence number of the chunk's first byte.
-    pub dsn: DataSeq,
-    /// Subflow sequence number of its first byte.
-    pub seq: SubflowSeq,
-    /// Its length (at most 65535: the DSS length field).
-    pub len: u16,
-    /// Its DSS checksum, when checksums are in use.
-    pub csum: Option<u16>,
-}
-
-/// The owner's answer to an incoming segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputVerdict {
-    /// Go on processing it.
-    Accept,
-    /// Drop it and reset the subflow (the owner adds MP_TCPRST or
-    /// MP_FASTCLOSE to the RST through [`SubflowOwner::options_for`]).
-    Reset,
-}
-
-/// What a subflow needs from the layer above it.
-pub trait SubflowOwner {
-    /// Free receive space in bytes: the window to advertise.
-    fn receive_space(&self, view: &SubflowView) -> u64;
-
-    /// Add options to an outgoing segment, using at most `space` bytes.
-    fn options_for(
-        &mut self,
-        view: &SubflowView,
-        seg: &SegmentMeta,
-        space: usize,
-        out: &mut MptcpOptionList,
-    );
-
-    /// An acceptable incoming segment, before its ACK and payload are
-    /// processed.
-    fn on_segment(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict;
-
-    /// In-order payload starting at `seq`.
-    fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]);
-}
-
-/// Per-subflow counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SubflowStats {
-    /// Segments sent (including pure ACKs and retransmissions).
-    pub segs_out: u64,
-    /// Segments received and processed.
-    pub segs_in: u64,
-    /// Payload bytes sent, retransmissions included.
-    pub bytes_sent: u64,
-    /// Payload bytes retransmitted.
-    pub bytes_retrans: u64,
-    /// Segments retransmitted.
-    pub retransmits: u64,
-    /// Payload bytes delivered in order to the owner.
-    pub bytes_received: u64,
-    /// Payload bytes acknowledged by the peer.
-    pub bytes_acked: u64,
-    /// Retransmission timeouts.
-    pub rto_expirations: u64,
-    /// Entries into fast recovery.
-    pub fast_recoveries: u64,
-    /// Received segments that were wholly duplicate.
-    pub dup_segments: u64,
-    /// Received segments that arrived out of order.
-    pub ofo_segments: u64,
-    /// Received segments dropped as unacceptable.
-    pub dropped_segments: u64,
-    /// Challenge ACKs sent (RFC 5961).
-    pub challenge_acks: u64,
-    /// Zero-window probes sent.
-    pub window_probes: u64,
-    /// Tail loss probes sent (RFC 8985 §7).
-    pub tail_loss_probes: u64,
-}
+pub use types::{
+    CloseReason, FourTuple, InputVerdict, SegmentMeta, SubflowConfig, SubflowEvent, SubflowId,
+    SubflowOwner, SubflowStats, SubflowView, TcpState, TxMapping,
+};
 
 /// A pending RST to send.
 #[derive(Clone, Copy, Debug)]

@@ -1,7 +1,9 @@
 //! Two subflows in virtual time over a lossy, delaying wire.
 
 use super::*;
-use mptcp_wire::IpPacket;
+use crate::segment::MptcpOptionList;
+use crate::time::Duration;
+use mptcp_wire::{IpPacket, TcpFlags};
 
 /// A plain-TCP owner: a bounded receive buffer the test drains by hand.
 #[derive(Default)]
