@@ -80,7 +80,10 @@ impl Connection {
             .path
             .signal_ack_at
             .is_none_or(|t| now >= t + super::signals::SIGNAL_ACK_INTERVAL);
-        if quiet && entry.path.can_carry_data() && super::signals::due(&self.data, now) {
+        if quiet
+            && entry.path.can_carry_data()
+            && super::signals::due_on(&self.data, &entry.path, now)
+        {
             entry.path.signal_ack_at = Some(now);
             entry.sf.request_pure_ack();
         }
@@ -231,6 +234,8 @@ impl Connection {
             return;
         }
         let removed = std::mem::take(&mut mp.removed);
+        // A removed address announced again later is joined again.
+        mp.remote_addrs.retain(|r| !removed.contains(&r.id));
         let fin_acked = mp.data_fin == DataFinTx::Acked;
         for e in &mut self.subflows {
             if removed.contains(&e.path.remote_id) && matches!(e.path.kind, PathKind::Join(_)) {

@@ -31,7 +31,7 @@ pub use capable::accept_syn as accept_capable_syn;
 pub use info::{ConnectionInfo, MptcpInfo, SubflowInfo};
 pub use join::find_syn as join_syn;
 pub use mptcp::{FallbackReason, Mode, MptcpConfig};
-pub use paths::PathRequest;
+pub use paths::{AddressError, PathRequest};
 
 use crate::congestion::SubflowCcView;
 use crate::random::Random;
@@ -199,6 +199,8 @@ pub struct Connection {
     local_addrs: Vec<IpAddr>,
     /// Address ids of our addresses, 0 for the first subflow's.
     local_ids: Vec<(IpAddr, u8)>,
+    /// Our addresses whose subflows are backups (MP_JOIN flag B, MP_PRIO).
+    backup_addrs: Vec<IpAddr>,
     path_requests: VecDeque<PathRequest>,
     paths_opened: bool,
     rtx: transmit::DataRtx,
@@ -257,6 +259,7 @@ impl Connection {
             next_subflow_id: 1,
             local_addrs,
             local_ids: vec![(first_local, 0)],
+            backup_addrs: Vec::new(),
             path_requests: VecDeque::new(),
             paths_opened: false,
             rtx: transmit::DataRtx::default(),

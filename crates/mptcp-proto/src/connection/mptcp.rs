@@ -138,6 +138,9 @@ pub struct MptcpConn {
     pub echo_due: Vec<(u8, IpAddr, Option<u16>)>,
     /// Address ids the peer removed, to act on.
     pub removed: Vec<u8>,
+    /// Ids of our addresses whose removal we have to announce with
+    /// REMOVE_ADDR (RFC 8684 §3.4.2).
+    pub remove_due: Vec<u8>,
     /// The peer fast-closed the connection.
     pub fast_closed: bool,
     /// A DSS checksum failed on the only subflow: fall back (RFC 8684 §3.7).
@@ -170,6 +173,7 @@ impl MptcpConn {
             announce: Vec::new(),
             echo_due: Vec::new(),
             removed: Vec::new(),
+            remove_due: Vec::new(),
             fast_closed: false,
             checksum_failed: None,
             no_join_to_source: false,

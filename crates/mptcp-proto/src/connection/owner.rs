@@ -53,7 +53,7 @@ impl SubflowOwner for Owner<'_> {
             return;
         }
         let used = |out: &MptcpOptionList| out.iter().map(|o| o.len()).sum::<usize>();
-        if seg.payload_len == 0 && signals::due(self.data, self.now) {
+        if seg.payload_len == 0 && signals::due_on(self.data, self.path, self.now) {
             // A pure ACK asked for to carry a signal: the signal first, the
             // DSS (DATA_ACK) if room is left (RFC 8684 §3.3: a DSS need not
             // be on every segment).

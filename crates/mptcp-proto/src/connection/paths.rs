@@ -7,7 +7,7 @@ use super::path::{Join, JoinStage, PathKind, PathState};
 use super::{Connection, PathEntry, Role, join, transmit};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;
-use crate::subflow::{FourTuple, Subflow, SubflowConfig, SubflowId};
+use crate::subflow::{FourTuple, Subflow, SubflowConfig, SubflowId, TcpState};
 use crate::time::Instant;
 use mptcp_wire::{ResetReason, SubflowSeq};
 use std::net::{IpAddr, SocketAddr};
@@ -119,9 +119,10 @@ impl Connection {
             remote_nonce: 0,
             stage: JoinStage::SynSent,
         });
+        let backup = self.backup_addrs.contains(&tuple.local.ip());
         self.subflows.push(PathEntry {
             sf,
-            path: PathState::new(kind, local_id, 0, false),
+            path: PathState::new(kind, local_id, 0, backup),
         });
         self.data.live_subflows += 1;
         Some(id)
@@ -207,4 +208,109 @@ impl Connection {
             });
         }
     }
+
+    /// Ask the peer to send on the subflows from our address `addr` only
+    /// when no other subflow is usable, or (with `backup` false) to use
+    /// them again: an MP_PRIO on each (RFC 8684 §3.3.8), and the B flag on
+    /// joins from `addr` later. We then treat them as backups too. Returns
+    /// how many subflows are told.
+    pub fn set_backup(&mut self, addr: IpAddr, backup: bool) -> Result<usize, AddressError> {
+        if self.data.mode.mptcp().is_none() {
+            return Err(AddressError::NotMptcp);
+        }
+        if !self.local_ids.iter().any(|(a, _)| *a == addr) && !self.local_addrs.contains(&addr) {
+            return Err(AddressError::Unknown(addr));
+        }
+        self.backup_addrs.retain(|a| *a != addr);
+        if backup {
+            self.backup_addrs.push(addr);
+        }
+        let mut told = 0;
+        for e in &mut self.subflows {
+            let live = e.sf.state() != TcpState::Closed;
+            if live && e.sf.tuple().local.ip() == addr && e.path.backup != backup {
+                e.path.backup = backup;
+                e.path.prio_due = true;
+                // Data segments leave no room for it: a pure ACK carries it.
+                e.sf.request_pure_ack();
+                told += 1;
+            }
+        }
+        Ok(told)
+    }
+
+    /// Withdraw our address `addr` (RFC 8684 §3.4.2): a REMOVE_ADDR with
+    /// its id tells the peer, the subflows on it are reset (what they
+    /// carried goes out again on the others), and it is neither announced
+    /// nor joined from again. Refused when no subflow would be left.
+    /// Returns how many subflows were reset.
+    pub fn remove_address(&mut self, addr: IpAddr) -> Result<usize, AddressError> {
+        let Some(&(_, id)) = self.local_ids.iter().find(|(a, _)| *a == addr) else {
+            return Err(if self.data.mode.mptcp().is_none() {
+                AddressError::NotMptcp
+            } else {
+                AddressError::Unknown(addr)
+            });
+        };
+        if !self.data.mode.mptcp().is_some_and(|m| m.is_established()) {
+            return Err(AddressError::NotMptcp);
+        }
+        let live = |e: &PathEntry| e.sf.state() != TcpState::Closed;
+        let on_addr = |e: &PathEntry| e.sf.tuple().local.ip() == addr;
+        let Some(carrier) = self
+            .subflows
+            .iter()
+            .position(|e| live(e) && !on_addr(e) && e.path.can_carry_data())
+        else {
+            return Err(AddressError::LastSubflow(addr));
+        };
+        if let Some(mp) = self.data.mode.mptcp_mut() {
+            mp.announce.retain(|a| a.addr != addr);
+            if !mp.remove_due.contains(&id) {
+                mp.remove_due.push(id);
+            }
+        }
+        self.local_addrs.retain(|a| *a != addr);
+        self.subflows[carrier].sf.request_pure_ack();
+        let now = self.last_now;
+        let mut reset = 0;
+        for idx in 0..self.subflows.len() {
+            let e = &mut self.subflows[idx];
+            if live(e) && on_addr(e) {
+                e.path.reset_reason = Some(ResetReason::UNSPECIFIED);
+                e.path.reset_requested = true;
+                reset += 1;
+                self.after_activity(idx, now);
+            }
+        }
+        Ok(reset)
+    }
 }
+
+/// Why an address could not be marked backup or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressError {
+    /// The connection does not use MPTCP (not yet, or it fell back).
+    NotMptcp,
+    /// The address is not one the connection uses.
+    Unknown(IpAddr),
+    /// Removing the address would leave no subflow.
+    LastSubflow(IpAddr),
+}
+
+impl std::fmt::Display for AddressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddressError::NotMptcp => f.write_str("the connection does not use MPTCP"),
+            AddressError::Unknown(a) => write!(f, "{a} is not an address of the connection"),
+            AddressError::LastSubflow(a) => {
+                write!(
+                    f,
+                    "removing {a} would leave the connection without a subflow"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for AddressError {}

@@ -11,8 +11,8 @@ use crate::stats::Mib;
 use crate::subflow::SegmentMeta;
 use crate::time::{Duration, Instant};
 use mptcp_wire::{
-    AddAddr, AddAddrFlags, BackupFlags, MpFail, MpFastClose, MpPrio, MpTcpRst, MptcpOption,
-    ResetReason, TcpRstFlags,
+    AddAddr, AddAddrFlags, AddressIds, BackupFlags, MpFail, MpFastClose, MpPrio, MpTcpRst,
+    MptcpOption, RemoveAddr, ResetReason, TcpRstFlags,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -52,8 +52,8 @@ pub fn rst_options(data: &mut DataLevel, path: &PathState, out: &mut MptcpOption
     }
 }
 
-/// Signals that ride on ordinary segments, as space allows: MP_PRIO, the
-/// echo of an ADD_ADDR we received, our own ADD_ADDR.
+/// Signals that ride on ordinary segments, as space allows: MP_PRIO,
+/// REMOVE_ADDR, the echo of an ADD_ADDR we received, our own ADD_ADDR.
 pub fn options(
     data: &mut DataLevel,
     path: &mut PathState,
@@ -81,6 +81,18 @@ pub fn options(
             space -= opt.len();
             path.prio_due = false;
             data.mib.inc(Mib::MPPrioTx);
+        }
+    }
+    if !mp.remove_due.is_empty() {
+        // As many ids as fit; the rest go on the next segment.
+        let fit = space.saturating_sub(3).min(mp.remove_due.len());
+        if let Some(ids) = AddressIds::new(&mp.remove_due[..fit]) {
+            let opt = MptcpOption::RemoveAddr(RemoveAddr { reserved: 0, ids });
+            if out.try_push(opt).is_ok() {
+                space -= opt.len();
+                mp.remove_due.drain(..fit);
+                data.mib.inc(Mib::RmAddrTx);
+            }
         }
     }
     if let Some(&(id, addr, port)) = mp.echo_due.first() {
@@ -133,9 +145,17 @@ const PURE_ACK_SPACE: usize = 40 - 12;
 /// subflow: should a signal fail to go out, no storm of ACKs follows.
 pub const SIGNAL_ACK_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Whether a signal waits that a data segment has no room for: an echo we
-/// owe, or an announcement due (and small enough for a pure ACK). The
-/// owner then asks a subflow for a pure ACK, as the kernel does.
+/// Whether a signal waits on subflow `path` that a data segment has no
+/// room for: its MP_PRIO (which applies to the subflow it is sent on,
+/// RFC 8684 §3.3.8), or one of the connection's (see [`due`]).
+pub fn due_on(data: &DataLevel, path: &PathState, now: Instant) -> bool {
+    path.prio_due && data.mode.mptcp().is_some_and(|m| m.fully_established) || due(data, now)
+}
+
+/// Whether a connection signal waits that a data segment has no room for:
+/// a REMOVE_ADDR, an echo we owe, or an announcement due (and small enough
+/// for a pure ACK). The owner then asks a subflow for a pure ACK, as the
+/// kernel does.
 pub fn due(data: &DataLevel, now: Instant) -> bool {
     let Mode::Mptcp(mp) = &data.mode else {
         return false;
@@ -144,7 +164,7 @@ pub fn due(data: &DataLevel, now: Instant) -> bool {
     if !mp.fully_established {
         return false;
     }
-    if !mp.echo_due.is_empty() {
+    if !mp.echo_due.is_empty() || !mp.remove_due.is_empty() {
         return true;
     }
     mp.remote.is_some()

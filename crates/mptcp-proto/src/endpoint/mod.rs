@@ -10,7 +10,9 @@
 mod input;
 mod output;
 
-use crate::connection::{Connection, ConnectionConfig, ConnectionError, ConnectionHandle, Role};
+use crate::connection::{
+    AddressError, Connection, ConnectionConfig, ConnectionError, ConnectionHandle, Role,
+};
 use crate::random::Random;
 use crate::stats::Counters;
 use crate::subflow::{FourTuple, Subflow, SubflowId};
@@ -79,6 +81,8 @@ pub enum ApiMisuse {
     FamilyMismatch,
     /// No ephemeral port is free for this destination.
     PortsExhausted,
+    /// An address could not be marked backup or removed.
+    Address(AddressError),
 }
 
 impl fmt::Display for ApiMisuse {
@@ -88,6 +92,7 @@ impl fmt::Display for ApiMisuse {
             ApiMisuse::NotLocal(a) => write!(f, "{a} is not a local address"),
             ApiMisuse::FamilyMismatch => f.write_str("address family mismatch"),
             ApiMisuse::PortsExhausted => f.write_str("no free ephemeral port"),
+            ApiMisuse::Address(e) => e.fmt(f),
         }
     }
 }
@@ -268,6 +273,33 @@ impl Endpoint {
         self.slot(h)?.conn.announce(addr, port);
         self.refresh(h.0);
         Ok(())
+    }
+
+    /// Mark the subflows of connection `h` from our address `addr` as
+    /// backups, or no longer (MP_PRIO, RFC 8684 §3.3.8); see
+    /// [`Connection::set_backup`]. Returns how many subflows are told.
+    pub fn set_backup(
+        &mut self,
+        h: ConnectionHandle,
+        addr: IpAddr,
+        backup: bool,
+    ) -> Result<usize, ApiMisuse> {
+        let told = self.slot(h)?.conn.set_backup(addr, backup);
+        self.refresh(h.0);
+        told.map_err(ApiMisuse::Address)
+    }
+
+    /// Withdraw our address `addr` from connection `h` (REMOVE_ADDR, RFC
+    /// 8684 §3.4.2); see [`Connection::remove_address`]. Returns how many
+    /// subflows were reset.
+    pub fn remove_address(
+        &mut self,
+        h: ConnectionHandle,
+        addr: IpAddr,
+    ) -> Result<usize, ApiMisuse> {
+        let reset = self.slot(h)?.conn.remove_address(addr);
+        self.refresh(h.0);
+        reset.map_err(ApiMisuse::Address)
     }
 
     /// Counters.
