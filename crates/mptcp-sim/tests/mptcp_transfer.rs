@@ -4,7 +4,7 @@
 
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_sim::StripWhich;
-use mptcp_sim::scenario::{Outage, PathSpec, TransferReport, TransferSpec, run};
+use mptcp_sim::scenario::{Outage, PathSpec, Scenario, TransferReport, TransferSpec, run};
 use mptcp_sim::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
@@ -214,6 +214,46 @@ fn receiver_pause_keeps_integrity() {
     let r = run(&s).expect("run");
     check(&r);
     assert!(r.duration_s > 3.3);
+}
+
+/// Three subflows into one small buffer that the reader drains slowly and
+/// stops draining: each subflow advertises the connection's free space
+/// relative to the DATA_ACK (RFC 8684 §3.3.4), so the sender never puts
+/// more in the receiver's buffer than it holds, even on a subflow that
+/// last spoke when the buffer was empty.
+#[test]
+fn a_shared_window_keeps_the_sender_inside_the_buffer() {
+    const BUFFER: u64 = 256 * 1024;
+    let mut s = spec(&["50mbit/5ms", "50mbit/20ms", "20mbit/40ms"], 16 * MIB);
+    s.buffer = Some(BUFFER as usize);
+    s.read_size = mptcp_sim::app::SizeRange {
+        min: 1000,
+        max: 40_000,
+    };
+    s.read_pause = Some((Instant::from_micros(500_000), Duration::from_secs(1)));
+    let mut sc = Scenario::build(&s).expect("scenario");
+    let mut most = 0;
+    for ms in 1.. {
+        let done = sc
+            .step_until(Instant::from_micros(ms * 1000))
+            .expect("simulation");
+        let ep = &sc.sim.node(sc.server).endpoint;
+        if let Some(c) = ep.connections().next().and_then(|h| ep.connection(h)) {
+            let recv = &c.data().recv;
+            most = most.max(recv.readable() + recv.out_of_order());
+        }
+        if done {
+            break;
+        }
+    }
+    let r = sc.finish(None);
+    check(&r);
+    assert!(
+        most <= BUFFER,
+        "the receiver held {most} bytes in a {BUFFER}-byte buffer\n{}",
+        r.command
+    );
+    assert_eq!(counter(&r, "server", "RcvPruned"), 0, "{}", r.command);
 }
 
 #[test]

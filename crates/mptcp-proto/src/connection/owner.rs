@@ -31,6 +31,10 @@ impl SubflowOwner for Owner<'_> {
         self.data.recv.space()
     }
 
+    fn shared_window(&self) -> Option<u64> {
+        matches!(self.data.mode, Mode::Mptcp(_)).then(|| self.data.recv.capacity())
+    }
+
     fn options_for(
         &mut self,
         view: &SubflowView,

@@ -55,6 +55,11 @@ impl RecvBuffer {
         self.capacity.saturating_sub(self.ready_len)
     }
 
+    /// The buffer's size: the most the window ever offers.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// Readable bytes.
     pub fn readable(&self) -> u64 {
         self.ready_len
@@ -75,14 +80,22 @@ impl RecvBuffer {
         self.eof && self.ready_len == 0
     }
 
-    /// Store data found at `dsn`. In-window bytes beyond `nxt` wait; bytes
-    /// before `nxt` or already held are duplicates; bytes beyond the window
-    /// are dropped. Returns what happened and whether `nxt` advanced.
+    /// Store data found at `dsn`. Bytes beyond `nxt` wait; bytes before
+    /// `nxt` or already held are duplicates; bytes more than the capacity
+    /// past `nxt` are dropped. Returns what happened and whether `nxt`
+    /// advanced.
+    ///
+    /// The bound is the capacity, not the free space we advertise: a TCP
+    /// sender takes a smaller window only with a newer sequence or
+    /// acknowledgment number (RFC 9293 §3.10.7.4), so a peer may pair our
+    /// latest DATA_ACK with the larger window an idle subflow advertised
+    /// before; what it sends then still fits within one capacity past the
+    /// DATA_ACK. Memory stays within twice the capacity.
     pub fn insert(&mut self, dsn: DataSeq, data: &[u8]) -> (Inserted, bool) {
-        let limit = self.nxt.0.saturating_add(self.space());
+        let limit = self.nxt.0.saturating_add(self.capacity);
         let before = self.nxt;
         let ins = if dsn == self.nxt && self.ofo.is_empty() {
-            let take = data.len().min(self.space() as usize);
+            let take = data.len().min(self.capacity as usize);
             if take > 0 {
                 self.push_ready(Bytes::copy_from_slice(&data[..take]));
             }
@@ -173,9 +186,10 @@ mod tests {
         // A copy from another subflow: all duplicate.
         let (ins, adv) = r.insert(DataSeq(120), &[1; 30]);
         assert_eq!((ins.new, ins.duplicate, adv), (0, 30, false));
-        // Beyond the window (1000 - 100 readable = 900 from 200): dropped.
-        let (ins, _) = r.insert(DataSeq(1050), &[3; 100]);
-        assert_eq!(ins.beyond_limit, 50);
+        // Up to one capacity past nxt is held (a peer may pair a newer
+        // DATA_ACK with an older, larger window); beyond that, dropped.
+        let (ins, _) = r.insert(DataSeq(1150), &[3; 100]);
+        assert_eq!((ins.new, ins.beyond_limit), (50, 50));
         let mut buf = [0u8; 120];
         assert_eq!(r.read(&mut buf), 100);
         assert_eq!(buf[0], 1);

@@ -59,6 +59,7 @@ impl Subflow {
         self.irs = seg.seq;
         self.rcv.nxt = seg.seq + 1;
         self.rcv.adv = self.rcv.nxt;
+        self.rcv.told = self.rcv.nxt;
         self.take_syn_options(seg);
         if !ack_ok {
             // Simultaneous open: answer with a SYN-ACK.
@@ -148,7 +149,7 @@ impl Subflow {
             self.stats.dropped_segments += 1;
             return false;
         }
-        let wnd = (self.rcv.adv - self.rcv.nxt).max(0) as u32;
+        let wnd = self.accept_window();
         if !self.acceptable(seg, wnd) {
             if !seg.has(TcpFlags::RST) {
                 self.ack.now = true;
@@ -538,7 +539,7 @@ impl Subflow {
         payload: &[u8],
         owner: &mut O,
     ) -> bool {
-        let limit = self.rcv.off + (self.rcv.adv - self.rcv.nxt).max(0) as u64;
+        let limit = self.rcv.off + u64::from(self.accept_window());
         if start > self.rcv.off {
             let ins = self.rcv.ofo.insert(start, payload, self.rcv.off, limit);
             self.stats.ofo_segments += 1;

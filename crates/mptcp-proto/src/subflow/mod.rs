@@ -111,8 +111,16 @@ struct RecvVars {
     nxt: SubflowSeq,
     /// Bytes of sequence space consumed since IRS + 1 (rcv.nxt as an offset).
     off: u64,
-    /// Right edge of the window we last advertised.
+    /// Right edge of the largest window we advertised: data up to it is
+    /// accepted.
     adv: SubflowSeq,
+    /// Right edge of the window in the last segment we sent (below `adv`
+    /// only when the window is the connection's and shrank here, see
+    /// [`SubflowOwner::shared_window`]).
+    told: SubflowSeq,
+    /// The owner's [`SubflowOwner::shared_window`], as of the last segment
+    /// sent.
+    shared: Option<u64>,
     /// Our window shift (applied to windows we send).
     wscale: u8,
     ofo: Reassembly,
@@ -190,6 +198,7 @@ impl Subflow {
         sf.irs = syn.seq;
         sf.rcv.nxt = syn.seq + 1;
         sf.rcv.adv = sf.rcv.nxt;
+        sf.rcv.told = sf.rcv.nxt;
         sf.snd.wnd = u64::from(syn.window);
         sf.snd.wl1 = syn.seq;
         sf.handshake.due = true;
@@ -232,6 +241,8 @@ impl Subflow {
                 nxt: SubflowSeq(0),
                 off: 0,
                 adv: SubflowSeq(0),
+                told: SubflowSeq(0),
+                shared: None,
                 wscale,
                 ofo: Reassembly::new(),
                 fin_at: None,
@@ -557,12 +568,20 @@ impl Subflow {
         if !self.state.can_receive() {
             return;
         }
-        let advertised = (self.rcv.adv - self.rcv.nxt).max(0) as u64;
+        let advertised = (self.rcv.told - self.rcv.nxt).max(0) as u64;
         let possible = self.scaled_window_limit().min(space);
         let step = 2 * u64::from(self.send_mss());
         if possible >= advertised + step || (advertised == 0 && possible > 0) {
             self.ack.now = true;
         }
+    }
+
+    /// How far past RCV.NXT incoming data is taken: our largest advertised
+    /// edge, or with a shared window the connection's bound if larger.
+    fn accept_window(&self) -> u32 {
+        let adv = (self.rcv.adv - self.rcv.nxt).max(0) as u32;
+        let shared = self.rcv.shared.unwrap_or(0).min(i32::MAX as u64) as u32;
+        adv.max(shared)
     }
 
     fn scaled_window_limit(&self) -> u64 {

@@ -394,21 +394,31 @@ impl Subflow {
 
     /// The window field: the owner's free space, never moving the right
     /// edge left (RFC 9293 §3.8.6.2.1), scaled except on SYNs (RFC 7323
-    /// §2.2).
+    /// §2.2). A shared (MPTCP) window is advertised as it is: the peer
+    /// reads it from the DATA_ACK, whose edge the owner keeps from moving
+    /// left; this subflow's own edge may then move left, and data up to the
+    /// old one is still accepted.
     fn advertise_window<O: SubflowOwner>(&mut self, owner: &O, syn: bool) -> u16 {
         let space = owner.receive_space(&self.view());
+        self.rcv.shared = owner.shared_window();
         if syn {
             let wnd = space.min(u64::from(u16::MAX));
             self.rcv.adv = self.rcv.nxt + wnd as u32;
+            self.rcv.told = self.rcv.adv;
             return wnd as u16;
         }
         let shift = self.rcv.wscale;
         let space = space.min(self.scaled_window_limit()) >> shift << shift;
         let mut right = self.rcv.nxt + space as u32;
         if right.lt(self.rcv.adv) {
+            if self.rcv.shared.is_some() {
+                self.rcv.told = right;
+                return (space >> shift) as u16;
+            }
             right = self.rcv.adv;
         }
         self.rcv.adv = right;
+        self.rcv.told = right;
         let wnd = ((right - self.rcv.nxt).max(0) as u64) >> shift;
         wnd.min(u64::from(u16::MAX)) as u16
     }

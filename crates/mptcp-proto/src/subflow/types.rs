@@ -220,6 +220,17 @@ pub trait SubflowOwner {
     /// Free receive space in bytes: the window to advertise.
     fn receive_space(&self, view: &SubflowView) -> u64;
 
+    /// `Some(bytes)` when the receive window is the connection's, shared
+    /// by its subflows and read by the peer relative to the DATA_ACK on
+    /// each segment (RFC 8684 §3.3.4). The subflow then advertises the free
+    /// space as it is, even where that moves its own right edge left (an
+    /// edge kept from an earlier, larger space would let the peer send past
+    /// the connection's buffer), and accepts data up to `bytes` past
+    /// RCV.NXT: the in-window check is the connection's, not the subflow's.
+    fn shared_window(&self) -> Option<u64> {
+        None
+    }
+
     /// Add options to an outgoing segment, using at most `space` bytes.
     fn options_for(
         &mut self,

@@ -103,6 +103,11 @@ fn two_paths(v6: bool) {
     assert_eq!(ours.counters.get(Mib::MPJoinSynTx), 1);
     assert_eq!(ours.counters.get(Mib::MPJoinSynAckRx), 1);
     assert_eq!(ours.counters.get(Mib::MPJoinSynAckHMacFailure), 0);
+    assert_eq!(
+        ours.counters.get(Mib::RcvPruned),
+        0,
+        "the kernel kept to our window"
+    );
     assert!(!kinfo(&k).fallback());
     let subflows = &ours.info.subflows;
     assert_eq!(subflows.len(), 2);
