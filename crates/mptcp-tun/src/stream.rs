@@ -3,9 +3,10 @@
 use crate::Stack;
 use crate::shared::Shared;
 use mptcp_proto::connection::{ConnectionError, ConnectionHandle, ConnectionInfo};
+use mptcp_proto::endpoint::{ApiMisuse, Endpoint};
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,6 +157,29 @@ impl MptcpStream {
     /// the error otherwise.
     pub async fn closed(&self) -> io::Result<()> {
         poll_fn(|cx| self.inner.poll_closed(cx)).await
+    }
+
+    /// Ask the peer to send over the subflows from our address `addr` only
+    /// when no other subflow is usable (`backup`), or to use them again:
+    /// MP_PRIO (RFC 8684 §3.3.8); joins from `addr` later carry flag B.
+    /// Returns how many subflows were told.
+    ///
+    /// ```no_run
+    /// # async fn demo(s: &mptcp_tun::MptcpStream) -> std::io::Result<()> {
+    /// // Keep the metered path for emergencies.
+    /// s.set_backup("10.200.1.2".parse().unwrap(), true)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_backup(&self, addr: IpAddr, backup: bool) -> io::Result<usize> {
+        self.inner.call(|ep, h| ep.set_backup(h, addr, backup))
+    }
+
+    /// Withdraw our address `addr` from the connection: REMOVE_ADDR (RFC
+    /// 8684 §3.4.2) tells the peer, the subflows on it are reset and what
+    /// they carried goes out on the others. Refused (`InvalidInput`) when
+    /// no subflow would be left. Returns how many subflows were reset.
+    pub fn remove_address(&self, addr: IpAddr) -> io::Result<usize> {
+        self.inner.call(|ep, h| ep.remove_address(h, addr))
     }
 
     /// Split into a reading and a writing half, usable from two tasks.
@@ -333,6 +357,23 @@ impl Inner {
         self.shared.unlock(st);
         self.shared.kick();
         Ok(())
+    }
+
+    /// An endpoint call on this connection, then a kick for the driver.
+    fn call<T>(
+        &self,
+        f: impl FnOnce(&mut Endpoint, ConnectionHandle) -> Result<T, ApiMisuse>,
+    ) -> io::Result<T> {
+        let mut st = self.shared.lock();
+        let r = match st.slot(self.h, self.id) {
+            Some(_) => {
+                f(&mut st.ep, self.h).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+            }
+            None => Err(released()),
+        };
+        self.shared.unlock(st);
+        self.shared.kick();
+        r
     }
 
     fn abort(&self) {

@@ -15,4 +15,5 @@ mod client;
 mod close;
 mod failover;
 mod server;
+mod signals;
 mod support;

@@ -1,0 +1,201 @@
+//! Path signals with the kernel: our MP_PRIO moves the kernel's sending off
+//! a subflow, our REMOVE_ADDR makes it drop the subflow, and its
+//! REMOVE_ADDR (an endpoint deleted mid-transfer) makes us drop ours.
+
+use crate::support::{in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on};
+use mptcp_tun::lab::TunLab;
+use mptcp_tun::{Mib, MptcpStream, TcpState};
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MIB: usize = 1 << 20;
+
+fn server(lab: &TunLab) -> SocketAddr {
+    SocketAddr::new(lab.path(0).kernel_addr(false), 5201)
+}
+
+/// Bytes received so far on our subflow whose local or remote address is
+/// `addr`.
+fn received_on(s: &MptcpStream, addr: IpAddr) -> u64 {
+    let info = s.info().expect("info");
+    info.subflows
+        .iter()
+        .filter(|f| f.tuple.local.ip() == addr || f.tuple.remote.ip() == addr)
+        .map(|f| f.bytes_received)
+        .sum()
+}
+
+/// Wait until the connection has a second established subflow.
+async fn joined(s: &MptcpStream) {
+    for _ in 0..500 {
+        let info = s.info().expect("info");
+        let up = info.subflows.iter().filter(|f| f.srtt.is_some()).count();
+        if up >= 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no second subflow: {:?}", s.info().map(|i| i.subflows));
+}
+
+/// Read the kernel's stream to its end, calling `at` once a quarter and
+/// once half of `len` arrived; returns the stream's hash and how many
+/// bytes `watch`'s subflow received from the half on.
+async fn read_all(
+    s: &mut MptcpStream,
+    len: usize,
+    watch: IpAddr,
+    mut at_quarter: impl FnMut(&MptcpStream),
+) -> (String, u64) {
+    let (mut h, mut n, mut buf) = (Sha256::new(), 0usize, vec![0u8; 1 << 16]);
+    let (mut quarter, mut half) = (false, None);
+    loop {
+        let k = s.read(&mut buf).await.expect("read");
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k;
+        if !quarter && n >= len / 4 {
+            quarter = true;
+            at_quarter(s);
+        }
+        if half.is_none() && n >= len / 2 {
+            half = Some(received_on(s, watch));
+        }
+    }
+    assert_eq!(n, len, "we got every byte");
+    let after_half = received_on(s, watch) - half.expect("half way");
+    let sha = h.finalize().iter().map(|x| format!("{x:02x}")).collect();
+    (sha, after_half)
+}
+
+/// We mark the joined subflow backup once a quarter of the kernel's
+/// stream arrived: the kernel counts the MP_PRIO and, the other subflow
+/// being usable, stops sending on it.
+#[test]
+fn our_mp_prio_moves_the_kernels_sending_off_a_subflow() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    let len = 96 * MIB;
+    let down = pattern(5, len);
+    let before = lab.ns().counters().expect("counters");
+    let kernel = kernel_server(lab.ns(), server(&lab), true, down.clone());
+    let second = lab.path(1).stack_addr(false);
+    let (sha, late, told, info) = in_lab(&lab, || async {
+        let stack = stack_on(&lab, 2, false).build().expect("stack");
+        let mut s = stack.connect(server(&lab)).await.expect("connect");
+        joined(&s).await;
+        let mut told = None;
+        let (sha, late) = read_all(&mut s, len, second, |s| {
+            told = Some(s.set_backup(second, true).expect("set_backup"));
+        })
+        .await;
+        s.shutdown().await.expect("DATA_FIN");
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
+        (sha, late, told, s.info().expect("info"))
+    });
+    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    let delta = lab.ns().counters().expect("counters").delta(&before);
+    assert_eq!(sha, sha256(&down), "we got the kernel's bytes");
+    assert_eq!(told, Some(1), "one subflow from {second}");
+    assert_eq!(info.counters.get(Mib::MPPrioTx), 1);
+    assert_eq!(delta.get("MPPrioRx"), 1, "{delta}");
+    assert_eq!(info.counters.get(Mib::RcvPruned), 0, "{:?}", info.counters);
+    assert!(!kinfo(&k).fallback());
+    assert!(
+        (late as usize) < len / 20,
+        "{late} bytes came over the backup subflow in the second half"
+    );
+}
+
+/// We withdraw the joined subflow's address mid-upload: the kernel counts
+/// the REMOVE_ADDR and keeps no extra subflow; every byte arrives.
+#[test]
+fn our_remove_addr_makes_the_kernel_drop_the_subflow() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    let len = 64 * MIB;
+    let up = pattern(6, len);
+    let before = lab.ns().counters().expect("counters");
+    // The kernel sends too: a server that shut its side at once would
+    // refuse our join (it takes joins only while established).
+    let down = pattern(7, len);
+    let kernel = kernel_server(lab.ns(), server(&lab), true, down.clone());
+    let second = lab.path(1).stack_addr(false);
+    let (info, got) = in_lab(&lab, || async {
+        let stack = stack_on(&lab, 2, false).build().expect("stack");
+        let mut s = stack.connect(server(&lab)).await.expect("connect");
+        joined(&s).await;
+        s.write_all(&up[..len / 4]).await.expect("write");
+        assert_eq!(s.remove_address(second).expect("remove_address"), 1);
+        s.write_all(&up[len / 4..]).await.expect("write");
+        s.shutdown().await.expect("DATA_FIN");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.expect("read");
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
+        (s.info().expect("info"), got)
+    });
+    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    let delta = lab.ns().counters().expect("counters").delta(&before);
+    assert_eq!(k.received, len);
+    assert_eq!(k.received_sha, sha256(&up), "the kernel got our bytes");
+    assert_eq!(sha256(&got), sha256(&down), "we got the kernel's");
+    assert_eq!(info.counters.get(Mib::RmAddrTx), 1);
+    assert_eq!(delta.get("RmAddr"), 1, "{delta}");
+    assert_eq!(
+        kinfo(&k).subflows,
+        0,
+        "the kernel dropped the joined subflow"
+    );
+    let gone = info
+        .subflows
+        .iter()
+        .find(|f| f.tuple.local.ip() == second)
+        .expect("the joined subflow");
+    assert_eq!(gone.state, TcpState::Closed);
+}
+
+/// The kernel announces its second address, we join it, then the kernel's
+/// endpoint is deleted mid-transfer: its REMOVE_ADDR closes our subflow
+/// there and the stream completes over the first.
+#[test]
+fn the_kernels_remove_addr_closes_our_subflow() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    lab.endpoint(1, "signal id 7").expect("signal endpoint");
+    let len = 96 * MIB;
+    let down = pattern(8, len);
+    let kernel = kernel_server(lab.ns(), server(&lab), true, down.clone());
+    let announced = lab.path(1).kernel_addr(false);
+    let ns = lab.ns().name().to_owned();
+    let (sha, late, info) = in_lab(&lab, || async {
+        let stack = stack_on(&lab, 2, false).build().expect("stack");
+        let mut s = stack.connect(server(&lab)).await.expect("connect");
+        joined(&s).await;
+        let (sha, late) = read_all(&mut s, len, announced, |_| {
+            let st = std::process::Command::new("ip")
+                .args(["-n", &ns, "mptcp", "endpoint", "delete", "id", "7"])
+                .status()
+                .expect("ip");
+            assert!(st.success(), "ip mptcp endpoint delete");
+        })
+        .await;
+        s.shutdown().await.expect("DATA_FIN");
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
+        (sha, late, s.info().expect("info"))
+    });
+    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    assert_eq!(sha, sha256(&down), "we got the kernel's bytes");
+    assert!(!kinfo(&k).fallback());
+    assert_eq!(info.counters.get(Mib::RmAddr), 1, "{:?}", info.counters);
+    // Three subflows into one buffer: the kernel kept to the shared window.
+    assert_eq!(info.counters.get(Mib::RcvPruned), 0, "{:?}", info.counters);
+    let there = info
+        .subflows
+        .iter()
+        .find(|f| f.tuple.remote.ip() == announced)
+        .expect("a subflow to the announced address");
+    assert_eq!(there.remote_id, 7);
+    assert_eq!(there.state, TcpState::Closed);
+    assert_eq!(late, 0, "nothing arrived there in the second half");
+}
