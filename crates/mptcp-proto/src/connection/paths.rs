@@ -245,16 +245,12 @@ impl Connection {
     /// nor joined from again. Refused when no subflow would be left.
     /// Returns how many subflows were reset.
     pub fn remove_address(&mut self, addr: IpAddr) -> Result<usize, AddressError> {
-        let Some(&(_, id)) = self.local_ids.iter().find(|(a, _)| *a == addr) else {
-            return Err(if self.data.mode.mptcp().is_none() {
-                AddressError::NotMptcp
-            } else {
-                AddressError::Unknown(addr)
-            });
-        };
         if !self.data.mode.mptcp().is_some_and(|m| m.is_established()) {
             return Err(AddressError::NotMptcp);
         }
+        let Some(&(_, id)) = self.local_ids.iter().find(|(a, _)| *a == addr) else {
+            return Err(AddressError::Unknown(addr));
+        };
         let live = |e: &PathEntry| e.sf.state() != TcpState::Closed;
         let on_addr = |e: &PathEntry| e.sf.tuple().local.ip() == addr;
         let Some(carrier) = self

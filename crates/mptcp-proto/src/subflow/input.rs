@@ -102,7 +102,7 @@ impl Subflow {
         owner: &mut O,
         siblings: &[SubflowCcView],
     ) {
-        if !self.check_sequence(now, seg) {
+        if !self.check_sequence(now, seg, owner) {
             return;
         }
         if seg.has(TcpFlags::RST) {
@@ -139,7 +139,12 @@ impl Subflow {
     /// The first check: is the segment in the window, and not an old
     /// duplicate by PAWS (RFC 7323 §5)? Unacceptable segments are answered
     /// with an ACK (unless they carry a RST) and dropped.
-    fn check_sequence(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+    fn check_sequence<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        seg: &SegmentIn<'_>,
+        owner: &O,
+    ) -> bool {
         if self.ts.enabled
             && !seg.has(TcpFlags::RST)
             && let Some(ts) = seg.timestamps
@@ -149,7 +154,7 @@ impl Subflow {
             self.stats.dropped_segments += 1;
             return false;
         }
-        let wnd = self.accept_window();
+        let wnd = self.accept_window(owner);
         if !self.acceptable(seg, wnd) {
             if !seg.has(TcpFlags::RST) {
                 self.ack.now = true;
@@ -539,7 +544,7 @@ impl Subflow {
         payload: &[u8],
         owner: &mut O,
     ) -> bool {
-        let limit = self.rcv.off + u64::from(self.accept_window());
+        let limit = self.rcv.off + u64::from(self.accept_window(owner));
         if start > self.rcv.off {
             let ins = self.rcv.ofo.insert(start, payload, self.rcv.off, limit);
             self.stats.ofo_segments += 1;

@@ -118,9 +118,6 @@ struct RecvVars {
     /// only when the window is the connection's and shrank here, see
     /// [`SubflowOwner::shared_window`]).
     told: SubflowSeq,
-    /// The owner's [`SubflowOwner::shared_window`], as of the last segment
-    /// sent.
-    shared: Option<u64>,
     /// Our window shift (applied to windows we send).
     wscale: u8,
     ofo: Reassembly,
@@ -242,7 +239,6 @@ impl Subflow {
                 off: 0,
                 adv: SubflowSeq(0),
                 told: SubflowSeq(0),
-                shared: None,
                 wscale,
                 ofo: Reassembly::new(),
                 fin_at: None,
@@ -578,9 +574,9 @@ impl Subflow {
 
     /// How far past RCV.NXT incoming data is taken: our largest advertised
     /// edge, or with a shared window the connection's bound if larger.
-    fn accept_window(&self) -> u32 {
+    fn accept_window<O: SubflowOwner>(&self, owner: &O) -> u32 {
         let adv = (self.rcv.adv - self.rcv.nxt).max(0) as u32;
-        let shared = self.rcv.shared.unwrap_or(0).min(i32::MAX as u64) as u32;
+        let shared = owner.shared_window().unwrap_or(0).min(i32::MAX as u64) as u32;
         adv.max(shared)
     }
 

@@ -400,7 +400,6 @@ impl Subflow {
     /// old one is still accepted.
     fn advertise_window<O: SubflowOwner>(&mut self, owner: &O, syn: bool) -> u16 {
         let space = owner.receive_space(&self.view());
-        self.rcv.shared = owner.shared_window();
         if syn {
             let wnd = space.min(u64::from(u16::MAX));
             self.rcv.adv = self.rcv.nxt + wnd as u32;
@@ -411,7 +410,7 @@ impl Subflow {
         let space = space.min(self.scaled_window_limit()) >> shift << shift;
         let mut right = self.rcv.nxt + space as u32;
         if right.lt(self.rcv.adv) {
-            if self.rcv.shared.is_some() {
+            if owner.shared_window().is_some() {
                 self.rcv.told = right;
                 return (space >> shift) as u16;
             }
