@@ -243,6 +243,11 @@ mib_list! {
         /// implementation.** A SYN with MP_CAPABLE was answered with our
         /// key, its token pending until the third ACK.
         MPCapablePassive = "MPCapablePassive",
+        /// **Not in the kernel.** A data segment's mapping did not fit its
+        /// option space: the segment was withheld and the subflow reset (a
+        /// data segment never leaves without its mapping). Zero unless
+        /// the engine has a bug; the simulator reports any as a violation.
+        DssNoRoomTx = "DssNoRoomTx",
     }
 }
 

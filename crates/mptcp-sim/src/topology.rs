@@ -175,8 +175,15 @@ impl MultiPath {
             .paths
             .iter()
             .map(|p| {
-                let client_iface = sim.add_iface(client, IfaceConfig::new(p.client_addr));
-                let server_iface = sim.add_iface(server, IfaceConfig::new(self.server_addr));
+                // Each end's interface has the MTU of the link it sends on.
+                let client_iface = sim.add_iface(
+                    client,
+                    IfaceConfig::new(p.client_addr).with_mtu(p.forward.mtu),
+                );
+                let server_iface = sim.add_iface(
+                    server,
+                    IfaceConfig::new(self.server_addr).with_mtu(p.backward.mtu),
+                );
                 let (forward, backward) = sim.connect(
                     client,
                     client_iface,
@@ -332,8 +339,14 @@ impl SharedBottleneck {
         let competitor = sim.add_host(competitor);
         let server = sim.add_host(server);
         let (router1, router2) = (sim.add_router(), sim.add_router());
-        let r1_out = sim.add_iface(router1, IfaceConfig::unnumbered());
-        let r2_in = sim.add_iface(router2, IfaceConfig::unnumbered());
+        let r1_out = sim.add_iface(
+            router1,
+            IfaceConfig::unnumbered().with_mtu(self.bottleneck.mtu),
+        );
+        let r2_in = sim.add_iface(
+            router2,
+            IfaceConfig::unnumbered().with_mtu(self.bottleneck_back.mtu),
+        );
         let (forward, backward) = sim.connect(
             router1,
             r1_out,
@@ -357,8 +370,11 @@ impl SharedBottleneck {
             router2,
             r2_in,
         );
-        let server_iface = sim.add_iface(server, IfaceConfig::new(self.server_addr));
-        let r2_out = sim.add_iface(router2, IfaceConfig::unnumbered());
+        let server_iface = sim.add_iface(
+            server,
+            IfaceConfig::new(self.server_addr).with_mtu(self.access.mtu),
+        );
+        let r2_out = sim.add_iface(router2, IfaceConfig::unnumbered().with_mtu(self.access.mtu));
         let (down, up) = sim.connect(
             router2,
             r2_out,
@@ -398,8 +414,8 @@ impl SharedBottleneck {
         router2: NodeId,
         r2_back: IfaceId,
     ) -> (IfaceId, LinkPair) {
-        let iface = sim.add_iface(host, IfaceConfig::new(addr));
-        let r1_iface = sim.add_iface(router1, IfaceConfig::unnumbered());
+        let iface = sim.add_iface(host, IfaceConfig::new(addr).with_mtu(self.access.mtu));
+        let r1_iface = sim.add_iface(router1, IfaceConfig::unnumbered().with_mtu(self.access.mtu));
         let (forward, backward) = sim.connect(
             host,
             iface,

@@ -74,6 +74,13 @@ pub struct Args {
     /// Use IPv6 addresses.
     #[arg(long)]
     ipv6: bool,
+    /// TCP options the client offers: a comma-separated list of
+    /// no-timestamps, no-sack, no-wscale, mss=N (default: all offered).
+    #[arg(long, value_name = "LIST")]
+    client_tcp: Option<String>,
+    /// TCP options the server offers, as --client-tcp.
+    #[arg(long, value_name = "LIST")]
+    server_tcp: Option<String>,
     /// Give up after this much virtual time.
     #[arg(long, value_name = "DUR", default_value = "3600s")]
     time_limit: String,
@@ -98,6 +105,12 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
         .map_err(usage)?;
     let mut spec = TransferSpec::new(paths, parse_size(&args.bytes).map_err(usage)?);
     spec.tcp_only = args.tcp;
+    if let Some(list) = &args.client_tcp {
+        spec.client_tcp = list.parse().map_err(usage)?;
+    }
+    if let Some(list) = &args.server_tcp {
+        spec.server_tcp = list.parse().map_err(usage)?;
+    }
     spec.seed = args.seed;
     if let Some(cc) = args.cc.as_deref() {
         spec.cc = Some(CcAlgorithm::from_name(cc).ok_or_else(|| {

@@ -53,12 +53,7 @@ pub fn options(
     }
     let opt = MptcpOption::Dss(dss);
     // Segments are cut so that their mapping always fits (the option
-    // reserve); data without its mapping would be unusable to the peer.
-    debug_assert!(
-        seg.payload_len == 0 || opt.len() <= space,
-        "no room for the DSS of a data segment: {} > {space}",
-        opt.len()
-    );
+    // reserve); if it does not, the owner withholds the segment.
     if opt.len() <= space {
         let _ = out.try_push(opt);
     } else if dss.mapping.is_some() && dss.data_fin {

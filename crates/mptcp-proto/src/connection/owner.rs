@@ -5,9 +5,10 @@ use super::mptcp::Mode;
 use super::path::{JoinStage, PathKind, PathState};
 use super::{DataLevel, capable, dss, join, signals};
 use crate::segment::{MptcpOptionList, SegmentIn};
+use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta, SubflowOwner, SubflowView};
 use crate::time::Instant;
-use mptcp_wire::{SubflowSeq, TcpFlags};
+use mptcp_wire::{CapableBody, MptcpOption, ResetReason, SubflowSeq, TcpFlags};
 
 /// Borrows the data level and one subflow's path state for one call into
 /// that subflow.
@@ -18,6 +19,35 @@ pub struct Owner<'a> {
 }
 
 impl Owner<'_> {
+    /// The MPTCP options of a segment that is not a RST.
+    fn fill_options(
+        &mut self,
+        view: &SubflowView,
+        seg: &SegmentMeta,
+        space: usize,
+        out: &mut MptcpOptionList,
+    ) {
+        let served = match self.path.kind {
+            PathKind::Initial => capable::options(self.data, seg, space, out),
+            PathKind::Join(_) => join::options(self.data, self.path, seg, self.now, space, out),
+        };
+        if served || !self.data.mode.mptcp().is_some_and(|m| m.is_established()) {
+            return;
+        }
+        let used = |out: &MptcpOptionList| out.iter().map(|o| o.len()).sum::<usize>();
+        if seg.payload_len == 0 && signals::due_on(self.data, self.path, self.now) {
+            // A pure ACK asked for to carry a signal: the signal first, the
+            // DSS (DATA_ACK) if room is left (RFC 8684 §3.3: a DSS need not
+            // be on every segment).
+            signals::options(self.data, self.path, seg, self.now, space, out);
+            dss::options(self.data, view, seg, space - used(out), out);
+            return;
+        }
+        dss::options(self.data, view, seg, space, out);
+        let left = space.saturating_sub(used(out));
+        signals::options(self.data, self.path, seg, self.now, left, out);
+    }
+
     fn join_done(&self) -> bool {
         match self.path.kind {
             PathKind::Initial => true,
@@ -41,33 +71,29 @@ impl SubflowOwner for Owner<'_> {
         seg: &SegmentMeta,
         space: usize,
         out: &mut MptcpOptionList,
-    ) {
+    ) -> bool {
         if self.data.mode.is_tcp() {
-            return;
+            return true;
         }
         if seg.flags.rst() {
             signals::rst_options(self.data, self.path, out);
-            return;
+            return true;
         }
-        let served = match self.path.kind {
-            PathKind::Initial => capable::options(self.data, seg, space, out),
-            PathKind::Join(_) => join::options(self.data, self.path, seg, self.now, space, out),
-        };
-        if served || !self.data.mode.mptcp().is_some_and(|m| m.is_established()) {
-            return;
+        self.fill_options(view, seg, space, out);
+        // RFC 8684 §3.3.1: data without its mapping is useless to the peer
+        // (or worse, taken for a fallback): such a segment must not leave.
+        let needs_map = seg.payload_len > 0;
+        let mapped = out.iter().any(|o| match o {
+            MptcpOption::Dss(d) => d.mapping.is_some(),
+            MptcpOption::Capable(c) => matches!(c.body, CapableBody::BothKeysWithData { .. }),
+            _ => false,
+        });
+        if needs_map && !mapped {
+            self.data.mib.inc(Mib::DssNoRoomTx);
+            self.path.reset_reason = Some(ResetReason::UNSPECIFIED);
+            return false;
         }
-        let used = |out: &MptcpOptionList| out.iter().map(|o| o.len()).sum::<usize>();
-        if seg.payload_len == 0 && signals::due_on(self.data, self.path, self.now) {
-            // A pure ACK asked for to carry a signal: the signal first, the
-            // DSS (DATA_ACK) if room is left (RFC 8684 §3.3: a DSS need not
-            // be on every segment).
-            signals::options(self.data, self.path, seg, self.now, space, out);
-            dss::options(self.data, view, seg, space - used(out), out);
-            return;
-        }
-        dss::options(self.data, view, seg, space, out);
-        let left = space.saturating_sub(used(out));
-        signals::options(self.data, self.path, seg, self.now, left, out);
+        true
     }
 
     fn on_segment(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict {

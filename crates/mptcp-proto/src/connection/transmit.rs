@@ -16,11 +16,12 @@ use crate::subflow::{FourTuple, TcpState};
 use crate::time::{Duration, Instant};
 use mptcp_wire::DataSeq;
 
-/// Payload bytes each data segment gives up to its DSS option (beyond the
-/// timestamps option): DATA_ACK and a 64-bit mapping take 26 bytes, 28
-/// with the checksum; padded with the 10-byte timestamps to 36 or 40.
+/// Option bytes each data segment gives to its DSS option: DATA_ACK and a
+/// 64-bit mapping take 26 bytes, 28 with the checksum. The subflow adds the
+/// timestamps option (10 bytes) if in use and pads the sum to a multiple of
+/// four: 36 or 40 bytes with timestamps, 28 without.
 pub fn dss_reserve(checksum: bool) -> u32 {
-    if checksum { 28 } else { 24 }
+    if checksum { 28 } else { 26 }
 }
 
 /// Consecutive RTO expirations after which a subflow is stale.

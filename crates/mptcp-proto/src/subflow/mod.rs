@@ -41,7 +41,7 @@ use std::fmt;
 use timers::{TimerKind, Timers};
 pub use types::{
     CloseReason, FourTuple, InputVerdict, SegmentMeta, SubflowConfig, SubflowEvent, SubflowId,
-    SubflowOwner, SubflowStats, SubflowView, TcpState, TxMapping,
+    SubflowOwner, SubflowStats, SubflowView, TcpFeatures, TcpFeaturesError, TcpState, TxMapping,
 };
 
 /// A pending RST to send.
@@ -209,7 +209,7 @@ impl Subflow {
         config: SubflowConfig,
         state: TcpState,
     ) -> Subflow {
-        let mss = u32::from(local_mss(&tuple, config.mtu));
+        let mss = u32::from(local_mss(&tuple, &config));
         let wscale = if config.window_scaling {
             window_shift(config.max_receive_window)
         } else {
@@ -386,7 +386,7 @@ impl Subflow {
 
     /// The MSS we announce: the interface MTU less IP and TCP headers.
     pub fn announced_mss(&self) -> u16 {
-        local_mss(&self.tuple, self.config.mtu)
+        local_mss(&self.tuple, &self.config)
     }
 
     /// The largest payload per segment, before the owner's per-segment
@@ -395,8 +395,10 @@ impl Subflow {
     /// shrinks its current MSS), so that they fit within the MTU.
     pub fn send_mss(&self) -> u32 {
         let mss = self.announced_mss().min(self.snd.peer_mss);
-        let ts = if self.ts.enabled { 12 } else { 0 };
-        let fixed = ts + self.option_reserve;
+        // Options are packed without padding between them (timestamps take
+        // 10 bytes), and the whole area is padded to a multiple of four.
+        let ts = if self.ts.enabled { 10 } else { 0 };
+        let fixed = (ts + self.option_reserve + 3) & !3;
         // SACK blocks only when they can fit beside the fixed options.
         let sack = if self.handshake.sack && !self.rcv.ofo.is_empty() && fixed + SACK_RESERVE <= 40
         {
@@ -408,10 +410,14 @@ impl Subflow {
     }
 
     /// Option bytes a segment with `payload` bytes may carry without
-    /// exceeding the interface MTU (and at most 40).
+    /// exceeding the interface MTU or what the peer's MSS allows (at most
+    /// 40). RFC 9293 §3.7.1: the peer takes segments of its MSS plus the
+    /// fixed IP and TCP headers; options come out of that.
     fn option_room(&self, payload: usize) -> usize {
         let headers = crate::segment::ip_header_len(self.tuple.local.ip()) + 20;
+        let peer = usize::from(self.snd.peer_mss) + headers;
         usize::from(self.config.mtu)
+            .min(peer)
             .saturating_sub(headers + payload)
             .min(40)
     }
@@ -625,10 +631,12 @@ impl Subflow {
     }
 }
 
-/// The MSS for an interface MTU: less the IP header and 20 bytes of TCP.
-fn local_mss(tuple: &FourTuple, mtu: u16) -> u16 {
+/// The MSS we announce: the interface MTU less the IP header and 20 bytes
+/// of TCP, or the configured clamp if smaller.
+fn local_mss(tuple: &FourTuple, config: &SubflowConfig) -> u16 {
     let ip = crate::segment::ip_header_len(tuple.local.ip()) as u16;
-    mtu.saturating_sub(ip + 20).max(88)
+    let mss = config.mtu.saturating_sub(ip + 20);
+    config.mss.map_or(mss, |m| mss.min(m)).max(88)
 }
 
 /// The smallest shift that lets a 16-bit window express `max` bytes.

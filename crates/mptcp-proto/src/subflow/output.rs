@@ -315,15 +315,28 @@ impl Subflow {
             map: plan.map,
             retransmission: plan.retransmission,
         };
+        // Whatever fits within the room rounded down to whole words fits
+        // once padded: the owner's accounting needs no padding rule.
+        let limit = room & !3;
         let mut mp = MptcpOptionList::new();
-        owner.options_for(&view, &meta, room.saturating_sub(used), &mut mp);
+        let fit = owner.options_for(&view, &meta, limit.saturating_sub(used), &mut mp);
         let mut used = used;
+        let mut dropped = false;
         for m in mp {
             let opt = TcpOption::Mptcp(m);
-            if padded(used + opt.len()) <= room && !opts.is_full() {
+            if used + opt.len() <= limit && !opts.is_full() {
                 used += opt.len();
                 opts.push(opt);
+            } else {
+                dropped = true;
             }
+        }
+        if !fit || (dropped && !plan.payload.is_empty()) {
+            // The owner's required options do not fit: the segment must not
+            // leave without them. Reset instead; the owner resends the data.
+            self.stats.withheld_segments += 1;
+            self.abort();
+            return self.poll_transmit(now, owner, buf);
         }
         if !plan.flags.syn() && !opts.is_full() {
             self.add_sack(&mut opts, used, room);

@@ -11,13 +11,23 @@ struct Plain {
     rx: Vec<u8>,
     capacity: u64,
     consumed: u64,
+    /// Say that data segments may not leave (as an MPTCP owner does when a
+    /// mapping does not fit).
+    refuse_data: bool,
 }
 
 impl SubflowOwner for Plain {
     fn receive_space(&self, _view: &SubflowView) -> u64 {
         self.capacity - (self.rx.len() as u64 - self.consumed)
     }
-    fn options_for(&mut self, _: &SubflowView, _: &SegmentMeta, _: usize, _: &mut MptcpOptionList) {
+    fn options_for(
+        &mut self,
+        _: &SubflowView,
+        seg: &SegmentMeta,
+        _: usize,
+        _: &mut MptcpOptionList,
+    ) -> bool {
+        !(self.refuse_data && seg.payload_len > 0)
     }
     fn on_segment(&mut self, _: &SubflowView, _: &SegmentIn<'_>) -> InputVerdict {
         InputVerdict::Accept
@@ -279,6 +289,32 @@ fn bulk_transfer_arrives_intact_and_closes() {
     });
     assert_eq!(w.server().state(), TcpState::Closed);
     assert_eq!(w.client().state(), TcpState::Closed);
+}
+
+#[test]
+fn a_segment_the_owner_refuses_never_leaves_and_the_subflow_resets() {
+    let mut w = Wire::new(5, 1 << 20);
+    w.client.tx = pattern(10_000);
+    w.client.owner.refuse_data = true;
+    let data_seen = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let rst_seen = std::rc::Rc::new(std::cell::Cell::new(false));
+    let (d, r) = (data_seen.clone(), rst_seen.clone());
+    w.drop = Box::new(move |to_server, seg, _| {
+        if to_server {
+            d.set(d.get() + seg.payload.len());
+            r.set(r.get() || seg.has(TcpFlags::RST));
+        }
+        false
+    });
+    w.run_until(secs(5), |w| w.client().state() == TcpState::Closed);
+    assert_eq!(data_seen.get(), 0, "no payload left the client");
+    assert!(rst_seen.get(), "the client reset instead");
+    assert_eq!(w.client().stats().withheld_segments, 1);
+    assert!(
+        w.client
+            .events
+            .contains(&SubflowEvent::Closed(CloseReason::Aborted))
+    );
 }
 
 #[test]

@@ -47,6 +47,9 @@ pub struct SubflowConfig {
     pub timestamps: bool,
     /// Offer window scaling (RFC 7323).
     pub window_scaling: bool,
+    /// Announce at most this MSS (as `TCP_MAXSEG` does); `None`: the
+    /// interface MTU less the headers.
+    pub mss: Option<u16>,
     /// The largest receive window we will ever advertise (sets our shift).
     pub max_receive_window: u64,
     /// SYN (or SYN-ACK) transmissions before giving up.
@@ -71,12 +74,113 @@ impl Default for SubflowConfig {
             sack: true,
             timestamps: true,
             window_scaling: true,
+            mss: None,
             max_receive_window: 16 << 20,
             syn_retries: 6,
             data_retries: 15,
             time_wait: Duration::from_secs(60),
             checksum_offload: false,
         }
+    }
+}
+
+/// The TCP options one end offers, as a peer or a test varies them: the
+/// command-line form is a comma-separated list of `no-timestamps`,
+/// `no-sack`, `no-wscale` and `mss=N` (empty: the defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TcpFeatures {
+    /// Offer timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Offer window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// Announce at most this MSS.
+    pub mss: Option<u16>,
+}
+
+impl Default for TcpFeatures {
+    fn default() -> TcpFeatures {
+        TcpFeatures {
+            timestamps: true,
+            sack: true,
+            window_scaling: true,
+            mss: None,
+        }
+    }
+}
+
+/// A [`TcpFeatures`] list that did not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpFeaturesError(pub String);
+
+impl fmt::Display for TcpFeaturesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown TCP option setting {:?} (expected no-timestamps, no-sack, no-wscale, mss=N with N of 88 to 65495)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TcpFeaturesError {}
+
+impl TcpFeatures {
+    /// Set these on a subflow configuration.
+    pub fn apply(&self, config: &mut SubflowConfig) {
+        config.timestamps = self.timestamps;
+        config.sack = self.sack;
+        config.window_scaling = self.window_scaling;
+        config.mss = self.mss;
+    }
+
+    /// Whether every option is at its default.
+    pub fn is_default(&self) -> bool {
+        *self == TcpFeatures::default()
+    }
+}
+
+impl std::str::FromStr for TcpFeatures {
+    type Err = TcpFeaturesError;
+
+    fn from_str(s: &str) -> Result<TcpFeatures, TcpFeaturesError> {
+        let mut f = TcpFeatures::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match item {
+                "no-timestamps" => f.timestamps = false,
+                "no-sack" => f.sack = false,
+                "no-wscale" => f.window_scaling = false,
+                _ => {
+                    let mss = item
+                        .strip_prefix("mss=")
+                        .and_then(|n| n.parse::<u16>().ok())
+                        .filter(|n| (88..=65495).contains(n))
+                        .ok_or_else(|| TcpFeaturesError(item.to_owned()))?;
+                    f.mss = Some(mss);
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+impl fmt::Display for TcpFeatures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut items = Vec::new();
+        if !self.timestamps {
+            items.push("no-timestamps".to_owned());
+        }
+        if !self.sack {
+            items.push("no-sack".to_owned());
+        }
+        if !self.window_scaling {
+            items.push("no-wscale".to_owned());
+        }
+        if let Some(m) = self.mss {
+            items.push(format!("mss={m}"));
+        }
+        f.write_str(&items.join(","))
     }
 }
 
@@ -231,14 +335,18 @@ pub trait SubflowOwner {
         None
     }
 
-    /// Add options to an outgoing segment, using at most `space` bytes.
+    /// Add options to an outgoing segment, using at most `space` bytes
+    /// (every option pushed within that space is carried). Returns whether
+    /// the segment may leave: `false` when it carries data whose required
+    /// option (an MPTCP mapping) did not fit. The subflow then withholds it
+    /// and resets itself, so that the owner can send the data elsewhere.
     fn options_for(
         &mut self,
         view: &SubflowView,
         seg: &SegmentMeta,
         space: usize,
         out: &mut MptcpOptionList,
-    );
+    ) -> bool;
 
     /// An acceptable incoming segment, before its ACK and payload are
     /// processed.
@@ -253,6 +361,9 @@ pub trait SubflowOwner {
 pub struct SubflowStats {
     /// Segments sent (including pure ACKs and retransmissions).
     pub segs_out: u64,
+    /// Segments withheld because the owner's required options did not fit
+    /// (the subflow was reset instead; zero unless the engine has a bug).
+    pub withheld_segments: u64,
     /// Segments received and processed.
     pub segs_in: u64,
     /// Payload bytes sent, retransmissions included.

@@ -183,6 +183,18 @@ impl StreamApp {
         self.conn
     }
 
+    /// Whether the connection ended with an error.
+    pub fn failed(&self) -> bool {
+        matches!(self.status.closed, Some(Some(_)))
+    }
+
+    /// Whether the application is done: it released the connection, or the
+    /// connection failed. A connection closed gracefully with data still
+    /// unread is not done until the application read it.
+    pub fn is_done(&self) -> bool {
+        self.status.released || self.failed()
+    }
+
     /// When the application next wants to run without network input.
     pub fn wakeup(&self) -> Option<Instant> {
         match self.config.role {
@@ -203,7 +215,7 @@ impl StreamApp {
             self.on_event(now, ep, ev);
         }
         let Some(h) = self.conn else { return };
-        if self.status.released {
+        if self.status.released || self.failed() {
             return;
         }
         self.write(ep, h);
@@ -241,6 +253,8 @@ impl StreamApp {
                 self.status.connected_at = Some(now);
             }
             Event::Connected(h) if Some(h) == self.conn => self.status.connected_at = Some(now),
+            // A connection that closed gracefully may still hold data the
+            // application has not read: reading goes on to the end of stream.
             Event::Closed(h, err) if Some(h) == self.conn => {
                 self.snapshot(ep, h);
                 self.status.closed = Some(err);

@@ -107,11 +107,17 @@ impl Scenario {
             let mtu = p.link.mtu.min(u32::from(u16::MAX)) as u16;
             client_ep.add_address(path_addr(spec.ipv6, i, 1), mtu);
         }
-        let mtu0 = spec
+        // The server's one address sits on every path's interface: its MTU
+        // is the largest (each subflow's segments are bounded by the MSS the
+        // client announced on that path).
+        let server_mtu = spec
             .paths
-            .first()
-            .map_or(1500, |p| p.link.mtu.min(u32::from(u16::MAX)) as u16);
-        server_ep.add_address(path_addr(spec.ipv6, 0, 2), mtu0);
+            .iter()
+            .take(used)
+            .map(|p| p.link.mtu.min(u32::from(u16::MAX)) as u16)
+            .max()
+            .unwrap_or(1500);
+        server_ep.add_address(path_addr(spec.ipv6, 0, 2), server_mtu);
         let mut net = MultiPath::new(path_addr(spec.ipv6, 0, 2));
         for (i, p) in spec.paths.iter().enumerate().take(used) {
             net = net.path(path_addr(spec.ipv6, i, 1), p.link.clone(), p.link.clone());
@@ -151,10 +157,7 @@ impl Scenario {
 
     /// Whether both applications are done (released, or failed).
     pub fn is_done(sim: &Simulator<Host>, client: NodeId, server: NodeId) -> bool {
-        [client, server].iter().all(|&n| {
-            let st = sim.node(n).app.status();
-            st.released || st.closed.is_some()
-        })
+        [client, server].iter().all(|&n| sim.node(n).app.is_done())
     }
 
     /// Run to completion (or the time limit) and report.
@@ -201,6 +204,12 @@ fn endpoint_config(spec: &TransferSpec, side: u64) -> EndpointConfig {
         seed: spec.seed.wrapping_mul(0x9e37_79b9).wrapping_add(side),
         ..EndpointConfig::default()
     };
+    let tcp = if side == 1 {
+        spec.client_tcp
+    } else {
+        spec.server_tcp
+    };
+    tcp.apply(&mut config.connection.subflow);
     let mp = &mut config.connection.mptcp;
     if let Some(cc) = spec.cc {
         mp.cc = cc;

@@ -143,6 +143,19 @@ impl TransferReport {
                 invariants.push(format!("{who}: timer stuck at {at:?} (engine bug)"));
             }
         }
+        // A data segment must never be withheld for want of room for its
+        // mapping (the engine's option reserve is wrong if it is).
+        for (who, host) in [("client", client), ("server", server)] {
+            let n = host
+                .endpoint
+                .mib_total()
+                .get(mptcp_proto::stats::Mib::DssNoRoomTx);
+            if n > 0 {
+                invariants.push(format!(
+                    "{who}: {n} data segments had no room for their mapping"
+                ));
+            }
+        }
         // A host must never emit a packet its interface cannot carry.
         let oversize = host_iface_drops(sc, crate::DropReason::IfaceMtu);
         if oversize > 0 {
@@ -176,6 +189,8 @@ impl TransferReport {
             },
             integrity: if problems.is_empty() && invariants.is_empty() {
                 "ok".to_owned()
+            } else if problems.is_empty() {
+                format!("invariants violated: {}", invariants.join("; "))
             } else {
                 problems.join("; ")
             },

@@ -7,6 +7,7 @@ use crate::parse::{ParseError, parse_duration, parse_path, parse_percent, parse_
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::scheduler::SchedulerKind;
+use mptcp_proto::subflow::TcpFeatures;
 use mptcp_proto::time::{Duration, Instant};
 use std::fmt;
 use std::path::PathBuf;
@@ -217,6 +218,10 @@ pub struct TransferSpec {
     pub strip: Vec<(usize, StripWhich)>,
     /// Opportunistic reinjection on (the engine's default) or off.
     pub opportunistic: bool,
+    /// The TCP options the client offers.
+    pub client_tcp: TcpFeatures,
+    /// The TCP options the server offers.
+    pub server_tcp: TcpFeatures,
 }
 
 impl TransferSpec {
@@ -243,6 +248,8 @@ impl TransferSpec {
             checksum: (false, false),
             strip: Vec::new(),
             opportunistic: true,
+            client_tcp: TcpFeatures::default(),
+            server_tcp: TcpFeatures::default(),
         }
     }
 
@@ -287,6 +294,12 @@ impl TransferSpec {
         }
         if self.ipv6 {
             c.push_str(" --ipv6");
+        }
+        if !self.client_tcp.is_default() {
+            c.push_str(&format!(" --client-tcp {}", self.client_tcp));
+        }
+        if !self.server_tcp.is_default() {
+            c.push_str(&format!(" --server-tcp {}", self.server_tcp));
         }
         if !self.tcp_only {
             if self.version == MptcpVersion::V0 {
