@@ -20,7 +20,7 @@ struct Sink {
     ep: Endpoint,
     conns: Vec<ConnectionHandle>,
     window: (Instant, Instant),
-    counted: BTreeMap<usize, u64>,
+    counted: BTreeMap<ConnectionHandle, u64>,
     now: Instant,
 }
 
@@ -40,7 +40,7 @@ impl Sink {
                     break;
                 }
                 if self.now >= self.window.0 && self.now < self.window.1 {
-                    *self.counted.entry(h.0).or_default() += n as u64;
+                    *self.counted.entry(h).or_default() += n as u64;
                 }
             }
         }
@@ -160,9 +160,7 @@ fn share(cc: CcAlgorithm) -> (f64, f64) {
     let mut mptcp = 0.0;
     let mut tcp = 0.0;
     for (&h, &bytes) in &s.counted {
-        let subflows =
-            s.ep.connection(ConnectionHandle(h))
-                .map_or(0, |c| c.subflows().count());
+        let subflows = s.ep.connection(h).map_or(0, |c| c.subflows().count());
         if subflows > 1 {
             mptcp += bytes as f64 / secs;
         } else {

@@ -100,11 +100,13 @@ impl fmt::Display for SubflowSeq {
     }
 }
 
-/// An MPTCP data sequence number (64-bit, RFC 8684 §3.3).
+/// An MPTCP data sequence number (64-bit, RFC 8684 §3.3), compared modulo
+/// 2^64.
 ///
-/// The 64-bit space does not wrap in practice, but the arithmetic wraps so
-/// that a hostile peer cannot make it panic.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+/// The initial data sequence number comes from a hash of the key, so it may
+/// lie anywhere, a few bytes below 2^64 included: the space wraps, and
+/// comparisons are in sequence space (deliberately no `Ord`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct DataSeq(pub u64);
 
 impl DataSeq {
@@ -130,7 +132,42 @@ impl DataSeq {
 
     /// Bytes from `earlier` up to `self`; zero if `earlier` is later.
     pub fn bytes_since(self, earlier: DataSeq) -> u64 {
-        self.0.saturating_sub(earlier.0)
+        u64::try_from(self.diff(earlier)).unwrap_or(0)
+    }
+
+    /// `self < other` in sequence space.
+    pub fn lt(self, other: DataSeq) -> bool {
+        self.diff(other) < 0
+    }
+
+    /// `self <= other` in sequence space.
+    pub fn le(self, other: DataSeq) -> bool {
+        self.diff(other) <= 0
+    }
+
+    /// `self > other` in sequence space.
+    pub fn gt(self, other: DataSeq) -> bool {
+        self.diff(other) > 0
+    }
+
+    /// `self >= other` in sequence space.
+    pub fn ge(self, other: DataSeq) -> bool {
+        self.diff(other) >= 0
+    }
+
+    /// The later of two sequence numbers.
+    pub fn max(self, other: DataSeq) -> DataSeq {
+        if self.ge(other) { self } else { other }
+    }
+
+    /// The earlier of two sequence numbers.
+    pub fn min(self, other: DataSeq) -> DataSeq {
+        if self.le(other) { self } else { other }
+    }
+
+    /// Compare in sequence space (not a total order over all of `u64`).
+    pub fn seq_cmp(self, other: DataSeq) -> Ordering {
+        self.diff(other).cmp(&0)
     }
 
     /// Whether `self` lies in `[start, start + len)`.

@@ -140,13 +140,13 @@ pub fn on_data_ack(data: &mut DataLevel, ack: WireSeq, window: u64) {
         _ => None,
     };
     let highest = fin.map_or(data.send.nxt(), |f| f + 1);
-    if ack < data.send.una() || ack > highest {
+    if ack.lt(data.send.una()) || ack.gt(highest) {
         // Old, or acknowledging what was never sent: ignore.
         return;
     }
     mp.advance_window(ack + window);
     if let Some(f) = fin
-        && ack > f
+        && ack.gt(f)
     {
         mp.data_fin = DataFinTx::Acked;
     }

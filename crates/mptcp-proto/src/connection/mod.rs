@@ -49,13 +49,34 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
 
-/// Identifies a connection within its endpoint.
+/// Identifies a connection within its endpoint: a slot and the
+/// generation of the connection in it, so that a handle kept after its
+/// connection ended never reaches a newer connection in the same slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionHandle(pub usize);
+pub struct ConnectionHandle {
+    index: usize,
+    generation: u32,
+}
+
+impl ConnectionHandle {
+    pub(crate) const fn new(index: usize, generation: u32) -> ConnectionHandle {
+        ConnectionHandle { index, generation }
+    }
+
+    /// The connection's slot in its endpoint (reused after it ends).
+    pub const fn index(self) -> usize {
+        self.index
+    }
+
+    /// Which of the connections that used this slot it is.
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
+}
 
 impl fmt::Display for ConnectionHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn{}", self.0)
+        write!(f, "conn{}.{}", self.index, self.generation)
     }
 }
 

@@ -202,7 +202,7 @@ impl MptcpConn {
 
     /// Move the window's right edge to `end` if that is further right.
     pub fn advance_window(&mut self, end: DataSeq) {
-        if end > self.window_end {
+        if end.gt(self.window_end) {
             self.window_end = end;
         }
     }

@@ -16,6 +16,9 @@ use std::collections::VecDeque;
 pub struct RecvBuffer {
     ready: VecDeque<Bytes>,
     ready_len: u64,
+    /// The stream's first data sequence number: reassembly works in
+    /// offsets from it, so that a stream crossing 2^64 stays in order.
+    base: DataSeq,
     nxt: DataSeq,
     ofo: Reassembly,
     capacity: u64,
@@ -31,6 +34,7 @@ impl RecvBuffer {
         RecvBuffer {
             ready: VecDeque::new(),
             ready_len: 0,
+            base: start,
             nxt: start,
             ofo: Reassembly::new(),
             capacity: capacity as u64,
@@ -42,6 +46,7 @@ impl RecvBuffer {
     /// Set the next expected byte before anything arrived.
     pub fn rebase(&mut self, start: DataSeq) {
         debug_assert!(self.ready_len == 0 && self.ofo.is_empty());
+        self.base = start;
         self.nxt = start;
     }
 
@@ -92,7 +97,8 @@ impl RecvBuffer {
     /// before; what it sends then still fits within one capacity past the
     /// DATA_ACK. Memory stays within twice the capacity.
     pub fn insert(&mut self, dsn: DataSeq, data: &[u8]) -> (Inserted, bool) {
-        let limit = self.nxt.0.saturating_add(self.capacity);
+        let nxt = self.offset(self.nxt);
+        let limit = nxt.saturating_add(self.capacity);
         let before = self.nxt;
         let ins = if dsn == self.nxt && self.ofo.is_empty() {
             let take = data.len().min(self.capacity as usize);
@@ -105,13 +111,19 @@ impl RecvBuffer {
                 beyond_limit: (data.len() - take) as u64,
             }
         } else {
-            self.ofo.insert(dsn.0, data, self.nxt.0, limit)
+            self.ofo.insert(self.offset(dsn), data, nxt, limit)
         };
-        while let Some(piece) = self.ofo.pop_at(self.nxt.0) {
+        while let Some(piece) = self.ofo.pop_at(self.offset(self.nxt)) {
             self.push_ready(piece);
         }
         self.check_fin();
         (ins, self.nxt != before)
+    }
+
+    /// Where `dsn` lies in the stream (bytes before the stream's start
+    /// map far beyond any window, so they are dropped).
+    fn offset(&self, dsn: DataSeq) -> u64 {
+        dsn.0.wrapping_sub(self.base.0)
     }
 
     fn push_ready(&mut self, piece: Bytes) {
@@ -209,5 +221,26 @@ mod tests {
         assert!(!r.is_finished());
         assert_eq!(r.read_chunk(100).map(|b| b.len()), Some(10));
         assert!(r.is_finished());
+    }
+
+    #[test]
+    fn a_stream_crossing_two_to_the_64_stays_in_order() {
+        let start = DataSeq(u64::MAX - 99);
+        let mut r = RecvBuffer::new(start, 1000);
+        // Out of order across the wrap, then the hole filled.
+        let (ins, adv) = r.insert(start + 150, &[3; 50]);
+        assert_eq!((ins.new, adv), (50, false));
+        let (ins, adv) = r.insert(start + 50, &[2; 100]);
+        assert_eq!((ins.new, adv), (100, false));
+        let (_, adv) = r.insert(start, &[1; 50]);
+        assert!(adv);
+        assert_eq!(r.nxt(), DataSeq(100), "past 2^64");
+        let (ins, _) = r.insert(start + 10, &[1; 10]);
+        assert_eq!(ins.duplicate, 10);
+        assert!(r.set_fin(DataSeq(100)));
+        assert!(r.is_eof());
+        let mut buf = [0u8; 300];
+        assert_eq!(r.read(&mut buf), 200);
+        assert_eq!((buf[0], buf[50], buf[150]), (1, 2, 3));
     }
 }

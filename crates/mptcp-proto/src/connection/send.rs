@@ -123,29 +123,29 @@ impl SendBuffer {
     /// Up to `max` bytes starting at `from`, without copying when they lie
     /// within one chunk.
     pub fn slice(&mut self, from: DataSeq, max: usize) -> Bytes {
-        if from < self.una || from >= self.end() || max == 0 {
+        if from.lt(self.una) || from.ge(self.end()) || max == 0 {
             return Bytes::new();
         }
         let want_end = (from + max as u64).min(self.end());
-        if want_end > self.tail_start {
+        if want_end.gt(self.tail_start) {
             self.freeze_tail(want_end.bytes_since(self.tail_start) as usize);
         }
         let idx = self
             .chunks
-            .partition_point(|(s, c)| *s + c.len() as u64 <= from);
+            .partition_point(|(s, c)| (*s + c.len() as u64).le(from));
         let Some((start, chunk)) = self.chunks.get(idx) else {
             return Bytes::new();
         };
         let off = from.bytes_since(*start) as usize;
         let end_in_chunk = (want_end.bytes_since(*start) as usize).min(chunk.len());
-        if want_end <= *start + chunk.len() as u64 {
+        if want_end.le(*start + chunk.len() as u64) {
             return chunk.slice(off..end_in_chunk);
         }
         // Spans chunks: gather (rare; chunks are large).
         let mut out = BytesMut::with_capacity(want_end.bytes_since(from) as usize);
         let mut at = from;
         for (s, c) in self.chunks.range(idx..) {
-            if at >= want_end {
+            if at.ge(want_end) {
                 break;
             }
             let o = at.bytes_since(*s) as usize;
@@ -172,11 +172,11 @@ impl SendBuffer {
     pub fn queue_reinject(&mut self, from: DataSeq, len: u64) {
         let from = from.max(self.una);
         let end = (from + len).min(self.nxt);
-        if end > from
+        if end.gt(from)
             && !self
                 .reinject
                 .iter()
-                .any(|&(s, l)| s <= from && end <= s + l)
+                .any(|&(s, l)| s.le(from) && end.le(s + l))
         {
             self.reinject.push_back((from, end.bytes_since(from)));
         }
@@ -193,13 +193,13 @@ impl SendBuffer {
         while let Some((from, len)) = self.reinject.pop_front() {
             let end = from + len;
             let from = from.max(self.una);
-            if from >= end {
+            if from.ge(end) {
                 continue;
             }
             let n = (end.bytes_since(from) as usize).min(max);
             let bytes = self.slice(from, n);
             let sent_to = from + bytes.len() as u64;
-            if sent_to < end {
+            if sent_to.lt(end) {
                 self.reinject
                     .push_front((sent_to, end.bytes_since(sent_to)));
             }
@@ -213,17 +213,17 @@ impl SendBuffer {
     /// The peer acknowledged everything before `ack`; returns bytes freed.
     /// Acknowledgments beyond what was sent are ignored.
     pub fn ack(&mut self, ack: DataSeq) -> u64 {
-        if ack <= self.una || ack > self.nxt {
+        if ack.le(self.una) || ack.gt(self.nxt) {
             return 0;
         }
         let freed = ack.bytes_since(self.una);
         self.una = ack;
         while let Some((start, chunk)) = self.chunks.front_mut() {
             let end = *start + chunk.len() as u64;
-            if end <= ack {
+            if end.le(ack) {
                 self.chunks.pop_front();
             } else {
-                if *start < ack {
+                if start.lt(ack) {
                     let _ = chunk.split_to(ack.bytes_since(*start) as usize);
                     *start = ack;
                 }

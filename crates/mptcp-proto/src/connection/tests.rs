@@ -12,6 +12,9 @@ struct Pair {
     delay: Duration,
     a_events: Vec<Event>,
     b_events: Vec<Event>,
+    /// Drop every n-th packet (0: none), so that data arrives out of order.
+    drop_every: usize,
+    sent: usize,
 }
 
 const A: &str = "192.0.2.1";
@@ -38,6 +41,8 @@ impl Pair {
             delay: Duration::from_millis(5),
             a_events: Vec::new(),
             b_events: Vec::new(),
+            drop_every: 0,
+            sent: 0,
         }
     }
 
@@ -46,6 +51,10 @@ impl Pair {
         for to_b in [true, false] {
             let ep = if to_b { &mut self.a } else { &mut self.b };
             while let Some(t) = ep.poll_transmit(self.now, &mut buf) {
+                self.sent += 1;
+                if self.drop_every > 0 && self.sent.is_multiple_of(self.drop_every) {
+                    continue;
+                }
                 self.flight
                     .push((self.now + self.delay, to_b, buf[..t.len].to_vec()));
             }
@@ -243,4 +252,150 @@ fn syn_flood_is_bounded_by_the_backlog() {
     }
     assert_eq!(p.b.connection_count(), 128);
     assert_eq!(p.b.stats().syn_backlog_drops, 1000 - 128);
+}
+
+/// Move one direction's data sequence space so that it starts at `start`:
+/// the sender's IDSN and send buffer, the receiver's view of that IDSN and
+/// its receive buffer. Only before any data flowed.
+fn move_data_space(tx: &mut super::Connection, rx: &mut super::Connection, start: u64) {
+    let start = mptcp_wire::DataSeq(start);
+    let super::mptcp::Mode::Mptcp(mp) = &mut tx.data.mode else {
+        panic!("sender not in MPTCP mode")
+    };
+    let window = mp.window_end.bytes_since(mp.send_start());
+    mp.local.idsn = start.0.wrapping_sub(1);
+    mp.window_end = start + window;
+    tx.data.send.rebase(start);
+    let super::mptcp::Mode::Mptcp(mp) = &mut rx.data.mode else {
+        panic!("receiver not in MPTCP mode")
+    };
+    let remote = mp.remote.as_mut().expect("receiver knows the sender's key");
+    remote.idsn = start.0.wrapping_sub(1);
+    rx.data.recv.rebase(start);
+}
+
+#[test]
+fn the_data_sequence_space_wraps_past_two_to_the_64() {
+    let mut p = Pair::new();
+    // A second client address: a join, so that data reaches the data level
+    // out of order.
+    p.a.add_address("192.0.2.3".parse().expect("addr"), 1500);
+    let c =
+        p.a.connect(p.now, A.parse().expect("addr"), remote())
+            .expect("connect");
+    let mut server = None;
+    while server.is_none() && p.step() {
+        server = p.b.accept();
+    }
+    let s = server.expect("accepted");
+    // Both directions start 3 MiB below 2^64 and carry 8 MiB.
+    let start = u64::MAX - 3 * 1024 * 1024;
+    {
+        let (a, b) = (&mut p.a, &mut p.b);
+        let (ca, cb) = (
+            a.connection_mut(c).expect("client"),
+            b.connection_mut(s).expect("server"),
+        );
+        move_data_space(ca, cb, start);
+        move_data_space(cb, ca, start ^ 0x5555);
+    }
+    p.drop_every = 97;
+    let msg: Vec<u8> = (0..8_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut wa, mut wb) = (0, 0);
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    while p.now < Instant::from_micros(60_000_000) {
+        for (ep, h, w) in [(&mut p.a, c, &mut wa), (&mut p.b, s, &mut wb)] {
+            if *w < msg.len() {
+                *w += ep.write(h, &msg[*w..]).expect("write");
+                if *w == msg.len() {
+                    ep.shutdown(h).expect("shutdown");
+                }
+            }
+        }
+        for (ep, h, got) in [(&mut p.a, c, &mut got_a), (&mut p.b, s, &mut got_b)] {
+            while let Some(n) = ep.read(h, &mut buf).expect("read") {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        if got_a.len() == msg.len() && got_b.len() == msg.len() {
+            break;
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    same(&got_b, &msg, "server received");
+    same(&got_a, &msg, "client received");
+    let ca = p.a.connection(c).expect("client");
+    assert_eq!(ca.fallback(), None);
+    assert!(
+        ca.data().send.una().0 < start,
+        "the sender's DATA_ACK wrapped"
+    );
+    assert!(
+        ca.data().recv.nxt().0 < start,
+        "the receiver's DATA_ACK wrapped"
+    );
+    assert_eq!(ca.subflows().count(), 2, "the join carried data too");
+    assert!(
+        ca.mib().get(crate::stats::Mib::OFOQueue) > 0,
+        "{:?}",
+        ca.mib()
+    );
+}
+
+#[test]
+fn a_stale_handle_never_reaches_a_newer_connection() {
+    let mut p = Pair::new();
+    let old =
+        p.a.connect(p.now, A.parse().expect("addr"), remote())
+            .expect("connect");
+    p.a.abort(old).expect("abort");
+    while p.step() && p.now < Instant::from_micros(1_000_000) {}
+    assert!(
+        p.a.connection(old).is_none(),
+        "the aborted connection is gone"
+    );
+    let new =
+        p.a.connect(p.now, A.parse().expect("addr"), remote())
+            .expect("connect");
+    assert_eq!(new.index(), old.index(), "the slot is reused");
+    assert_ne!(new, old);
+    assert!(p.a.connection(old).is_none());
+    assert_eq!(
+        p.a.write(old, b"x"),
+        Err(crate::endpoint::ApiMisuse::UnknownConnection(old))
+    );
+    assert!(p.a.connection(new).is_some());
+}
+
+#[test]
+fn the_backlog_counts_only_unaccepted_connections() {
+    let mut p = Pair::new();
+    let mut accepted = Vec::new();
+    // Three connections accepted one by one leave the backlog empty: a
+    // backlog of one admits each in turn.
+    p.b = Endpoint::new(EndpointConfig {
+        seed: 2,
+        backlog: 1,
+        ..EndpointConfig::default()
+    });
+    p.b.add_address(B.parse().expect("addr"), 1500);
+    p.b.listen(80);
+    for _ in 0..3 {
+        p.a.connect(p.now, A.parse().expect("addr"), remote())
+            .expect("connect");
+        let start = p.now;
+        while p.now < start + Duration::from_millis(200) && p.step() {
+            if let Some(h) = p.b.accept() {
+                accepted.push(h);
+            }
+        }
+    }
+    assert_eq!(accepted.len(), 3, "{:?}", p.b.stats());
+    assert_eq!(p.b.stats().syn_backlog_drops, 0);
 }

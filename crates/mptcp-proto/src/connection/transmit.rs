@@ -187,8 +187,8 @@ impl Connection {
             .flat_map(|(_, e)| e.sf.send_queue().iter())
             .filter(|s| !s.sacked && s.xmit.is_some())
             .filter_map(|s| s.dsn.map(|d| (d, s.data.len() as u64)))
-            .filter(|(d, len)| *d + *len > floor)
-            .min_by_key(|(d, _)| *d);
+            .filter(|(d, len)| (*d + *len).gt(floor))
+            .min_by(|a, b| a.0.seq_cmp(b.0));
         let Some((dsn, len)) = oldest else {
             return false;
         };
@@ -339,7 +339,7 @@ impl Connection {
             self.rtx.deadline = None;
             return;
         };
-        let waiting = self.data.send.una() < self.data.send.nxt()
+        let waiting = self.data.send.una().lt(self.data.send.nxt())
             || matches!(mp.data_fin, DataFinTx::Pending(_));
         if !waiting {
             self.rtx = DataRtx::default();

@@ -83,15 +83,13 @@ impl Endpoint {
     /// A SYN for a listener: a new server connection, MPTCP if the SYN
     /// offers a version we accept (RFC 8684 §3.1), else plain TCP.
     fn accept_syn(&mut self, now: Instant, tuple: FourTuple, mtu: u16, syn: &SegmentIn<'_>) {
-        let waiting = self.conns.iter().filter(|(_, s)| !s.known).count();
-        if waiting >= self.config.backlog {
+        if self.unaccepted >= self.config.backlog {
             self.stats.syn_backlog_drops += 1;
             return;
         }
         let mut config = self.config.connection;
         config.subflow.mtu = mtu;
         let iss = self.isn(&tuple, now);
-        let idx = self.conns.vacant_key();
         let mode = self.answer_mptcp(now, &tuple, syn);
         if mode.mptcp().is_some() {
             config.subflow.cc = config.mptcp.cc;
@@ -110,7 +108,7 @@ impl Endpoint {
                 conn.announce(addr, port);
             }
         }
-        self.insert(conn, false);
+        let idx = self.insert(conn, false).index();
         self.tuples.insert(tuple, (idx, SubflowId(0)));
         self.stats.passive_opens += 1;
         self.refresh(idx);
@@ -199,9 +197,13 @@ impl Endpoint {
         syn: &SegmentIn<'_>,
     ) {
         let owner = self.tokens.lookup(crate::crypto::Token(token));
+        // The handle's generation keeps a stale entry from reaching a
+        // newer connection in the same slot.
         let Some(idx) = owner
             .filter(|o| o.endpoint == self.id)
-            .map(|o| o.connection.0)
+            .map(|o| o.connection)
+            .filter(|&h| self.connection(h).is_some())
+            .map(|h| h.index())
         else {
             self.mib.inc(Mib::MPJoinNoTokenFound);
             self.queue_reset(tuple, syn, Some(ResetReason::MPTCP_SPECIFIC));

@@ -133,6 +133,8 @@ pub struct EndpointStats {
 
 struct Slot {
     conn: Connection,
+    /// The generation of the handle naming this connection.
+    generation: u32,
     /// The deadline registered in the timer index.
     deadline: Option<Instant>,
     /// Whether it sits in the transmit queue.
@@ -184,6 +186,11 @@ pub struct Endpoint {
     accept_queue: VecDeque<ConnectionHandle>,
     stats: EndpointStats,
     next_port: u16,
+    /// The generation the next connection gets.
+    next_generation: u32,
+    /// Server connections the application has not accepted yet (half-open
+    /// ones included): the SYN backlog, counted as it changes.
+    unaccepted: usize,
     /// The latest time seen (for bookkeeping outside time-taking calls).
     last_now: Instant,
 }
@@ -227,6 +234,8 @@ impl Endpoint {
             accept_queue: VecDeque::new(),
             stats: EndpointStats::default(),
             next_port,
+            next_generation: 0,
+            unaccepted: 0,
             last_now: Instant::ZERO,
         }
     }
@@ -271,7 +280,7 @@ impl Endpoint {
         port: Option<u16>,
     ) -> Result<(), ApiMisuse> {
         self.slot(h)?.conn.announce(addr, port);
-        self.refresh(h.0);
+        self.refresh(h.index());
         Ok(())
     }
 
@@ -285,7 +294,7 @@ impl Endpoint {
         backup: bool,
     ) -> Result<usize, ApiMisuse> {
         let told = self.slot(h)?.conn.set_backup(addr, backup);
-        self.refresh(h.0);
+        self.refresh(h.index());
         told.map_err(ApiMisuse::Address)
     }
 
@@ -298,7 +307,7 @@ impl Endpoint {
         addr: IpAddr,
     ) -> Result<usize, ApiMisuse> {
         let reset = self.slot(h)?.conn.remove_address(addr);
-        self.refresh(h.0);
+        self.refresh(h.index());
         reset.map_err(ApiMisuse::Address)
     }
 
@@ -309,12 +318,24 @@ impl Endpoint {
 
     /// A connection, for inspection.
     pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
-        self.conns.get(h.0).map(|s| &s.conn)
+        self.conns
+            .get(h.index())
+            .filter(|s| s.generation == h.generation())
+            .map(|s| &s.conn)
+    }
+
+    /// A connection, for tests that set up states the wire cannot reach
+    /// quickly (such as a data sequence space about to wrap).
+    #[cfg(test)]
+    pub(crate) fn connection_mut(&mut self, h: ConnectionHandle) -> Option<&mut Connection> {
+        self.slot(h).ok().map(|s| &mut s.conn)
     }
 
     /// Handles of every connection.
     pub fn connections(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
-        self.conns.iter().map(|(i, _)| ConnectionHandle(i))
+        self.conns
+            .iter()
+            .map(|(i, s)| ConnectionHandle::new(i, s.generation))
     }
 
     fn mtu_of(&self, addr: IpAddr) -> Option<u16> {
@@ -346,8 +367,8 @@ impl Endpoint {
         let mut config = self.config.connection;
         config.subflow.mtu = mtu;
         let iss = self.isn(&tuple, now);
-        let idx = self.conns.vacant_key();
-        let mode = self.offer_mptcp(&tuple, ConnectionHandle(idx));
+        let h = self.next_handle();
+        let mode = self.offer_mptcp(&tuple, h);
         if mode.mptcp().is_some() {
             config.subflow.cc = config.mptcp.cc;
         }
@@ -361,11 +382,11 @@ impl Endpoint {
             self.local_addrs(),
         );
         let got = self.insert(conn, true);
-        debug_assert_eq!(got, idx);
-        self.tuples.insert(tuple, (idx, SubflowId(0)));
+        debug_assert_eq!(got, h);
+        self.tuples.insert(tuple, (h.index(), SubflowId(0)));
         self.stats.active_opens += 1;
-        self.refresh(idx);
-        Ok(ConnectionHandle(idx))
+        self.refresh(h.index());
+        Ok(h)
     }
 
     /// Every local address.
@@ -416,20 +437,35 @@ impl Endpoint {
         Err(ApiMisuse::PortsExhausted)
     }
 
-    fn insert(&mut self, conn: Connection, known: bool) -> usize {
-        self.conns.insert(Slot {
+    /// The handle the next inserted connection gets.
+    fn next_handle(&self) -> ConnectionHandle {
+        ConnectionHandle::new(self.conns.vacant_key(), self.next_generation)
+    }
+
+    fn insert(&mut self, conn: Connection, known: bool) -> ConnectionHandle {
+        let generation = self.next_generation;
+        self.next_generation = generation.wrapping_add(1);
+        if !known {
+            self.unaccepted += 1;
+        }
+        let idx = self.conns.insert(Slot {
             conn,
+            generation,
             deadline: None,
             queued: false,
             known,
-        })
+        });
+        ConnectionHandle::new(idx, generation)
     }
 
     /// Take the next incoming connection whose handshake completed.
     pub fn accept(&mut self) -> Option<ConnectionHandle> {
         let h = self.accept_queue.pop_front()?;
-        if let Some(slot) = self.conns.get_mut(h.0) {
+        if let Ok(slot) = self.slot(h)
+            && !slot.known
+        {
             slot.known = true;
+            self.unaccepted -= 1;
         }
         Some(h)
     }
@@ -446,14 +482,15 @@ impl Endpoint {
 
     fn slot(&mut self, h: ConnectionHandle) -> Result<&mut Slot, ApiMisuse> {
         self.conns
-            .get_mut(h.0)
+            .get_mut(h.index())
+            .filter(|s| s.generation == h.generation())
             .ok_or(ApiMisuse::UnknownConnection(h))
     }
 
     /// Queue data; returns how many bytes the send buffer took.
     pub fn write(&mut self, h: ConnectionHandle, data: &[u8]) -> Result<usize, ApiMisuse> {
         let n = self.slot(h)?.conn.write(data);
-        self.refresh(h.0);
+        self.refresh(h.index());
         Ok(n)
     }
 
@@ -465,7 +502,7 @@ impl Endpoint {
         buf: &mut [u8],
     ) -> Result<Option<usize>, ApiMisuse> {
         let n = self.slot(h)?.conn.read(buf);
-        self.refresh(h.0);
+        self.refresh(h.index());
         Ok(n)
     }
 
@@ -478,7 +515,7 @@ impl Endpoint {
     /// Close the sending direction after the buffered data (FIN, or DATA_FIN).
     pub fn shutdown(&mut self, h: ConnectionHandle) -> Result<(), ApiMisuse> {
         self.slot(h)?.conn.shutdown();
-        self.refresh(h.0);
+        self.refresh(h.index());
         Ok(())
     }
 
@@ -486,14 +523,14 @@ impl Endpoint {
     /// invalid once the connection is finished.
     pub fn close(&mut self, h: ConnectionHandle) -> Result<(), ApiMisuse> {
         self.slot(h)?.conn.close();
-        self.refresh(h.0);
+        self.refresh(h.index());
         Ok(())
     }
 
     /// Reset the connection at once.
     pub fn abort(&mut self, h: ConnectionHandle) -> Result<(), ApiMisuse> {
         self.slot(h)?.conn.abort();
-        self.refresh(h.0);
+        self.refresh(h.index());
         Ok(())
     }
 

@@ -114,10 +114,10 @@ impl Endpoint {
     }
 
     fn forward_events(&mut self, idx: usize) {
-        let h = ConnectionHandle(idx);
         let Some(slot) = self.conns.get_mut(idx) else {
             return;
         };
+        let h = ConnectionHandle::new(idx, slot.generation);
         while let Some(ev) = slot.conn.poll_event() {
             let event = match ev {
                 ConnEvent::Connected if slot.conn.role() == Role::Server => {
@@ -146,7 +146,7 @@ impl Endpoint {
         if let Some(handle) = slot.conn.take_token_promotion() {
             let owner = TokenOwner {
                 endpoint: self.id,
-                connection: ConnectionHandle(idx),
+                connection: ConnectionHandle::new(idx, slot.generation),
             };
             if self.tokens.promote(handle, owner, self.last_now).is_err() {
                 slot.conn.on_promotion_failed();
@@ -193,6 +193,9 @@ impl Endpoint {
         let Some(slot) = self.conns.try_remove(idx) else {
             return;
         };
+        if !slot.known {
+            self.unaccepted -= 1;
+        }
         // Counters outlive their connection, as the kernel's MIB does.
         self.mib.merge(slot.conn.mib());
         if let Some(t) = slot.deadline {
@@ -204,6 +207,6 @@ impl Endpoint {
         for sf in slot.conn.subflows() {
             self.tuples.remove(&sf.tuple());
         }
-        self.accept_queue.retain(|h| h.0 != idx);
+        self.accept_queue.retain(|h| h.index() != idx);
     }
 }
