@@ -248,6 +248,21 @@ mib_list! {
         /// data segment never leaves without its mapping). Zero unless
         /// the engine has a bug; the simulator reports any as a violation.
         DssNoRoomTx = "DssNoRoomTx",
+        /// **Not in the kernel.** An infinite mapping was refused: on a
+        /// joined subflow, after the streams stopped running one to one over
+        /// the first subflow, or at a data sequence number that does not
+        /// match that run (forged); its segment was discarded.
+        InfiniteMapDrop = "InfiniteMapDrop",
+        /// **Not in the kernel.** An MP_FAIL outside a RST was ignored:
+        /// checksums not in use, several subflows, or a data sequence
+        /// number we never sent (RFC 8684 §3.7 limits it to a checksum
+        /// failure on the only subflow).
+        MPFailDrop = "MPFailDrop",
+        /// **Not in the kernel.** Our data was acknowledged on a subflow
+        /// without any MPTCP option before a DATA_ACK arrived there: the
+        /// path drops options (RFC 8684 §3.7). The connection fell back
+        /// (first subflow) or the subflow was reset (joined subflow).
+        DataAckMissing = "DataAckMissing",
     }
 }
 

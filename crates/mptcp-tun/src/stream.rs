@@ -74,6 +74,7 @@ impl std::fmt::Debug for Inner {
 pub(crate) fn io_error(e: ConnectionError) -> io::Error {
     let kind = match e {
         ConnectionError::Reset => io::ErrorKind::ConnectionReset,
+        ConnectionError::Corrupted => io::ErrorKind::InvalidData,
         ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
         ConnectionError::TimedOut => io::ErrorKind::TimedOut,
         ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,

@@ -1,8 +1,9 @@
 //! Data Sequence Signal: mappings, DATA_ACK, DATA_FIN (RFC 8684 §3.3).
 
+use super::ConnectionError;
 use super::DataLevel;
 use super::mptcp::{DataFinTx, FallbackReason, Mode};
-use super::path::{PathState, RxMapping};
+use super::path::{PathKind, PathState, RxMapping};
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta, SubflowView};
@@ -83,23 +84,27 @@ pub fn on_segment(
         return InputVerdict::Accept;
     };
     path.dss_seen = true;
-    if let Some(ack) = dss.data_ack {
-        let window = u64::from(seg.window) << view.snd_wscale;
-        on_data_ack(data, ack, window);
-    }
     let Some(map) = dss.mapping else {
-        return InputVerdict::Accept;
-    };
-    let Mode::Mptcp(mp) = &mut data.mode else {
+        on_dss_ack(data, path, view, seg, &dss);
         return InputVerdict::Accept;
     };
     let near = data.recv.nxt();
     let dsn = map.dsn.expand(near);
     if map.data_len == 0 {
-        // RFC 8684 §3.7: an infinite mapping; the peer fell back.
-        data.mib.inc(Mib::InfiniteMapRx);
-        data.fall_back(FallbackReason::InfiniteMapping);
+        return on_infinite_mapping(data, path, map.subflow_seq, dsn);
+    }
+    on_dss_ack(data, path, view, seg, &dss);
+    let Mode::Mptcp(mp) = &mut data.mode else {
         return InputVerdict::Accept;
+    };
+    if path.kind == PathKind::Initial
+        && mp
+            .recv_start()
+            .is_some_and(|start| dsn != start + u64::from(map.subflow_seq.wrapping_sub(1)))
+    {
+        // The peer's stream no longer runs one to one over this subflow
+        // (it resent data here): no fallback from now on.
+        data.infinite_fallback_ok = false;
     }
     let checksum = if mp.checksum { map.checksum } else { None };
     let payload_len = u32::from(map.data_len) - u32::from(dss.data_fin);
@@ -126,6 +131,53 @@ pub fn on_segment(
         path.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
         return InputVerdict::Reset;
     }
+    InputVerdict::Accept
+}
+
+/// The DATA_ACK of a DSS, if any.
+fn on_dss_ack(
+    data: &mut DataLevel,
+    path: &mut PathState,
+    view: &SubflowView,
+    seg: &SegmentIn<'_>,
+    dss: &Dss,
+) {
+    if let Some(ack) = dss.data_ack {
+        path.data_ack_seen = true;
+        let window = u64::from(seg.window) << view.snd_wscale;
+        on_data_ack(data, ack, window);
+    }
+}
+
+/// RFC 8684 §3.7: an infinite mapping: the peer fell back to TCP. Taken
+/// only on the first subflow while both streams run one to one there
+/// (`DataLevel::may_fall_back`), and only when it agrees with that run: a
+/// forged one, or one after the streams diverged, cannot splice bytes into
+/// the stream. Such a segment is discarded whole.
+fn on_infinite_mapping(
+    data: &mut DataLevel,
+    path: &PathState,
+    ssn: u32,
+    dsn: DataSeq,
+) -> InputVerdict {
+    data.mib.inc(Mib::InfiniteMapRx);
+    let Mode::Mptcp(mp) = &data.mode else {
+        return InputVerdict::Accept;
+    };
+    let aligned = mp
+        .recv_start()
+        .is_some_and(|start| dsn == start + u64::from(ssn.wrapping_sub(1)));
+    if path.kind != PathKind::Initial || !data.may_fall_back() || !aligned {
+        data.mib.inc(Mib::InfiniteMapDrop);
+        return InputVerdict::Discard;
+    }
+    if mp.fail_sent.is_some() {
+        // We dropped the altered bytes after our MP_FAIL; the peer goes on
+        // past them as TCP and will not send them again.
+        data.fatal = Some(ConnectionError::Corrupted);
+        return InputVerdict::Discard;
+    }
+    data.fall_back(FallbackReason::InfiniteMapping);
     InputVerdict::Accept
 }
 
@@ -166,6 +218,11 @@ pub fn on_data(
     seq: SubflowSeq,
     bytes: &[u8],
 ) -> bool {
+    if data.mode.mptcp().is_some_and(|m| m.fail_sent.is_some()) {
+        // RFC 8684 §3.7: after an MP_FAIL, everything that follows the
+        // failed data sequence number is discarded.
+        return false;
+    }
     let mut rel = (seq - view.irs) as u32;
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -230,24 +287,48 @@ fn gather_checksummed(
     on_checksum_failure(data, path, map.dsn)
 }
 
-/// A failed checksum (RFC 8684 §3.7). The RFC lets a lone subflow fall back
-/// to TCP, which would hand the altered bytes to the application as TCP
-/// does; this stack never delivers bytes it knows are corrupt, so the
-/// subflow is always reset, its RST carrying MP_FAIL (the mapping's data
-/// sequence number) and MP_TCPRST "middlebox interference". The sender
-/// reinjects the data on another subflow; with none left the connection
-/// ends with an error instead of corrupt data.
+/// A failed checksum (RFC 8684 §3.7); the altered bytes are never
+/// delivered.
+///
+/// - On the only subflow, while both streams run one to one over it: an
+///   MP_FAIL with the mapping's data sequence number on our ACKs (not a
+///   RST), and everything after that number is discarded. The peer answers
+///   with its own MP_FAIL and an infinite mapping and goes on as TCP from
+///   where its stream stands: the RFC's retroactive mapping takes the
+///   altered bytes as the stream (the Linux kernel delivers them). This
+///   stack does not deliver them: once the peer has answered (or after
+///   [`FAIL_WAIT`]) the connection ends with
+///   [`ConnectionError::Corrupted`], so the application has the exact
+///   stream up to the failure and an error, never altered bytes.
+/// - Otherwise: the subflow is reset, its RST carrying MP_FAIL and
+///   MP_TCPRST "middlebox interference"; the sender reinjects the data on
+///   another subflow and the stream goes on intact.
+///
+/// Returns whether the subflow must be reset.
 fn on_checksum_failure(data: &mut DataLevel, path: &mut PathState, dsn: DataSeq) -> bool {
-    path.fail_due = Some(dsn);
-    path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
     data.mib.inc(Mib::MPFailTx);
+    path.fail_due = Some(dsn);
+    if path.kind == PathKind::Initial && data.may_fall_back() {
+        if let Mode::Mptcp(mp) = &mut data.mode {
+            mp.fail_sent.get_or_insert(dsn);
+        }
+        path.ack_due = true;
+        return false;
+    }
+    path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
     true
 }
 
+/// How long we wait, after our MP_FAIL on the only subflow, for the peer
+/// to answer before the connection ends anyway.
+pub const FAIL_WAIT: crate::time::Duration = crate::time::Duration::from_secs(2);
+
 /// Payload no mapping covers (options stripped by a middlebox). RFC 8684
-/// §3.7: on the only subflow, before any DSS arrived, fall back to TCP and
-/// take the data as the continuation of the stream; otherwise reset the
-/// subflow ("middlebox interference") so the sender reinjects elsewhere.
+/// §3.7: on the first subflow, while both streams run one to one over it
+/// and the byte continues the stream, fall back to TCP and take the data as
+/// that continuation (the kernel does the same; our ACKs then carry no
+/// DATA_ACK, so the sender falls back too); otherwise reset the subflow
+/// ("middlebox interference") so the sender reinjects elsewhere.
 fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8]) -> bool {
     // Falling back is safe only while the stream is in sync: everything the
     // data level has came through this subflow, in order, up to here.
@@ -256,7 +337,7 @@ fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8
         .mptcp()
         .and_then(|m| m.recv_start())
         .is_some_and(|start| data.recv.nxt().bytes_since(start) == u64::from(rel.wrapping_sub(1)));
-    if data.live_subflows <= 1 && !path.dss_seen && in_sync {
+    if path.kind == PathKind::Initial && data.may_fall_back() && in_sync {
         data.mib.inc(Mib::DssFallback);
         data.fall_back(FallbackReason::MissingMapping);
         data.deliver_in_order(bytes);

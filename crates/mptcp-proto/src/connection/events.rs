@@ -9,7 +9,7 @@ use crate::segment::SegmentIn;
 use crate::stats::Mib;
 use crate::subflow::{CloseReason, SubflowEvent, SubflowId, TcpState};
 use crate::time::Instant;
-use mptcp_wire::DataSeq;
+use mptcp_wire::{DataSeq, ResetReason};
 
 impl Connection {
     pub(super) fn index_of(&self, id: SubflowId) -> Option<usize> {
@@ -50,6 +50,7 @@ impl Connection {
             }
         }
         self.on_data_timers(now);
+        self.end_if_fatal();
     }
 
     pub(super) fn fill_cc_views(&mut self, idx: usize) {
@@ -219,6 +220,18 @@ impl Connection {
     /// Connection-level consequences of what the hooks recorded.
     fn after_data_level(&mut self, now: Instant) {
         self.arm_data_rtx(now);
+        if self.end_if_fatal() {
+            return;
+        }
+        if self.fail_deadline.is_none()
+            && self
+                .data
+                .mode
+                .mptcp()
+                .is_some_and(|m| m.fail_sent.is_some())
+        {
+            self.fail_deadline = Some(now + super::dss::FAIL_WAIT);
+        }
         if matches!(self.data.mode, Mode::Fallback { .. }) {
             self.on_fallback();
         }
@@ -254,13 +267,39 @@ impl Connection {
         self.run_path_manager(now);
     }
 
+    /// A hook found the connection cannot go on: reset every subflow and
+    /// end it with that error. Returns whether it did.
+    pub(super) fn end_if_fatal(&mut self) -> bool {
+        let Some(err) = self.data.fatal.take() else {
+            return false;
+        };
+        for e in &mut self.subflows {
+            e.path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+            e.sf.abort();
+        }
+        self.finish(Some(err));
+        true
+    }
+
     /// After falling back, only the first subflow carries the stream and
     /// it carries no MPTCP options.
     fn on_fallback(&mut self) {
         let Some(first) = self.subflows.first_mut() else {
             return;
         };
-        first.sf.set_option_reserve(0);
+        let Mode::Fallback { owed, .. } = &self.data.mode else {
+            return;
+        };
+        // Room for the infinite mapping until it went out.
+        let reserve = if owed.infinite_map {
+            super::transmit::dss_reserve(owed.checksum)
+        } else {
+            0
+        };
+        first.sf.set_option_reserve(reserve);
+        if owed.fail_echo.is_some() {
+            first.sf.request_ack();
+        }
         for e in self.subflows.iter_mut().skip(1) {
             e.sf.abort();
         }

@@ -155,6 +155,7 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
         JoinStage::AckPending { .. } if !seg.has(TcpFlags::SYN) => {
             // B only sends after our third ACK arrived: the join is done.
             join.stage = JoinStage::Established;
+            data.forbid_fallback();
         }
         JoinStage::AwaitAck if !seg.has(TcpFlags::SYN) => {
             let hmac = seg.mptcp.iter().find_map(|o| match o {
@@ -178,6 +179,7 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
             }
             data.mib.inc(Mib::MPJoinAckRx);
             join.stage = JoinStage::Established;
+            data.forbid_fallback();
             // Acknowledge the third ACK at once (RFC 8684 §3.2).
             path.ack_due = true;
         }

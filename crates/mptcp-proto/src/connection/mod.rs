@@ -94,6 +94,10 @@ pub enum Role {
 pub enum ConnectionError {
     /// The peer reset it (or fast-closed it).
     Reset,
+    /// A middlebox altered data on the only path (a DSS checksum failed,
+    /// RFC 8684 §3.7), and going on would have meant handing the altered
+    /// bytes to the application: nothing after them was delivered.
+    Corrupted,
     /// The peer refused it.
     Refused,
     /// Retransmissions were exhausted.
@@ -106,6 +110,7 @@ impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ConnectionError::Reset => "connection reset by peer",
+            ConnectionError::Corrupted => "data altered on the path (DSS checksum failed)",
             ConnectionError::Refused => "connection refused",
             ConnectionError::TimedOut => "connection timed out",
             ConnectionError::Aborted => "connection aborted",
@@ -193,6 +198,14 @@ pub struct DataLevel {
     writable_wanted: bool,
     /// Subflows that are not closed.
     live_subflows: usize,
+    /// Both streams still run one to one over the first subflow (no join
+    /// was ever established, no data was reinjected, every mapping the
+    /// peer sent there was aligned), so the connection may still fall
+    /// back to TCP there (the kernel's `allow_infinite_fallback`).
+    infinite_fallback_ok: bool,
+    /// A hook found that the connection cannot go on: it ends with this
+    /// error, every subflow reset.
+    fatal: Option<ConnectionError>,
     /// Server: the keys arrived; the endpoint promotes the token entry.
     promote_token: bool,
     /// A token entry the endpoint should remove (after fallback).
@@ -225,6 +238,9 @@ pub struct Connection {
     path_requests: VecDeque<PathRequest>,
     paths_opened: bool,
     rtx: transmit::DataRtx,
+    /// After our MP_FAIL on the only subflow: when we stop waiting for the
+    /// peer's answer (RFC 8684 §3.7).
+    fail_deadline: Option<Instant>,
     /// Data resent opportunistically reaches up to here.
     opportunistic_high: DataSeq,
     cc_scratch: Vec<SubflowCcView>,
@@ -268,6 +284,8 @@ impl Connection {
                 peer_fin_signalled: false,
                 writable_wanted: false,
                 live_subflows: 1,
+                infinite_fallback_ok: true,
+                fatal: None,
                 promote_token: false,
                 token_release: None,
                 join_requests: Vec::new(),
@@ -284,6 +302,7 @@ impl Connection {
             path_requests: VecDeque::new(),
             paths_opened: false,
             rtx: transmit::DataRtx::default(),
+            fail_deadline: None,
             opportunistic_high: DataSeq(0),
             cc_scratch: Vec::new(),
             last_now: Instant::ZERO,
@@ -438,21 +457,49 @@ impl Connection {
 impl DataLevel {
     /// Stop using MPTCP: the data level now follows the first subflow's
     /// byte stream from where it stands.
+    ///
+    /// Callers fall back only before the handshake ends or while
+    /// [`DataLevel::may_fall_back`] holds: both streams then map one to one
+    /// onto the first subflow from their first byte, so the subflow's
+    /// acknowledgments count from the stream's start. After the handshake
+    /// the peer is told with an infinite mapping.
     fn fall_back(&mut self, reason: FallbackReason) {
         let Mode::Mptcp(mp) = std::mem::replace(&mut self.mode, Mode::Plain) else {
             return;
         };
         self.token_release = mp.token;
-        // Before any DATA_ACK the whole stream maps onto the subflow from its
-        // first byte; later, from where the data level stands.
-        let from_start = self.send.una() == mp.send_start();
+        let told = matches!(
+            reason,
+            FallbackReason::NoCapableInSynAck
+                | FallbackReason::NoCapableInAck
+                | FallbackReason::TokenExhausted
+                | FallbackReason::InfiniteMapping
+        );
         self.mode = Mode::Fallback {
             reason,
-            dsn_base: self.send.una(),
-            acked_base: from_start.then_some(0),
+            dsn_base: mp.send_start(),
+            acked_base: Some(0),
             keys: Some((mp.local, mp.remote)),
             version: mp.version,
+            owed: mptcp::FallbackSignals {
+                infinite_map: !told && mp.remote.is_some(),
+                fail_echo: None,
+                checksum: mp.checksum,
+            },
         };
+    }
+
+    /// Whether the connection may still fall back to TCP on its first
+    /// subflow (RFC 8684 §3.7: only while all data is contiguous there).
+    pub fn may_fall_back(&self) -> bool {
+        self.infinite_fallback_ok && matches!(self.mode, Mode::Mptcp(_))
+    }
+
+    /// Something broke the one-to-one run of the streams over the first
+    /// subflow (a join, a reinjection, a misaligned mapping): no fallback
+    /// from now on.
+    pub(super) fn forbid_fallback(&mut self) {
+        self.infinite_fallback_ok = false;
     }
 
     /// Data found at `dsn` (from any subflow).

@@ -143,8 +143,11 @@ pub struct MptcpConn {
     pub remove_due: Vec<u8>,
     /// The peer fast-closed the connection.
     pub fast_closed: bool,
-    /// A DSS checksum failed on the only subflow: fall back (RFC 8684 §3.7).
-    pub checksum_failed: Option<DataSeq>,
+    /// A DSS checksum failed on the only subflow and we sent MP_FAIL for
+    /// this data sequence number (RFC 8684 §3.7); what follows it is
+    /// discarded until the peer's infinite mapping ends the connection's
+    /// MPTCP life (see `dss::on_checksum_failure`).
+    pub fail_sent: Option<DataSeq>,
     /// Client: the server's SYN-ACK set flag C: it accepts no subflows to
     /// its initial address and port, only to addresses it announces.
     pub no_join_to_source: bool,
@@ -175,7 +178,7 @@ impl MptcpConn {
             removed: Vec::new(),
             remove_due: Vec::new(),
             fast_closed: false,
-            checksum_failed: None,
+            fail_sent: None,
             no_join_to_source: false,
         }
     }
@@ -223,8 +226,11 @@ pub enum FallbackReason {
     InfiniteMapping,
     /// A DSS checksum failed on the only subflow.
     ChecksumFailure,
-    /// The peer sent MP_FAIL.
+    /// The peer sent MP_FAIL on the only subflow.
     PeerFail,
+    /// Our data was acknowledged without a DATA_ACK (or any MPTCP
+    /// option) on the first subflow: options do not pass (RFC 8684 §3.7).
+    NoDataAck,
 }
 
 impl FallbackReason {
@@ -238,6 +244,7 @@ impl FallbackReason {
             FallbackReason::InfiniteMapping => "infinite mapping received",
             FallbackReason::ChecksumFailure => "DSS checksum failure",
             FallbackReason::PeerFail => "MP_FAIL received",
+            FallbackReason::NoDataAck => "data acknowledged without DATA_ACK",
         }
     }
 }
@@ -252,7 +259,9 @@ pub enum Mode {
     /// MPTCP was offered or used and the connection fell back to TCP on
     /// its first subflow. Data-level numbers continue from `dsn_base`,
     /// which corresponds to `acked_base` bytes acknowledged on that
-    /// subflow.
+    /// subflow (a fallback after the handshake happens only while both
+    /// streams ran one to one over the first subflow: `dsn_base` is then
+    /// the stream's start and `acked_base` zero).
     Fallback {
         /// Why.
         reason: FallbackReason,
@@ -265,7 +274,25 @@ pub enum Mode {
         keys: Option<(KeyMaterial, Option<KeyMaterial>)>,
         /// The version that was offered or negotiated.
         version: MptcpVersion,
+        /// Signals still owed to the peer after falling back.
+        owed: FallbackSignals,
     },
+}
+
+/// What a connection that fell back after the handshake still tells its
+/// peer (RFC 8684 §3.7), on the first subflow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FallbackSignals {
+    /// An infinite mapping on the next data segment, so that a peer whose
+    /// options did not reach us (or did) falls back too.
+    pub infinite_map: bool,
+    /// MP_FAIL with this data sequence number, the answer to the peer's
+    /// MP_FAIL (RFC 8684 §3.7: the receiver of an MP_FAIL responds with
+    /// one).
+    pub fail_echo: Option<DataSeq>,
+    /// Whether DSS checksums were in use (the infinite mapping then has a
+    /// checksum field, zero).
+    pub checksum: bool,
 }
 
 impl Mode {

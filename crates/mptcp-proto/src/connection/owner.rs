@@ -1,7 +1,7 @@
 //! What a subflow sees of its connection: [`SubflowOwner`] over the data
 //! level and the subflow's own MPTCP state.
 
-use super::mptcp::Mode;
+use super::mptcp::{FallbackReason, Mode};
 use super::path::{JoinStage, PathKind, PathState};
 use super::{DataLevel, capable, dss, join, signals};
 use crate::segment::{MptcpOptionList, SegmentIn};
@@ -48,6 +48,35 @@ impl Owner<'_> {
         signals::options(self.data, self.path, seg, self.now, left, out);
     }
 
+    /// RFC 8684 §3.7: until a DATA_ACK arrived on a subflow, an
+    /// acknowledgment of our data there without any MPTCP option means the
+    /// path drops options. On the first subflow, while both streams still
+    /// run one to one over it, the connection falls back to TCP (telling
+    /// the peer with an infinite mapping); otherwise the subflow is reset
+    /// with MP_TCPRST "middlebox interference" and its data goes out on the
+    /// others. (A segment with other MPTCP options, such as the kernel's
+    /// ADD_ADDR on a pure ACK without DSS, does not count.)
+    fn missing_data_ack(
+        &mut self,
+        view: &SubflowView,
+        seg: &SegmentIn<'_>,
+    ) -> Option<InputVerdict> {
+        let acks_data = seg.has(TcpFlags::ACK) && view.acks_new_payload(seg.ack);
+        if !acks_data || !seg.mptcp.is_empty() || seg.has(TcpFlags::SYN) || self.path.data_ack_seen
+        {
+            return None;
+        }
+        self.data.mib.inc(Mib::DataAckMissing);
+        if self.path.kind == PathKind::Initial && self.data.may_fall_back() {
+            self.data.mib.inc(Mib::DssFallback);
+            self.data.fall_back(FallbackReason::NoDataAck);
+            return Some(InputVerdict::Accept);
+        }
+        self.data.mib.inc(Mib::DssReset);
+        self.path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+        Some(InputVerdict::Reset)
+    }
+
     fn join_done(&self) -> bool {
         match self.path.kind {
             PathKind::Initial => true,
@@ -73,6 +102,9 @@ impl SubflowOwner for Owner<'_> {
         out: &mut MptcpOptionList,
     ) -> bool {
         if self.data.mode.is_tcp() {
+            if !seg.flags.rst() {
+                signals::fallback_options(self.data, self.path, seg, view, space, out);
+            }
             return true;
         }
         if seg.flags.rst() {
@@ -116,12 +148,14 @@ impl SubflowOwner for Owner<'_> {
         {
             return verdict;
         }
-        if dss::on_segment(self.data, self.path, view, seg) == InputVerdict::Reset {
-            return InputVerdict::Reset;
+        if let Some(verdict) = self.missing_data_ack(view, seg) {
+            return verdict;
         }
-        if signals::on_segment(self.data, self.path, seg, view.tuple.remote.port()) {
-            return InputVerdict::Reset;
+        let verdict = dss::on_segment(self.data, self.path, view, seg);
+        if verdict != InputVerdict::Accept {
+            return verdict;
         }
+        signals::on_segment(self.data, self.path, seg, view.tuple.remote.port());
         InputVerdict::Accept
     }
 

@@ -100,6 +100,10 @@ pub struct PathState {
     pub pending: Pending,
     /// Whether a DSS was ever received here.
     pub dss_seen: bool,
+    /// Whether a DATA_ACK was ever received here (RFC 8684 §3.7: until
+    /// then, an acknowledgment of our data without one means the path
+    /// drops options).
+    pub data_ack_seen: bool,
     /// Whether this subflow's FIN was queued.
     pub fin_queued: bool,
     /// MP_TCPRST reason for our RST, if we reset it.
@@ -132,6 +136,7 @@ impl PathState {
             rx_maps: VecDeque::new(),
             pending: Pending::default(),
             dss_seen: false,
+            data_ack_seen: false,
             fin_queued: false,
             reset_reason: None,
             fast_close: false,

@@ -182,6 +182,11 @@ impl SendBuffer {
         }
     }
 
+    /// Drop every queued reinjection.
+    pub fn clear_reinject(&mut self) {
+        self.reinject.clear();
+    }
+
     /// Whether reinjections are queued.
     pub fn has_reinject(&self) -> bool {
         !self.reinject.is_empty()

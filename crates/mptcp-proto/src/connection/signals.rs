@@ -2,17 +2,17 @@
 //! REMOVE_ADDR (§3.4.2), MP_PRIO (§3.3.8), MP_FAIL (§3.7), MP_FASTCLOSE
 //! (§3.5) and MP_TCPRST (§3.6).
 
-use super::DataLevel;
-use super::mptcp::{Mode, RemoteAddr};
-use super::path::PathState;
+use super::mptcp::{FallbackReason, Mode, RemoteAddr};
+use super::path::{PathKind, PathState};
+use super::{ConnectionError, DataLevel};
 use crate::crypto::{MptcpVersion, add_addr_hmac, verify_add_addr_hmac};
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::SegmentMeta;
 use crate::time::{Duration, Instant};
 use mptcp_wire::{
-    AddAddr, AddAddrFlags, AddressIds, BackupFlags, MpFail, MpFastClose, MpPrio, MpTcpRst,
-    MptcpOption, RemoveAddr, ResetReason, TcpRstFlags,
+    AddAddr, AddAddrFlags, AddressIds, BackupFlags, DataSeq, Dss, DssMapping, MpFail, MpFastClose,
+    MpPrio, MpTcpRst, MptcpOption, RemoveAddr, TcpRstFlags, WireSeq,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -67,6 +67,17 @@ pub fn options(
     };
     if seg.flags.syn() {
         return;
+    }
+    if let Some(dsn) = path.fail_due.filter(|_| mp.fail_sent.is_some()) {
+        // RFC 8684 §3.7: our MP_FAIL rides on every ACK until the peer
+        // answers.
+        let opt = MptcpOption::Fail(MpFail {
+            reserved: 0,
+            dsn: dsn.0,
+        });
+        if opt.len() <= space && out.try_push(opt).is_ok() {
+            space -= opt.len();
+        }
     }
     if path.prio_due {
         let opt = MptcpOption::Prio(MpPrio {
@@ -149,7 +160,8 @@ pub const SIGNAL_ACK_INTERVAL: Duration = Duration::from_millis(10);
 /// room for: its MP_PRIO (which applies to the subflow it is sent on,
 /// RFC 8684 §3.3.8), or one of the connection's (see [`due`]).
 pub fn due_on(data: &DataLevel, path: &PathState, now: Instant) -> bool {
-    path.prio_due && data.mode.mptcp().is_some_and(|m| m.fully_established) || due(data, now)
+    let established = data.mode.mptcp().is_some_and(|m| m.fully_established);
+    (path.prio_due || path.fail_due.is_some()) && established || due(data, now)
 }
 
 /// Whether a connection signal waits that a data segment has no room for:
@@ -213,14 +225,12 @@ pub fn on_rst(data: &mut DataLevel, seg: &SegmentIn<'_>) {
 }
 
 /// Signals on an ordinary incoming segment of an established connection.
-/// Returns true if the subflow must be reset (an MP_FAIL outside a RST).
 pub fn on_segment(
     data: &mut DataLevel,
     path: &mut PathState,
     seg: &SegmentIn<'_>,
     remote_port: u16,
-) -> bool {
-    let mut reset = false;
+) {
     for opt in &seg.mptcp {
         match opt {
             MptcpOption::AddAddr(a) => on_add_addr(data, a, remote_port),
@@ -234,12 +244,7 @@ pub fn on_segment(
                 data.mib.inc(Mib::MPPrioRx);
                 path.peer_backup = p.flags.backup();
             }
-            MptcpOption::Fail(_) => {
-                // The peer found our data altered on this subflow.
-                data.mib.inc(Mib::MPFailRx);
-                path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
-                reset = true;
-            }
+            MptcpOption::Fail(f) => on_fail(data, path, DataSeq(f.dsn)),
             MptcpOption::FastClose(f) => {
                 if let Mode::Mptcp(mp) = &mut data.mode
                     && f.receiver_key == mp.local.key
@@ -251,7 +256,86 @@ pub fn on_segment(
             _ => {}
         }
     }
-    reset
+}
+
+/// What a connection that fell back still owes its peer on the first
+/// subflow (RFC 8684 §3.7): the answer to its MP_FAIL, and one infinite
+/// mapping, on the first data segment, at the segment's own place in the
+/// one-to-one run of the streams (as the kernel sends it).
+pub fn fallback_options(
+    data: &mut DataLevel,
+    path: &PathState,
+    seg: &SegmentMeta,
+    view: &crate::subflow::SubflowView,
+    mut space: usize,
+    out: &mut MptcpOptionList,
+) {
+    let Mode::Fallback { dsn_base, owed, .. } = &mut data.mode else {
+        return;
+    };
+    if path.kind != PathKind::Initial || seg.flags.syn() {
+        return;
+    }
+    if let Some(dsn) = owed.fail_echo {
+        let opt = MptcpOption::Fail(MpFail {
+            reserved: 0,
+            dsn: dsn.0,
+        });
+        if opt.len() <= space && out.try_push(opt).is_ok() {
+            space -= opt.len();
+            owed.fail_echo = None;
+            data.mib.inc(Mib::MPFailTx);
+        }
+    }
+    if owed.infinite_map && seg.payload_len > 0 {
+        let rel = (seg.seq - view.iss) as u32;
+        let opt = MptcpOption::Dss(Dss {
+            data_ack: None,
+            mapping: Some(DssMapping {
+                dsn: WireSeq::Long((*dsn_base + u64::from(rel.wrapping_sub(1))).0),
+                subflow_seq: rel,
+                data_len: 0,
+                checksum: owed.checksum.then_some(0),
+            }),
+            data_fin: false,
+            reserved: 0,
+            unused_flags: 0,
+        });
+        if opt.len() <= space && out.try_push(opt).is_ok() {
+            owed.infinite_map = false;
+            data.mib.inc(Mib::InfiniteMapTx);
+        }
+    }
+}
+
+/// An MP_FAIL outside a RST (RFC 8684 §3.7): the peer found data we sent
+/// altered, on the only subflow, and asks us to fall back. Acted on only
+/// when it can be true: checksums in use, the first subflow with both
+/// streams still one to one over it, and a data sequence number we sent.
+/// We answer with an MP_FAIL of our own and an infinite mapping on the
+/// next data segment, and go on as TCP (as the Linux kernel does: what the
+/// peer received stays received). If we sent an MP_FAIL first, this is the
+/// peer's answer: the connection cannot go on without the altered bytes.
+fn on_fail(data: &mut DataLevel, path: &PathState, dsn: DataSeq) {
+    data.mib.inc(Mib::MPFailRx);
+    let Mode::Mptcp(mp) = &data.mode else {
+        return;
+    };
+    let sent = dsn.ge(mp.send_start()) && dsn.lt(data.send.nxt());
+    let usable = mp.checksum && path.kind == PathKind::Initial && data.may_fall_back();
+    if usable && mp.fail_sent.is_some() {
+        data.fatal = Some(ConnectionError::Corrupted);
+        return;
+    }
+    if !usable || !sent {
+        data.mib.inc(Mib::MPFailDrop);
+        return;
+    }
+    let echo = data.recv.nxt();
+    data.fall_back(FallbackReason::PeerFail);
+    if let Mode::Fallback { owed, .. } = &mut data.mode {
+        owed.fail_echo = Some(echo);
+    }
 }
 
 fn on_add_addr(data: &mut DataLevel, a: &AddAddr, remote_port: u16) {

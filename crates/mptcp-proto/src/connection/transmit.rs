@@ -116,6 +116,12 @@ impl Connection {
             unsent: self.data.send.unsent(),
             window_room: room,
         };
+        if self.data.send.has_reinject() && self.subflows.len() == 1 {
+            // One subflow: its own retransmissions suffice, and resending
+            // on it at the data level would end the one-to-one run of the
+            // streams that a fallback needs.
+            self.data.send.clear_reinject();
+        }
         if self.data.send.has_reinject()
             && let Some(i) = self.scheduler.select_reinject(&views, None, &ctx)
         {
@@ -125,6 +131,7 @@ impl Connection {
             let max = chunk.min(views[i].send_space) as usize;
             if let Some((dsn, bytes)) = self.data.send.take_reinject(max) {
                 self.data.mib.inc(Mib::MPTCPRetrans);
+                self.data.forbid_fallback();
                 self.push(idx, dsn, bytes, checksum);
                 return true;
             }
@@ -204,6 +211,7 @@ impl Connection {
         }
         self.opportunistic_high = from + bytes.len() as u64;
         self.data.mib.inc(Mib::MPTCPRetrans);
+        self.data.forbid_fallback();
         self.push(fast_idx, from, bytes, checksum);
         true
     }
@@ -358,6 +366,11 @@ impl Connection {
     /// Data-level timers: reinjection, DATA_FIN and join-ACK retransmission.
     pub(super) fn on_data_timers(&mut self, now: Instant) {
         self.retransmit_join_acks(now);
+        if self.fail_deadline.is_some_and(|t| t <= now) {
+            // The peer never answered our MP_FAIL.
+            self.fail_deadline = None;
+            self.data.fatal = Some(super::ConnectionError::Corrupted);
+        }
         let quiet = |e: &super::PathEntry| {
             e.path
                 .signal_ack_at
@@ -445,6 +458,7 @@ impl Connection {
         subflows
             .chain(joins)
             .chain(self.rtx.deadline)
+            .chain(self.fail_deadline)
             .chain(signals)
             .min()
     }

@@ -126,9 +126,23 @@ impl Subflow {
         if self.state == TcpState::SynReceived && !self.on_handshake_ack(now, seg) {
             return;
         }
-        if owner.on_segment(&self.view(), seg) == InputVerdict::Reset {
-            self.reset();
+        // Validate first, then act: the owner's options (MPTCP signals) are
+        // taken only from a segment whose acknowledgment is believable
+        // (RFC 8684 §3.4.2 and §3.7 ask for TCP's validity tests, RFC 5961
+        // §5.2).
+        if !self.ack_acceptable(now, seg) {
             return;
+        }
+        match owner.on_segment(&self.view(), seg) {
+            InputVerdict::Accept => {}
+            InputVerdict::Reset => {
+                self.reset();
+                return;
+            }
+            InputVerdict::Discard => {
+                self.stats.dropped_segments += 1;
+                return;
+            }
         }
         if !self.process_ack(now, seg, siblings) {
             return;
@@ -240,6 +254,25 @@ impl Subflow {
         }
     }
 
+    /// Whether the acknowledgment number is believable: not beyond what
+    /// we sent (RFC 9293 §3.10.7.4: answered with an ACK and dropped) and
+    /// not older than the largest window the peer ever offered (RFC 5961
+    /// §5.2: a challenge ACK).
+    fn ack_acceptable(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
+        if seg.ack.gt(self.snd.nxt) {
+            self.ack.now = true;
+            self.stats.dropped_segments += 1;
+            return false;
+        }
+        let max_wnd = self.snd.max_wnd.min(1 << 30) as u32;
+        if seg.ack.lt(self.snd.una - max_wnd.max(1)) {
+            self.challenge_ack(now);
+            self.stats.dropped_segments += 1;
+            return false;
+        }
+        true
+    }
+
     /// The ACK field (RFC 9293 §3.10.7.4, fifth check). Returns whether
     /// processing goes on.
     fn process_ack(
@@ -249,19 +282,6 @@ impl Subflow {
         siblings: &[SubflowCcView],
     ) -> bool {
         let ack = seg.ack;
-        if ack.gt(self.snd.nxt) {
-            // It acknowledges something never sent.
-            self.ack.now = true;
-            self.stats.dropped_segments += 1;
-            return false;
-        }
-        // RFC 5961 §5.2: too old to be believable.
-        let max_wnd = self.snd.max_wnd.min(1 << 30) as u32;
-        if ack.lt(self.snd.una - max_wnd.max(1)) {
-            self.challenge_ack(now);
-            self.stats.dropped_segments += 1;
-            return false;
-        }
         let in_flight_before = self.rtx.in_flight();
         let old_wnd = self.snd.wnd;
         let mut out = AckOutcome::default();

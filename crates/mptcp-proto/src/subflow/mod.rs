@@ -299,6 +299,8 @@ impl Subflow {
             state: self.state,
             rcv_nxt: self.rcv.nxt,
             snd_wscale: self.snd.wscale,
+            snd_una: self.snd.una,
+            payload_end: self.snd.queued_end - u32::from(self.snd.fin_queued),
         }
     }
 

@@ -275,6 +275,20 @@ pub struct SubflowView {
     pub rcv_nxt: SubflowSeq,
     /// The peer's window shift (RFC 7323), for windows read by the owner.
     pub snd_wscale: u8,
+    /// Our oldest unacknowledged sequence number (SND.UNA), before the
+    /// segment being handled.
+    pub snd_una: SubflowSeq,
+    /// The sequence number after the last payload byte queued (a FIN not
+    /// counted).
+    pub payload_end: SubflowSeq,
+}
+
+impl SubflowView {
+    /// Whether acknowledgment number `ack` covers payload of ours that was
+    /// not acknowledged before (not merely the SYN or a FIN).
+    pub fn acks_new_payload(&self, ack: SubflowSeq) -> bool {
+        ack.gt(self.snd_una) && self.snd_una.lt(self.payload_end) && self.snd_una.ge(self.iss + 1)
+    }
 }
 
 /// What an outgoing segment carries, for the owner's options.
@@ -317,6 +331,10 @@ pub enum InputVerdict {
     /// Drop it and reset the subflow (the owner adds MP_TCPRST or
     /// MP_FASTCLOSE to the RST through [`SubflowOwner::options_for`]).
     Reset,
+    /// Drop it whole, as if it never arrived: neither its acknowledgment
+    /// nor its payload is taken (a segment whose MPTCP options cannot be
+    /// right, such as a forged infinite mapping).
+    Discard,
 }
 
 /// What a subflow needs from the layer above it.

@@ -1,0 +1,242 @@
+//! Fallback and MP_FAIL (RFC 8684 §3.7) between two endpoints, with a
+//! middlebox on the wire and forged signals: both ends agree on whether the
+//! connection fell back, and the application gets the exact stream or an
+//! error, never altered, repeated or skipped bytes.
+
+mod support;
+
+use mptcp_proto::connection::{ConnectionError, FallbackReason};
+use mptcp_proto::stats::Mib;
+use mptcp_wire::{DataSeq, Dss, DssMapping, IpPacket, MpFail, MptcpOption, TcpOption, WireSeq};
+use support::{Dir, Net, flip_payload_byte, pattern};
+
+const LEN: usize = 400_000;
+
+fn checksums(on: bool) -> impl Fn(bool, &mut mptcp_proto::endpoint::EndpointConfig) {
+    move |_, c| c.connection.mptcp.checksum = on
+}
+
+/// Whether a packet carries payload, and on which local address.
+fn data_from(pkt: &[u8], addr: &str) -> bool {
+    IpPacket::parse(pkt).is_ok_and(|ip| {
+        ip.src() == support::ip(addr) && ip.tcp().is_ok_and(|t| !t.payload().is_empty())
+    })
+}
+
+/// The received bytes are a prefix of what was sent.
+fn is_prefix(got: &[u8], sent: &[u8]) -> bool {
+    got.len() <= sent.len() && got == &sent[..got.len()]
+}
+
+#[test]
+fn a_checksum_failure_on_the_only_subflow_ends_with_an_error_never_altered_bytes() {
+    let mut n = Net::new(false, checksums(true));
+    let msg = pattern(1, LEN);
+    n.to_send[0] = msg.clone();
+    let mut data_packets = 0;
+    n.tamper = Box::new(move |dir, pkt| {
+        if dir == Dir::ToServer && data_from(pkt, support::CLIENT) {
+            data_packets += 1;
+            if data_packets == 40 {
+                assert!(flip_payload_byte(pkt, 100));
+            }
+        }
+        true
+    });
+    n.run_to_end(20_000);
+    // The server found the altered mapping and asked for a fallback on an
+    // ACK; the client answered with MP_FAIL and an infinite mapping and
+    // went on as TCP, as the kernel does.
+    assert_eq!(n.server_mib(Mib::DataCsumErr), 1);
+    assert_eq!(n.server_mib(Mib::MPFailTx), 1);
+    assert_eq!(n.client_mib(Mib::MPFailRx), 1);
+    assert_eq!(n.client_mib(Mib::InfiniteMapTx), 1);
+    assert_eq!(n.client_mib(Mib::MPFailTx), 1, "the client answered");
+    assert_eq!(n.server_mib(Mib::MPRstTx), 1, "the server reset at last");
+    // The server's application has an exact prefix and an error.
+    assert!(is_prefix(&n.got[1], &msg), "no altered byte delivered");
+    assert!(n.got[1].len() < msg.len());
+    assert_eq!(n.closed[1], Some(Some(ConnectionError::Corrupted)));
+    assert!(n.closed[0].is_some_and(|e| e.is_some()), "{:?}", n.closed);
+}
+
+#[test]
+fn a_checksum_failure_on_a_joined_subflow_resets_it_and_the_stream_stays_exact() {
+    let mut n = Net::new(true, checksums(true));
+    let msg = pattern(2, 2 * LEN);
+    n.to_send[0] = msg.clone();
+    let mut flipped = false;
+    let mut seen = 0;
+    n.tamper = Box::new(move |dir, pkt| {
+        if dir == Dir::ToServer && data_from(pkt, support::CLIENT2) {
+            seen += 1;
+            if seen == 5 && !flipped {
+                flipped = flip_payload_byte(pkt, 7);
+            }
+        }
+        true
+    });
+    n.to_send[1] = b"ok".to_vec();
+    n.run_to_end(30_000);
+    assert_eq!(n.server_mib(Mib::DataCsumErr), 1);
+    assert_eq!(n.server_mib(Mib::MPFailTx), 1);
+    assert_eq!(n.client_mib(Mib::MPFailRx), 1);
+    assert_eq!(n.client_mib(Mib::InfiniteMapTx), 0);
+    assert!(
+        n.got[1] == msg,
+        "exact stream: {} of {}",
+        n.got[1].len(),
+        msg.len()
+    );
+    assert!(n.eof[1] && n.eof[0]);
+    let c = n.client.connection(n.conn).expect("client");
+    assert_eq!(c.fallback(), None);
+}
+
+#[test]
+fn acknowledged_data_without_data_acks_makes_both_ends_fall_back() {
+    // A middlebox strips every MPTCP option from the server's segments
+    // after the handshake: the client receives unmapped data and falls
+    // back; the server sees its data acknowledged without DATA_ACKs and
+    // falls back too (it once reinjected from the stream's start instead,
+    // and the client's application read the first 900 KB twice).
+    let mut n = Net::new(false, |_, _| {});
+    let msg = pattern(3, LEN);
+    n.to_send[1] = msg.clone();
+    n.to_send[0] = b"hello".to_vec();
+    n.tamper = Box::new(|dir, pkt| {
+        if dir == Dir::ToClient && data_from(pkt, support::SERVER) {
+            strip_mptcp(pkt);
+        }
+        true
+    });
+    n.run_to_end(20_000);
+    assert!(
+        n.got[0] == msg,
+        "exact: {} of {}",
+        n.got[0].len(),
+        msg.len()
+    );
+    assert!(n.got[1] == b"hello");
+    assert!(n.eof[0] && n.eof[1]);
+    let c = n.client.connection(n.conn).map(|c| c.fallback());
+    let s = n
+        .accepted
+        .and_then(|h| n.server.connection(h))
+        .map(|c| c.fallback());
+    assert!(c.is_none_or(|f| f.is_some()), "client fell back: {c:?}");
+    assert_eq!(s.flatten(), Some(FallbackReason::NoDataAck));
+    assert_eq!(n.server_mib(Mib::DataAckMissing), 1);
+    assert_eq!(n.server_mib(Mib::DssFallback), 1);
+}
+
+/// Replace every MPTCP option by NOPs (the TCP checksum is recomputed by
+/// the caller's path: here we recompute it).
+fn strip_mptcp(pkt: &mut [u8]) {
+    let Ok(ip) = IpPacket::parse(pkt) else { return };
+    let Ok(tcp) = ip.tcp() else { return };
+    let (src, dst) = (ip.src(), ip.dst());
+    let start = ip.payload_offset();
+    let end = start + tcp.header_len() + tcp.payload().len();
+    let spans: Vec<(usize, usize)> = tcp
+        .options()
+        .raw()
+        .filter_map(Result::ok)
+        .filter(|r| r.kind() == 30)
+        .map(|r| (r.offset, r.bytes.len()))
+        .collect();
+    for (at, len) in spans {
+        pkt[at..at + len].fill(1);
+    }
+    pkt[start + 16] = 0;
+    pkt[start + 17] = 0;
+    let sum = mptcp_wire::checksum::pseudo_header(src, dst, 6, end - start)
+        .expect("family")
+        .add_bytes(&pkt[start..end])
+        .finish();
+    pkt[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+}
+
+#[test]
+fn a_forged_mp_fail_is_ignored_without_checksums_or_for_data_never_sent() {
+    for csum in [false, true] {
+        let mut n = Net::new(false, checksums(csum));
+        let msg = pattern(4, LEN);
+        n.to_send[0] = msg.clone();
+        n.run(200);
+        let far = DataSeq(0x0123_4567_89ab_cdef);
+        let dsn = if csum { far } else { DataSeq(1) };
+        let fail = [TcpOption::Mptcp(MptcpOption::Fail(MpFail {
+            reserved: 0,
+            dsn: dsn.0,
+        }))];
+        // From the server to the client (the client sends the data).
+        let forged = forge_to_client(&n, &fail);
+        n.client.handle(n.now, &forged);
+        n.run_to_end(20_000);
+        assert_eq!(n.client_mib(Mib::MPFailRx), 1);
+        assert_eq!(n.client_mib(Mib::MPFailDrop), 1);
+        assert!(n.got[1] == msg, "exact stream with checksums {csum}");
+        let c = n.client.connection(n.conn).expect("client");
+        assert_eq!(c.fallback(), None);
+    }
+}
+
+/// A pure ACK from the server to the client on the first subflow.
+fn forge_to_client(n: &Net, opts: &[TcpOption<'_>]) -> Vec<u8> {
+    let server = std::net::SocketAddr::new(support::ip(support::SERVER), 80);
+    let (&(_, client), s2c) = n
+        .seen
+        .iter()
+        .find(|((s, _), _)| *s == server)
+        .expect("server segment seen");
+    let c2s = n.seen.get(&(client, server)).expect("client segment seen");
+    let repr = mptcp_wire::TcpRepr {
+        src_port: 80,
+        dst_port: client.port(),
+        seq: s2c.seq + s2c.payload as u32,
+        ack: c2s.seq,
+        flags: mptcp_wire::TcpFlags::ACK,
+        window: 1000,
+        urgent: 0,
+    };
+    let mut buf = vec![0u8; 2048];
+    let len = mptcp_proto::segment::emit_ip_tcp(server, client, &repr, opts, &[], &mut buf)
+        .expect("emit");
+    buf.truncate(len);
+    buf
+}
+
+#[test]
+fn a_forged_infinite_mapping_never_injects_bytes() {
+    let mut n = Net::new(false, |_, _| {});
+    let msg = pattern(5, LEN);
+    n.to_send[0] = msg.clone();
+    n.run(300);
+    // An infinite mapping at a data sequence number that does not match
+    // the subflow's run, with 1,000 bytes of payload, in the window.
+    let evil = vec![0xee; 1000];
+    let dss = [TcpOption::Mptcp(MptcpOption::Dss(Dss {
+        data_ack: None,
+        mapping: Some(DssMapping {
+            dsn: WireSeq::Long(0x4242_4242_4242),
+            subflow_seq: 524_289,
+            data_len: 0,
+            checksum: None,
+        }),
+        data_fin: false,
+        reserved: 0,
+        unused_flags: 0,
+    }))];
+    let forged = n.forge_to_server(&dss, &evil, |_| {});
+    n.server.handle(n.now, &forged);
+    n.run_to_end(20_000);
+    assert_eq!(n.server_mib(Mib::InfiniteMapRx), 1);
+    assert_eq!(n.server_mib(Mib::InfiniteMapDrop), 1);
+    assert!(n.got[1] == msg, "exact stream: no forged byte delivered");
+    let s = n
+        .accepted
+        .and_then(|h| n.server.connection(h))
+        .map(|c| c.fallback());
+    assert!(s.is_none_or(|f| f.is_none()), "no fallback: {s:?}");
+}

@@ -1,0 +1,298 @@
+//! A client and a server endpoint over an ideal wire (1 ms each way), with
+//! a hook that may rewrite or drop packets in flight, and an attacker that
+//! crafts segments on a live 4-tuple from what it has seen on the wire.
+#![allow(dead_code)]
+
+use mptcp_proto::connection::{ConnectionError, ConnectionHandle};
+use mptcp_proto::endpoint::{Endpoint, EndpointConfig, Event};
+use mptcp_proto::segment::emit_ip_tcp;
+use mptcp_proto::stats::Mib;
+use mptcp_proto::time::{Duration, Instant};
+use mptcp_wire::{IpPacket, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+pub const CLIENT: &str = "192.0.2.1";
+pub const CLIENT2: &str = "192.0.2.3";
+pub const SERVER: &str = "192.0.2.2";
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("address")
+}
+
+/// Which way a packet goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    ToServer,
+    ToClient,
+}
+
+/// What the wire hook does with a packet.
+pub type Tamper = Box<dyn FnMut(Dir, &mut Vec<u8>) -> bool>;
+
+/// The latest segment seen each way on a 4-tuple (source, destination).
+#[derive(Clone, Copy, Debug)]
+pub struct Seen {
+    pub seq: SubflowSeq,
+    pub ack: SubflowSeq,
+    pub payload: usize,
+}
+
+pub struct Net {
+    pub now: Instant,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub conn: ConnectionHandle,
+    pub accepted: Option<ConnectionHandle>,
+    /// Returns false to drop the packet; may rewrite it.
+    pub tamper: Tamper,
+    /// Bytes each application still has to write, and what it read.
+    pub to_send: [Vec<u8>; 2],
+    pub sent: [usize; 2],
+    pub got: [Vec<u8>; 2],
+    pub eof: [bool; 2],
+    pub closed: [Option<Option<ConnectionError>>; 2],
+    pub seen: HashMap<(SocketAddr, SocketAddr), Seen>,
+}
+
+/// A tuple's two ends.
+pub fn tuple_of(pkt: &[u8]) -> Option<(SocketAddr, SocketAddr, Seen)> {
+    let ip = IpPacket::parse(pkt).ok()?;
+    let tcp = ip.tcp().ok()?;
+    Some((
+        SocketAddr::new(ip.src(), tcp.src_port()),
+        SocketAddr::new(ip.dst(), tcp.dst_port()),
+        Seen {
+            seq: tcp.seq(),
+            ack: tcp.ack(),
+            payload: tcp.payload().len(),
+        },
+    ))
+}
+
+impl Net {
+    /// Endpoints configured by `tune` (client is `true`), the client
+    /// connecting at once; the client gets a second address if `two_paths`.
+    pub fn new(two_paths: bool, tune: impl Fn(bool, &mut EndpointConfig)) -> Net {
+        let mut cc = EndpointConfig {
+            seed: 11,
+            ..EndpointConfig::default()
+        };
+        tune(true, &mut cc);
+        let mut sc = EndpointConfig {
+            seed: 12,
+            ..EndpointConfig::default()
+        };
+        tune(false, &mut sc);
+        let mut client = Endpoint::new(cc);
+        let mut server = Endpoint::new(sc);
+        client.add_address(ip(CLIENT), 1500);
+        if two_paths {
+            client.add_address(ip(CLIENT2), 1500);
+        }
+        server.add_address(ip(SERVER), 1500);
+        server.listen(80);
+        let conn = client
+            .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
+            .expect("connect");
+        Net {
+            now: Instant::ZERO,
+            client,
+            server,
+            conn,
+            accepted: None,
+            tamper: Box::new(|_, _| true),
+            to_send: [Vec::new(), Vec::new()],
+            sent: [0, 0],
+            got: [Vec::new(), Vec::new()],
+            eof: [false, false],
+            closed: [None, None],
+            seen: HashMap::new(),
+        }
+    }
+
+    fn handle(&self, side: usize) -> Option<ConnectionHandle> {
+        if side == 0 {
+            Some(self.conn)
+        } else {
+            self.accepted
+        }
+    }
+
+    fn app(&mut self, side: usize) {
+        let Some(h) = self.handle(side) else { return };
+        let ep = if side == 0 {
+            &mut self.client
+        } else {
+            &mut self.server
+        };
+        while self.sent[side] < self.to_send[side].len() {
+            let n = ep
+                .write(h, &self.to_send[side][self.sent[side]..])
+                .unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            self.sent[side] += n;
+            if self.sent[side] == self.to_send[side].len() {
+                let _ = ep.shutdown(h);
+            }
+        }
+        let mut b = [0u8; 65536];
+        while let Ok(Some(n)) = ep.read(h, &mut b) {
+            if n == 0 {
+                self.eof[side] = true;
+                break;
+            }
+            self.got[side].extend_from_slice(&b[..n]);
+        }
+    }
+
+    /// Exchange packets and run timers for `ms` milliseconds.
+    pub fn run(&mut self, ms: u64) {
+        let mut buf = vec![0u8; 2048];
+        let end = self.now + Duration::from_millis(ms);
+        while self.now < end {
+            for side in 0..2 {
+                self.app(side);
+            }
+            for dir in [Dir::ToServer, Dir::ToClient] {
+                let mut guard = 0;
+                loop {
+                    let from = if dir == Dir::ToServer {
+                        &mut self.client
+                    } else {
+                        &mut self.server
+                    };
+                    let Some(t) = from.poll_transmit(self.now, &mut buf) else {
+                        break;
+                    };
+                    guard += 1;
+                    assert!(guard < 20_000, "packet storm at {:?}", self.now);
+                    let mut pkt = buf[..t.len].to_vec();
+                    if !(self.tamper)(dir, &mut pkt) {
+                        continue;
+                    }
+                    if let Some((s, d, seen)) = tuple_of(&pkt) {
+                        self.seen.insert((s, d), seen);
+                    }
+                    let to = if dir == Dir::ToServer {
+                        &mut self.server
+                    } else {
+                        &mut self.client
+                    };
+                    to.handle(self.now, &pkt);
+                }
+            }
+            self.events();
+            self.now += Duration::from_millis(1);
+            self.client.handle_timeout(self.now);
+            self.server.handle_timeout(self.now);
+        }
+    }
+
+    fn events(&mut self) {
+        while let Some(ev) = self.client.poll_event() {
+            if let Event::Closed(h, e) = ev
+                && h == self.conn
+            {
+                self.closed[0] = Some(e);
+            }
+        }
+        while let Some(ev) = self.server.poll_event() {
+            match ev {
+                Event::Incoming(_) => self.accepted = self.server.accept(),
+                Event::Closed(h, e) if Some(h) == self.accepted => self.closed[1] = Some(e),
+                _ => {}
+            }
+        }
+    }
+
+    /// Run until both directions delivered everything and saw the end, or
+    /// `limit_ms` passed.
+    pub fn run_to_end(&mut self, limit_ms: u64) {
+        let end = self.now + Duration::from_millis(limit_ms);
+        while self.now < end && !(self.eof[0] && self.eof[1]) {
+            self.run(10);
+            if self.closed.iter().any(|c| matches!(c, Some(Some(_)))) {
+                self.run(50);
+                break;
+            }
+        }
+    }
+
+    pub fn client_mib(&self, m: Mib) -> u64 {
+        self.client.mib_total().get(m)
+    }
+
+    pub fn server_mib(&self, m: Mib) -> u64 {
+        self.server.mib_total().get(m)
+    }
+
+    /// A segment from the client's first address to the server, as if the
+    /// client sent it next on the first subflow (the attacker saw the last
+    /// segments both ways), with `opts` and `payload`.
+    pub fn forge_to_server(
+        &self,
+        opts: &[TcpOption<'_>],
+        payload: &[u8],
+        tweak: impl FnOnce(&mut TcpRepr),
+    ) -> Vec<u8> {
+        let server = SocketAddr::new(ip(SERVER), 80);
+        let (&(client, _), c2s) = self
+            .seen
+            .iter()
+            .find(|((s, d), _)| s.ip() == ip(CLIENT) && *d == server)
+            .expect("a client segment was seen");
+        let s2c = self.seen.get(&(server, client)).expect("a server segment");
+        let mut repr = TcpRepr {
+            src_port: client.port(),
+            dst_port: 80,
+            seq: c2s.seq + c2s.payload as u32,
+            ack: s2c.seq + s2c.payload as u32,
+            flags: TcpFlags::ACK,
+            window: 1000,
+            urgent: 0,
+        };
+        tweak(&mut repr);
+        let mut buf = vec![0u8; 2048];
+        let n = emit_ip_tcp(client, server, &repr, opts, payload, &mut buf).expect("emit");
+        buf.truncate(n);
+        buf
+    }
+}
+
+/// A deterministic stream of `n` bytes.
+pub fn pattern(seed: u8, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed)
+        .collect()
+}
+
+/// Flip one payload byte of a TCP packet and fix its TCP checksum, as a
+/// payload-rewriting middlebox does (so TCP takes it and only the DSS
+/// checksum can tell). Returns false if the packet has no payload.
+pub fn flip_payload_byte(pkt: &mut [u8], at: usize) -> bool {
+    let Ok(ip) = IpPacket::parse(pkt) else {
+        return false;
+    };
+    let Ok(tcp) = ip.tcp() else { return false };
+    let (src, dst) = (ip.src(), ip.dst());
+    let start = ip.payload_offset();
+    let header = start + tcp.header_len();
+    let len = tcp.payload().len();
+    if len == 0 {
+        return false;
+    }
+    let end = header + len;
+    let pos = header + at.min(len - 1);
+    pkt[pos] ^= 0xff;
+    pkt[start + 16] = 0;
+    pkt[start + 17] = 0;
+    let sum = mptcp_wire::checksum::pseudo_header(src, dst, 6, end - start)
+        .expect("same family")
+        .add_bytes(&pkt[start..end])
+        .finish();
+    pkt[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+    true
+}
