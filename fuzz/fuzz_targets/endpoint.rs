@@ -8,11 +8,17 @@
 //! segment reaches the state machine rather than the parser's error paths.
 //! Between steps the two endpoints exchange their own traffic and time
 //! moves on. Nothing may panic, whatever arrives.
+//!
+//! The established pair is prepared once per process and cloned for each
+//! input (`Endpoint: Clone` copies the token table too), so an input costs
+//! its own steps, not a handshake.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mptcp_proto::connection::ConnectionHandle;
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig};
+use mptcp_proto::token::{TokenTable, TokenTableConfig};
+use std::sync::Arc;
 use mptcp_proto::time::{Duration, Instant};
 use mptcp_wire::{Checksum, IpProtocol, Ipv4Repr};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,6 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
+#[derive(Clone)]
 struct Pair {
     now: Instant,
     client: Endpoint,
@@ -30,8 +37,10 @@ struct Pair {
 
 impl Pair {
     fn established() -> Pair {
-        let mut client = Endpoint::new(EndpointConfig { seed: 1, ..EndpointConfig::default() });
-        let mut server = Endpoint::new(EndpointConfig { seed: 2, ..EndpointConfig::default() });
+        // Small token tables: each input copies them.
+        let tokens = || Arc::new(TokenTable::new(TokenTableConfig { shards: 2, ..TokenTableConfig::default() }));
+        let mut client = Endpoint::with_tokens(EndpointConfig { seed: 1, ..EndpointConfig::default() }, tokens());
+        let mut server = Endpoint::with_tokens(EndpointConfig { seed: 2, ..EndpointConfig::default() }, tokens());
         client.add_address(IpAddr::V4(CLIENT), 1500);
         server.add_address(IpAddr::V4(SERVER), 1500);
         server.listen(80);
@@ -61,9 +70,9 @@ impl Pair {
             if let Some(h) = self.server.accept() {
                 let _ = self.server.write(h, &[9u8; 5000]);
             }
-            let handles: Vec<_> = self.server.connections().collect();
-            for h in handles {
-                let mut b = [0u8; 4096];
+            let mut b = [0u8; 4096];
+            for i in 0..self.server.connection_count() + 4 {
+                let Some(h) = self.server.connections().nth(i) else { break };
                 while let Ok(Some(n)) = self.server.read(h, &mut b) {
                     if n == 0 {
                         break;
@@ -138,8 +147,12 @@ impl Input<'_> {
     }
 }
 
+thread_local! {
+    static READY: Pair = Pair::established();
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mut pair = Pair::established();
+    let mut pair = READY.with(Pair::clone);
     let mut input = Input(data);
     let mut steps = 0;
     while !input.0.is_empty() && steps < 64 {
@@ -167,14 +180,23 @@ fuzz_target!(|data: &[u8]| {
             let pkt = crafted(seq, ack, flags, window, &options, &payload, sport);
             pair.server.handle(pair.now, &pkt);
         }
-        pair.pump(1);
         let dt = u64::from(input.u8()) * 1000;
-        pair.advance(dt);
+        if dt > 0 {
+            pair.pump(1);
+            pair.advance(dt);
+        }
         pair.pump(1);
     }
-    // Let everything settle: timers, retransmissions, closes.
-    for _ in 0..20 {
-        pair.advance(250_000);
-        pair.pump(2);
+    // Let everything settle: timers, retransmissions, closes, for up to
+    // five seconds, jumping from deadline to deadline.
+    let end = pair.now + Duration::from_secs(5);
+    for _ in 0..24 {
+        let next = [pair.client.poll_timeout(), pair.server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(at) = next.filter(|&t| t <= end) else { break };
+        pair.advance(at.saturating_duration_since(pair.now).as_micros().max(1));
+        pair.pump(1);
     }
 });

@@ -22,7 +22,7 @@ pub struct Inserted {
 }
 
 /// Held out-of-order data with its merged ranges.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Reassembly {
     /// Pieces by start offset; never overlapping.
     pieces: BTreeMap<u64, Bytes>,

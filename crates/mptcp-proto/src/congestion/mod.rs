@@ -170,7 +170,7 @@ impl fmt::Display for CcAlgorithm {
 }
 
 /// A congestion controller for one subflow.
-pub trait CongestionControl: fmt::Debug + Send {
+pub trait CongestionControl: fmt::Debug + Send + CloneCongestionControl {
     /// Which algorithm this is.
     fn algorithm(&self) -> CcAlgorithm;
     /// The congestion window in bytes.
@@ -199,6 +199,24 @@ pub trait CongestionControl: fmt::Debug + Send {
     /// Whether the controller is in slow start.
     fn in_slow_start(&self) -> bool {
         self.cwnd() < self.ssthresh()
+    }
+}
+
+/// Cloning a boxed controller (see [`crate::scheduler::CloneScheduler`]).
+pub trait CloneCongestionControl {
+    /// A copy in a new box.
+    fn clone_box(&self) -> Box<dyn CongestionControl>;
+}
+
+impl<T: CongestionControl + Clone + 'static> CloneCongestionControl for T {
+    fn clone_box(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn CongestionControl> {
+    fn clone(&self) -> Box<dyn CongestionControl> {
+        self.clone_box()
     }
 }
 

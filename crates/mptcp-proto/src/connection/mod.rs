@@ -171,7 +171,7 @@ pub enum ConnState {
 }
 
 /// A subflow and its path state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PathEntry {
     /// The TCP machine.
     pub sf: Subflow,
@@ -180,7 +180,7 @@ pub struct PathEntry {
 }
 
 /// The connection-level state a subflow's hooks may touch.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DataLevel {
     /// Send buffer.
     pub send: SendBuffer,
@@ -215,7 +215,7 @@ pub struct DataLevel {
 }
 
 /// One connection.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Connection {
     role: Role,
     config: ConnectionConfig,

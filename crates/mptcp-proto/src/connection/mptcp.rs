@@ -105,7 +105,7 @@ pub struct Announce {
 }
 
 /// The MPTCP state of a connection that negotiated (or is negotiating) it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MptcpConn {
     /// Negotiated (or offered) version.
     pub version: MptcpVersion,
@@ -250,7 +250,7 @@ impl FallbackReason {
 }
 
 /// How the data level maps onto subflows.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Mode {
     /// MPTCP was never attempted: plain TCP.
     Plain,

@@ -82,7 +82,7 @@ pub struct Pending {
 }
 
 /// The MPTCP side of one subflow.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PathState {
     /// Initial or joined.
     pub kind: PathKind,

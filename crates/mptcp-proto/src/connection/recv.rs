@@ -12,7 +12,7 @@ use mptcp_wire::DataSeq;
 use std::collections::VecDeque;
 
 /// Readable data and out-of-order data.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RecvBuffer {
     ready: VecDeque<Bytes>,
     ready_len: u64,

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 const TAIL_CHUNK: usize = 64 * 1024;
 
 /// Written, unacknowledged data and where sending stands.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SendBuffer {
     /// Frozen chunks, contiguous, starting at `una`.
     chunks: VecDeque<(DataSeq, Bytes)>,

@@ -399,3 +399,59 @@ fn the_backlog_counts_only_unaccepted_connections() {
     assert_eq!(accepted.len(), 3, "{:?}", p.b.stats());
     assert_eq!(p.b.stats().syn_backlog_drops, 0);
 }
+
+#[test]
+fn a_cloned_endpoint_pair_runs_on_independently_and_identically() {
+    let mut p = Pair::new();
+    let c =
+        p.a.connect(p.now, A.parse().expect("addr"), remote())
+            .expect("connect");
+    let msg: Vec<u8> = (0..300_000u32).map(|i| (i % 239) as u8).collect();
+    let mut written = p.a.write(c, &msg).expect("write");
+    for _ in 0..20 {
+        p.step();
+    }
+    // Copy both endpoints mid-transfer, with what is on the wire.
+    let mut q = Pair {
+        a: p.a.clone(),
+        b: p.b.clone(),
+        flight: p.flight.clone(),
+        a_events: Vec::new(),
+        b_events: Vec::new(),
+        ..Pair::new()
+    };
+    q.now = p.now;
+    let mut wq = written;
+    let run = |p: &mut Pair, written: &mut usize| {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let mut server = None;
+        while p.now < Instant::from_micros(10_000_000) && got.len() < msg.len() {
+            if *written < msg.len() {
+                *written += p.a.write(c, &msg[*written..]).expect("write");
+            }
+            server = server.or_else(|| p.b.accept());
+            if let Some(s) = server {
+                while let Some(n) = p.b.read(s, &mut buf).expect("read") {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            if !p.step() {
+                break;
+            }
+        }
+        (got, p.now, p.b.mib_total())
+    };
+    let (got_p, end_p, mib_p) = run(&mut p, &mut written);
+    // The copy's token table is its own: the original's state changes do
+    // not show in it, and it reaches the same end at the same instant.
+    let (got_q, end_q, mib_q) = run(&mut q, &mut wq);
+    same(&got_p, &msg, "original");
+    same(&got_q, &msg, "copy");
+    assert_eq!(end_p, end_q);
+    assert!(mib_p == mib_q);
+    assert!(!std::sync::Arc::ptr_eq(p.a.tokens(), q.a.tokens()));
+}

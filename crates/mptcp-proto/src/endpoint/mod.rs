@@ -131,6 +131,7 @@ pub struct EndpointStats {
     pub active_opens: u64,
 }
 
+#[derive(Clone)]
 struct Slot {
     conn: Connection,
     /// The generation of the handle naming this connection.
@@ -193,6 +194,39 @@ pub struct Endpoint {
     unaccepted: usize,
     /// The latest time seen (for bookkeeping outside time-taking calls).
     last_now: Instant,
+}
+
+impl Clone for Endpoint {
+    /// An independent copy: connections, timers, counters, and its own
+    /// copy of the token table and key generator (an endpoint sharing a
+    /// table with others gets a private copy). A fuzz target prepares a
+    /// connection once and clones the endpoints for every input.
+    fn clone(&self) -> Endpoint {
+        Endpoint {
+            config: self.config,
+            id: self.id,
+            rng: self.rng.clone(),
+            tokens: Arc::new(self.tokens.deep_clone()),
+            keys: Arc::new((*self.keys).clone()),
+            mib: self.mib.clone(),
+            isn_key: self.isn_key,
+            addrs: self.addrs.clone(),
+            listeners: self.listeners.clone(),
+            signal: self.signal.clone(),
+            conns: self.conns.clone(),
+            tuples: self.tuples.clone(),
+            timers: self.timers.clone(),
+            ready: self.ready.clone(),
+            resets: self.resets.clone(),
+            events: self.events.clone(),
+            accept_queue: self.accept_queue.clone(),
+            stats: self.stats,
+            next_port: self.next_port,
+            next_generation: self.next_generation,
+            unaccepted: self.unaccepted,
+            last_now: self.last_now,
+        }
+    }
 }
 
 impl Endpoint {

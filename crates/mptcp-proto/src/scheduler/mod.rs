@@ -142,7 +142,7 @@ impl fmt::Display for SchedulerKind {
 }
 
 /// A scheduler.
-pub trait Scheduler: fmt::Debug + Send {
+pub trait Scheduler: fmt::Debug + Send + CloneScheduler {
     /// Which one it is.
     fn kind(&self) -> SchedulerKind;
 
@@ -163,6 +163,26 @@ pub trait Scheduler: fmt::Debug + Send {
     ) -> Option<usize> {
         let _ = ctx;
         default_reinject(paths, from)
+    }
+}
+
+/// Cloning a boxed scheduler (an endpoint can be copied whole, e.g. by a
+/// fuzz target that prepares a connection once). Implemented for every
+/// `Clone` scheduler.
+pub trait CloneScheduler {
+    /// A copy in a new box.
+    fn clone_box(&self) -> Box<dyn Scheduler>;
+}
+
+impl<T: Scheduler + Clone + 'static> CloneScheduler for T {
+    fn clone_box(&self) -> Box<dyn Scheduler> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn Scheduler> {
+    fn clone(&self) -> Box<dyn Scheduler> {
+        self.clone_box()
     }
 }
 

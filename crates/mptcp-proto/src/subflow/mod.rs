@@ -52,6 +52,7 @@ struct RstPlan {
 }
 
 /// One TCP connection.
+#[derive(Clone)]
 pub struct Subflow {
     id: SubflowId,
     tuple: FourTuple,
@@ -106,7 +107,7 @@ struct SendVars {
 }
 
 /// Receive sequence variables.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct RecvVars {
     nxt: SubflowSeq,
     /// Bytes of sequence space consumed since IRS + 1 (rcv.nxt as an offset).

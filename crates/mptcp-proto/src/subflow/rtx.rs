@@ -77,7 +77,7 @@ pub struct AckOutcome {
 }
 
 /// Unsent and in-flight segments in sequence order.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RtxQueue {
     segs: VecDeque<TxSegment>,
     /// Index of the first never-sent segment.

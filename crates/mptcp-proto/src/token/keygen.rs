@@ -176,6 +176,17 @@ pub struct KeyGenerator {
     seed: AtomicU32,
 }
 
+impl Clone for KeyGenerator {
+    /// An independent generator with the same secret, continuing from the
+    /// same counter value.
+    fn clone(&self) -> KeyGenerator {
+        KeyGenerator {
+            hasher: self.hasher,
+            seed: AtomicU32::new(self.seed.load(Ordering::Relaxed)),
+        }
+    }
+}
+
 impl KeyGenerator {
     /// A generator keyed by `secret`, whose first attempt uses counter value `seed_start`.
     pub fn new(secret: [u8; 16], seed_start: u32) -> KeyGenerator {

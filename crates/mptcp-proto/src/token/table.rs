@@ -108,11 +108,13 @@ pub enum Removed<V> {
     Established(V),
 }
 
+#[derive(Clone)]
 struct Slot<V> {
     id: EntryId,
     state: SlotState<V>,
 }
 
+#[derive(Clone)]
 enum SlotState<V> {
     Pending { expires: Instant },
     Established(V),
@@ -153,10 +155,36 @@ pub struct TokenTable<V> {
     map: DashMap<Token, Slot<V>, TokenHashBuilder>,
     next_id: AtomicU64,
     max_attempts: u32,
+    shards: usize,
     stats: AtomicCounters,
 }
 
 impl<V: Clone> TokenTable<V> {
+    /// An independent copy of the table as it is now (entries, entry ids
+    /// to come, counters): what one changes, the other does not see.
+    pub fn deep_clone(&self) -> TokenTable<V> {
+        let map = DashMap::with_capacity_and_hasher_and_shard_amount(
+            self.map.len(),
+            TokenHashBuilder,
+            self.shards,
+        );
+        for e in self.map.iter() {
+            map.insert(*e.key(), e.value().clone());
+        }
+        let stats = AtomicCounters::new();
+        let snap = self.stats.snapshot();
+        for &m in Mib::ALL {
+            stats.add(m, snap.get(m));
+        }
+        TokenTable {
+            map,
+            next_id: AtomicU64::new(self.next_id.load(Ordering::Relaxed)),
+            max_attempts: self.max_attempts,
+            shards: self.shards,
+            stats,
+        }
+    }
+
     /// An empty table.
     pub fn new(config: TokenTableConfig) -> TokenTable<V> {
         TokenTable::with_capacity(config, 0)
@@ -173,6 +201,7 @@ impl<V: Clone> TokenTable<V> {
             ),
             next_id: AtomicU64::new(0),
             max_attempts: config.max_attempts.max(1),
+            shards,
             stats: AtomicCounters::new(),
         }
     }
