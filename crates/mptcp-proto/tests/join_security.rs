@@ -383,3 +383,54 @@ fn a_lost_add_addr_is_sent_again_on_an_idle_connection() {
     assert_eq!(net.server_mib(Mib::EchoAdd), 1);
     assert_eq!(net.server_mib(Mib::MPJoinAckRx), 1, "and joined");
 }
+
+#[test]
+fn refused_joins_leave_no_state_and_half_open_ones_are_few_and_short_lived() {
+    let mut net = Net::new();
+    net.run(20);
+    net.transfer(50_000);
+    let token = net.server_token();
+    let h = net.accepted.expect("accepted");
+    let table = |net: &Net| net.server.connection(h).expect("conn").paths().count();
+    // Join, then a third ACK with a wrong HMAC: refused, 500 times.
+    for i in 0..500u16 {
+        let port = 10_000 + i;
+        let syn = MpJoin::Syn {
+            flags: BackupFlags::NONE,
+            address_id: 3,
+            token,
+            nonce: u32::from(i),
+        };
+        net.inject(port, 7000, 0, TcpFlags::SYN, syn);
+        let synack = net.to_attacker.last().cloned().expect("SYN-ACK");
+        let seq = IpPacket::parse(&synack)
+            .expect("ip")
+            .tcp()
+            .expect("tcp")
+            .seq();
+        let ack = MpJoin::Ack {
+            reserved: 0,
+            hmac: [0xab; 20],
+        };
+        net.inject(port, 7001, seq.0.wrapping_add(1), TcpFlags::ACK, ack);
+    }
+    assert_eq!(net.server_mib(Mib::MPJoinAckHMacFailure), 500);
+    assert_eq!(table(&net), 1, "a refused join leaves nothing");
+    // Join SYNs that never complete: at most three wait at a time.
+    for i in 0..1000u16 {
+        let syn = MpJoin::Syn {
+            flags: BackupFlags::NONE,
+            address_id: 4,
+            token,
+            nonce: u32::from(i),
+        };
+        net.inject(20_000 + i, 9000, 0, TcpFlags::SYN, syn);
+    }
+    assert!(table(&net) <= 1 + 3, "{} entries", table(&net));
+    assert!(net.server_mib(Mib::MPJoinRejected) >= 997);
+    net.transfer(200_000);
+    // They give up within seconds and leave nothing.
+    net.run(10_000);
+    assert_eq!(table(&net), 1);
+    net.transfer(100_000);
+}

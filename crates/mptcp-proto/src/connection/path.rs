@@ -125,6 +125,11 @@ pub struct PathState {
 }
 
 impl PathState {
+    /// Whether this is a join we accepted whose third ACK has not arrived.
+    pub fn is_half_open_join(&self) -> bool {
+        matches!(self.kind, PathKind::Join(j) if j.stage == JoinStage::AwaitAck)
+    }
+
     /// The state of a new subflow.
     pub fn new(kind: PathKind, local_id: u8, remote_id: u8, backup: bool) -> PathState {
         PathState {

@@ -12,6 +12,19 @@ use crate::time::Instant;
 use mptcp_wire::{ResetReason, SubflowSeq};
 use std::net::{IpAddr, SocketAddr};
 
+/// Joins whose third ACK has not arrived, per connection (RFC 7430 §4.1
+/// suggests about three).
+pub const MAX_HALF_OPEN_JOINS: usize = 3;
+
+/// SYN-ACK retransmissions of a half-open join before it is given up (one
+/// second, then three: a join that does not complete is gone within seven
+/// seconds).
+pub const JOIN_SYNACK_RETRIES: u32 = 2;
+
+/// Closed subflows that completed their handshake kept in the table for
+/// inspection (the first subflow is always kept).
+pub const MAX_CLOSED_KEPT: usize = 8;
+
 /// A subflow the connection wants the endpoint to open: the endpoint picks
 /// a local port and an initial sequence number, then calls
 /// [`Connection::open_join`].
@@ -144,9 +157,24 @@ impl Connection {
         let Mode::Mptcp(mp) = &self.data.mode else {
             return Err(ResetReason::MPTCP_SPECIFIC);
         };
-        if !mp.fully_established || self.data.live_subflows >= self.config.mptcp.max_subflows {
+        // RFC 7430 §4.1: half-open joins have their own small bound (a flood
+        // of join SYNs with the token cannot take the established ones'
+        // places), and a short life (few SYN-ACK retries).
+        let half_open = self
+            .subflows
+            .iter()
+            .filter(|e| e.path.is_half_open_join() && e.sf.state() != TcpState::Closed)
+            .count();
+        let established = self.data.live_subflows - half_open;
+        if !mp.fully_established
+            || established >= self.config.mptcp.max_subflows
+            || half_open >= MAX_HALF_OPEN_JOINS
+        {
+            self.data.mib.inc(Mib::MPJoinRejected);
             return Err(ResetReason::ADMINISTRATIVELY_PROHIBITED);
         }
+        let mut config = config;
+        config.syn_retries = config.syn_retries.min(JOIN_SYNACK_RETRIES);
         let checksum = mp.checksum;
         self.data.mib.inc(Mib::MPJoinSynRx);
         let id = SubflowId(self.next_subflow_id);
@@ -164,6 +192,32 @@ impl Connection {
         self.subflows.push(PathEntry { sf, path });
         self.data.live_subflows += 1;
         Ok(id)
+    }
+
+    /// Drop closed subflows from the table, so that it stays bounded
+    /// whatever peers do: a join that never completed (refused, reset, or
+    /// timed out half-open) leaves nothing; of those that did, the latest
+    /// [`MAX_CLOSED_KEPT`] stay for inspection. The first subflow always
+    /// stays. Returns the 4-tuples that no longer lead here.
+    pub fn prune_subflows(&mut self) -> Vec<FourTuple> {
+        let gone = |e: &PathEntry| e.sf.state() == TcpState::Closed && !e.sf.has_pending_rst();
+        let mut removed = Vec::new();
+        let mut kept_closed = 0;
+        // Newest first, so that the latest closed ones are kept.
+        for idx in (1..self.subflows.len()).rev() {
+            let e = &self.subflows[idx];
+            if !gone(e) {
+                continue;
+            }
+            let completed =
+                !matches!(e.path.kind, PathKind::Join(j) if j.stage != JoinStage::Established);
+            if completed && kept_closed < MAX_CLOSED_KEPT {
+                kept_closed += 1;
+                continue;
+            }
+            removed.push(self.subflows.remove(idx).sf.tuple());
+        }
+        removed
     }
 
     /// The endpoint's token table accepted (or refused) the server's entry.

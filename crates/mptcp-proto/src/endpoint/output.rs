@@ -90,6 +90,11 @@ impl Endpoint {
 
     pub(super) fn refresh_quiet(&mut self, idx: usize, now: Instant) {
         self.last_now = self.last_now.max(now);
+        if let Some(slot) = self.conns.get_mut(idx) {
+            for tuple in slot.conn.prune_subflows() {
+                self.tuples.remove(&tuple);
+            }
+        }
         self.forward_events(idx);
         self.apply_tokens(idx);
         self.open_paths(idx);
