@@ -171,7 +171,7 @@ fn a_forged_mp_fail_is_ignored_without_checksums_or_for_data_never_sent() {
             dsn: dsn.0,
         }))];
         // From the server to the client (the client sends the data).
-        let forged = forge_to_client(&n, &fail);
+        let forged = support::forge_to_client(&n, &fail, |_| {});
         n.client.handle(n.now, &forged);
         n.run_to_end(20_000);
         assert_eq!(n.client_mib(Mib::MPFailRx), 1);
@@ -180,31 +180,6 @@ fn a_forged_mp_fail_is_ignored_without_checksums_or_for_data_never_sent() {
         let c = n.client.connection(n.conn).expect("client");
         assert_eq!(c.fallback(), None);
     }
-}
-
-/// A pure ACK from the server to the client on the first subflow.
-fn forge_to_client(n: &Net, opts: &[TcpOption<'_>]) -> Vec<u8> {
-    let server = std::net::SocketAddr::new(support::ip(support::SERVER), 80);
-    let (&(_, client), s2c) = n
-        .seen
-        .iter()
-        .find(|((s, _), _)| *s == server)
-        .expect("server segment seen");
-    let c2s = n.seen.get(&(client, server)).expect("client segment seen");
-    let repr = mptcp_wire::TcpRepr {
-        src_port: 80,
-        dst_port: client.port(),
-        seq: s2c.seq + s2c.payload as u32,
-        ack: c2s.seq,
-        flags: mptcp_wire::TcpFlags::ACK,
-        window: 1000,
-        urgent: 0,
-    };
-    let mut buf = vec![0u8; 2048];
-    let len = mptcp_proto::segment::emit_ip_tcp(server, client, &repr, opts, &[], &mut buf)
-        .expect("emit");
-    buf.truncate(len);
-    buf
 }
 
 #[test]

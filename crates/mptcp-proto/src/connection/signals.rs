@@ -345,6 +345,14 @@ fn on_add_addr(data: &mut DataLevel, a: &AddAddr, remote_port: u16) {
     let Some(remote_key) = mp.remote_key() else {
         return;
     };
+    // RFC 8684 §3.4.1: on a v1 connection an ADD_ADDR MUST carry the HMAC;
+    // one in RFC 6824's form (none) would bypass it (RFC 7430 §2). And a v0
+    // peer sends only that form.
+    let v1_form = matches!(a, AddAddr::V1 { .. });
+    if v1_form != (mp.version == MptcpVersion::V1) {
+        data.mib.inc(Mib::AddAddrDrop);
+        return;
+    }
     let (id, addr, port) = match *a {
         AddAddr::V1 {
             flags,

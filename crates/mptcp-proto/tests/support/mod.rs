@@ -296,3 +296,33 @@ pub fn flip_payload_byte(pkt: &mut [u8], at: usize) -> bool {
     pkt[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
     true
 }
+
+/// A pure ACK from the server to the client on the first subflow, as the
+/// server would send it next, with `opts`.
+pub fn forge_to_client(
+    n: &Net,
+    opts: &[TcpOption<'_>],
+    tweak: impl FnOnce(&mut TcpRepr),
+) -> Vec<u8> {
+    let server = SocketAddr::new(ip(SERVER), 80);
+    let (&(_, client), s2c) = n
+        .seen
+        .iter()
+        .find(|((s, d), _)| *s == server && d.ip() == ip(CLIENT))
+        .expect("server segment seen");
+    let c2s = n.seen.get(&(client, server)).expect("client segment seen");
+    let mut repr = TcpRepr {
+        src_port: 80,
+        dst_port: client.port(),
+        seq: s2c.seq + s2c.payload as u32,
+        ack: c2s.seq + c2s.payload as u32,
+        flags: TcpFlags::ACK,
+        window: 1000,
+        urgent: 0,
+    };
+    tweak(&mut repr);
+    let mut buf = vec![0u8; 2048];
+    let len = emit_ip_tcp(server, client, &repr, opts, &[], &mut buf).expect("emit");
+    buf.truncate(len);
+    buf
+}

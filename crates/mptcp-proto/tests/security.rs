@@ -1,0 +1,56 @@
+//! Forged signals against a live connection (RFC 7430 and RFC 8684's MUSTs):
+//! an on-path attacker who saw the segments crafts its own on the live
+//! 4-tuple. The honest connection must carry on with its stream exact.
+
+mod support;
+
+use mptcp_proto::stats::Mib;
+use mptcp_wire::{AddAddr, AddressIds, MptcpOption, RemoveAddr, TcpOption};
+use support::{Net, pattern};
+
+const LEN: usize = 300_000;
+
+#[test]
+fn a_v0_form_add_addr_on_a_v1_connection_is_dropped() {
+    // RFC 8684 §3.4.1: the HMAC is a MUST on v1; RFC 6824's form has none,
+    // so accepting it would be the RFC 7430 §2 attack.
+    let mut n = Net::new(false, |_, _| {});
+    let msg = pattern(7, LEN);
+    n.to_send[1] = msg.clone();
+    n.run(200);
+    let opt = [TcpOption::Mptcp(MptcpOption::AddAddr(AddAddr::V0 {
+        address_id: 9,
+        addr: "198.51.100.7".parse().expect("addr"),
+        port: None,
+    }))];
+    let forged = support::forge_to_client(&n, &opt, |_| {});
+    n.client.handle(n.now, &forged);
+    n.run_to_end(20_000);
+    assert_eq!(n.client_mib(Mib::AddAddrDrop), 1);
+    assert_eq!(n.client_mib(Mib::AddAddr), 0);
+    assert_eq!(n.client_mib(Mib::MPJoinSynTx), 0, "no join to the attacker");
+    assert!(n.got[0] == msg);
+}
+
+#[test]
+fn a_remove_addr_with_an_unbelievable_ack_is_not_acted_on() {
+    // RFC 8684 §3.4.2 and RFC 5961 §5.2: validate first, then act. The
+    // acknowledgment number lies far beyond anything the client sent.
+    let mut n = Net::new(true, |_, _| {});
+    let msg = pattern(8, LEN);
+    n.to_send[1] = msg.clone();
+    n.run(300);
+    let ids = AddressIds::new(&[0, 1, 2]).expect("ids");
+    let opt = [TcpOption::Mptcp(MptcpOption::RemoveAddr(RemoveAddr {
+        reserved: 0,
+        ids,
+    }))];
+    let forged = support::forge_to_client(&n, &opt, |r| r.ack = r.ack + 50_000_000);
+    n.client.handle(n.now, &forged);
+    n.run_to_end(20_000);
+    assert_eq!(n.client_mib(Mib::RmAddr), 0);
+    assert_eq!(n.client_mib(Mib::RmSubflow), 0);
+    assert!(n.got[0] == msg);
+    let c = n.client.connection(n.conn).expect("client");
+    assert_eq!(c.subflows().count(), 2);
+}
