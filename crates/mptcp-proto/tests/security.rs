@@ -45,7 +45,7 @@ fn a_remove_addr_with_an_unbelievable_ack_is_not_acted_on() {
         reserved: 0,
         ids,
     }))];
-    let forged = support::forge_to_client(&n, &opt, |r| r.ack = r.ack + 50_000_000);
+    let forged = support::forge_to_client(&n, &opt, |r| r.ack += 50_000_000);
     n.client.handle(n.now, &forged);
     n.run_to_end(20_000);
     assert_eq!(n.client_mib(Mib::RmAddr), 0);
