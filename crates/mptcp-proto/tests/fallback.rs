@@ -34,7 +34,7 @@ fn a_checksum_failure_on_the_only_subflow_ends_with_an_error_never_altered_bytes
     let msg = pattern(1, LEN);
     n.to_send[0] = msg.clone();
     let mut data_packets = 0;
-    n.tamper = Box::new(move |dir, pkt| {
+    n.tamper = Box::new(move |_, dir, pkt| {
         if dir == Dir::ToServer && data_from(pkt, support::CLIENT) {
             data_packets += 1;
             if data_packets == 40 {
@@ -67,7 +67,7 @@ fn a_checksum_failure_on_a_joined_subflow_resets_it_and_the_stream_stays_exact()
     n.to_send[0] = msg.clone();
     let mut flipped = false;
     let mut seen = 0;
-    n.tamper = Box::new(move |dir, pkt| {
+    n.tamper = Box::new(move |_, dir, pkt| {
         if dir == Dir::ToServer && data_from(pkt, support::CLIENT2) {
             seen += 1;
             if seen == 5 && !flipped {
@@ -104,7 +104,7 @@ fn acknowledged_data_without_data_acks_makes_both_ends_fall_back() {
     let msg = pattern(3, LEN);
     n.to_send[1] = msg.clone();
     n.to_send[0] = b"hello".to_vec();
-    n.tamper = Box::new(|dir, pkt| {
+    n.tamper = Box::new(|_, dir, pkt| {
         if dir == Dir::ToClient && data_from(pkt, support::SERVER) {
             strip_mptcp(pkt);
         }

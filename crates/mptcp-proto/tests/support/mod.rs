@@ -27,8 +27,8 @@ pub enum Dir {
     ToClient,
 }
 
-/// What the wire hook does with a packet.
-pub type Tamper = Box<dyn FnMut(Dir, &mut Vec<u8>) -> bool>;
+/// What the wire hook does with a packet (sent at the given time).
+pub type Tamper = Box<dyn FnMut(Instant, Dir, &mut Vec<u8>) -> bool>;
 
 /// The latest segment seen each way on a 4-tuple (source, destination).
 #[derive(Clone, Copy, Debug)]
@@ -101,7 +101,7 @@ impl Net {
             server,
             conn,
             accepted: None,
-            tamper: Box::new(|_, _| true),
+            tamper: Box::new(|_, _, _| true),
             to_send: [Vec::new(), Vec::new()],
             sent: [0, 0],
             got: [Vec::new(), Vec::new()],
@@ -170,7 +170,7 @@ impl Net {
                     guard += 1;
                     assert!(guard < 20_000, "packet storm at {:?}", self.now);
                     let mut pkt = buf[..t.len].to_vec();
-                    if !(self.tamper)(dir, &mut pkt) {
+                    if !(self.tamper)(self.now, dir, &mut pkt) {
                         continue;
                     }
                     if let Some((s, d, seen)) = tuple_of(&pkt) {

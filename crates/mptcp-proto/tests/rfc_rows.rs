@@ -1,0 +1,220 @@
+//! RFC 8684 behaviours that docs/rfc-coverage.md marks "Yes", each shown by
+//! a test that fails without it: handshake options repeated until the peer
+//! shows it has them, acknowledgments sent at once where the RFC asks, and
+//! signals that must be ignored when they cannot be right.
+
+mod support;
+
+use mptcp_proto::segment::SegmentIn;
+use mptcp_proto::stats::Mib;
+use mptcp_proto::time::Instant;
+use mptcp_wire::{
+    AddAddr, AddAddrFlags, CapableBody, Dss, IpPacket, MpFastClose, MpJoin, MptcpOption, TcpOption,
+    WireSeq,
+};
+use std::cell::RefCell;
+use std::rc::Rc;
+use support::{Dir, Net, pattern};
+
+/// The MPTCP options of a packet.
+fn mptcp_options(pkt: &[u8]) -> Vec<MptcpOption> {
+    let Ok(ip) = IpPacket::parse(pkt) else {
+        return Vec::new();
+    };
+    let Ok(tcp) = ip.tcp() else { return Vec::new() };
+    SegmentIn::from_tcp(&tcp).mptcp.iter().copied().collect()
+}
+
+fn src_is(pkt: &[u8], addr: &str) -> bool {
+    IpPacket::parse(pkt).is_ok_and(|ip| ip.src() == support::ip(addr))
+}
+
+fn dst_is(pkt: &[u8], addr: &str) -> bool {
+    IpPacket::parse(pkt).is_ok_and(|ip| ip.dst() == support::ip(addr))
+}
+
+fn is_join_ack(o: &MptcpOption) -> bool {
+    matches!(o, MptcpOption::Join(MpJoin::Ack { .. }))
+}
+
+#[test]
+fn the_join_third_ack_is_repeated_until_acknowledged() {
+    // RFC 8684 §3.2: A keeps sending its third ACK (with the HMAC) until B
+    // acknowledges it; the first one is lost here.
+    let mut n = Net::new(true, |_, _| {});
+    n.to_send[0] = pattern(1, 200_000);
+    let sent = Rc::new(RefCell::new(0));
+    let s = sent.clone();
+    let mut synacks = 0;
+    n.tamper = Box::new(move |_, dir, pkt| {
+        if dir == Dir::ToServer
+            && src_is(pkt, support::CLIENT2)
+            && mptcp_options(pkt).iter().any(is_join_ack)
+        {
+            *s.borrow_mut() += 1;
+            return *s.borrow() > 1;
+        }
+        // Only the first SYN-ACK gets through: A's own timer must resend
+        // (a repeated SYN-ACK would also draw the third ACK out again).
+        let synack = mptcp_options(pkt)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::Join(MpJoin::SynAck { .. })));
+        if dir == Dir::ToClient && synack {
+            synacks += 1;
+            return synacks == 1;
+        }
+        true
+    });
+    n.run_to_end(10_000);
+    assert!(*sent.borrow() >= 2, "the third ACK went out again");
+    assert_eq!(n.server_mib(Mib::MPJoinAckRx), 1, "and completed the join");
+    assert!(n.got[1] == pattern(1, 200_000));
+}
+
+#[test]
+fn the_joined_host_acknowledges_the_third_ack_at_once() {
+    // RFC 8684 §3.2: B answers A's third ACK with an ACK right away (not a
+    // delayed one), so that A may send data.
+    let mut n = Net::new(true, |_, _| {});
+    n.to_send[0] = pattern(2, 100_000);
+    let times = Rc::new(RefCell::new((None::<Instant>, None::<Instant>)));
+    let t = times.clone();
+    n.tamper = Box::new(move |now, dir, pkt| {
+        let mut t = t.borrow_mut();
+        match dir {
+            Dir::ToServer
+                if src_is(pkt, support::CLIENT2) && mptcp_options(pkt).iter().any(is_join_ack) =>
+            {
+                t.0.get_or_insert(now);
+            }
+            Dir::ToClient if dst_is(pkt, support::CLIENT2) && t.0.is_some() => {
+                t.1.get_or_insert(now);
+            }
+            _ => {}
+        }
+        true
+    });
+    n.run_to_end(10_000);
+    let (third, answer) = *times.borrow();
+    let third = third.expect("a third ACK");
+    let answer = answer.expect("an answer on the join");
+    // 1 ms each way on this wire: the answer leaves when the ACK arrives.
+    assert!(
+        answer.saturating_duration_since(third).as_micros() <= 1_000,
+        "answered {} us after the third ACK was sent",
+        answer.saturating_duration_since(third).as_micros()
+    );
+}
+
+#[test]
+fn mp_capable_is_repeated_until_the_first_dss() {
+    // RFC 8684 §3.1: the client repeats both keys until the server shows
+    // (with a DSS) that it has them; the first third ACK is lost here.
+    let mut n = Net::new(false, |_, _| {});
+    n.to_send[1] = pattern(3, 100_000);
+    let keys = Rc::new(RefCell::new(0));
+    let k = keys.clone();
+    n.tamper = Box::new(move |_, dir, pkt| {
+        let carries_keys = mptcp_options(pkt).iter().any(|o| {
+            matches!(
+                o,
+                MptcpOption::Capable(c) if matches!(c.body, CapableBody::BothKeys { .. })
+            )
+        });
+        if dir == Dir::ToServer && carries_keys {
+            *k.borrow_mut() += 1;
+            return *k.borrow() > 1;
+        }
+        true
+    });
+    n.run_to_end(10_000);
+    assert!(*keys.borrow() >= 2, "the keys went out again");
+    assert_eq!(n.server_mib(Mib::MPCapableACKRX), 1);
+    let c = n.client.connection(n.conn).expect("client");
+    assert_eq!(c.fallback(), None);
+    assert!(n.got[0] == pattern(3, 100_000));
+}
+
+#[test]
+fn an_add_addr_with_a_bad_hmac_is_dropped() {
+    let mut n = Net::new(false, |_, _| {});
+    n.to_send[1] = pattern(4, 100_000);
+    n.run(200);
+    let opt = [TcpOption::Mptcp(MptcpOption::AddAddr(AddAddr::V1 {
+        flags: AddAddrFlags::NONE,
+        address_id: 5,
+        addr: "198.51.100.9".parse().expect("addr"),
+        port: None,
+        hmac: Some(0x0102_0304_0506_0708),
+    }))];
+    let forged = support::forge_to_client(&n, &opt, |_| {});
+    n.client.handle(n.now, &forged);
+    n.run_to_end(10_000);
+    assert_eq!(n.client_mib(Mib::AddAddrDrop), 1);
+    assert_eq!(n.client_mib(Mib::AddAddr), 0);
+    assert_eq!(n.client_mib(Mib::EchoAddTx), 0, "no echo");
+    assert_eq!(n.client_mib(Mib::MPJoinSynTx), 0, "no join");
+    assert!(n.got[0] == pattern(4, 100_000));
+}
+
+#[test]
+fn an_mp_fastclose_with_a_wrong_key_is_ignored() {
+    let mut n = Net::new(false, |_, _| {});
+    n.to_send[1] = pattern(5, 200_000);
+    n.run(200);
+    let opt = [TcpOption::Mptcp(MptcpOption::FastClose(MpFastClose {
+        reserved: 0,
+        receiver_key: 0x1122_3344_5566_7788,
+    }))];
+    let forged = support::forge_to_client(&n, &opt, |_| {});
+    n.client.handle(n.now, &forged);
+    n.run_to_end(10_000);
+    assert_eq!(n.client_mib(Mib::MPFastcloseRx), 0);
+    assert!(n.got[0] == pattern(5, 200_000));
+    assert!(n.closed[0].is_none_or(|e| e.is_none()), "{:?}", n.closed);
+}
+
+#[test]
+fn data_acks_below_una_or_beyond_what_was_sent_are_ignored() {
+    let mut n = Net::new(false, |_, _| {});
+    // The client's data cannot all leave at once: there is unacknowledged
+    // data to (wrongly) free.
+    n.to_send[0] = pattern(6, 2_000_000);
+    n.run(30);
+    // Hold the server's acknowledgments back for a while.
+    n.tamper = Box::new(|_, dir, _| dir == Dir::ToServer);
+    n.run(5);
+    let una = |n: &Net| {
+        n.client
+            .connection(n.conn)
+            .expect("client")
+            .data()
+            .send
+            .una()
+    };
+    let nxt = |n: &Net| {
+        n.client
+            .connection(n.conn)
+            .expect("client")
+            .data()
+            .send
+            .nxt()
+    };
+    let before = una(&n);
+    assert!(nxt(&n).gt(before), "data in flight");
+    for ack in [nxt(&n) + 1_000_000, before + (u64::MAX - 5000)] {
+        let opt = [TcpOption::Mptcp(MptcpOption::Dss(Dss {
+            data_ack: Some(WireSeq::Long(ack.0)),
+            mapping: None,
+            data_fin: false,
+            reserved: 0,
+            unused_flags: 0,
+        }))];
+        let forged = support::forge_to_client(&n, &opt, |_| {});
+        n.client.handle(n.now, &forged);
+        assert_eq!(una(&n), before, "DATA_ACK {ack:?} ignored");
+    }
+    n.tamper = Box::new(|_, _, _| true);
+    n.run_to_end(20_000);
+    assert!(n.got[1] == pattern(6, 2_000_000));
+}
