@@ -19,7 +19,24 @@ pub struct Inserted {
     pub duplicate: u64,
     /// Bytes dropped because they lay beyond the limit.
     pub beyond_limit: u64,
+    /// Bytes held before (or just stored) that were dropped again, the
+    /// farthest first, to keep the memory cost within its budget.
+    pub pruned: u64,
 }
+
+/// What one held piece costs beyond its bytes (its buffer's header and
+/// allocation, its map entry): an estimate on the high side.
+pub const PIECE_COST: u64 = 128;
+
+/// What one merged range costs (its map entry).
+pub const RANGE_COST: u64 = 64;
+
+/// Adjacent pieces are merged into one buffer up to this size, so that
+/// small segments do not each keep an allocation.
+const COALESCE_UP_TO: usize = 4096;
+
+/// The memory budget always allowed, whatever the window.
+const BUDGET_FLOOR: u64 = 64 * 1024;
 
 /// Held out-of-order data with its merged ranges.
 #[derive(Clone, Debug, Default)]
@@ -47,6 +64,18 @@ impl Reassembly {
         self.held
     }
 
+    /// What the held data costs in memory, bookkeeping included (an
+    /// estimate: bytes, plus [`PIECE_COST`] per piece and [`RANGE_COST`]
+    /// per range).
+    pub fn cost(&self) -> u64 {
+        self.held + self.pieces.len() as u64 * PIECE_COST + self.ranges.len() as u64 * RANGE_COST
+    }
+
+    /// Pieces held.
+    pub fn pieces(&self) -> usize {
+        self.pieces.len()
+    }
+
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.pieces.is_empty()
@@ -59,7 +88,48 @@ impl Reassembly {
 
     /// Store `data` found at `start`, ignoring what lies before `next`
     /// (already delivered) or at or beyond `limit` (outside the window).
+    ///
+    /// The memory cost ([`Reassembly::cost`]) stays within twice the
+    /// window (`limit - next`, at least 64 KiB): beyond that the farthest
+    /// pieces are dropped again (the peer retransmits them, as after any
+    /// loss), so that data sent in tiny pieces cannot cost a hundred times
+    /// its size (RFC 7430's spirit: state bounded under attack).
     pub fn insert(&mut self, start: u64, data: &[u8], next: u64, limit: u64) -> Inserted {
+        let mut out = self.insert_within(start, data, next, limit);
+        let budget = 2 * limit.saturating_sub(next).max(BUDGET_FLOOR / 2);
+        out.pruned = self.prune_to(budget, next);
+        out
+    }
+
+    /// Drop the farthest pieces until the cost is within `budget` (never
+    /// a piece at `next`, which is about to be taken). Returns the bytes
+    /// dropped.
+    fn prune_to(&mut self, budget: u64, next: u64) -> u64 {
+        let mut dropped = 0;
+        while self.cost() > budget {
+            let Some((&s, _)) = self.pieces.last_key_value() else {
+                break;
+            };
+            if s <= next {
+                break;
+            }
+            let piece = self.pieces.remove(&s).unwrap_or_default();
+            let len = piece.len() as u64;
+            self.held -= len;
+            dropped += len;
+            // The piece was the highest: it ends the last range.
+            if let Some((&rs, _)) = self.ranges.last_key_value() {
+                self.ranges.remove(&rs);
+                if rs < s {
+                    self.ranges.insert(rs, s);
+                }
+            }
+            self.recent.retain(|r| *r < s);
+        }
+        dropped
+    }
+
+    fn insert_within(&mut self, start: u64, data: &[u8], next: u64, limit: u64) -> Inserted {
         let mut out = Inserted::default();
         let end = start.saturating_add(data.len() as u64);
         let lo = start.max(next);
@@ -110,7 +180,36 @@ impl Reassembly {
 
     fn store(&mut self, at: u64, bytes: &[u8]) {
         self.held += bytes.len() as u64;
-        self.pieces.insert(at, Bytes::copy_from_slice(bytes));
+        let end = at + bytes.len() as u64;
+        // Merge with a small piece just before and one just after.
+        let before = self
+            .pieces
+            .range(..at)
+            .next_back()
+            .filter(|(s, p)| **s + p.len() as u64 == at && p.len() + bytes.len() <= COALESCE_UP_TO)
+            .map(|(s, _)| *s);
+        let after = self
+            .pieces
+            .get(&end)
+            .filter(|p| p.len() + bytes.len() <= COALESCE_UP_TO)
+            .is_some();
+        if before.is_none() && !after {
+            self.pieces.insert(at, Bytes::copy_from_slice(bytes));
+            return;
+        }
+        let mut merged = Vec::with_capacity(COALESCE_UP_TO.min(bytes.len() * 2 + 64));
+        let first = match before {
+            Some(s) => {
+                merged.extend_from_slice(&self.pieces.remove(&s).unwrap_or_default());
+                s
+            }
+            None => at,
+        };
+        merged.extend_from_slice(bytes);
+        if after && merged.len() < COALESCE_UP_TO * 2 {
+            merged.extend_from_slice(&self.pieces.remove(&end).unwrap_or_default());
+        }
+        self.pieces.insert(first, Bytes::from(merged));
     }
 
     /// Record [lo, hi) in the merged range set and as most recent.
@@ -260,7 +359,8 @@ mod tests {
             Inserted {
                 new: 40,
                 duplicate: 40,
-                beyond_limit: 20
+                beyond_limit: 20,
+                pruned: 0,
             }
         );
         assert_eq!(r.ranges().collect::<Vec<_>>(), vec![(40, 80)]);
@@ -286,7 +386,63 @@ mod tests {
         assert_eq!(blocks, vec![(15, 40)]);
     }
 
+    #[test]
+    fn tiny_pieces_cannot_cost_more_than_twice_the_window() {
+        // Every other byte of a 200 KB window, one byte at a time: without
+        // a budget each byte would cost a piece and a range (~190 bytes).
+        let mut r = Reassembly::new();
+        let window = 200_000u64;
+        let mut pruned = 0;
+        for i in 0..window / 2 {
+            pruned += r.insert(1 + 2 * i, &[7], 0, window).pruned;
+            assert!(r.cost() <= 2 * window, "cost {} at {i}", r.cost());
+        }
+        assert!(pruned > 0);
+        assert!(r.held() < window / 50, "held {}", r.held());
+        // The lowest pieces stay: what was pruned was the farthest.
+        assert_eq!(r.ranges().next(), Some((1, 2)));
+        // Byte by byte in order (after a hole) they merge into few pieces.
+        let mut r = Reassembly::new();
+        for i in 0..100_000u64 {
+            r.insert(1 + i, &[(i % 251) as u8], 0, 1 << 20);
+        }
+        assert_eq!(r.held(), 100_000);
+        assert!(r.pieces() <= 100_000 / 4096 + 2, "{} pieces", r.pieces());
+        r.insert(0, &[9], 0, 1 << 20);
+        let (next, out) = drain(&mut r, 0);
+        assert_eq!(next, 100_001);
+        assert!(
+            out[1..]
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == (i % 251) as u8)
+        );
+    }
+
     proptest! {
+        /// With a small window (so that pruning happens), whatever is
+        /// delivered is still exactly the original, and the cost stays
+        /// within the budget.
+        #[test]
+        fn pruning_never_corrupts(
+            pieces in prop::collection::vec((0u64..40_000, 1usize..300), 1..400),
+        ) {
+            let data: Vec<u8> = (0..41_000u32).map(|i| (i * 13 % 251) as u8).collect();
+            let mut r = Reassembly::new();
+            let mut next = 0u64;
+            let mut out = Vec::new();
+            for (start, len) in &pieces {
+                let end = (*start as usize + len).min(data.len());
+                r.insert(*start, &data[*start as usize..end], next, next + 40_000);
+                prop_assert!(r.cost() <= 2 * 40_000u64.max(32 * 1024) + 4096 + 2 * 192);
+                while let Some(p) = r.pop_at(next) {
+                    next += p.len() as u64;
+                    out.extend_from_slice(&p);
+                }
+            }
+            prop_assert_eq!(&out[..], &data[..next as usize]);
+        }
+
         /// Any order of overlapping insertions reassembles the original.
         #[test]
         fn reassembles_any_order(

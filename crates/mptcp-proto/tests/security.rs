@@ -54,3 +54,28 @@ fn a_remove_addr_with_an_unbelievable_ack_is_not_acted_on() {
     let c = n.client.connection(n.conn).expect("client");
     assert_eq!(c.subflows().count(), 2);
 }
+
+#[test]
+fn one_byte_out_of_order_segments_cost_at_most_twice_the_window() {
+    // 300,000 one-byte segments with gaps between them, in the window of
+    // the live subflow: each once cost a buffer and two map entries
+    // (about 110 bytes of heap per byte held).
+    let mut n = Net::new(false, |_, c| c.connection.recv_buffer = 1 << 20);
+    let msg = pattern(9, LEN);
+    n.to_send[0] = msg.clone();
+    n.run(50);
+    let h = n.accepted.expect("accepted");
+    for i in 0..300_000u32 {
+        // Beyond the end of the honest stream, inside the window.
+        let forged = n.forge_to_server(&[], &[0xee], |r| r.seq = r.seq + 320_000 + 2 * i);
+        n.server.handle(n.now, &forged);
+    }
+    let c = n.server.connection(h).expect("server");
+    let sf = c.subflows().next().expect("subflow");
+    let window = 1u64 << 20;
+    assert!(sf.ofo_cost() <= 2 * window + 4096, "cost {}", sf.ofo_cost());
+    assert!(sf.stats().ofo_pruned_bytes > 0);
+    // The honest stream goes on, exact.
+    n.run_to_end(30_000);
+    assert!(n.got[1] == msg, "{} of {}", n.got[1].len(), msg.len());
+}

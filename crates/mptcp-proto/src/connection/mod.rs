@@ -514,6 +514,9 @@ impl DataLevel {
         if ins.beyond_limit > 0 {
             self.mib.inc(Mib::RcvPruned);
         }
+        if ins.pruned > 0 {
+            self.mib.inc(Mib::OFOPruned);
+        }
         if advanced && !self.readable_signalled {
             self.readable_signalled = true;
             self.events.push_back(ConnEvent::Readable);

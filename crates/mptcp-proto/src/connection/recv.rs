@@ -75,6 +75,11 @@ impl RecvBuffer {
         self.ofo.held()
     }
 
+    /// The memory the out-of-order data costs, bookkeeping included.
+    pub fn out_of_order_cost(&self) -> u64 {
+        self.ofo.cost()
+    }
+
     /// Whether the end of the stream was reached.
     pub fn is_eof(&self) -> bool {
         self.eof
@@ -109,6 +114,7 @@ impl RecvBuffer {
                 new: take as u64,
                 duplicate: 0,
                 beyond_limit: (data.len() - take) as u64,
+                pruned: 0,
             }
         } else {
             self.ofo.insert(self.offset(dsn), data, nxt, limit)

@@ -568,6 +568,7 @@ impl Subflow {
         if start > self.rcv.off {
             let ins = self.rcv.ofo.insert(start, payload, self.rcv.off, limit);
             self.stats.ofo_segments += 1;
+            self.stats.ofo_pruned_bytes += ins.pruned;
             if ins.new == 0 && ins.duplicate > 0 {
                 self.stats.dup_segments += 1;
             }

@@ -305,6 +305,12 @@ impl Subflow {
         }
     }
 
+    /// The memory the out-of-order queue costs (see
+    /// [`crate::reassembly::Reassembly::cost`]).
+    pub fn ofo_cost(&self) -> u64 {
+        self.rcv.ofo.cost()
+    }
+
     /// The oldest unacknowledged sequence number (SND.UNA).
     pub fn snd_una(&self) -> SubflowSeq {
         self.snd.una

@@ -379,6 +379,9 @@ pub trait SubflowOwner {
 pub struct SubflowStats {
     /// Segments sent (including pure ACKs and retransmissions).
     pub segs_out: u64,
+    /// Out-of-order bytes dropped again to keep the reassembly queue's
+    /// memory within its budget (tiny pieces cost more than their bytes).
+    pub ofo_pruned_bytes: u64,
     /// Segments withheld because the owner's required options did not fit
     /// (the subflow was reset instead; zero unless the engine has a bug).
     pub withheld_segments: u64,
