@@ -434,7 +434,7 @@ mod tests {
             for (start, len) in &pieces {
                 let end = (*start as usize + len).min(data.len());
                 r.insert(*start, &data[*start as usize..end], next, next + 40_000);
-                prop_assert!(r.cost() <= 2 * 40_000u64.max(32 * 1024) + 4096 + 2 * 192);
+                prop_assert!(r.cost() <= 2 * 40_000 + 4096 + 2 * 192);
                 while let Some(p) = r.pop_at(next) {
                     next += p.len() as u64;
                     out.extend_from_slice(&p);
