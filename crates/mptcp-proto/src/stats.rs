@@ -263,6 +263,9 @@ mib_list! {
         /// path drops options (RFC 8684 §3.7). The connection fell back
         /// (first subflow) or the subflow was reset (joined subflow).
         DataAckMissing = "DataAckMissing",
+        /// **Not in the kernel.** A segment whose mapping starts beyond the
+        /// receive window was discarded whole (RFC 8684 §3.8).
+        DssOutOfWindow = "DssOutOfWindow",
     }
 }
 

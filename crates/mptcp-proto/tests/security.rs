@@ -79,3 +79,77 @@ fn one_byte_out_of_order_segments_cost_at_most_twice_the_window() {
     n.run_to_end(30_000);
     assert!(n.got[1] == msg, "{} of {}", n.got[1].len(), msg.len());
 }
+
+#[test]
+fn dss_junk_far_ahead_is_discarded_and_starts_no_ack_storm() {
+    use mptcp_wire::{Dss, DssMapping, WireSeq};
+    let mut n = Net::new(false, |_, _| {});
+    let msg = pattern(10, 2_000_000);
+    n.to_send[0] = msg.clone();
+    n.run(20);
+    // A mapping far beyond the window, with payload at the subflow's next
+    // sequence number, in the middle of the transfer.
+    let h = n.accepted.expect("accepted");
+    let view = n
+        .server
+        .connection(h)
+        .expect("conn")
+        .subflows()
+        .next()
+        .expect("sf")
+        .snapshot();
+    let rel = (view.rcv_nxt - view.irs) as u32;
+    let dss = [TcpOption::Mptcp(MptcpOption::Dss(Dss {
+        data_ack: None,
+        mapping: Some(DssMapping {
+            dsn: WireSeq::Long(0x7000_0000_0000_0000),
+            subflow_seq: rel,
+            data_len: 100,
+            checksum: None,
+        }),
+        data_fin: false,
+        reserved: 0,
+        unused_flags: 0,
+    }))];
+    let forged = n.forge_to_server(&dss, &[0xee; 100], |_| {});
+    n.server.handle(n.now, &forged);
+    assert_eq!(n.server_mib(Mib::DssOutOfWindow), 1);
+    n.run_to_end(20_000);
+    assert!(n.got[1] == msg, "{} of {}", n.got[1].len(), msg.len());
+    // Idle afterwards: a handful of packets, not an exchange of ACKs.
+    let count = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let c = count.clone();
+    n.tamper = Box::new(move |_, _, _| {
+        c.set(c.get() + 1);
+        true
+    });
+    n.run(5_000);
+    assert!(
+        count.get() < 50,
+        "{} packets in 5 idle seconds",
+        count.get()
+    );
+}
+
+#[test]
+fn two_ends_out_of_step_do_not_exchange_acks_forever() {
+    // A forged data segment without any mapping, taken at the TCP level
+    // before the connection fell back or noticed: the server's
+    // acknowledgments then run ahead of what the client sent, and each end
+    // answers the other's "invalid" ACK. The answers to pure ACKs are rate
+    // limited.
+    let mut n = Net::new(false, |_, _| {});
+    let msg = pattern(12, 50_000);
+    n.to_send[1] = msg.clone();
+    n.run(500);
+    let forged = n.forge_to_server(&[], &[0xee; 100], |_| {});
+    n.server.handle(n.now, &forged);
+    let count = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let c = count.clone();
+    n.tamper = Box::new(move |_, _, _| {
+        c.set(c.get() + 1);
+        true
+    });
+    n.run(5_000);
+    assert!(count.get() < 100, "{} packets in 5 seconds", count.get());
+}

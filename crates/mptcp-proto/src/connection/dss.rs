@@ -93,6 +93,13 @@ pub fn on_segment(
     if map.data_len == 0 {
         return on_infinite_mapping(data, path, map.subflow_seq, dsn);
     }
+    if dsn.gt(data.recv.nxt() + data.recv.capacity()) {
+        // RFC 8684 §3.8: a data sequence number out of the window: drop the
+        // data (the whole segment: taking it at the TCP level would put the
+        // subflow out of step with the peer's own data).
+        data.mib.inc(Mib::DssOutOfWindow);
+        return InputVerdict::Discard;
+    }
     on_dss_ack(data, path, view, seg, &dss);
     let Mode::Mptcp(mp) = &mut data.mode else {
         return InputVerdict::Accept;

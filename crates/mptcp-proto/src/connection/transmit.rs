@@ -116,10 +116,15 @@ impl Connection {
             unsent: self.data.send.unsent(),
             window_room: room,
         };
-        if self.data.send.has_reinject() && self.subflows.len() == 1 {
-            // One subflow: its own retransmissions suffice, and resending
-            // on it at the data level would end the one-to-one run of the
-            // streams that a fallback needs.
+        if self.data.send.has_reinject()
+            && self.subflows.len() == 1
+            && self.subflows[0].sf.send_queue().has_outstanding()
+        {
+            // One subflow still retransmitting at its own level: that
+            // suffices, and resending on it at the data level would end the
+            // one-to-one run of the streams that a fallback needs. Data the
+            // subflow has delivered but the peer's data level lost (DATA_ACK
+            // stuck, nothing outstanding) is resent.
             self.data.send.clear_reinject();
         }
         if self.data.send.has_reinject()

@@ -1,5 +1,6 @@
 //! Incoming segments (RFC 9293 §3.10.7).
 
+use super::INVALID_ANSWER_INTERVAL;
 use super::hystart::Advice;
 use super::recovery::{Prr, Recovery, RecoveryKind};
 use super::rtx::AckOutcome;
@@ -171,7 +172,7 @@ impl Subflow {
         let wnd = self.accept_window(owner);
         if !self.acceptable(seg, wnd) {
             if !seg.has(TcpFlags::RST) {
-                self.ack.now = true;
+                self.answer_invalid(now, seg);
             }
             self.stats.dropped_segments += 1;
             if seg.seq_len() > 0 {
@@ -213,6 +214,30 @@ impl Subflow {
         } else {
             self.challenge_ack(now);
         }
+    }
+
+    /// An unacceptable segment (outside the window, or acknowledging what
+    /// we never sent) is answered with an ACK (RFC 9293 §3.10.7.4). Two
+    /// ends out of step (after a forged segment, say) would answer each
+    /// other's ACKs forever, so a pure ACK is answered at most every
+    /// [`INVALID_ANSWER_INTERVAL`] (as Linux's `tcp_invalid_ratelimit`);
+    /// a segment with data always is (it is not part of such a loop, and a
+    /// retransmission needs its duplicate ACK).
+    fn answer_invalid(&mut self, now: Instant, seg: &SegmentIn<'_>) {
+        let pure = seg.payload.is_empty() && !seg.has(TcpFlags::SYN) && !seg.has(TcpFlags::FIN);
+        if pure
+            && self
+                .ack
+                .last_invalid_answer
+                .is_some_and(|t| now < t + INVALID_ANSWER_INTERVAL)
+        {
+            self.stats.invalid_answers_suppressed += 1;
+            return;
+        }
+        if pure {
+            self.ack.last_invalid_answer = Some(now);
+        }
+        self.ack.now = true;
     }
 
     /// RFC 5961 §7: challenge ACKs, rate limited.
@@ -260,7 +285,7 @@ impl Subflow {
     /// §5.2: a challenge ACK).
     fn ack_acceptable(&mut self, now: Instant, seg: &SegmentIn<'_>) -> bool {
         if seg.ack.gt(self.snd.nxt) {
-            self.ack.now = true;
+            self.answer_invalid(now, seg);
             self.stats.dropped_segments += 1;
             return false;
         }

@@ -152,6 +152,9 @@ struct AckState {
     /// Tokens for challenge ACKs (RFC 5961 §7 rate limit).
     challenge_tokens: u32,
     challenge_refill: Option<Instant>,
+    /// When we last answered an unacceptable pure ACK (see
+    /// `Subflow::answer_invalid`).
+    last_invalid_answer: Option<Instant>,
 }
 
 /// Handshake bookkeeping.
@@ -303,6 +306,11 @@ impl Subflow {
             snd_una: self.snd.una,
             payload_end: self.snd.queued_end - u32::from(self.snd.fin_queued),
         }
+    }
+
+    /// The view the owner gets of this subflow.
+    pub fn snapshot(&self) -> SubflowView {
+        self.view()
     }
 
     /// The memory the out-of-order queue costs (see
@@ -660,6 +668,9 @@ fn window_shift(max: u64) -> u8 {
 /// Payload bytes kept free for SACK blocks while holes exist: three blocks
 /// (2 + 3 * 8 bytes, padded to 28).
 const SACK_RESERVE: u32 = 28;
+
+/// The least time between two answers to unacceptable pure ACKs.
+const INVALID_ANSWER_INTERVAL: crate::time::Duration = crate::time::Duration::from_millis(500);
 
 /// RFC 5961 §7: at most this many challenge ACKs per second.
 const CHALLENGE_ACKS_PER_SECOND: u32 = 10;

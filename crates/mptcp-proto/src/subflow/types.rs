@@ -379,6 +379,9 @@ pub trait SubflowOwner {
 pub struct SubflowStats {
     /// Segments sent (including pure ACKs and retransmissions).
     pub segs_out: u64,
+    /// Answers to unacceptable pure ACKs left out by the rate limit (two
+    /// ends out of step would otherwise exchange ACKs forever).
+    pub invalid_answers_suppressed: u64,
     /// Out-of-order bytes dropped again to keep the reassembly queue's
     /// memory within its budget (tiny pieces cost more than their bytes).
     pub ofo_pruned_bytes: u64,
