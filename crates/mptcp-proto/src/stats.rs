@@ -266,6 +266,9 @@ mib_list! {
         /// **Not in the kernel.** A segment whose mapping starts beyond the
         /// receive window was discarded whole (RFC 8684 §3.8).
         DssOutOfWindow = "DssOutOfWindow",
+        /// **Not in the kernel.** A path whose address the peer removed
+        /// answered our keepalive, so it was kept (RFC 8684 §3.4.2).
+        RmAddrProbeAnswered = "RmAddrProbeAnswered",
     }
 }
 

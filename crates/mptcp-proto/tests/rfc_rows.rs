@@ -138,8 +138,8 @@ fn mp_capable_is_repeated_until_the_first_dss() {
 #[test]
 fn an_add_addr_with_a_bad_hmac_is_dropped() {
     let mut n = Net::new(false, |_, _| {});
-    n.to_send[1] = pattern(4, 100_000);
-    n.run(200);
+    n.to_send[1] = pattern(4, 20_000_000);
+    n.run(20);
     let opt = [TcpOption::Mptcp(MptcpOption::AddAddr(AddAddr::V1 {
         flags: AddAddrFlags::NONE,
         address_id: 5,
@@ -148,29 +148,29 @@ fn an_add_addr_with_a_bad_hmac_is_dropped() {
         hmac: Some(0x0102_0304_0506_0708),
     }))];
     let forged = support::forge_to_client(&n, &opt, |_| {});
-    n.client.handle(n.now, &forged);
+    n.forged_to_client(&forged);
     n.run_to_end(10_000);
     assert_eq!(n.client_mib(Mib::AddAddrDrop), 1);
     assert_eq!(n.client_mib(Mib::AddAddr), 0);
     assert_eq!(n.client_mib(Mib::EchoAddTx), 0, "no echo");
     assert_eq!(n.client_mib(Mib::MPJoinSynTx), 0, "no join");
-    assert!(n.got[0] == pattern(4, 100_000));
+    assert!(n.got[0] == pattern(4, 20_000_000));
 }
 
 #[test]
 fn an_mp_fastclose_with_a_wrong_key_is_ignored() {
     let mut n = Net::new(false, |_, _| {});
-    n.to_send[1] = pattern(5, 200_000);
-    n.run(200);
+    n.to_send[1] = pattern(5, 20_000_000);
+    n.run(20);
     let opt = [TcpOption::Mptcp(MptcpOption::FastClose(MpFastClose {
         reserved: 0,
         receiver_key: 0x1122_3344_5566_7788,
     }))];
     let forged = support::forge_to_client(&n, &opt, |_| {});
-    n.client.handle(n.now, &forged);
+    n.forged_to_client(&forged);
     n.run_to_end(10_000);
     assert_eq!(n.client_mib(Mib::MPFastcloseRx), 0);
-    assert!(n.got[0] == pattern(5, 200_000));
+    assert!(n.got[0] == pattern(5, 20_000_000));
     assert!(n.closed[0].is_none_or(|e| e.is_none()), "{:?}", n.closed);
 }
 
@@ -211,7 +211,7 @@ fn data_acks_below_una_or_beyond_what_was_sent_are_ignored() {
             unused_flags: 0,
         }))];
         let forged = support::forge_to_client(&n, &opt, |_| {});
-        n.client.handle(n.now, &forged);
+        n.forged_to_client(&forged);
         assert_eq!(una(&n), before, "DATA_ACK {ack:?} ignored");
     }
     n.tamper = Box::new(|_, _, _| true);

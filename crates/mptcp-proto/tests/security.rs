@@ -15,16 +15,16 @@ fn a_v0_form_add_addr_on_a_v1_connection_is_dropped() {
     // RFC 8684 §3.4.1: the HMAC is a MUST on v1; RFC 6824's form has none,
     // so accepting it would be the RFC 7430 §2 attack.
     let mut n = Net::new(false, |_, _| {});
-    let msg = pattern(7, LEN);
+    let msg = pattern(7, 20 * LEN);
     n.to_send[1] = msg.clone();
-    n.run(200);
+    n.run(20);
     let opt = [TcpOption::Mptcp(MptcpOption::AddAddr(AddAddr::V0 {
         address_id: 9,
         addr: "198.51.100.7".parse().expect("addr"),
         port: None,
     }))];
     let forged = support::forge_to_client(&n, &opt, |_| {});
-    n.client.handle(n.now, &forged);
+    n.forged_to_client(&forged);
     n.run_to_end(20_000);
     assert_eq!(n.client_mib(Mib::AddAddrDrop), 1);
     assert_eq!(n.client_mib(Mib::AddAddr), 0);
@@ -37,16 +37,28 @@ fn a_remove_addr_with_an_unbelievable_ack_is_not_acted_on() {
     // RFC 8684 §3.4.2 and RFC 5961 §5.2: validate first, then act. The
     // acknowledgment number lies far beyond anything the client sent.
     let mut n = Net::new(true, |_, _| {});
-    let msg = pattern(8, LEN);
+    let msg = pattern(8, 20 * LEN);
     n.to_send[1] = msg.clone();
-    n.run(300);
+    n.run(20);
     let ids = AddressIds::new(&[0, 1, 2]).expect("ids");
     let opt = [TcpOption::Mptcp(MptcpOption::RemoveAddr(RemoveAddr {
         reserved: 0,
         ids,
     }))];
+    // The same segment with a believable ACK would be taken (see
+    // a_forged_remove_addr_does_not_cut_a_live_path); this one is dropped.
+    let dropped = |n: &Net| {
+        let c = n.client.connection(n.conn).expect("client");
+        c.subflows()
+            .next()
+            .expect("subflow")
+            .stats()
+            .dropped_segments
+    };
+    let before = dropped(&n);
     let forged = support::forge_to_client(&n, &opt, |r| r.ack += 50_000_000);
     n.client.handle(n.now, &forged);
+    assert_eq!(dropped(&n), before + 1);
     n.run_to_end(20_000);
     assert_eq!(n.client_mib(Mib::RmAddr), 0);
     assert_eq!(n.client_mib(Mib::RmSubflow), 0);
@@ -143,7 +155,7 @@ fn two_ends_out_of_step_do_not_exchange_acks_forever() {
     n.to_send[1] = msg.clone();
     n.run(500);
     let forged = n.forge_to_server(&[], &[0xee; 100], |_| {});
-    n.server.handle(n.now, &forged);
+    n.forged_to_server(&forged);
     let count = std::rc::Rc::new(std::cell::Cell::new(0u32));
     let c = count.clone();
     n.tamper = Box::new(move |_, _, _| {
@@ -152,4 +164,31 @@ fn two_ends_out_of_step_do_not_exchange_acks_forever() {
     });
     n.run(5_000);
     assert!(count.get() < 100, "{} packets in 5 seconds", count.get());
+}
+
+#[test]
+fn a_forged_remove_addr_does_not_cut_a_live_path() {
+    // RFC 8684 §3.4.2: a REMOVE_ADDR first triggers a keepalive on the
+    // path; a path that answers is not removed.
+    let mut n = Net::new(true, |_, _| {});
+    let msg = pattern(13, 20_000_000);
+    n.to_send[1] = msg.clone();
+    n.run(20);
+    let ids = AddressIds::new(&[0]).expect("ids");
+    let opt = [TcpOption::Mptcp(MptcpOption::RemoveAddr(RemoveAddr {
+        reserved: 0,
+        ids,
+    }))];
+    let forged = support::forge_to_client(&n, &opt, |_| {});
+    n.forged_to_client(&forged);
+    n.run_to_end(20_000);
+    assert_eq!(n.client_mib(Mib::RmAddr), 1);
+    assert_eq!(n.client_mib(Mib::RmAddrProbeAnswered), 1);
+    assert_eq!(n.client_mib(Mib::RmSubflow), 0, "no subflow cut");
+    assert!(n.got[0] == msg);
+    let c = n.client.connection(n.conn).expect("client");
+    assert!(
+        c.subflows().all(|sf| sf.stats().bytes_received > 100_000),
+        "both paths carried data"
+    );
 }

@@ -8,7 +8,10 @@ use super::{ConnEvent, ConnState, Connection, ConnectionError};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;
 use crate::subflow::{CloseReason, SubflowEvent, SubflowId, TcpState};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
+
+/// The least time a removed path gets to answer its keepalive probe.
+const REMOVAL_PROBE_MIN: Duration = Duration::from_millis(500);
 use mptcp_wire::{DataSeq, ResetReason};
 
 impl Connection {
@@ -251,8 +254,18 @@ impl Connection {
         mp.remote_addrs.retain(|r| !removed.contains(&r.id));
         let fin_acked = mp.data_fin == DataFinTx::Acked;
         for e in &mut self.subflows {
-            if removed.contains(&e.path.remote_id) && matches!(e.path.kind, PathKind::Join(_)) {
-                e.sf.abort();
+            if removed.contains(&e.path.remote_id)
+                && matches!(e.path.kind, PathKind::Join(_))
+                && e.path.removal_probe.is_none()
+                && e.sf.state() != TcpState::Closed
+            {
+                // RFC 8684 §3.4.2: make sure the path is gone before closing
+                // it (a forged REMOVE_ADDR must not cut a live path): a
+                // keepalive first.
+                let wait = e.sf.rtt().rto().saturating_mul(2).max(REMOVAL_PROBE_MIN);
+                e.path.removal_probe = Some(now + wait);
+                e.path.heard_since_probe = false;
+                e.sf.request_keepalive();
             }
             // RFC 8684 §3.3.3: once the DATA_FIN is acknowledged the
             // subflows close.
@@ -265,6 +278,23 @@ impl Connection {
             self.finish(None);
         }
         self.run_path_manager(now);
+    }
+
+    /// Subflows whose removal probe timed out without an answer are reset;
+    /// those that answered stay (the peer closes them if it meant to).
+    pub(super) fn finish_removal_probes(&mut self, now: Instant) {
+        for e in &mut self.subflows {
+            let Some(deadline) = e.path.removal_probe else {
+                continue;
+            };
+            if e.path.heard_since_probe {
+                e.path.removal_probe = None;
+                self.data.mib.inc(Mib::RmAddrProbeAnswered);
+            } else if now >= deadline {
+                e.path.removal_probe = None;
+                e.sf.abort();
+            }
+        }
     }
 
     /// A hook found the connection cannot go on: reset every subflow and

@@ -132,6 +132,10 @@ impl SubflowOwner for Owner<'_> {
         if self.data.mode.is_tcp() {
             return InputVerdict::Accept;
         }
+        if self.path.removal_probe.is_some() {
+            // An acceptable segment: the path answers.
+            self.path.heard_since_probe = true;
+        }
         if seg.has(TcpFlags::RST) {
             signals::on_rst(self.data, seg);
             return InputVerdict::Accept;

@@ -122,6 +122,12 @@ pub struct PathState {
     pub stale: bool,
     /// When a pure ACK was last asked for to carry a signal.
     pub signal_ack_at: Option<Instant>,
+    /// The peer removed this subflow's address: a keepalive probe went out
+    /// and, unless the path answers before this instant, the subflow is
+    /// reset (RFC 8684 §3.4.2).
+    pub removal_probe: Option<Instant>,
+    /// A segment arrived after the probe went out: the path is alive.
+    pub heard_since_probe: bool,
 }
 
 impl PathState {
@@ -151,6 +157,8 @@ impl PathState {
             ack_due: false,
             stale: false,
             signal_ack_at: None,
+            removal_probe: None,
+            heard_since_probe: false,
         }
     }
 

@@ -371,6 +371,7 @@ impl Connection {
     /// Data-level timers: reinjection, DATA_FIN and join-ACK retransmission.
     pub(super) fn on_data_timers(&mut self, now: Instant) {
         self.retransmit_join_acks(now);
+        self.finish_removal_probes(now);
         if self.fail_deadline.is_some_and(|t| t <= now) {
             // The peer never answered our MP_FAIL.
             self.fail_deadline = None;
@@ -464,6 +465,7 @@ impl Connection {
             .chain(joins)
             .chain(self.rtx.deadline)
             .chain(self.fail_deadline)
+            .chain(self.subflows.iter().filter_map(|e| e.path.removal_probe))
             .chain(signals)
             .min()
     }

@@ -573,6 +573,14 @@ impl Subflow {
         }
     }
 
+    /// Send a keepalive at the next poll (RFC 9293 §3.8.4: a segment with
+    /// an old sequence number, which the peer must acknowledge).
+    pub fn request_keepalive(&mut self) {
+        if self.state.is_synchronized() {
+            self.ack.probe = true;
+        }
+    }
+
     /// Ask for a zero-window probe at the next poll.
     pub fn request_probe(&mut self) {
         if self.state.is_synchronized() {

@@ -174,7 +174,15 @@ impl Net {
                         continue;
                     }
                     if let Some((s, d, seen)) = tuple_of(&pkt) {
-                        self.seen.insert((s, d), seen);
+                        // The furthest each way (a retransmission is older).
+                        let e = self.seen.entry((s, d)).or_insert(seen);
+                        if (seen.seq + seen.payload as u32).ge(e.seq + e.payload as u32) {
+                            e.seq = seen.seq;
+                            e.payload = seen.payload;
+                        }
+                        if seen.ack.gt(e.ack) {
+                            e.ack = seen.ack;
+                        }
                     }
                     let to = if dir == Dir::ToServer {
                         &mut self.server
@@ -325,4 +333,51 @@ pub fn forge_to_client(
     let len = emit_ip_tcp(server, client, &repr, opts, &[], &mut buf).expect("emit");
     buf.truncate(len);
     buf
+}
+
+impl Net {
+    /// Hand a forged segment to the client and check that TCP took it (it
+    /// reached the MPTCP layer): otherwise a test of what MPTCP does with
+    /// it would pass for the wrong reason.
+    pub fn forged_to_client(&mut self, pkt: &[u8]) {
+        let before = self.first_subflow_stats(true);
+        self.client.handle(self.now, pkt);
+        let after = self.first_subflow_stats(true);
+        assert_eq!(
+            after.segs_in,
+            before.segs_in + 1,
+            "the segment reached the subflow"
+        );
+        assert_eq!(
+            after.dropped_segments, before.dropped_segments,
+            "TCP took the segment"
+        );
+    }
+
+    /// The same towards the server.
+    pub fn forged_to_server(&mut self, pkt: &[u8]) {
+        let before = self.first_subflow_stats(false);
+        self.server.handle(self.now, pkt);
+        let after = self.first_subflow_stats(false);
+        assert_eq!(
+            after.segs_in,
+            before.segs_in + 1,
+            "the segment reached the subflow"
+        );
+        assert_eq!(
+            after.dropped_segments, before.dropped_segments,
+            "TCP took the segment"
+        );
+    }
+
+    fn first_subflow_stats(&self, client: bool) -> mptcp_proto::subflow::SubflowStats {
+        let (ep, h) = if client {
+            (&self.client, Some(self.conn))
+        } else {
+            (&self.server, self.accepted)
+        };
+        h.and_then(|h| ep.connection(h))
+            .and_then(|c| c.subflows().next().map(|sf| *sf.stats()))
+            .expect("a live first subflow")
+    }
 }
