@@ -192,3 +192,64 @@ fn a_forged_remove_addr_does_not_cut_a_live_path() {
         "both paths carried data"
     );
 }
+
+#[test]
+fn a_syn_flood_does_not_keep_an_honest_client_out() {
+    // 100,000 MP_CAPABLE SYNs from addresses that never answer fill the
+    // half-open backlog (128) at once; the honest client's SYN right after
+    // is answered with a SYN cookie and its connection completes at once
+    // (it once waited 123 s for the flood's half-open entries to expire).
+    use mptcp_wire::{CapableBody, CapableFlags, MpCapable, TcpFlags, TcpRepr, Version};
+    let mut n = Net::new(false, |_, _| {});
+    let server = std::net::SocketAddr::new(support::ip(support::SERVER), 80);
+    let cap = [
+        TcpOption::Mss(1460),
+        TcpOption::Mptcp(MptcpOption::Capable(MpCapable {
+            version: Version::V1,
+            flags: CapableFlags::HMAC_SHA,
+            body: CapableBody::NoKey,
+        })),
+    ];
+    let mut buf = vec![0u8; 256];
+    let mut sink = vec![0u8; 2048];
+    for i in 0..100_000u32 {
+        let src = std::net::SocketAddr::new(
+            std::net::IpAddr::from([198, 18, (i >> 16) as u8, (i >> 8) as u8]),
+            1024 + (i % 60_000) as u16,
+        );
+        let repr = TcpRepr {
+            src_port: src.port(),
+            dst_port: 80,
+            seq: mptcp_wire::SubflowSeq(i),
+            ack: mptcp_wire::SubflowSeq(0),
+            flags: TcpFlags::SYN,
+            window: 65535,
+            urgent: 0,
+        };
+        let len = mptcp_proto::segment::emit_ip_tcp(src, server, &repr, &cap, &[], &mut buf)
+            .expect("emit");
+        n.server.handle(n.now, &buf[..len]);
+        if i % 100 == 0 {
+            // The SYN-ACKs go to addresses that never answer.
+            while n.server.poll_transmit(n.now, &mut sink).is_some() {}
+        }
+    }
+    while n.server.poll_transmit(n.now, &mut sink).is_some() {}
+    let st = *n.server.stats();
+    assert!(
+        n.server.connection_count() <= 128,
+        "{}",
+        n.server.connection_count()
+    );
+    assert!(st.syn_cookies_sent >= 99_000, "{st:?}");
+    // Now the honest client (its SYN was waiting to leave).
+    let msg = pattern(15, LEN);
+    n.to_send[0] = msg.clone();
+    n.run(20);
+    assert!(n.accepted.is_some(), "accepted within 20 ms");
+    assert_eq!(n.server.stats().syn_cookies_accepted, 1);
+    n.run_to_end(10_000);
+    assert!(n.got[1] == msg);
+    let c = n.client.connection(n.conn).expect("client");
+    assert_eq!(c.fallback(), None, "MPTCP through the cookie");
+}

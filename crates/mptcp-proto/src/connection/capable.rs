@@ -43,6 +43,20 @@ fn flags(mp: &MptcpConn) -> CapableFlags {
     CapableFlags(f)
 }
 
+/// The MP_CAPABLE of a SYN-ACK carrying `key`, for a connection not built
+/// yet (a SYN cookie's SYN-ACK).
+pub fn syn_ack_option(version: MptcpVersion, key: u64, checksum: bool) -> MptcpOption {
+    let mut f = CapableFlags::HMAC_SHA.0;
+    if checksum {
+        f |= CapableFlags::CHECKSUM_REQUIRED.0;
+    }
+    MptcpOption::Capable(MpCapable {
+        version: wire_version(version),
+        flags: CapableFlags(f),
+        body: CapableBody::SenderKey(key),
+    })
+}
+
 /// Whether an MP_CAPABLE's flags are usable (RFC 8684 §3.1: a crypto bit
 /// must be set; with B set and not understood the option is ignored).
 fn usable(cap: &MpCapable) -> bool {

@@ -93,7 +93,10 @@ pub fn on_segment(
     if map.data_len == 0 {
         return on_infinite_mapping(data, path, map.subflow_seq, dsn);
     }
-    if dsn.gt(data.recv.nxt() + data.recv.capacity()) {
+    // Ahead of the window, or older than any retransmission could be
+    // (4 GiB behind).
+    let ahead = dsn.diff(data.recv.nxt());
+    if ahead > data.recv.capacity() as i64 || ahead < -(1i64 << 32) {
         // RFC 8684 §3.8: a data sequence number out of the window: drop the
         // data (the whole segment: taking it at the TCP level would put the
         // subflow out of step with the peer's own data).

@@ -28,6 +28,7 @@ mod transmit;
 mod tests;
 
 pub use capable::accept_syn as accept_capable_syn;
+pub use capable::syn_ack_option as capable_syn_ack;
 pub use info::{ConnectionInfo, MptcpInfo, SubflowInfo};
 pub use join::find_syn as join_syn;
 pub use mptcp::{FallbackReason, Mode, MptcpConfig};

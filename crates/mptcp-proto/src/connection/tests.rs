@@ -251,7 +251,74 @@ fn syn_flood_is_bounded_by_the_backlog() {
         p.b.handle(p.now, &buf[..len]);
     }
     assert_eq!(p.b.connection_count(), 128);
-    assert_eq!(p.b.stats().syn_backlog_drops, 1000 - 128);
+    // Beyond the backlog, SYNs are answered with cookies: no state. The
+    // queue of stateless SYN-ACKs is bounded too (256 at a time).
+    let st = p.b.stats();
+    assert_eq!(st.syn_cookies_sent + st.syn_backlog_drops, 1000 - 128);
+    assert!(st.syn_cookies_sent >= 256);
+}
+
+#[test]
+fn connections_opened_by_syn_cookies_work_like_the_others() {
+    // Backlog 0: every connection is opened by a cookie, MPTCP included.
+    for version in [
+        crate::crypto::MptcpVersion::V1,
+        crate::crypto::MptcpVersion::V0,
+    ] {
+        let mut p = Pair::new();
+        let mut b = EndpointConfig {
+            seed: 2,
+            syn_backlog: 0,
+            ..EndpointConfig::default()
+        };
+        b.connection.mptcp.version = version;
+        p.b = Endpoint::new(b);
+        p.b.add_address(B.parse().expect("addr"), 1500);
+        p.b.listen(80);
+        p.a = Endpoint::new(EndpointConfig {
+            seed: 1,
+            connection: crate::connection::ConnectionConfig {
+                mptcp: crate::connection::MptcpConfig {
+                    version,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..EndpointConfig::default()
+        });
+        p.a.add_address(A.parse().expect("addr"), 1500);
+        p.a.add_address("192.0.2.3".parse().expect("addr"), 1500);
+        let c =
+            p.a.connect(p.now, A.parse().expect("addr"), remote())
+                .expect("connect");
+        let msg: Vec<u8> = (0..500_000u32).map(|i| (i % 233) as u8).collect();
+        let mut written = 0;
+        let mut got = Vec::new();
+        let mut server = None;
+        let mut buf = vec![0u8; 65536];
+        while p.now < Instant::from_micros(20_000_000) && got.len() < msg.len() {
+            if written < msg.len() {
+                written += p.a.write(c, &msg[written..]).expect("write");
+            }
+            server = server.or_else(|| p.b.accept());
+            if let Some(s) = server {
+                while let Some(n) = p.b.read(s, &mut buf).expect("read") {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            if !p.step() {
+                break;
+            }
+        }
+        same(&got, &msg, "through a cookie connection");
+        assert_eq!(p.b.stats().syn_cookies_accepted, 1, "{version:?}");
+        let s = p.b.connection(server.expect("accepted")).expect("server");
+        assert_eq!(s.fallback(), None, "{version:?}: MPTCP through the cookie");
+        assert_eq!(s.subflows().count(), 2, "{version:?}: the join too");
+    }
 }
 
 /// Move one direction's data sequence space so that it starts at `start`:

@@ -1,16 +1,17 @@
 //! Packets in: parse at the edge, demultiplex by 4-tuple, open passive
 //! connections, route MP_JOINs by token, answer the rest with RST.
 
-use super::{Endpoint, ResetPlan, TokenOwner};
+use super::{Endpoint, ResetPlan, SynParams, TokenOwner, Transmit};
 use crate::connection::mptcp::{MptcpConn, Phase};
 use crate::connection::{Connection, ConnectionHandle, Mode, Role};
 use crate::crypto::KeyMaterial;
 use crate::segment::SegmentIn;
+use crate::segment::emit_ip_tcp_with;
 use crate::stats::Mib;
 use crate::subflow::{FourTuple, Subflow, SubflowId};
 use crate::time::{Duration, Instant};
 use crate::token::FourTuple as KeyTuple;
-use mptcp_wire::{IpPacket, IpProtocol, ResetReason, SubflowSeq, TcpFlags};
+use mptcp_wire::{IpPacket, IpProtocol, ResetReason, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
 use std::net::SocketAddr;
 
 /// How long a passive-side token stays pending without its third ACK
@@ -19,6 +20,19 @@ const PENDING_TOKEN_LIFETIME: Duration = Duration::from_secs(180);
 
 /// The most RSTs queued for unknown tuples; more are not sent.
 const MAX_PENDING_RESETS: usize = 256;
+
+/// A SYN-ACK to send without state (a SYN cookie).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CookieSynAck {
+    tuple: FourTuple,
+    iss: SubflowSeq,
+    peer_isn: SubflowSeq,
+    params: SynParams,
+    /// The peer's timestamp to echo.
+    tsecr: u32,
+    mtu: u16,
+    now: Instant,
+}
 
 impl Endpoint {
     /// One IP packet from the network.
@@ -67,6 +81,15 @@ impl Endpoint {
             return;
         }
         let is_syn = seg.has(TcpFlags::SYN) && !seg.has(TcpFlags::ACK);
+        if !seg.has(TcpFlags::SYN)
+            && seg.has(TcpFlags::ACK)
+            && self.listeners.contains(&tuple.local.port())
+            && let Some(mtu) = self.mtu_of(tuple.local.ip())
+            && let Some(params) = self.cookies.check(&tuple, seg.seq - 1, seg.ack - 1, now)
+        {
+            self.accept_cookie(now, tuple, mtu, params, &seg);
+            return;
+        }
         let Some(mtu) = self.mtu_of(tuple.local.ip()).filter(|_| is_syn) else {
             self.queue_reset(tuple, &seg, None);
             return;
@@ -85,6 +108,11 @@ impl Endpoint {
     fn accept_syn(&mut self, now: Instant, tuple: FourTuple, mtu: u16, syn: &SegmentIn<'_>) {
         if self.unaccepted >= self.config.backlog {
             self.stats.syn_backlog_drops += 1;
+            return;
+        }
+        if self.half_open >= self.config.syn_backlog {
+            // A SYN flood fills the backlog: answer without state.
+            self.queue_cookie(now, tuple, mtu, syn);
             return;
         }
         let mut config = self.config.connection;
@@ -266,6 +294,218 @@ impl Endpoint {
                 slot.conn.handle_timeout(now);
             }
             self.refresh(idx);
+        }
+    }
+}
+
+impl Endpoint {
+    /// A SYN while the backlog is full: a SYN-ACK whose ISS is a cookie
+    /// (RFC 4987 §3.6), and nothing kept.
+    fn queue_cookie(&mut self, now: Instant, tuple: FourTuple, mtu: u16, syn: &SegmentIn<'_>) {
+        if self.cookie_acks.len() >= MAX_PENDING_RESETS {
+            self.stats.syn_backlog_drops += 1;
+            return;
+        }
+        let tcp = self.config.connection.subflow;
+        let mp = self.config.connection.mptcp;
+        let capable = mp
+            .enabled
+            .then(|| crate::connection::accept_capable_syn(syn, mp.accept_v0))
+            .flatten();
+        if capable.is_some() {
+            self.mib.inc(Mib::MPCapableSYNRX);
+        }
+        let params = SynParams {
+            mss: syn.mss.unwrap_or(536),
+            wscale: syn.wscale.filter(|_| tcp.window_scaling),
+            sack: syn.sack_permitted && tcp.sack,
+            timestamps: syn.timestamps.is_some() && tcp.timestamps,
+            mptcp: capable.map(|(v, _, _)| v),
+            checksum: capable.is_some_and(|(_, _, c)| c),
+        };
+        let peer_isn = syn.seq;
+        let iss = self.cookies.iss(&tuple, peer_isn, now, &params);
+        self.stats.syn_cookies_sent += 1;
+        self.cookie_acks.push_back(CookieSynAck {
+            tuple,
+            iss,
+            peer_isn,
+            params,
+            tsecr: syn.timestamps.map_or(0, |t| t.tsval),
+            mtu,
+            now,
+        });
+    }
+
+    /// Write a cookie's SYN-ACK: the options a SYN-ACK of ours would carry
+    /// (MSS, SACK, timestamps, window scale, MP_CAPABLE with the key the
+    /// cookie derives).
+    pub(super) fn emit_cookie_syn_ack(
+        &mut self,
+        c: CookieSynAck,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
+        let tcp = self.config.connection.subflow;
+        let mut config = tcp;
+        config.mtu = c.mtu;
+        let mut opts: arrayvec::ArrayVec<TcpOption<'_>, 6> = arrayvec::ArrayVec::new();
+        opts.push(TcpOption::Mss(crate::subflow::announced_mss(
+            &c.tuple, &config,
+        )));
+        if c.params.sack {
+            opts.push(TcpOption::SackPermitted);
+        }
+        if c.params.timestamps {
+            opts.push(TcpOption::Timestamps {
+                tsval: crate::subflow::ts_clock(c.iss, c.now),
+                tsecr: c.tsecr,
+            });
+        }
+        if c.params.wscale.is_some() {
+            opts.push(TcpOption::WindowScale(crate::subflow::window_shift(
+                tcp.max_receive_window,
+            )));
+        }
+        if let Some(version) = c.params.mptcp {
+            let key = self.cookies.key(&c.tuple, c.peer_isn, c.iss);
+            let checksum = c.params.checksum || self.config.connection.mptcp.checksum;
+            opts.push(TcpOption::Mptcp(crate::connection::capable_syn_ack(
+                version, key, checksum,
+            )));
+        }
+        let repr = TcpRepr {
+            src_port: c.tuple.local.port(),
+            dst_port: c.tuple.remote.port(),
+            seq: c.iss,
+            ack: c.peer_isn + 1,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: self
+                .config
+                .connection
+                .recv_buffer
+                .min(usize::from(u16::MAX)) as u16,
+            urgent: 0,
+        };
+        let offload = tcp.checksum_offload;
+        let len = emit_ip_tcp_with(
+            c.tuple.local,
+            c.tuple.remote,
+            &repr,
+            &opts,
+            &[],
+            buf,
+            offload,
+        )
+        .ok()?;
+        Some(Transmit {
+            len,
+            src: c.tuple.local.ip(),
+            dst: c.tuple.remote.ip(),
+        })
+    }
+
+    /// An ACK whose acknowledgment number is a valid cookie: the connection
+    /// the SYN would have opened, past its SYN-ACK, then the ACK itself.
+    fn accept_cookie(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        mtu: u16,
+        params: SynParams,
+        ack: &SegmentIn<'_>,
+    ) {
+        if self.unaccepted >= self.config.backlog {
+            self.stats.syn_backlog_drops += 1;
+            return;
+        }
+        let (iss, peer_isn) = (ack.ack - 1, ack.seq - 1);
+        let mut config = self.config.connection;
+        config.subflow.mtu = mtu;
+        let syn = SegmentIn {
+            seq: peer_isn,
+            ack: SubflowSeq(0),
+            flags: TcpFlags::SYN,
+            window: ack.window,
+            payload: &[],
+            mss: Some(params.mss),
+            wscale: params.wscale,
+            sack_permitted: params.sack,
+            sack: None,
+            timestamps: ack.timestamps.filter(|_| params.timestamps).map(|t| {
+                crate::segment::Timestamps {
+                    tsval: t.tsval,
+                    tsecr: 0,
+                }
+            }),
+            mptcp: crate::segment::MptcpOptionList::new(),
+            malformed_options: 0,
+        };
+        let mode = self.cookie_mode(now, &tuple, peer_isn, iss, &params);
+        if mode.mptcp().is_some() {
+            config.subflow.cc = config.mptcp.cc;
+        }
+        let mut sf = Subflow::accept(SubflowId(0), tuple, iss, config.subflow, &syn);
+        sf.assume_syn_ack_sent();
+        let mut conn = Connection::new(
+            Role::Server,
+            config,
+            sf,
+            mode,
+            self.rng.fork(),
+            self.local_addrs(),
+        );
+        for &(addr, port) in &self.signal {
+            if addr != tuple.local.ip() && addr.is_ipv4() == tuple.local.is_ipv4() {
+                conn.announce(addr, port);
+            }
+        }
+        let idx = self.insert(conn, false).index();
+        self.tuples.insert(tuple, (idx, SubflowId(0)));
+        self.stats.passive_opens += 1;
+        self.stats.syn_cookies_accepted += 1;
+        if let Some(slot) = self.conns.get_mut(idx) {
+            slot.conn.handle_segment(now, SubflowId(0), ack);
+        }
+        self.refresh(idx);
+    }
+
+    /// The MPTCP state of a connection a cookie opens: the key the cookie
+    /// derives, its token inserted now (pending its third ACK's check). If
+    /// that token is taken, the connection is plain TCP: our segments then
+    /// carry no MPTCP option and the client falls back (RFC 8684 §3.7).
+    fn cookie_mode(
+        &mut self,
+        now: Instant,
+        tuple: &FourTuple,
+        peer_isn: SubflowSeq,
+        iss: SubflowSeq,
+        params: &SynParams,
+    ) -> Mode {
+        let mp = self.config.connection.mptcp;
+        let Some(version) = params.mptcp.filter(|_| mp.enabled) else {
+            return Mode::Plain;
+        };
+        let key = self.cookies.key(tuple, peer_isn, iss);
+        let keys = KeyMaterial::derive(key, version);
+        match self
+            .tokens
+            .insert_pending(keys, now + PENDING_TOKEN_LIFETIME)
+        {
+            Ok(handle) => {
+                self.mib.inc(Mib::MPCapablePassive);
+                let mut conn = MptcpConn::new(
+                    version,
+                    keys,
+                    mp.checksum || params.checksum,
+                    Phase::AwaitThirdAck,
+                );
+                conn.token = Some(handle);
+                Mode::Mptcp(Box::new(conn))
+            }
+            Err(_) => {
+                self.mib.inc(Mib::MPFallbackTokenInit);
+                Mode::Plain
+            }
         }
     }
 }

@@ -7,8 +7,11 @@
 //! `poll_transmit` until it returns `None`, then `poll_event`, then re-read
 //! `poll_timeout`.
 
+mod cookie;
 mod input;
 mod output;
+
+pub use cookie::{CookieJar, SynParams};
 
 use crate::connection::{
     AddressError, Connection, ConnectionConfig, ConnectionError, ConnectionHandle, Role,
@@ -35,9 +38,12 @@ pub struct EndpointConfig {
     pub seed: u64,
     /// Per-connection settings.
     pub connection: ConnectionConfig,
-    /// Server connections not yet accepted (half-open ones included)
-    /// beyond which new SYNs are dropped.
+    /// Established server connections not yet accepted beyond which new
+    /// connections are refused (the accept queue).
     pub backlog: usize,
+    /// Half-open server connections (SYN received, handshake not complete)
+    /// beyond which SYNs are answered statelessly, with SYN cookies.
+    pub syn_backlog: usize,
     /// Ports used for outgoing connections.
     pub ephemeral_ports: (u16, u16),
 }
@@ -48,6 +54,7 @@ impl Default for EndpointConfig {
             seed: 0,
             connection: ConnectionConfig::default(),
             backlog: 128,
+            syn_backlog: 128,
             ephemeral_ports: (32768, 60999),
         }
     }
@@ -123,8 +130,12 @@ pub struct EndpointStats {
     pub bad_checksum: u64,
     /// RSTs sent for segments matching no connection.
     pub resets_sent: u64,
-    /// SYNs dropped because the backlog was full.
+    /// SYNs (or cookie ACKs) dropped because the accept queue was full.
     pub syn_backlog_drops: u64,
+    /// SYNs answered with a SYN cookie (the half-open backlog was full).
+    pub syn_cookies_sent: u64,
+    /// Connections a valid SYN cookie opened.
+    pub syn_cookies_accepted: u64,
     /// Connections opened by peers.
     pub passive_opens: u64,
     /// Connections we opened.
@@ -136,6 +147,8 @@ struct Slot {
     conn: Connection,
     /// The generation of the handle naming this connection.
     generation: u32,
+    /// A server connection whose handshake has not completed.
+    half_open: bool,
     /// The deadline registered in the timer index.
     deadline: Option<Instant>,
     /// Whether it sits in the transmit queue.
@@ -189,9 +202,16 @@ pub struct Endpoint {
     next_port: u16,
     /// The generation the next connection gets.
     next_generation: u32,
-    /// Server connections the application has not accepted yet (half-open
-    /// ones included): the SYN backlog, counted as it changes.
+    /// Server connections whose handshake has not completed: bounded by
+    /// the backlog; beyond it SYNs are answered with cookies.
+    half_open: usize,
+    /// Server connections established but not accepted by the application
+    /// yet: bounded by the backlog too (the accept queue).
     unaccepted: usize,
+    /// SYN cookies (RFC 4987 §3.6).
+    cookies: CookieJar,
+    /// Stateless SYN-ACKs to send.
+    cookie_acks: VecDeque<input::CookieSynAck>,
     /// The latest time seen (for bookkeeping outside time-taking calls).
     last_now: Instant,
 }
@@ -223,7 +243,10 @@ impl Clone for Endpoint {
             stats: self.stats,
             next_port: self.next_port,
             next_generation: self.next_generation,
+            half_open: self.half_open,
             unaccepted: self.unaccepted,
+            cookies: self.cookies,
+            cookie_acks: self.cookie_acks.clone(),
             last_now: self.last_now,
         }
     }
@@ -244,6 +267,7 @@ impl Endpoint {
         let mut rng = Random::from_seed(config.seed);
         let isn_key = (rng.next_u64(), rng.next_u64());
         let id = rng.next_u64();
+        let cookie_key = (rng.next_u64(), rng.next_u64());
         let keys = Arc::new(KeyGenerator::new(rng.secret(), rng.next_u32()));
         let (lo, hi) = config.ephemeral_ports;
         let span = u64::from(hi.saturating_sub(lo)) + 1;
@@ -269,7 +293,10 @@ impl Endpoint {
             stats: EndpointStats::default(),
             next_port,
             next_generation: 0,
+            half_open: 0,
             unaccepted: 0,
+            cookies: CookieJar::new(cookie_key),
+            cookie_acks: VecDeque::new(),
             last_now: Instant::ZERO,
         }
     }
@@ -480,11 +507,12 @@ impl Endpoint {
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
         if !known {
-            self.unaccepted += 1;
+            self.half_open += 1;
         }
         let idx = self.conns.insert(Slot {
             conn,
             generation,
+            half_open: !known,
             deadline: None,
             queued: false,
             known,
@@ -499,7 +527,9 @@ impl Endpoint {
             && !slot.known
         {
             slot.known = true;
-            self.unaccepted -= 1;
+            if !slot.half_open {
+                self.unaccepted -= 1;
+            }
         }
         Some(h)
     }

@@ -13,6 +13,9 @@ impl Endpoint {
         if let Some(rst) = self.resets.pop_front() {
             return self.emit_reset(rst, buf);
         }
+        if let Some(ack) = self.cookie_acks.pop_front() {
+            return self.emit_cookie_syn_ack(ack, buf);
+        }
         while let Some(idx) = self.ready.pop_front() {
             let Some(slot) = self.conns.get_mut(idx) else {
                 continue;
@@ -124,6 +127,14 @@ impl Endpoint {
         };
         let h = ConnectionHandle::new(idx, slot.generation);
         while let Some(ev) = slot.conn.poll_event() {
+            if matches!(ev, ConnEvent::Connected | ConnEvent::Closed(_)) && slot.half_open {
+                // The handshake is over (or failed): out of the backlog.
+                slot.half_open = false;
+                self.half_open -= 1;
+                if matches!(ev, ConnEvent::Connected) && !slot.known {
+                    self.unaccepted += 1;
+                }
+            }
             let event = match ev {
                 ConnEvent::Connected if slot.conn.role() == Role::Server => {
                     self.accept_queue.push_back(h);
@@ -198,7 +209,9 @@ impl Endpoint {
         let Some(slot) = self.conns.try_remove(idx) else {
             return;
         };
-        if !slot.known {
+        if slot.half_open {
+            self.half_open -= 1;
+        } else if !slot.known {
             self.unaccepted -= 1;
         }
         // Counters outlive their connection, as the kernel's MIB does.

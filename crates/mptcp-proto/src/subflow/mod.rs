@@ -308,6 +308,14 @@ impl Subflow {
         }
     }
 
+    /// A passive open answered statelessly (a SYN cookie): the SYN-ACK is
+    /// taken as sent, so that the ACK completing the handshake is awaited.
+    pub fn assume_syn_ack_sent(&mut self) {
+        self.handshake.due = false;
+        self.handshake.sent = 1;
+        self.snd.nxt = self.iss + 1;
+    }
+
     /// The view the owner gets of this subflow.
     pub fn snapshot(&self) -> SubflowView {
         self.view()
@@ -656,6 +664,20 @@ impl Subflow {
     }
 }
 
+/// The MSS a subflow on `tuple` with `config` announces.
+pub fn announced_mss(tuple: &FourTuple, config: &SubflowConfig) -> u16 {
+    local_mss(tuple, config)
+}
+
+/// The timestamp clock of a subflow whose ISS is `iss`: milliseconds plus
+/// an offset drawn from the ISS (so a stateless SYN-ACK and the subflow
+/// built later from its cookie agree).
+pub fn ts_clock(iss: SubflowSeq, now: Instant) -> u32 {
+    iss.0
+        .rotate_left(13)
+        .wrapping_add((now.as_micros() / 1000) as u32)
+}
+
 /// The MSS we announce: the interface MTU less the IP header and 20 bytes
 /// of TCP, or the configured clamp if smaller.
 fn local_mss(tuple: &FourTuple, config: &SubflowConfig) -> u16 {
@@ -665,7 +687,7 @@ fn local_mss(tuple: &FourTuple, config: &SubflowConfig) -> u16 {
 }
 
 /// The smallest shift that lets a 16-bit window express `max` bytes.
-fn window_shift(max: u64) -> u8 {
+pub fn window_shift(max: u64) -> u8 {
     let mut shift = 0u8;
     while shift < 14 && (u64::from(u16::MAX) << shift) < max {
         shift += 1;

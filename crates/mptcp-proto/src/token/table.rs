@@ -185,6 +185,37 @@ impl<V: Clone> TokenTable<V> {
         }
     }
 
+    /// Insert these keys' token as pending until `expires`, if it is
+    /// unique and not zero: one attempt (the keys cannot change, as when a
+    /// SYN cookie derived them).
+    pub fn insert_pending(
+        &self,
+        keys: KeyMaterial,
+        expires: Instant,
+    ) -> Result<TokenHandle, TokenError> {
+        if keys.token.0 == 0 {
+            self.stats.inc(Mib::TokenCollision);
+            return Err(TokenError::RetriesExhausted { attempts: 1 });
+        }
+        match self.map.entry(keys.token) {
+            Entry::Occupied(_) => {
+                self.stats.inc(Mib::TokenCollision);
+                Err(TokenError::RetriesExhausted { attempts: 1 })
+            }
+            Entry::Vacant(vacant) => {
+                let id = EntryId(self.next_id.fetch_add(1, Ordering::Relaxed));
+                vacant.insert(Slot {
+                    id,
+                    state: SlotState::Pending { expires },
+                });
+                Ok(TokenHandle {
+                    token: keys.token,
+                    id,
+                })
+            }
+        }
+    }
+
     /// An empty table.
     pub fn new(config: TokenTableConfig) -> TokenTable<V> {
         TokenTable::with_capacity(config, 0)
