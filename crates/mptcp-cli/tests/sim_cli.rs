@@ -151,10 +151,65 @@ fn bad_values_exit_2_with_one_line() {
             "--down",
             "3@1s",
         ],
+        &[
+            "sim",
+            "--path",
+            "10mbit/10ms",
+            "--bytes",
+            "1MB",
+            "--middlebox",
+            "1:split",
+        ],
+        &[
+            "sim",
+            "--path",
+            "10mbit/10ms",
+            "--bytes",
+            "1MB",
+            "--middlebox",
+            "0:firewall",
+        ],
+        &[
+            "sim",
+            "--path",
+            "10mbit/10ms",
+            "--bytes",
+            "1MB",
+            "--middlebox",
+            "0:nat@up",
+        ],
     ] {
         let out = mptcp(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn middleboxes_run_and_print_what_they_did() {
+    let out = mptcp(&[
+        "sim",
+        "--path",
+        "20mbit/10ms",
+        "--path",
+        "10mbit/20ms",
+        "--bytes",
+        "300KB",
+        "--middlebox",
+        "0:split",
+        "--middlebox",
+        "1:nat",
+        "--strip-options",
+        "1:data",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("middlebox"))
+        .expect("a middlebox line");
+    for counter in ["split_segments=", "nat_translated=", "stripped_options="] {
+        assert!(line.contains(counter), "{line}");
     }
 }

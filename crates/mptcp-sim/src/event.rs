@@ -28,6 +28,9 @@ pub(crate) enum Event {
     Wake { node: NodeId },
     /// A scheduled up/down transition of a link.
     LinkState { link: LinkId, up: bool },
+    /// A middlebox of a link may release a packet it held back, if the
+    /// link has not gone down since (`epoch`).
+    MiddleboxRelease { link: LinkId, epoch: u64 },
 }
 
 struct Scheduled {

@@ -84,12 +84,15 @@ pub mod topology;
 pub use error::SimError;
 pub use ip::{Prefix, PrefixError, packet_addrs};
 pub use link::config::{ConfigError, LinkConfig, LinkState};
-pub use middlebox::{Middlebox, MiddleboxStats, StripWhich, Verdict};
+pub use middlebox::{
+    CoalesceMode, Ctx, Middlebox, MiddleboxKind, MiddleboxSpec, MiddleboxState, MiddleboxStats,
+    Nat, NatSide, NatVerdict, PathDirection, StripWhich, SynOption, Verdict,
+};
 pub use node::{IfaceConfig, IfaceId, LinkId, Node, NodeId};
 pub use observer::{DropReason, DropSite, Observer, ObserverId};
 pub use pcap::PcapCapture;
 pub use rng::derive_seed;
-pub use sim::{SimConfig, Simulator, StopReason};
+pub use sim::{NatId, SimConfig, Simulator, StopReason};
 pub use stats::{DropCounts, IfaceStats, LinkStats, SimStats, ThroughputSeries};
 
 /// The simulator's time types, re-exported from the engine.

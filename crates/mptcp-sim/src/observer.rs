@@ -31,12 +31,15 @@ pub enum DropReason {
     QueueFull,
     /// Random loss on the wire.
     Loss,
+    /// A middlebox refused it (a NAT without a mapping for an inbound
+    /// packet).
+    Middlebox,
 }
 
 impl DropReason {
     /// Every reason, in declaration order (the index used by
     /// [`DropCounts`](crate::DropCounts)).
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Malformed,
         DropReason::NoSourceIface,
         DropReason::NotConnected,
@@ -46,6 +49,7 @@ impl DropReason {
         DropReason::LinkMtu,
         DropReason::QueueFull,
         DropReason::Loss,
+        DropReason::Middlebox,
     ];
 
     /// A short snake_case name for reports.
@@ -60,6 +64,7 @@ impl DropReason {
             DropReason::LinkMtu => "link_mtu",
             DropReason::QueueFull => "queue_full",
             DropReason::Loss => "loss",
+            DropReason::Middlebox => "middlebox",
         }
     }
 

@@ -5,11 +5,11 @@ use crate::Failure;
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::scheduler::SchedulerKind;
-use mptcp_sim::StripWhich;
 use mptcp_sim::parse::{parse_duration, parse_size};
 use mptcp_sim::scenario::{
     Direction, Outage, PathSpec, TransferReport, TransferSpec, parse_pause, parse_size_range,
 };
+use mptcp_sim::{MiddleboxSpec, StripWhich};
 use std::path::PathBuf;
 use std::time::Instant as WallClock;
 
@@ -53,6 +53,16 @@ pub struct Args {
     /// with payload) or all (the default). Repeatable.
     #[arg(long = "strip-options", value_name = "PATH[:WHICH]")]
     strip: Vec<String>,
+    /// A middlebox on path PATH, both directions unless @up (client to
+    /// server) or @down: strip-mptcp[:syn|nonsyn|data|all] (MPTCP options
+    /// removed), strip-ts, strip-sack, strip-wscale (the option removed
+    /// from SYNs and SYN-ACKs), rewrite[=N] (one payload byte changed in
+    /// every N-th data segment, TCP checksum fixed; default every one),
+    /// split (data segments cut in two), coalesce[=gro|lro] (consecutive
+    /// segments merged; gro only when their options match), nat (the
+    /// client's address and port translated). Repeatable; applied in order.
+    #[arg(long = "middlebox", value_name = "PATH:KIND[@up|@down]")]
+    middleboxes: Vec<String>,
     /// Who sends: up (client to server), down, or both.
     #[arg(long, default_value = "up")]
     direction: String,
@@ -151,23 +161,27 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
     };
     for s in &args.strip {
         let (path, which) = s.split_once(':').unwrap_or((s, "all"));
-        let which = match which {
-            "syn" => StripWhich::Syn,
-            "nonsyn" => StripWhich::NonSyn,
-            "data" => StripWhich::Data,
-            "all" => StripWhich::All,
-            _ => {
-                return Err(Failure::usage(format!(
-                    "--strip-options {s}: expected PATH[:syn|:nonsyn|:data|:all]"
-                )));
-            }
-        };
+        let which = StripWhich::from_name(which).ok_or_else(|| {
+            Failure::usage(format!(
+                "--strip-options {s}: expected PATH[:syn|:nonsyn|:data|:all]"
+            ))
+        })?;
         let path: usize = path
             .parse()
             .ok()
             .filter(|p| *p < spec.paths.len())
             .ok_or_else(|| Failure::usage(format!("--strip-options {s}: no such path")))?;
         spec.strip.push((path, which));
+    }
+    for m in &args.middleboxes {
+        let (path, middlebox) = MiddleboxSpec::parse_on_path(m)
+            .map_err(|e| Failure::usage(format!("--middlebox {m}: {e}")))?;
+        if path >= spec.paths.len() {
+            return Err(Failure::usage(format!(
+                "--middlebox {m}: there is no path {path}"
+            )));
+        }
+        spec.middleboxes.push((path, middlebox));
     }
     spec.direction = Direction::from_name(&args.direction).ok_or_else(|| {
         Failure::usage(format!(
@@ -292,6 +306,16 @@ fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
             let list: Vec<String> = counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
             println!("{side:<10} {}", list.join(" "));
         }
+    }
+    let boxes: Vec<String> = r
+        .middleboxes
+        .counters()
+        .iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !boxes.is_empty() {
+        println!("{:<10} {}", "middlebox", boxes.join(" "));
     }
     if let Some(e) = &r.error {
         println!("error      {e}");

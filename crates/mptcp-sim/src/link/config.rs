@@ -26,13 +26,20 @@ pub const MIN_QUEUE_PACKETS: u64 = 64;
 ///    every packet it holds (queued, being serialized, or propagating) is
 ///    dropped too; those in propagation are reported at the time they would
 ///    have arrived. The link starts up; `schedule` lists later transitions.
-/// 2. **Middleboxes**: the link's [`Middlebox`]es rewrite the packet, in the
-///    order they were attached (configuration first, then
-///    [`Simulator::add_middlebox`](crate::Simulator::add_middlebox)). Every
-///    later stage, observers from
-///    [`on_enqueued`](crate::Observer::on_enqueued) on, and the receiving
-///    node see the rewritten packet; the link's `offered_bytes` count it as
-///    sent.
+/// 2. **Middleboxes**: a NAT the link crosses
+///    ([`Simulator::add_nat`](crate::Simulator::add_nat)) translates the
+///    packet (or drops it: [`Middlebox`](crate::DropReason::Middlebox)),
+///    then the link's [`Middlebox`]es process it, in the order they were
+///    attached (configuration first, then
+///    [`Simulator::add_middlebox`](crate::Simulator::add_middlebox)). Each
+///    turns one packet into zero or more (split in two, or held back and
+///    released later, merged with others, by a simulator event); each packet
+///    that comes out goes through the later stages on its own. Every later
+///    stage, observers from [`on_enqueued`](crate::Observer::on_enqueued)
+///    on, and the receiving node see the rewritten packets; the link's
+///    `offered_packets` and `offered_bytes` count what the node sent. A
+///    packet held by a middlebox when the link goes down is dropped with
+///    the queue.
 /// 3. **MTU**: packets larger than `mtu` IP bytes are dropped
 ///    ([`LinkMtu`](crate::DropReason::LinkMtu)).
 /// 4. **Queue**: a drop-tail FIFO counting IP bytes, including the packet being

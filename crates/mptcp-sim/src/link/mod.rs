@@ -12,7 +12,7 @@ use mptcp_proto::time::{Duration, Instant};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::middlebox::MiddleboxStats;
+use crate::middlebox::{Ctx, MiddleboxState, MiddleboxStats, NatSide};
 use crate::node::{IfaceId, NodeId};
 use crate::observer::DropReason;
 use crate::stats::LinkStats;
@@ -28,6 +28,13 @@ pub(crate) struct Link {
     pub(crate) stats: LinkStats,
     /// What the link's middleboxes did.
     pub(crate) middlebox_stats: MiddleboxStats,
+    /// The runtime state of each middlebox (grown as middleboxes are added).
+    middlebox_state: Vec<MiddleboxState>,
+    /// Reused buffers for packets between middleboxes.
+    batch: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+    /// The NAT (an index into the simulator's NATs) this link crosses, and
+    /// which way.
+    pub(crate) nat: Option<(usize, NatSide)>,
     /// Bumped on every transition to down; packets and transmissions of an
     /// older epoch are lost.
     pub(crate) epoch: u64,
@@ -97,6 +104,9 @@ impl Link {
             config,
             stats: LinkStats::default(),
             middlebox_stats: MiddleboxStats::default(),
+            middlebox_state: Vec::new(),
+            batch: (Vec::new(), Vec::new()),
+            nat: None,
             epoch: 0,
             up: true,
             queue: VecDeque::new(),
@@ -118,18 +128,77 @@ impl Link {
         self.queue.back().map_or(&[], Vec::as_slice)
     }
 
-    /// Offers `packet` at `now`: state check, middleboxes, MTU and queue
-    /// checks, then enqueue.
-    pub(crate) fn offer(&mut self, now: Instant, mut packet: Vec<u8>) -> Offer {
-        self.stats.offered_packets += 1;
-        self.stats.offered_bytes += packet.len() as u64;
-        if self.up {
-            self.rewrite(&mut packet);
+    /// Whether the link runs a NAT or middleboxes.
+    pub(crate) fn has_middleboxes(&self) -> bool {
+        self.nat.is_some() || !self.config.middleboxes.is_empty()
+    }
+
+    /// Runs `packet` through middleboxes `from..` in order at `now`, pushing
+    /// what comes out onto `out`. Returns the earliest release time of a
+    /// packet a middlebox started holding (the caller schedules it).
+    pub(crate) fn run_middleboxes(
+        &mut self,
+        now: Instant,
+        from: usize,
+        packet: Vec<u8>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Option<Instant> {
+        let n = self.config.middleboxes.len();
+        self.middlebox_state.resize_with(n, MiddleboxState::default);
+        let ctx = Ctx {
+            now,
+            mtu: self.config.mtu as usize,
+        };
+        let (mut cur, mut next) = std::mem::take(&mut self.batch);
+        cur.push(packet);
+        let mut hold: Option<Instant> = None;
+        for k in from..n {
+            let state = &mut self.middlebox_state[k];
+            let before = state.deadline();
+            for p in cur.drain(..) {
+                let m = &self.config.middleboxes[k];
+                m.apply(state, ctx, p, &mut next, &mut self.middlebox_stats);
+            }
+            let after = state.deadline();
+            if after != before
+                && let Some(at) = after
+            {
+                hold = Some(hold.map_or(at, |h| h.min(at)));
+            }
+            std::mem::swap(&mut cur, &mut next);
         }
+        out.append(&mut cur);
+        self.batch = (cur, next);
+        hold
+    }
+
+    /// Releases what the middleboxes hold whose time is over at `now`,
+    /// through the middleboxes after the one that held it, onto `out`.
+    /// Returns the earliest release time of a packet held anew.
+    pub(crate) fn release_middleboxes(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Option<Instant> {
+        let mut hold: Option<Instant> = None;
+        let mut released = Vec::new();
+        for k in 0..self.middlebox_state.len() {
+            let m = &self.config.middleboxes[k];
+            m.release_due(&mut self.middlebox_state[k], now, &mut released);
+            for p in released.drain(..) {
+                if let Some(at) = self.run_middleboxes(now, k + 1, p, out) {
+                    hold = Some(hold.map_or(at, |h| h.min(at)));
+                }
+            }
+        }
+        hold
+    }
+
+    /// Offers a packet that passed the middleboxes at `now`: MTU and queue
+    /// checks, then enqueue.
+    pub(crate) fn enqueue(&mut self, now: Instant, packet: Vec<u8>) -> Offer {
         let len = packet.len() as u64;
-        let refused = if !self.up {
-            Some(DropReason::LinkDown)
-        } else if len > u64::from(self.config.mtu) {
+        let refused = if len > u64::from(self.config.mtu) {
             Some(DropReason::LinkMtu)
         } else if self.config.rate_bps == 0 {
             return Offer::Departs(packet);
@@ -150,17 +219,6 @@ impl Link {
         Offer::Queued {
             queue_bytes: self.queue_bytes,
             tx_done,
-        }
-    }
-
-    /// Runs the link's middleboxes over `packet`, in order.
-    fn rewrite(&mut self, packet: &mut Vec<u8>) {
-        if self.config.middleboxes.is_empty() {
-            return;
-        }
-        self.middlebox_stats.inspected_packets += 1;
-        for m in &self.config.middleboxes {
-            m.apply(packet, &mut self.middlebox_stats);
         }
     }
 
@@ -243,7 +301,12 @@ impl Link {
                 self.epoch += 1;
                 self.queue_bytes = 0;
                 self.busy_until_ns = 0;
-                let dropped = std::mem::take(&mut self.queue);
+                let mut dropped = std::mem::take(&mut self.queue);
+                dropped.extend(
+                    self.middlebox_state
+                        .iter_mut()
+                        .filter_map(MiddleboxState::take_held),
+                );
                 for p in &dropped {
                     self.stats.dropped.add(DropReason::LinkDown, p.len());
                 }

@@ -13,10 +13,11 @@ pub use spec::{
 use crate::app::{AppConfig, AppRole, StreamApp};
 use crate::host::Host;
 use crate::invariants::TcpInvariants;
-use crate::middlebox::Middlebox;
+use crate::ip::Prefix;
+use crate::middlebox::{Middlebox, Nat, PathDirection};
 use crate::node::NodeId;
 use crate::sim::{SimConfig, Simulator};
-use crate::topology::MultiPath;
+use crate::topology::{MultiPath, PathIds};
 use crate::{ObserverId, SimError};
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig};
 use mptcp_proto::time::Instant;
@@ -141,6 +142,7 @@ impl Scenario {
                     sim.add_middlebox(ids.links.backward, Middlebox::strip_mptcp(which));
                 }
             }
+            attach_middleboxes(&mut sim, spec, i, ids, server);
         }
         if let Some(path) = &spec.pcap {
             sim.capture_pcap(client, crate::node::IfaceId(0), path)?;
@@ -196,6 +198,41 @@ impl Scenario {
             None => None,
         };
         TransferReport::collect(self, error)
+    }
+}
+
+/// The public address of a NAT on path `path`.
+pub fn nat_addr(ipv6: bool, path: usize) -> IpAddr {
+    if ipv6 {
+        IpAddr::V6(Ipv6Addr::new(0xfd64, path as u16 + 1, 0, 0, 0, 0, 0, 1))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(100, 64, path as u8 + 1, 1))
+    }
+}
+
+/// Puts the middleboxes `spec` names for path `path` on its links: link
+/// middleboxes on the directions they cover, in order, and a NAT with the
+/// server's route to its public address.
+fn attach_middleboxes(
+    sim: &mut Simulator<Host>,
+    spec: &TransferSpec,
+    path: usize,
+    ids: &PathIds,
+    server: NodeId,
+) {
+    for (_, m) in spec.middleboxes.iter().filter(|(p, _)| *p == path) {
+        let Some(middlebox) = m.kind.link_middlebox() else {
+            let public = nat_addr(spec.ipv6, path);
+            sim.add_nat(ids.links.forward, ids.links.backward, Nat::new(public));
+            sim.add_host_route(server, Prefix::host(public), ids.server_iface);
+            continue;
+        };
+        if m.covers(PathDirection::Up) {
+            sim.add_middlebox(ids.links.forward, middlebox.clone());
+        }
+        if m.covers(PathDirection::Down) {
+            sim.add_middlebox(ids.links.backward, middlebox);
+        }
     }
 }
 

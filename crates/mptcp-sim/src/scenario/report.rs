@@ -1,8 +1,9 @@
 //! What a transfer scenario measured.
 
-use super::{Direction, Scenario, path_addr};
+use super::{Direction, Scenario, nat_addr, path_addr};
 use crate::app::{AppStatus, SubflowSnapshot};
 use crate::invariants::TcpInvariants;
+use crate::middlebox::MiddleboxStats;
 use mptcp_proto::time::Instant;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -90,6 +91,8 @@ pub struct TransferReport {
     pub sim_events: u64,
     /// Packets the network dropped.
     pub sim_drops: u64,
+    /// What the middleboxes did, summed over every link.
+    pub middleboxes: MiddleboxStats,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
     /// The command that reproduces the run.
@@ -231,6 +234,10 @@ impl TransferReport {
                     .flat_map(|&n| sc.sim.ifaces(n).map(move |(i, _)| (n, i)))
                     .map(|(n, i)| sc.sim.iface_stats(n, i).dropped.total_packets())
                     .sum::<u64>(),
+            middleboxes: (0..sc.sim.link_count()).fold(MiddleboxStats::default(), |mut m, l| {
+                m.add(sc.sim.middlebox_stats(crate::LinkId(l)));
+                m
+            }),
             error,
             command: spec.command_line(),
         }
@@ -268,9 +275,14 @@ fn flow_problems(bytes: u64, tx: &AppStatus, rx: &AppStatus) -> Vec<String> {
 }
 
 fn subflow_report(ipv6: bool, used: usize, s: &SubflowSnapshot) -> SubflowReport {
-    let local = s.tuple.local.ip();
+    // The client's end of a subflow names its path: its own address, or
+    // the public address of a NAT on the path as the server sees it.
+    let ends = [s.tuple.local.ip(), s.tuple.remote.ip()];
     let path = (0..used)
-        .find(|&i| path_addr(ipv6, i, 1) == local || path_addr(ipv6, i, 2) == local)
+        .find(|&i| {
+            ends.iter()
+                .any(|&a| a == path_addr(ipv6, i, 1) || a == nat_addr(ipv6, i))
+        })
         .unwrap_or(0);
     SubflowReport {
         path,

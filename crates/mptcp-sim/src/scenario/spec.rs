@@ -2,7 +2,7 @@
 
 use crate::app::SizeRange;
 use crate::link::config::{LinkConfig, LinkState};
-use crate::middlebox::StripWhich;
+use crate::middlebox::{MiddleboxSpec, StripWhich};
 use crate::parse::{ParseError, parse_duration, parse_path, parse_percent, parse_size};
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::crypto::MptcpVersion;
@@ -214,8 +214,14 @@ pub struct TransferSpec {
     pub scheduler: SchedulerKind,
     /// Whether the client and the server ask for DSS checksums.
     pub checksum: (bool, bool),
-    /// Middleboxes stripping MPTCP options on a path (both directions).
+    /// Middleboxes stripping MPTCP options on a path (both directions):
+    /// `--strip-options`, the same as a
+    /// [`MiddleboxKind::StripMptcp`](crate::MiddleboxKind::StripMptcp) in
+    /// `middleboxes`, kept for the command line and older scenarios.
     pub strip: Vec<(usize, StripWhich)>,
+    /// Middleboxes on a path (`--middlebox PATH:KIND`), in order; those of
+    /// `strip` come first.
+    pub middleboxes: Vec<(usize, MiddleboxSpec)>,
     /// Opportunistic reinjection on (the engine's default) or off.
     pub opportunistic: bool,
     /// The TCP options the client offers.
@@ -247,6 +253,7 @@ impl TransferSpec {
             scheduler: SchedulerKind::MinRtt,
             checksum: (false, false),
             strip: Vec::new(),
+            middleboxes: Vec::new(),
             opportunistic: true,
             client_tcp: TcpFeatures::default(),
             server_tcp: TcpFeatures::default(),
@@ -318,14 +325,12 @@ impl TransferSpec {
                 c.push_str(" --no-opportunistic");
             }
             for (path, which) in &self.strip {
-                let w = match which {
-                    StripWhich::Syn => "syn",
-                    StripWhich::NonSyn => "nonsyn",
-                    StripWhich::Data => "data",
-                    StripWhich::All => "all",
-                };
+                let w = which.name();
                 c.push_str(&format!(" --strip-options {path}:{w}"));
             }
+        }
+        for (path, m) in &self.middleboxes {
+            c.push_str(&format!(" --middlebox {path}:{m}"));
         }
         c
     }

@@ -6,8 +6,10 @@ use super::{Kind, Simulator};
 use crate::event::Event;
 use crate::ip::{Prefix, packet_addrs};
 use crate::link::{Fate, Offer};
+use crate::middlebox::NatVerdict;
 use crate::node::{IfaceId, LinkId, Node, NodeId};
 use crate::observer::{DropReason, DropSite};
+use mptcp_proto::time::Instant;
 
 impl<N: Node> Simulator<N> {
     /// A host emitted `packet`: leave through the interface of the host
@@ -62,8 +64,60 @@ impl<N: Node> Simulator<N> {
         self.report_drop(DropSite::Iface(node, iface), reason, packet);
     }
 
-    fn link_offer(&mut self, link: LinkId, packet: Vec<u8>) {
-        match self.links[link.0].offer(self.now, packet) {
+    /// `packet` enters `link`: state check, NAT, middleboxes, then the
+    /// queue (see [`LinkConfig`](crate::LinkConfig)'s stages).
+    fn link_offer(&mut self, link: LinkId, mut packet: Vec<u8>) {
+        let l = &mut self.links[link.0];
+        l.stats.offered_packets += 1;
+        l.stats.offered_bytes += packet.len() as u64;
+        if !l.is_up() {
+            l.stats.dropped.add(DropReason::LinkDown, packet.len());
+            return self.report_drop(DropSite::Link(link), DropReason::LinkDown, packet);
+        }
+        if !l.has_middleboxes() {
+            return self.link_enqueue(link, packet);
+        }
+        l.middlebox_stats.inspected_packets += 1;
+        if let Some((nat, side)) = l.nat {
+            let verdict = self.nats[nat].translate(side, &mut packet, &mut l.middlebox_stats);
+            if verdict == NatVerdict::Drop {
+                l.stats.dropped.add(DropReason::Middlebox, packet.len());
+                return self.report_drop(DropSite::Link(link), DropReason::Middlebox, packet);
+            }
+        }
+        let mut out = std::mem::take(&mut self.middlebox_out);
+        let hold = self.links[link.0].run_middleboxes(self.now, 0, packet, &mut out);
+        self.after_middleboxes(link, hold, &mut out);
+        self.middlebox_out = out;
+    }
+
+    /// A middlebox of `link` may release what it holds.
+    pub(super) fn on_middlebox_release(&mut self, link: LinkId, epoch: u64) {
+        if self.links[link.0].epoch != epoch {
+            return;
+        }
+        let mut out = std::mem::take(&mut self.middlebox_out);
+        let hold = self.links[link.0].release_middleboxes(self.now, &mut out);
+        self.after_middleboxes(link, hold, &mut out);
+        self.middlebox_out = out;
+    }
+
+    /// Schedules the release of what `link`'s middleboxes started holding,
+    /// and enqueues what they let through.
+    fn after_middleboxes(&mut self, link: LinkId, hold: Option<Instant>, out: &mut Vec<Vec<u8>>) {
+        if let Some(at) = hold {
+            let epoch = self.links[link.0].epoch;
+            self.events
+                .push(at.max(self.now), Event::MiddleboxRelease { link, epoch });
+        }
+        for packet in out.drain(..) {
+            self.link_enqueue(link, packet);
+        }
+    }
+
+    /// `packet`, past the middleboxes, is offered to `link`'s queue.
+    fn link_enqueue(&mut self, link: LinkId, packet: Vec<u8>) {
+        match self.links[link.0].enqueue(self.now, packet) {
             Offer::Dropped(reason, packet) => {
                 self.report_drop(DropSite::Link(link), reason, packet);
             }

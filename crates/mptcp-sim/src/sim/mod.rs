@@ -11,7 +11,7 @@ use crate::event::{Event, EventQueue};
 use crate::ip::Prefix;
 use crate::link::Link;
 use crate::link::config::{LinkConfig, LinkState};
-use crate::middlebox::{Middlebox, MiddleboxStats};
+use crate::middlebox::{Middlebox, MiddleboxStats, Nat, NatSide};
 use crate::node::{IfaceConfig, IfaceId, LinkId, Node, NodeId};
 use crate::observer::{Observer, ObserverId};
 use crate::pcap::PcapCapture;
@@ -62,6 +62,10 @@ impl Default for SimConfig {
     }
 }
 
+/// A NAT added with [`Simulator::add_nat`], numbered from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NatId(pub usize);
+
 /// A host's node, or a router.
 enum Kind<N> {
     Host(N),
@@ -100,6 +104,10 @@ pub struct Simulator<N> {
     scratch: Vec<u8>,
     /// Recycled packet buffers.
     pool: Vec<Vec<u8>>,
+    /// NATs, each shared by the two links of a path.
+    nats: Vec<Nat>,
+    /// Reused buffer for what a link's middleboxes let through.
+    middlebox_out: Vec<Vec<u8>>,
 }
 
 impl<N: Node> Simulator<N> {
@@ -115,6 +123,8 @@ impl<N: Node> Simulator<N> {
             stats: SimStats::default(),
             scratch: vec![0; 65_535],
             pool: Vec::new(),
+            nats: Vec::new(),
+            middlebox_out: Vec::new(),
         }
     }
 
@@ -366,9 +376,37 @@ impl<N: Node> Simulator<N> {
         self.links[link.0].config.middleboxes.push(middlebox);
     }
 
-    /// What the middleboxes of `link` did.
+    /// What the middleboxes of `link` did (its NAT's work included).
     pub fn middlebox_stats(&self, link: LinkId) -> &MiddleboxStats {
         &self.links[link.0].middlebox_stats
+    }
+
+    /// Puts `nat` between two links in opposite directions: packets offered
+    /// to `outbound` (leaving the private side) have their source
+    /// translated, packets offered to `inbound` (toward the private side)
+    /// their destination translated back, or are dropped
+    /// ([`DropReason::Middlebox`](crate::DropReason::Middlebox)) when no
+    /// mapping matches. The NAT runs at each link's entrance before its
+    /// middleboxes; its counts go to each link's
+    /// [`middlebox_stats`](Self::middlebox_stats). The peer on the public
+    /// side needs a route to the NAT's public address over `inbound`.
+    ///
+    /// # Panics
+    /// If either link already has a NAT.
+    pub fn add_nat(&mut self, outbound: LinkId, inbound: LinkId, nat: Nat) -> NatId {
+        let id = self.nats.len();
+        for (link, side) in [(outbound, NatSide::Outbound), (inbound, NatSide::Inbound)] {
+            let l = &mut self.links[link.0];
+            assert!(l.nat.is_none(), "{link:?} already has a NAT");
+            l.nat = Some((id, side));
+        }
+        self.nats.push(nat);
+        NatId(id)
+    }
+
+    /// The NAT `id`, with its translation table.
+    pub fn nat(&self, id: NatId) -> &Nat {
+        &self.nats[id.0]
     }
 
     /// Whether a link is currently up.

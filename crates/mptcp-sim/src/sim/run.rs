@@ -117,6 +117,7 @@ impl<N: Node> Simulator<N> {
             Event::TxDone { link, epoch } => self.on_tx_done(link, epoch),
             Event::Timer { node, generation } => self.on_timer(node, generation),
             Event::Wake { node } => self.service(node),
+            Event::MiddleboxRelease { link, epoch } => self.on_middlebox_release(link, epoch),
             Event::LinkState { link, up } => {
                 self.on_link_state(link, if up { LinkState::Up } else { LinkState::Down });
             }
