@@ -19,14 +19,22 @@ fn data(v6_addrs: bool, seq: u32, options: &[TcpOption<'static>], payload: &[u8]
         .build()
 }
 
+/// A payload of `len` bytes, 0xff in the middle (the rewriter skips it).
+fn long_payload(len: usize) -> Vec<u8> {
+    let mut p: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+    p[len / 2] = 0xff;
+    p
+}
+
 #[test]
 fn rewrite_changes_one_byte_that_only_the_dss_checksum_sees() {
+    let payload = long_payload(301);
     for v6_addrs in [false, true] {
         let original = packet(
             v6_addrs,
             TcpFlags::ACK | TcpFlags::PSH,
-            &[TS, dss()],
-            PAYLOAD,
+            &[TS, dss_of(301)],
+            &payload,
         );
         let mut stats = MiddleboxStats::default();
         let (verdict, p) = apply_one(&Middlebox::Rewrite { every: 1 }, &original, &mut stats);
@@ -35,47 +43,62 @@ fn rewrite_changes_one_byte_that_only_the_dss_checksum_sees() {
         let (before, after) = (view(&original), view(&p));
         assert!(after.tcp_ok && after.ip_ok, "TCP's checksum was fixed");
         assert_eq!(after.options, before.options);
-        let changed: Vec<usize> = (0..PAYLOAD.len())
-            .filter(|&i| after.payload[i] != PAYLOAD[i])
+        let changed: Vec<usize> = (0..payload.len())
+            .filter(|&i| after.payload[i] != payload[i])
             .collect();
-        assert_eq!(changed, [PAYLOAD.len() / 2], "exactly the middle byte");
+        // The middle byte is 0xff: the next one is incremented.
+        assert_eq!(changed, [payload.len() / 2 + 1]);
+        assert_eq!(after.payload[151], payload[151] + 1);
         // RFC 8684 §3.3.1: the DSS checksum covers the payload.
-        let csum = dss_checksum(5000, 1, PAYLOAD.len() as u16, PAYLOAD);
-        assert!(verify_dss_checksum(
-            5000,
-            1,
-            PAYLOAD.len() as u16,
-            csum,
-            PAYLOAD
-        ));
-        assert!(!verify_dss_checksum(
-            5000,
-            1,
-            PAYLOAD.len() as u16,
-            csum,
-            after.payload
-        ));
+        let csum = dss_checksum(5000, 1, 301, &payload);
+        assert!(verify_dss_checksum(5000, 1, 301, csum, &payload));
+        assert!(!verify_dss_checksum(5000, 1, 301, csum, after.payload));
         assert_eq!(stats.rewritten_segments, 1);
     }
 }
 
 #[test]
-fn rewrite_every_n_counts_data_segments_only() {
+fn rewrites_in_one_mapping_never_cancel_out() {
+    // Flipping one bit here and there would cancel half the time; the
+    // increments of every segment of a long mapping all show.
+    let mb = Middlebox::Rewrite { every: 1 };
+    let mut state = MiddleboxState::default();
+    let mut stats = MiddleboxStats::default();
+    let (segment, count) = (257usize, 255usize);
+    let mapping: Vec<u8> = (0..segment * count)
+        .map(|i| (i * 131 % 256) as u8)
+        .collect();
+    let mut seen = Vec::new();
+    for (k, chunk) in mapping.chunks(segment).enumerate() {
+        let p = data(false, SEQ + (k * segment) as u32, &[TS], chunk);
+        let o = run(&mb, &mut state, &mut stats, p);
+        assert_eq!(o.verdict, Verdict::Rewritten);
+        seen.extend_from_slice(view(&o.out[0]).payload);
+    }
+    let len = mapping.len() as u16;
+    let csum = dss_checksum(1, 1, len, &mapping);
+    assert!(!verify_dss_checksum(1, 1, len, csum, &seen));
+    assert_eq!(stats.rewritten_segments, count as u64);
+}
+
+#[test]
+fn rewrite_every_n_counts_long_data_segments_only() {
     let mb = Middlebox::Rewrite { every: 3 };
     let mut state = MiddleboxState::default();
     let mut stats = MiddleboxStats::default();
     let syn = packet(false, TcpFlags::SYN, &[TcpOption::Mss(1460)], &[]);
     let ack = packet(false, TcpFlags::ACK, &[TS], &[]);
+    let short = packet(false, TcpFlags::ACK, &[TS], &[1; 256]);
     let mut rewritten = Vec::new();
     for i in 1..=7u32 {
-        for other in [&syn, &ack] {
+        for other in [&syn, &ack, &short] {
             let o = run(&mb, &mut state, &mut stats, other.clone());
             assert_eq!(
                 (o.verdict, &o.out[..]),
                 (Verdict::Unchanged, &[other.clone()][..])
             );
         }
-        let p = data(false, SEQ + i * 100, &[TS], PAYLOAD);
+        let p = data(false, SEQ + i * 1000, &[TS], &long_payload(1000));
         let o = run(&mb, &mut state, &mut stats, p.clone());
         assert!(view(&o.out[0]).tcp_ok);
         if o.verdict == Verdict::Rewritten {
@@ -87,6 +110,10 @@ fn rewrite_every_n_counts_data_segments_only() {
     }
     assert_eq!(rewritten, [3, 6]);
     assert_eq!(stats.rewritten_segments, 2);
+    // A payload of 0xff only has nothing to increment.
+    let all_ones = data(false, SEQ, &[TS], &[0xff; 300]);
+    let (verdict, _) = apply_one(&Middlebox::Rewrite { every: 1 }, &all_ones, &mut stats);
+    assert_eq!(verdict, Verdict::Unchanged);
 }
 
 #[test]

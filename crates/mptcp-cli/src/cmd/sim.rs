@@ -57,7 +57,8 @@ pub struct Args {
     /// server) or @down: strip-mptcp[:syn|nonsyn|data|all] (MPTCP options
     /// removed), strip-ts, strip-sack, strip-wscale (the option removed
     /// from SYNs and SYN-ACKs), rewrite[=N] (one payload byte changed in
-    /// every N-th data segment, TCP checksum fixed; default every one),
+    /// every N-th data segment of at least 257 bytes, TCP checksum fixed;
+    /// default every one),
     /// split (data segments cut in two), coalesce[=gro|lro] (consecutive
     /// segments merged; gro only when their options match), nat (the
     /// client's address and port translated). Repeatable; applied in order.

@@ -86,11 +86,13 @@ pub enum Middlebox {
         /// The option removed.
         option: SynOption,
     },
-    /// Changes one byte (the middle one of the payload, XORed with 0x20) of
-    /// every `every`-th data segment (payload, no SYN, no RST) the link
-    /// carries, counting from the link's first data segment, and updates
-    /// the TCP checksum incrementally: the length stays and TCP cannot tell.
-    /// `every` = 1 changes every data segment.
+    /// Changes one byte of every `every`-th data segment (a payload of at
+    /// least 257 bytes, no SYN, no RST) the link carries, counting from the
+    /// link's first one, and updates the TCP checksum incrementally: the
+    /// length stays and TCP cannot tell. The byte, the first below 0xff
+    /// from the middle of the payload on, is incremented, so that changes
+    /// in one DSS mapping never cancel out in its checksum (see the
+    /// rewriter's module). `every` = 1 changes every data segment.
     Rewrite {
         /// One data segment in `every` is changed (0 counts as 1).
         every: u32,

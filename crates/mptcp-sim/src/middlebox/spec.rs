@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `strip-mptcp[:syn\|nonsyn\|data\|all]` | MPTCP options removed ([`Middlebox::StripMptcp`]; default `all`) |
 //! | `strip-ts`, `strip-sack`, `strip-wscale` | timestamps, SACK-permitted, window scale removed from SYNs and SYN-ACKs ([`Middlebox::StripSynOption`]) |
-//! | `rewrite[=N]` | one payload byte changed in every N-th data segment ([`Middlebox::Rewrite`]; default every one) |
+//! | `rewrite[=N]` | one payload byte changed in every N-th data segment of at least 257 bytes ([`Middlebox::Rewrite`]; default every one) |
 //! | `split` | data segments cut in two ([`Middlebox::Split`]) |
 //! | `coalesce[=gro\|lro]` | consecutive segments merged ([`Middlebox::Coalesce`]; default `gro`) |
 //! | `nat` | the client's address and port translated ([`Nat`](super::Nat)) |
