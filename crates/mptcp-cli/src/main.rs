@@ -28,6 +28,10 @@ enum Command {
     Decode(cmd::decode::Args),
     /// Run a transfer between two simulated hosts running the real engine.
     Sim(Box<cmd::sim::Args>),
+    /// Run transfers over randomly drawn simulated scenarios and check each
+    /// (integrity, liveness, multipath use); print the failures with the
+    /// commands that reproduce them.
+    Chaos(cmd::chaos::Args),
     /// Connect over TUN devices and relay standard input and output (like
     /// netcat).
     Connect(Box<cmd::connect::Args>),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Token(args) => cmd::token::run(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Sim(args) => cmd::sim::run(*args),
+        Command::Chaos(args) => cmd::chaos::run(args),
         Command::Connect(args) => cmd::connect::run(*args),
         Command::Listen(args) => cmd::listen::run(*args),
         Command::Perf(args) => perf::run(*args),

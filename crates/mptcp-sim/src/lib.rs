@@ -64,6 +64,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod chaos;
 mod error;
 mod event;
 pub mod host;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod chaos;
 pub mod connect;
 pub mod decode;
 pub mod demo;

@@ -64,6 +64,10 @@ pub struct TransferReport {
     pub direction: &'static str,
     /// From the first SYN to the last byte read.
     pub duration_s: f64,
+    /// Virtual time when the run stopped: both applications done (every
+    /// byte read and acknowledged, both ends of stream seen), a failure, or
+    /// a guard rail.
+    pub finished_s: f64,
     /// Stream bytes per second (both ways together for bidirectional runs).
     pub goodput_bps: f64,
     /// Sum of the rates of the paths in use (IP bytes), per direction used.
@@ -183,6 +187,7 @@ impl TransferReport {
             bytes: spec.bytes,
             direction: spec.direction.name(),
             duration_s: duration,
+            finished_s: sc.sim.now().as_secs_f64(),
             goodput_bps: goodput,
             capacity_bps: capacity,
             efficiency: if capacity > 0.0 {

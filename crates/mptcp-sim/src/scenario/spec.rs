@@ -231,6 +231,9 @@ pub struct TransferSpec {
 }
 
 impl TransferSpec {
+    /// The time limit of [`TransferSpec::new`] (and of `mptcp sim`): an hour.
+    pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(3600);
+
     /// A scenario over `paths` with defaults for the rest.
     pub fn new(paths: Vec<PathSpec>, bytes: u64) -> TransferSpec {
         TransferSpec {
@@ -244,7 +247,7 @@ impl TransferSpec {
             read_size: SizeRange::fixed(64 * 1024),
             read_pause: None,
             outages: Vec::new(),
-            time_limit: Duration::from_secs(3600),
+            time_limit: TransferSpec::DEFAULT_TIME_LIMIT,
             pcap: None,
             ipv6: false,
             buffer: None,
@@ -298,6 +301,9 @@ impl TransferSpec {
         }
         if let Some(b) = self.buffer {
             c.push_str(&format!(" --buffer {b}"));
+        }
+        if self.time_limit != TransferSpec::DEFAULT_TIME_LIMIT {
+            c.push_str(&format!(" --time-limit {}us", self.time_limit.as_micros()));
         }
         if self.ipv6 {
             c.push_str(" --ipv6");

@@ -1,0 +1,288 @@
+//! Seeded chaos: scenarios drawn at random over everything the simulator
+//! can vary, each run checked for integrity, liveness and multipath use.
+//! `mptcp chaos` and the test suite share this module.
+//!
+//! # What a seed draws
+//! Run `seed` draws, from a generator seeded with `seed` alone: plain TCP
+//! (one run in eight) or MPTCP over 1 to 4 paths, each with a rate of 1 to
+//! 300 Mbit/s, a delay of 1 to 80 ms, and sometimes loss (up to 3 %),
+//! duplication, reordering, jitter, a small queue and an MTU from 576 (1280
+//! over IPv6) to 9000; IPv4 or IPv6; a stream of 0 bytes to 600 kB, one
+//! way or both; write and read sizes; each end's TCP options (timestamps,
+//! SACK, window scaling, MSS); the congestion control; MPTCP version,
+//! checksums at either end, scheduler and opportunistic reinjection; a read
+//! pause; small buffers; outages (a path flapping, or a path other than the
+//! first going away for good); middleboxes on some paths (SYN option
+//! strippers, splitters, GRO and LRO coalescers, NATs, MPTCP option
+//! strippers, and payload rewriters where DSS checksums are negotiated).
+//! The scenario's time limit is twice the liveness bound plus 30 s, so a
+//! stalled run stops and the reproducing command (which carries the limit)
+//! fails the same way.
+//!
+//! # Checks
+//! 1. **Integrity**: the report is ok (every byte read and equal, both
+//!    SHA-256 equal, end of stream both ways, no simulator invariant
+//!    broken: no ACK going back, no bad checksum, no packet over an MTU,
+//!    `DssNoRoomTx` = 0, no stuck timer). One outcome is tolerated: with a
+//!    payload rewriter on a path, a run may end with a connection error
+//!    (never with an altered byte delivered, a broken invariant or a
+//!    stall) — the engine resets a subflow whose DSS checksum fails and
+//!    may have no clean subflow left; and a run whose connection fell back
+//!    to plain TCP (a reordered handshake may do that) may deliver the
+//!    rewritten bytes, which nothing can catch any more.
+//! 2. **Liveness**: the run must end (both applications done) within
+//!    [`liveness_bound`], in virtual seconds:
+//!
+//!    `3 × B / T + ramp + Σ overshoot + setup + Σ tails + Σ outages + pause
+//!    + breakage + timers`
+//!
+//!    - `B`: stream bytes, both ways together for bidirectional runs.
+//!    - `T`: the throughput of the slowest path still up at the end, each
+//!      path's being the least of its rate times the payload's share of a
+//!      packet (headers and 40 bytes of options; halved segments under a
+//!      splitter), the window over the round trip (the buffer, 64 KiB
+//!      without window scaling), and the PFTK formula (Padhye et al.,
+//!      SIGCOMM 1998, delayed ACKs) whose congestion-signal rate is the
+//!      loss, plus the reordering, plus the queue overflows of Reno's
+//!      sawtooth (`8 / 3W²` for `W` packets of bandwidth-delay product
+//!      plus queue), and a queue's worth of packets per round trip (a
+//!      sender without pacing may lose whatever of a burst does not fit
+//!      the queue). The round trip counts delay and jitter both ways, full
+//!      queues both ways and the reordering delay; a retransmission
+//!      timeout is `1 s + 2 × RTT`.
+//!    - `ramp`: slow start, `(paths + 2) × RTT × log2(B / 10 segments + 2)`.
+//!    - `overshoot`: per path, the losses of slow start's last window,
+//!      repaired in two round trips with SACK, one round trip each without
+//!      (NewReno): `W × RTT`, at most one round trip per packet sent.
+//!    - `setup`: `3 × RTT` on the first path plus its loss tail for the
+//!      handshake's three packets.
+//!    - `tails`: per path, the backed-off timeouts (each at most 60 s) of
+//!      the longest run of consecutive losses of one packet or its ACK
+//!      whose chance among the transfer's packets is above 10⁻⁶.
+//!    - `outages`: per outage, its length twice (the backoff spans it, at
+//!      most 60 s more) plus a timeout; three timeouts for a path lost for
+//!      good.
+//!    - `pause`: the read pause twice (at most 60 s more) plus a timeout.
+//!    - `breakage`: three timeouts per path with a middlebox that may take
+//!      a subflow down (rewriter, MPTCP option stripper, LRO).
+//!    - `timers`: two timeouts for what waits on a timer without any loss
+//!      (a join's fourth ACK, the closing DATA_FIN exchange).
+//!
+//!    The timeouts, round trips and tails are those of the worst path.
+//! 3. **Multipath**: when the run is MPTCP and did not fall back to TCP
+//!    (which a reordered or lost third ACK and first data segment may
+//!    legitimately cause, RFC 8684 §3.1, as a stripping middlebox does),
+//!    neither the first path nor
+//!    another has an outage, no middlebox on the first path may break its
+//!    subflow, and that other path has no MPTCP option stripper on its
+//!    SYNs, a run lasting past [`join_deadline`] (full establishment on
+//!    the first path, then a SYN and SYN-ACK on the other, with their loss
+//!    tails) must have had a join answered (`MPJoinSynAckRx` ≥ 1 at the
+//!    client).
+
+mod bound;
+mod draw;
+
+pub use bound::{join_deadline, liveness_bound};
+
+use core::fmt;
+
+use mptcp_proto::time::Duration;
+
+use crate::middlebox::MiddleboxKind;
+use crate::scenario::{TransferReport, TransferSpec, run};
+
+/// Virtual time past twice the liveness bound before a run is stopped.
+const GRACE_S: f64 = 30.0;
+
+/// The scenario of chaos run `seed`, with its time limit.
+pub fn draw(seed: u64) -> TransferSpec {
+    let mut spec = draw::scenario(seed);
+    let limit = 2.0 * liveness_bound(&spec) + GRACE_S;
+    spec.time_limit =
+        Duration::from_secs_f64(limit.min(TransferSpec::DEFAULT_TIME_LIMIT.as_secs_f64()));
+    spec
+}
+
+/// Why a chaos run failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChaosFailure {
+    /// The transfer did not complete intact.
+    Broken {
+        /// The report's integrity.
+        integrity: String,
+        /// Why the run stopped early, if it did.
+        error: Option<String>,
+    },
+    /// It completed intact, but later than the liveness bound.
+    Slow {
+        /// When it ended, in virtual seconds.
+        finished_s: f64,
+        /// The bound.
+        bound_s: f64,
+    },
+    /// A join was expected and none was answered.
+    NoJoin {
+        /// When the run ended, in virtual seconds.
+        finished_s: f64,
+        /// When a join should have been answered.
+        deadline_s: f64,
+    },
+}
+
+impl fmt::Display for ChaosFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChaosFailure::Broken { integrity, error } => {
+                write!(f, "{integrity}")?;
+                if let Some(e) = error {
+                    write!(f, " ({e})")?;
+                }
+                Ok(())
+            }
+            ChaosFailure::Slow {
+                finished_s,
+                bound_s,
+            } => write!(f, "slow: ended at {finished_s:.3} s, bound {bound_s:.3} s"),
+            ChaosFailure::NoJoin {
+                finished_s,
+                deadline_s,
+            } => write!(
+                f,
+                "no join: ran {finished_s:.3} s with a second path usable from {deadline_s:.3} s"
+            ),
+        }
+    }
+}
+
+/// The verdict on one run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Every check held.
+    Passed,
+    /// A payload rewriter made the connection fail cleanly (see the module
+    /// documentation); the integrity text says how.
+    Tolerated(String),
+    /// A check failed.
+    Failed(ChaosFailure),
+}
+
+/// One chaos run: what was drawn, what happened, and the verdict.
+#[derive(Clone, Debug)]
+pub struct ChaosOutcome {
+    /// The run's seed.
+    pub seed: u64,
+    /// The scenario.
+    pub spec: TransferSpec,
+    /// Its report.
+    pub report: TransferReport,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+impl ChaosOutcome {
+    /// For a failed run, one line: the seed, the reason and the command that
+    /// reproduces it.
+    pub fn failure_line(&self) -> Option<String> {
+        match &self.verdict {
+            Verdict::Failed(why) => Some(format!(
+                "seed {}: {why}; reproduce with: {}",
+                self.seed,
+                self.spec.command_line()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Whether the run failed.
+    pub fn failed(&self) -> bool {
+        matches!(self.verdict, Verdict::Failed(_))
+    }
+}
+
+/// Draws, runs and judges chaos run `seed`.
+///
+/// # Errors
+/// Only if the scenario cannot be built, which takes a pcap file that chaos
+/// scenarios do not write.
+pub fn run_one(seed: u64) -> std::io::Result<ChaosOutcome> {
+    let spec = draw(seed);
+    let report = run(&spec)?;
+    let verdict = judge(&spec, &report);
+    Ok(ChaosOutcome {
+        seed,
+        spec,
+        report,
+        verdict,
+    })
+}
+
+/// Applies the checks of the module documentation to a run of `spec`.
+pub fn judge(spec: &TransferSpec, report: &TransferReport) -> Verdict {
+    let fell_back = fell_back(report);
+    if !report.is_ok() {
+        if rewrites(spec) && (failed_cleanly(report) || fell_back && delivered_altered(report)) {
+            return Verdict::Tolerated(report.integrity.clone());
+        }
+        return Verdict::Failed(ChaosFailure::Broken {
+            integrity: report.integrity.clone(),
+            error: report.error.clone(),
+        });
+    }
+    let bound_s = liveness_bound(spec);
+    if report.finished_s > bound_s {
+        return Verdict::Failed(ChaosFailure::Slow {
+            finished_s: report.finished_s,
+            bound_s,
+        });
+    }
+    if let Some(deadline_s) = join_deadline(spec).filter(|_| !fell_back) {
+        let joins = report.counters.client.get("MPJoinSynAckRx").copied();
+        if report.finished_s > deadline_s && joins.unwrap_or(0) == 0 {
+            return Verdict::Failed(ChaosFailure::NoJoin {
+                finished_s: report.finished_s,
+                deadline_s,
+            });
+        }
+    }
+    Verdict::Passed
+}
+
+/// Whether either end fell back to plain TCP (the counters named after the
+/// kernel's MIB say so; the client's report alone misses a server that fell
+/// back).
+fn fell_back(r: &TransferReport) -> bool {
+    let named = |c: &std::collections::BTreeMap<String, u64>| {
+        c.iter()
+            .any(|(k, v)| *v > 0 && (k.contains("Fallback") || k == "InfiniteMapRx"))
+    };
+    r.mptcp.as_ref().is_some_and(|m| m.fallback.is_some())
+        || named(&r.counters.client)
+        || named(&r.counters.server)
+}
+
+/// An altered stream reached the application, and nothing else went wrong
+/// (no broken invariant, no stall).
+fn delivered_altered(r: &TransferReport) -> bool {
+    r.integrity.contains("data mismatch") && r.invariant_violations.is_empty() && r.error.is_none()
+}
+
+/// Whether `spec` has a payload rewriter.
+fn rewrites(spec: &TransferSpec) -> bool {
+    spec.middleboxes
+        .iter()
+        .any(|(_, m)| matches!(m.kind, MiddleboxKind::Rewrite { .. }))
+}
+
+/// A connection error at either end, no byte delivered altered, no broken
+/// invariant, and no stall (the run ended before its time limit).
+fn failed_cleanly(r: &TransferReport) -> bool {
+    let errored = r.integrity.contains("client: ") || r.integrity.contains("server: ");
+    errored
+        && !r.integrity.contains("data mismatch")
+        && r.invariant_violations.is_empty()
+        && r.error.is_none()
+}
+
+#[cfg(test)]
+mod tests;
