@@ -26,9 +26,11 @@ const DRAWS: u64 = 500;
 ///   mapping (`MPCapableDataFallback`) while the server stays MPTCP or
 ///   resets: the ends disagree, bytes are delivered twice or the end of
 ///   stream never comes;
-/// - `first-data-twice`: after a timeout, the first data (carried by
-///   MP_CAPABLE) goes out as a retransmission and again as new data at the
-///   next sequence number; the server falls back and delivers it twice;
+/// - `reinjected-after-fallback`: the connection falls back to TCP after
+///   its first data went out (a lost or reordered third ACK or first data
+///   segment, often in an outage), and a data-level reinjection of those
+///   bytes (`MPTCPRetrans`) goes out as new subflow data: the receiver,
+///   plain TCP now, reads them twice;
 /// - `no-subflow-hang`: after an MP_FAIL reset of the only subflow the
 ///   server keeps a connection without subflows and never ends it;
 /// - `silent-after-abort`: an end that aborted does not answer the peer's
@@ -45,7 +47,7 @@ const KNOWN: &[(u64, &str)] = &[
     (1156, "one-sided-fallback"),
     (1273, "one-sided-fallback"),
     (1372, "one-sided-fallback"),
-    (1702, "first-data-twice"),
+    (1702, "reinjected-after-fallback"),
     (1773, "no-subflow-hang"),
     (1836, "dss-reset"),
     (1858, "silent-after-abort"),
