@@ -18,39 +18,32 @@ const DRAWS: u64 = 500;
 
 /// Seeds of the range that fail today through known engine bugs, with the
 /// kind of failure:
-/// - `dss-reset`: unmapped data (an LRO coalescer merged segments with
-///   different mappings) on the initial subflow after a DSS is answered
-///   with a reset (`DssReset`) that ends the connection, even with a
-///   joined subflow alive, instead of an RFC 8684 §3.7 fallback;
-/// - `one-sided-fallback`: the client falls back to TCP on data without a
-///   mapping (`MPCapableDataFallback`) while the server stays MPTCP or
-///   resets: the ends disagree, bytes are delivered twice or the end of
-///   stream never comes;
-/// - `reinjected-after-fallback`: the connection falls back to TCP after
-///   its first data went out (a lost or reordered third ACK or first data
-///   segment, often in an outage), and a data-level reinjection of those
-///   bytes (`MPTCPRetrans`) goes out as new subflow data: the receiver,
-///   plain TCP now, reads them twice;
-/// - `no-subflow-hang`: after an MP_FAIL reset of the only subflow the
-///   server keeps a connection without subflows and never ends it;
-/// - `silent-after-abort`: an end that aborted does not answer the peer's
-///   retransmissions (its RST, not at the peer's RCV.NXT, was discarded),
-///   so the peer retries until the time limit.
+/// - `corrupted-peer-hangs`: after a DSS checksum failure the receiver ends
+///   its connection (`Corrupted`) without a RST or MP_FASTCLOSE, while the
+///   sender drops the MP_FAILs (`MPFailDrop`) and retransmits until the
+///   time limit;
+/// - `mp-fail-both-ways`: with data both ways, an MP_FAIL exchange leaves
+///   one end fallen back to TCP (infinite mapping sent) and the other
+///   closed with `Corrupted`: the first delivers misaligned bytes or waits
+///   forever;
+/// - `silent-dss-fallback`: the receiver of data without a mapping (an LRO
+///   coalescer merged segments with different mappings) falls back
+///   (`DssFallback`) without telling the sender, which stays MPTCP and
+///   reinjects: reinjected bytes are read as new data, joins find no token;
+/// - `client-fallback-unannounced`: the client falls back because the
+///   server's segments arrive without options (stripped on the way down),
+///   and sends no infinite mapping on the intact way up: the server stays
+///   MPTCP (no end of stream, or bytes read twice).
 const KNOWN: &[(u64, &str)] = &[
-    (62, "dss-reset"),
-    (118, "no-subflow-hang"),
-    (161, "silent-after-abort"),
-    (235, "one-sided-fallback"),
-    (422, "one-sided-fallback"),
-    (768, "dss-reset"),
-    (1094, "dss-reset"),
-    (1156, "one-sided-fallback"),
-    (1273, "one-sided-fallback"),
-    (1372, "one-sided-fallback"),
-    (1702, "reinjected-after-fallback"),
-    (1773, "no-subflow-hang"),
-    (1836, "dss-reset"),
-    (1858, "silent-after-abort"),
+    (161, "mp-fail-both-ways"),
+    (552, "corrupted-peer-hangs"),
+    (677, "corrupted-peer-hangs"),
+    (768, "silent-dss-fallback"),
+    (1094, "silent-dss-fallback"),
+    (1273, "client-fallback-unannounced"),
+    (1815, "corrupted-peer-hangs"),
+    (1827, "corrupted-peer-hangs"),
+    (1858, "mp-fail-both-ways"),
 ];
 
 fn outcomes(range: std::ops::Range<u64>) -> Vec<ChaosOutcome> {
