@@ -67,6 +67,9 @@ fn a_failed_run_exits_1_with_its_reproducing_command() {
 fn printed_commands_reproduce_runs_bit_for_bit() {
     for seed in 0..12 {
         let outcome = mptcp_sim::chaos::run_one(seed).expect("builds");
+        let Some(expected) = &outcome.report else {
+            continue; // the engine panicked: nothing to compare
+        };
         let command = outcome.spec.command_line();
         let mut args = words(&command);
         args.push("--json".to_owned());
@@ -76,17 +79,17 @@ fn printed_commands_reproduce_runs_bit_for_bit() {
         assert_eq!(report["command"].as_str(), Some(command.as_str()));
         assert_eq!(
             report["sim_events"].as_u64(),
-            Some(outcome.report.sim_events),
+            Some(expected.sim_events),
             "seed {seed}: {command}"
         );
         assert_eq!(
             report["finished_s"].as_f64(),
-            Some(outcome.report.finished_s),
+            Some(expected.finished_s),
             "seed {seed}"
         );
         assert_eq!(
             report["integrity"].as_str(),
-            Some(outcome.report.integrity.as_str())
+            Some(expected.integrity.as_str())
         );
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use mptcp_sim::chaos::{ChaosOutcome, Verdict, run_one};
-use mptcp_sim::scenario::Direction;
+use mptcp_sim::scenario::{Direction, TransferReport};
 
 /// Draws per test; four tests cover seeds 0 to 4 × `DRAWS` (they run in
 /// parallel).
@@ -46,6 +46,28 @@ const KNOWN: &[(u64, &str)] = &[
     (1858, "mp-fail-both-ways"),
 ];
 
+/// Seeds of the range that panic only in builds with overflow checks (the
+/// debug and test profiles): `unaccepted-underflow`, a server connection
+/// that closes while half-open leaves the backlog without entering the
+/// accept queue, yet its removal decrements the count of unaccepted
+/// connections (`endpoint/output.rs`, `Endpoint::remove`); without overflow
+/// checks the count wraps and the run passes (a later connection would be
+/// refused for a full backlog).
+const KNOWN_WITH_OVERFLOW_CHECKS: &[u64] = &[
+    28, 95, 117, 203, 340, 687, 728, 850, 906, 1172, 1274, 1549, 1805, 1925,
+];
+
+/// The known failures of this build.
+fn known() -> BTreeMap<u64, &'static str> {
+    let mut known: BTreeMap<u64, &str> = KNOWN.iter().copied().collect();
+    if cfg!(debug_assertions) {
+        for &seed in KNOWN_WITH_OVERFLOW_CHECKS {
+            known.entry(seed).or_insert("unaccepted-underflow");
+        }
+    }
+    known
+}
+
 fn outcomes(range: std::ops::Range<u64>) -> Vec<ChaosOutcome> {
     range
         .map(|seed| run_one(seed).expect("chaos scenarios build"))
@@ -55,7 +77,7 @@ fn outcomes(range: std::ops::Range<u64>) -> Vec<ChaosOutcome> {
 /// Checks a range: every failure is listed (known or not), unknown
 /// failures and known seeds that pass fail the test.
 fn check_range(outcomes: &[ChaosOutcome]) {
-    let known: BTreeMap<u64, &str> = KNOWN.iter().copied().collect();
+    let known = known();
     let mut unexpected = Vec::new();
     let mut still_failing = Vec::new();
     for o in outcomes {
@@ -83,11 +105,16 @@ fn check_range(outcomes: &[ChaosOutcome]) {
     );
 }
 
+/// The report of a run that did not panic.
+fn report(o: &ChaosOutcome) -> &TransferReport {
+    o.report.as_ref().expect("a report")
+}
+
 fn counter(o: &ChaosOutcome, side: &str, name: &str) -> u64 {
     let c = if side == "client" {
-        &o.report.counters.client
+        &report(o).counters.client
     } else {
-        &o.report.counters.server
+        &report(o).counters.server
     };
     c.get(name).copied().unwrap_or(0)
 }
@@ -121,8 +148,8 @@ fn check_coverage(outcomes: &[ChaosOutcome]) {
         count(&|o| counter(o, "client", "MPTCPRetrans") + counter(o, "server", "MPTCPRetrans") > 0);
     assert!(reinjected >= n / 20, "{reinjected} runs reinjected");
     assert!(count(&|o| !o.spec.outages.is_empty()) >= n / 10);
-    assert!(count(&|o| o.report.sim_drops > 0) >= n / 4);
-    let mb = |f: fn(&mptcp_sim::MiddleboxStats) -> u64| count(&|o| f(&o.report.middleboxes) > 0);
+    assert!(count(&|o| report(o).sim_drops > 0) >= n / 4);
+    let mb = |f: fn(&mptcp_sim::MiddleboxStats) -> u64| count(&|o| f(&report(o).middleboxes) > 0);
     assert!(mb(|m| m.syn_options_stripped) >= n / 50);
     assert!(mb(|m| m.split_segments) >= n / 50);
     assert!(mb(|m| m.coalesced_segments) >= n / 50);
@@ -167,12 +194,12 @@ fn a_seed_reproduces_its_run_bit_for_bit() {
         assert_eq!(a.spec.command_line(), b.spec.command_line());
         let summary = |o: &ChaosOutcome| {
             (
-                o.report.sim_events,
-                o.report.finished_s,
-                o.report.received_sha256.clone(),
-                o.report.counters.client.clone(),
-                o.report.counters.server.clone(),
-                o.report.middleboxes.clone(),
+                report(o).sim_events,
+                report(o).finished_s,
+                report(o).received_sha256.clone(),
+                report(o).counters.client.clone(),
+                report(o).counters.server.clone(),
+                report(o).middleboxes.clone(),
             )
         };
         assert_eq!(summary(&a), summary(&b), "seed {seed}");

@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             eprintln!(
                 "seed {seed}: {:?}, ended at {:.3} s of a {:.3} s bound (virtual), {:.3} s wall",
                 outcome.verdict,
-                outcome.report.finished_s,
+                outcome.report.as_ref().map_or(f64::NAN, |r| r.finished_s),
                 chaos::liveness_bound(&outcome.spec),
                 wall.elapsed().as_secs_f64()
             );

@@ -20,7 +20,7 @@
 //! fails the same way.
 //!
 //! # Checks
-//! 1. **Integrity**: the report is ok (every byte read and equal, both
+//! 1. **Integrity**: no panic, and the report is ok (every byte read and equal, both
 //!    SHA-256 equal, end of stream both ways, no simulator invariant
 //!    broken: no ACK going back, no bad checksum, no packet over an MTU,
 //!    `DssNoRoomTx` = 0, no stuck timer). One outcome is tolerated: with a
@@ -121,6 +121,11 @@ pub enum ChaosFailure {
         /// The bound.
         bound_s: f64,
     },
+    /// The engine or the simulator panicked.
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
     /// A join was expected and none was answered.
     NoJoin {
         /// When the run ended, in virtual seconds.
@@ -144,6 +149,7 @@ impl fmt::Display for ChaosFailure {
                 finished_s,
                 bound_s,
             } => write!(f, "slow: ended at {finished_s:.3} s, bound {bound_s:.3} s"),
+            ChaosFailure::Panicked { message } => write!(f, "panicked: {message}"),
             ChaosFailure::NoJoin {
                 finished_s,
                 deadline_s,
@@ -174,8 +180,8 @@ pub struct ChaosOutcome {
     pub seed: u64,
     /// The scenario.
     pub spec: TransferSpec,
-    /// Its report.
-    pub report: TransferReport,
+    /// Its report; `None` when the engine panicked.
+    pub report: Option<TransferReport>,
     /// The verdict.
     pub verdict: Verdict,
 }
@@ -200,15 +206,31 @@ impl ChaosOutcome {
     }
 }
 
-/// Draws, runs and judges chaos run `seed`.
+/// Draws, runs and judges chaos run `seed`. A panic of the engine (or the
+/// simulator) is caught and makes the run fail.
 ///
 /// # Errors
 /// Only if the scenario cannot be built, which takes a pcap file that chaos
 /// scenarios do not write.
 pub fn run_one(seed: u64) -> std::io::Result<ChaosOutcome> {
     let spec = draw(seed);
-    let report = run(&spec)?;
-    let verdict = judge(&spec, &report);
+    // The simulator is dropped with the panic; nothing of it is reused.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&spec)));
+    let (report, verdict) = match caught {
+        Ok(report) => {
+            let report = report?;
+            let verdict = judge(&spec, &report);
+            (Some(report), verdict)
+        }
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned());
+            (None, Verdict::Failed(ChaosFailure::Panicked { message }))
+        }
+    };
     Ok(ChaosOutcome {
         seed,
         spec,

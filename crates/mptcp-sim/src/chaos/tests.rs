@@ -157,7 +157,7 @@ fn the_verdict_follows_the_checks() {
     let line = ChaosOutcome {
         seed: 9,
         spec: spec.clone(),
-        report: slow,
+        report: Some(slow),
         verdict: judge(&spec, &{
             let mut r = report;
             r.finished_s = 1e6;
