@@ -25,6 +25,9 @@
 //!   loss on the wire, duplication, propagation delay plus jitter, and
 //!   reordering. See [`LinkConfig`] for each knob's exact semantics and
 //!   defaults.
+//! - **Middleboxes** at a link's entrance rewrite, split, merge or hold
+//!   back packets, and NATs shared by a path's two links translate
+//!   addresses ([`middlebox`]); none draws randomness.
 //! - **Randomness** comes only from `ChaCha8Rng` streams derived from the run
 //!   seed with [`derive_seed`]; link `i` (in creation order) gets stream `i`,
 //!   so adding a link does not perturb the randomness of the links created

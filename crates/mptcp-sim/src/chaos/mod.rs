@@ -14,14 +14,15 @@
 //! pause; small buffers; outages (a path flapping, or a path other than the
 //! first going away for good); middleboxes on some paths (SYN option
 //! strippers, splitters, GRO and LRO coalescers, NATs, MPTCP option
-//! strippers, and payload rewriters where DSS checksums are negotiated).
-//! The scenario's time limit is twice the liveness bound plus 30 s, so a
+//! strippers, and payload rewriters where DSS checksums are negotiated; a
+//! window scale stripped from the SYN-ACK alone is not drawn, as it breaks
+//! any TCP, the kernel's included). The scenario's time limit is twice the liveness bound plus 30 s, so a
 //! stalled run stops and the reproducing command (which carries the limit)
 //! fails the same way.
 //!
 //! # Checks
-//! 1. **Integrity**: no panic, and the report is ok (every byte read and equal, both
-//!    SHA-256 equal, end of stream both ways, no simulator invariant
+//! 1. **Integrity**: no panic, and the report is ok (every byte read and
+//!    equal, both SHA-256 equal, end of stream both ways, no simulator invariant
 //!    broken: no ACK going back, no bad checksum, no packet over an MTU,
 //!    `DssNoRoomTx` = 0, no stuck timer). One outcome is tolerated: with a
 //!    payload rewriter on a path, a run may end with a connection error
@@ -72,10 +73,9 @@
 //! 3. **Multipath**: when the run is MPTCP and did not fall back to TCP
 //!    (which a reordered or lost third ACK and first data segment may
 //!    legitimately cause, RFC 8684 §3.1, as a stripping middlebox does),
-//!    neither the first path nor
-//!    another has an outage, no middlebox on the first path may break its
-//!    subflow, and that other path has no MPTCP option stripper on its
-//!    SYNs, a run lasting past [`join_deadline`] (full establishment on
+//!    neither the first path nor another has an outage, no middlebox on
+//!    the first path may break its subflow, and that other path has no
+//!    MPTCP option stripper on its SYNs, a run lasting past [`join_deadline`] (full establishment on
 //!    the first path, then a SYN and SYN-ACK on the other, with their loss
 //!    tails) must have had a join answered (`MPJoinSynAckRx` ≥ 1 at the
 //!    client).
