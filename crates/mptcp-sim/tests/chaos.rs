@@ -2,12 +2,6 @@
 //! what is drawn and checked): a fixed range of draws, each checked for
 //! integrity, liveness and multipath use, with the `mptcp sim` command that
 //! reproduces every failure. The same checks run as `mptcp chaos`.
-//!
-//! Engine failures that are known and not fixed yet are listed in
-//! [`KNOWN`]: the test fails on any other failing seed, and on a listed
-//! seed that passes (then the fix deserves removing it from the list).
-
-use std::collections::BTreeMap;
 
 use mptcp_sim::chaos::{ChaosOutcome, Verdict, run_one};
 use mptcp_sim::scenario::{Direction, TransferReport};
@@ -16,92 +10,21 @@ use mptcp_sim::scenario::{Direction, TransferReport};
 /// parallel).
 const DRAWS: u64 = 500;
 
-/// Seeds of the range that fail today through known engine bugs, with the
-/// kind of failure:
-/// - `corrupted-peer-hangs`: after a DSS checksum failure the receiver ends
-///   its connection (`Corrupted`) without a RST or MP_FASTCLOSE, while the
-///   sender drops the MP_FAILs (`MPFailDrop`) and retransmits until the
-///   time limit;
-/// - `mp-fail-both-ways`: with data both ways, an MP_FAIL exchange leaves
-///   one end fallen back to TCP (infinite mapping sent) and the other
-///   closed with `Corrupted`: the first delivers misaligned bytes or waits
-///   forever;
-/// - `silent-dss-fallback`: the receiver of data without a mapping (an LRO
-///   coalescer merged segments with different mappings) falls back
-///   (`DssFallback`) without telling the sender, which stays MPTCP and
-///   reinjects: reinjected bytes are read as new data, joins find no token;
-/// - `client-fallback-unannounced`: the client falls back because the
-///   server's segments arrive without options (stripped on the way down),
-///   and sends no infinite mapping on the intact way up: the server stays
-///   MPTCP (no end of stream, or bytes read twice).
-const KNOWN: &[(u64, &str)] = &[
-    (161, "mp-fail-both-ways"),
-    (552, "corrupted-peer-hangs"),
-    (677, "corrupted-peer-hangs"),
-    (768, "silent-dss-fallback"),
-    (1094, "silent-dss-fallback"),
-    (1273, "client-fallback-unannounced"),
-    (1815, "corrupted-peer-hangs"),
-    (1827, "corrupted-peer-hangs"),
-    (1858, "mp-fail-both-ways"),
-];
-
-/// Seeds of the range that panic only in builds with overflow checks (the
-/// debug and test profiles): `unaccepted-underflow`, a server connection
-/// that closes while half-open leaves the backlog without entering the
-/// accept queue, yet its removal decrements the count of unaccepted
-/// connections (`endpoint/output.rs`, `Endpoint::remove`); without overflow
-/// checks the count wraps and the run passes (a later connection would be
-/// refused for a full backlog).
-const KNOWN_WITH_OVERFLOW_CHECKS: &[u64] = &[
-    28, 95, 117, 203, 340, 687, 728, 850, 906, 1172, 1274, 1549, 1805, 1925,
-];
-
-/// The known failures of this build.
-fn known() -> BTreeMap<u64, &'static str> {
-    let mut known: BTreeMap<u64, &str> = KNOWN.iter().copied().collect();
-    if cfg!(debug_assertions) {
-        for &seed in KNOWN_WITH_OVERFLOW_CHECKS {
-            known.entry(seed).or_insert("unaccepted-underflow");
-        }
-    }
-    known
-}
-
 fn outcomes(range: std::ops::Range<u64>) -> Vec<ChaosOutcome> {
     range
         .map(|seed| run_one(seed).expect("chaos scenarios build"))
         .collect()
 }
 
-/// Checks a range: every failure is listed (known or not), unknown
-/// failures and known seeds that pass fail the test.
+/// Checks a range: any failure fails the test, listing every failing
+/// seed with the command that reproduces it.
 fn check_range(outcomes: &[ChaosOutcome]) {
-    let known = known();
-    let mut unexpected = Vec::new();
-    let mut still_failing = Vec::new();
-    for o in outcomes {
-        let Some(line) = o.failure_line() else {
-            continue;
-        };
-        match known.get(&o.seed) {
-            Some(kind) => still_failing.push(format!("{line} [known: {kind}]")),
-            None => unexpected.push(line),
-        }
-    }
-    let fixed: Vec<u64> = outcomes
-        .iter()
-        .filter(|o| known.contains_key(&o.seed) && !o.failed())
-        .map(|o| o.seed)
-        .collect();
-    for line in &still_failing {
-        eprintln!("{line}");
-    }
+    let failures: Vec<String> = outcomes.iter().filter_map(|o| o.failure_line()).collect();
     assert!(
-        unexpected.is_empty() && fixed.is_empty(),
-        "{} chaos runs failed unexpectedly:\n{}\nknown failures that pass now (remove them from KNOWN): {fixed:?}",
-        unexpected.len(),
-        unexpected.join("\n")
+        failures.is_empty(),
+        "{} chaos runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
 

@@ -18,6 +18,10 @@ pub struct Args {
     /// Also print one line per run (seed, verdict, virtual and wall time).
     #[arg(long)]
     verbose: bool,
+    /// Multiply the liveness bound by this (below 1, runs that end in time
+    /// fail as slow: shows the failure path at work).
+    #[arg(long, default_value_t = 1.0)]
+    bound_scale: f64,
 }
 
 /// Run it: one line per failed run, a summary line last; exit status 1 when
@@ -27,7 +31,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let end = args.seed.saturating_add(args.runs);
     for seed in args.seed..end {
         let wall = WallClock::now();
-        let outcome = chaos::run_one(seed)
+        let outcome = chaos::run_one_with(seed, args.bound_scale)
             .map_err(|e| Failure::failed(format!("seed {seed}: cannot build the scenario: {e}")))?;
         if args.verbose {
             eprintln!(

@@ -107,7 +107,10 @@ pub fn on_segment(
     let Mode::Mptcp(mp) = &mut data.mode else {
         return InputVerdict::Accept;
     };
+    // (A DATA_FIN alone has subflow sequence 0: no data, no place.)
+    let carries_data = map.data_len > u16::from(dss.data_fin);
     if path.kind == PathKind::Initial
+        && carries_data
         && mp
             .recv_start()
             .is_some_and(|start| dsn != start + u64::from(map.subflow_seq.wrapping_sub(1)))
@@ -347,7 +350,7 @@ fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8
         .mptcp()
         .and_then(|m| m.recv_start())
         .is_some_and(|start| data.recv.nxt().bytes_since(start) == u64::from(rel.wrapping_sub(1)));
-    if path.kind == PathKind::Initial && data.may_fall_back() && in_sync {
+    if path.kind == PathKind::Initial && data.may_fall_back_alone() && in_sync {
         data.mib.inc(Mib::DssFallback);
         data.fall_back(FallbackReason::MissingMapping);
         data.deliver_in_order(bytes);

@@ -303,8 +303,12 @@ impl Connection {
         let Some(err) = self.data.fatal.take() else {
             return false;
         };
+        // MP_FASTCLOSE on every RST (RFC 8684 §3.5): one that gets through
+        // ends the whole connection at the peer, even if a path is dead.
+        let fast = self.data.mode.mptcp().is_some_and(|m| m.remote.is_some());
         for e in &mut self.subflows {
             e.path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+            e.path.fast_close = fast;
             e.sf.abort();
         }
         self.finish(Some(err));

@@ -147,6 +147,7 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
                 return InputVerdict::Reset;
             };
             data.mib.inc(Mib::MPJoinSynAckRx);
+            data.join_answered = true;
             join.remote_nonce = nonce;
             join.stage = JoinStage::AckPending { last_sent: None };
             path.remote_id = id;

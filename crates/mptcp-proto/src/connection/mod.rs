@@ -207,6 +207,9 @@ pub struct DataLevel {
     /// A hook found that the connection cannot go on: it ends with this
     /// error, every subflow reset.
     fatal: Option<ConnectionError>,
+    /// A join got past its SYN (we answered one, or ours was answered):
+    /// the peer may count a second subflow.
+    join_answered: bool,
     /// Server: the keys arrived; the endpoint promotes the token entry.
     promote_token: bool,
     /// A token entry the endpoint should remove (after fallback).
@@ -287,6 +290,7 @@ impl Connection {
                 live_subflows: 1,
                 infinite_fallback_ok: true,
                 fatal: None,
+                join_answered: false,
                 promote_token: false,
                 token_release: None,
                 join_requests: Vec::new(),
@@ -487,13 +491,37 @@ impl DataLevel {
                 fail_echo: None,
                 checksum: mp.checksum,
             },
+            recv_start: if mp.is_established() {
+                mp.recv_start()
+            } else {
+                None
+            },
         };
+    }
+
+    /// After a fallback past the handshake (the peer's key known): where
+    /// the peer's stream starts, its bytes mapping one to one onto the
+    /// first subflow from there.
+    fn fallback_recv_start(&self) -> Option<DataSeq> {
+        match &self.mode {
+            Mode::Fallback { recv_start, .. } => *recv_start,
+            _ => None,
+        }
     }
 
     /// Whether the connection may still fall back to TCP on its first
     /// subflow (RFC 8684 §3.7: only while all data is contiguous there).
     pub fn may_fall_back(&self) -> bool {
         self.infinite_fallback_ok && matches!(self.mode, Mode::Mptcp(_))
+    }
+
+    /// Whether a fallback decided here, alone, cannot leave the peer behind:
+    /// [`DataLevel::may_fall_back`] and no join past its SYN (one the peer
+    /// may already count as established: it could not follow).
+    /// Otherwise a broken first subflow is reset, and the data goes on the
+    /// others.
+    pub fn may_fall_back_alone(&self) -> bool {
+        self.may_fall_back() && !self.join_answered
     }
 
     /// Something broke the one-to-one run of the streams over the first

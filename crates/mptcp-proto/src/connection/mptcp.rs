@@ -276,6 +276,10 @@ pub enum Mode {
         version: MptcpVersion,
         /// Signals still owed to the peer after falling back.
         owed: FallbackSignals,
+        /// Where the peer's stream starts, if the data level had rebased on
+        /// it (a fallback after the handshake): its bytes then map one to
+        /// one onto the first subflow from there.
+        recv_start: Option<DataSeq>,
     },
 }
 

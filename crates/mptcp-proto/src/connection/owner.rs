@@ -56,18 +56,35 @@ impl Owner<'_> {
     /// with MP_TCPRST "middlebox interference" and its data goes out on the
     /// others. (A segment with other MPTCP options, such as the kernel's
     /// ADD_ADDR on a pure ACK without DSS, does not count.)
+    ///
+    /// On the first subflow the same holds after DATA_ACKs arrived, while
+    /// the streams still run one to one: an MPTCP peer puts a DSS on every
+    /// segment, so such an ACK means the peer fell back (it took our data,
+    /// whose options a middlebox stripped, as plain TCP) or that options
+    /// vanish on the way back; either way both ends must now be TCP.
     fn missing_data_ack(
         &mut self,
         view: &SubflowView,
         seg: &SegmentIn<'_>,
     ) -> Option<InputVerdict> {
         let acks_data = seg.has(TcpFlags::ACK) && view.acks_new_payload(seg.ack);
-        if !acks_data || !seg.mptcp.is_empty() || seg.has(TcpFlags::SYN) || self.path.data_ack_seen
+        let initial = self.path.kind == PathKind::Initial;
+        // The peer fell back first: follow it whenever no join got
+        // established (a join of ours past its SYN would have kept it
+        // from falling back alone).
+        let may_fall_back = initial && self.data.may_fall_back();
+        // On a joined subflow only before its first DATA_ACK (RFC 8684
+        // §3.7); on the first, whenever: a peer that fell back while we
+        // cannot must not get more data there (it would take it as TCP).
+        if !acks_data
+            || !seg.mptcp.is_empty()
+            || seg.has(TcpFlags::SYN)
+            || (self.path.data_ack_seen && !initial)
         {
             return None;
         }
         self.data.mib.inc(Mib::DataAckMissing);
-        if self.path.kind == PathKind::Initial && self.data.may_fall_back() {
+        if may_fall_back {
             self.data.mib.inc(Mib::DssFallback);
             self.data.fall_back(FallbackReason::NoDataAck);
             return Some(InputVerdict::Accept);
@@ -75,6 +92,60 @@ impl Owner<'_> {
         self.data.mib.inc(Mib::DssReset);
         self.path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
         Some(InputVerdict::Reset)
+    }
+
+    /// A FIN without payload and without any MPTCP option on the first
+    /// subflow, right where the peer's stream stands: the peer fell back
+    /// (its segments arrive without options) and, having no data left to
+    /// carry an infinite mapping, ends its stream as TCP does. While both
+    /// streams run one to one there, fall back too and take the FIN as the
+    /// end of the stream (else the stream would never end).
+    fn bare_fin_from_fallen_peer(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> bool {
+        if !seg.has(TcpFlags::FIN)
+            || !seg.payload.is_empty()
+            || !seg.mptcp.is_empty()
+            || self.path.kind != PathKind::Initial
+            || !self.data.may_fall_back()
+        {
+            return false;
+        }
+        let Some(start) = self.data.mode.mptcp().and_then(|m| m.recv_start()) else {
+            return false;
+        };
+        let rel = (seg.seq - view.irs) as u32;
+        if start + u64::from(rel.wrapping_sub(1)) != self.data.recv.nxt() {
+            return false;
+        }
+        self.data.mib.inc(Mib::DssFallback);
+        self.data.fall_back(FallbackReason::MissingMapping);
+        true
+    }
+
+    /// After a fallback past the handshake, the peer's stream runs one to
+    /// one over the first subflow. A segment whose DSS maps its payload
+    /// elsewhere shows the peer did not fall back (it resends data at new
+    /// places): taking it as TCP would splice the wrong bytes in, so the
+    /// connection ends instead (RST with MP_TCPRST "middlebox
+    /// interference"; the peer sees a reset, never repeated bytes).
+    fn check_fallen_back(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict {
+        let Some(start) = self.data.fallback_recv_start() else {
+            return InputVerdict::Accept;
+        };
+        let contradicts = seg.mptcp.iter().any(|o| match o {
+            MptcpOption::Dss(d) => d.mapping.is_some_and(|m| {
+                let dsn = m.dsn.expand(self.data.recv.nxt());
+                m.data_len > u16::from(d.data_fin)
+                    && dsn != start + u64::from(m.subflow_seq.wrapping_sub(1))
+            }),
+            _ => false,
+        });
+        if contradicts && !seg.payload.is_empty() {
+            self.data.mib.inc(Mib::FallbackFailed);
+            self.data.fatal = Some(super::ConnectionError::Reset);
+            let _ = view;
+            return InputVerdict::Discard;
+        }
+        InputVerdict::Accept
     }
 
     fn join_done(&self) -> bool {
@@ -130,7 +201,7 @@ impl SubflowOwner for Owner<'_> {
 
     fn on_segment(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict {
         if self.data.mode.is_tcp() {
-            return InputVerdict::Accept;
+            return self.check_fallen_back(view, seg);
         }
         if self.path.removal_probe.is_some() {
             // An acceptable segment: the path answers.
@@ -155,6 +226,9 @@ impl SubflowOwner for Owner<'_> {
         if let Some(verdict) = self.missing_data_ack(view, seg) {
             return verdict;
         }
+        if self.bare_fin_from_fallen_peer(view, seg) {
+            return InputVerdict::Accept;
+        }
         let verdict = dss::on_segment(self.data, self.path, view, seg);
         if verdict != InputVerdict::Accept {
             return verdict;
@@ -164,6 +238,20 @@ impl SubflowOwner for Owner<'_> {
     }
 
     fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]) {
+        if let Some(start) = self.data.fallback_recv_start() {
+            // Fallen back after the handshake: the stream runs one to one
+            // over this subflow, so each byte has its place by its subflow
+            // sequence number (bytes a checksum was still waiting for when
+            // the connection fell back go first: TCP takes them as they are).
+            if let Some(map) = self.path.pending.map.take() {
+                let held = std::mem::take(&mut self.path.pending.bytes);
+                self.data.deliver(map.dsn, &held);
+            }
+            let rel = (seq - view.irs) as u32;
+            self.data
+                .deliver(start + u64::from(rel.wrapping_sub(1)), data);
+            return;
+        }
         if self.data.mode.is_tcp() {
             self.data.deliver_in_order(data);
             return;

@@ -149,6 +149,8 @@ struct Slot {
     generation: u32,
     /// A server connection whose handshake has not completed.
     half_open: bool,
+    /// Counted in the accept queue (established, not accepted yet).
+    awaiting_accept: bool,
     /// The deadline registered in the timer index.
     deadline: Option<Instant>,
     /// Whether it sits in the transmit queue.
@@ -513,6 +515,7 @@ impl Endpoint {
             conn,
             generation,
             half_open: !known,
+            awaiting_accept: false,
             deadline: None,
             queued: false,
             known,
@@ -527,7 +530,7 @@ impl Endpoint {
             && !slot.known
         {
             slot.known = true;
-            if !slot.half_open {
+            if std::mem::take(&mut slot.awaiting_accept) {
                 self.unaccepted -= 1;
             }
         }

@@ -132,6 +132,7 @@ impl Endpoint {
                 slot.half_open = false;
                 self.half_open -= 1;
                 if matches!(ev, ConnEvent::Connected) && !slot.known {
+                    slot.awaiting_accept = true;
                     self.unaccepted += 1;
                 }
             }
@@ -211,7 +212,8 @@ impl Endpoint {
         };
         if slot.half_open {
             self.half_open -= 1;
-        } else if !slot.known {
+        }
+        if slot.awaiting_accept {
             self.unaccepted -= 1;
         }
         // Counters outlive their connection, as the kernel's MIB does.

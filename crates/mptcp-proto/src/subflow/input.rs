@@ -27,10 +27,30 @@ impl Subflow {
     ) {
         self.stats.segs_in += 1;
         match self.state {
-            TcpState::Closed => {}
+            TcpState::Closed => self.on_closed(seg),
             TcpState::SynSent => self.on_syn_sent(now, seg, owner),
             _ => self.on_synchronized(now, seg, owner, siblings),
         }
+    }
+
+    /// RFC 9293 §3.10.7.1: in CLOSED, a segment without RST is answered
+    /// with a RST (a peer that missed ours learns the subflow is gone
+    /// instead of retransmitting into it until it gives up).
+    fn on_closed(&mut self, seg: &SegmentIn<'_>) {
+        if seg.has(TcpFlags::RST) || self.rst.is_some() {
+            return;
+        }
+        self.rst = Some(if seg.has(TcpFlags::ACK) {
+            RstPlan {
+                seq: seg.ack,
+                ack: None,
+            }
+        } else {
+            RstPlan {
+                seq: SubflowSeq(0),
+                ack: Some(seg.seq + seg.seq_len()),
+            }
+        });
     }
 
     /// RFC 9293 §3.10.7.3: a segment in SYN-SENT.
