@@ -250,6 +250,88 @@ fn tiny_out_of_order(count: usize) -> Row {
     finish("1-byte out-of-order segments", n, count, times, heap0)
 }
 
+/// The honest 4 MB transfer's virtual completion time while `per_ms`
+/// forged packets arrive every millisecond (none: the baseline), and
+/// whether it stayed exact.
+fn honest_during(per_ms: usize, mut forge: impl FnMut(&Net, usize) -> Vec<u8>) -> (f64, bool) {
+    let mut n = Net::new(false, |_, _| {});
+    n.to_send[0] = pattern(1, LEN);
+    n.run(10);
+    let start = n.now;
+    let mut sink = vec![0u8; 2048];
+    let mut i = 0;
+    while n.got[1].len() < LEN && n.now < start + mptcp_proto::time::Duration::from_secs(60) {
+        for _ in 0..per_ms {
+            let pkt = forge(&n, i);
+            i += 1;
+            n.server.handle(n.now, &pkt);
+            while n.server.poll_transmit(n.now, &mut sink).is_some() {}
+        }
+        n.run(1);
+    }
+    let secs = n.now.saturating_duration_since(start).as_secs_f64();
+    (secs, n.got[1] == pattern(1, LEN))
+}
+
+fn during_floods() {
+    println!();
+    println!("| honest 4 MB transfer during | forged packets/ms | completion (virtual) | stream |");
+    println!("|---|---|---|---|");
+    let cap = [
+        TcpOption::Mss(1460),
+        TcpOption::Mptcp(MptcpOption::Capable(MpCapable {
+            version: Version::V1,
+            flags: CapableFlags::HMAC_SHA,
+            body: CapableBody::NoKey,
+        })),
+    ];
+    let rows: Vec<(&str, usize, (f64, bool))> = vec![
+        ("nothing", 0, honest_during(0, |_, _| Vec::new())),
+        (
+            "MP_CAPABLE SYN flood",
+            100,
+            honest_during(100, |_, i| {
+                segment(attacker(i), i as u32, 0, TcpFlags::SYN, &cap)
+            }),
+        ),
+        (
+            "join SYNs with the token",
+            100,
+            honest_during(100, |n, i| {
+                let syn = MpJoin::Syn {
+                    flags: BackupFlags::NONE,
+                    address_id: 8,
+                    token: token_of(n),
+                    nonce: i as u32,
+                };
+                segment(
+                    attacker(i),
+                    1000,
+                    0,
+                    TcpFlags::SYN,
+                    &[TcpOption::Mptcp(MptcpOption::Join(syn))],
+                )
+            }),
+        ),
+        (
+            "1-byte out-of-order segments",
+            100,
+            honest_during(100, |n, i| {
+                n.forge_to_server(&[], &[0xee], |r| {
+                    r.seq = r.seq + 5_000_000 + 2 * (i as u32 % 1_000_000)
+                })
+            }),
+        ),
+    ];
+    for (name, per_ms, (secs, exact)) in rows {
+        println!(
+            "| {name} | {per_ms} | {:.3} s | {} |",
+            secs,
+            if exact { "exact" } else { "BROKEN" }
+        );
+    }
+}
+
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let quick = std::env::args().any(|a| a == "--quick");
@@ -278,4 +360,5 @@ fn main() {
             if r.exact { "exact" } else { "BROKEN" }
         );
     }
+    during_floods();
 }
