@@ -209,7 +209,7 @@ pub fn on_data_ack(data: &mut DataLevel, ack: WireSeq, window: u64) {
         // Old, or acknowledging what was never sent: ignore.
         return;
     }
-    mp.advance_window(ack + window);
+    mp.window_from_ack(ack + window);
     if let Some(f) = fin
         && ack.gt(f)
     {

@@ -126,6 +126,9 @@ pub struct MptcpConn {
     /// Right edge of the peer's connection-level receive window (RFC 8684
     /// §3.3.4: DATA_ACK plus the window); never moves left.
     pub window_end: DataSeq,
+    /// Whether `window_end` came from a DATA_ACK yet (until then, from the
+    /// handshake's TCP window).
+    pub window_from_data_ack: bool,
     /// Our DATA_FIN.
     pub data_fin: DataFinTx,
     /// Our entry in the token table.
@@ -170,6 +173,7 @@ impl MptcpConn {
             fully_established: false,
             keys_sent: false,
             window_end: DataSeq(0),
+            window_from_data_ack: false,
             data_fin: DataFinTx::NotYet,
             token: None,
             remote_addrs: Vec::new(),
@@ -206,6 +210,20 @@ impl MptcpConn {
     /// Move the window's right edge to `end` if that is further right.
     pub fn advance_window(&mut self, end: DataSeq) {
         if end.gt(self.window_end) {
+            self.window_end = end;
+        }
+    }
+
+    /// The right edge a DATA_ACK gives. The first one is taken as it is:
+    /// the handshake's window is a subflow's TCP window, which a peer (the
+    /// Linux kernel with jumbo frames) may offer above what its connection
+    /// takes; after that the edge only moves right (DATA_ACKs reordered
+    /// across subflows carry older windows).
+    pub fn window_from_ack(&mut self, end: DataSeq) {
+        if self.window_from_data_ack {
+            self.advance_window(end);
+        } else {
+            self.window_from_data_ack = true;
             self.window_end = end;
         }
     }

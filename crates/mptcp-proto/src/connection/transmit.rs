@@ -117,14 +117,16 @@ impl Connection {
             window_room: room,
         };
         if self.data.send.has_reinject()
+            && self.data.may_fall_back()
             && self.subflows.len() == 1
             && self.subflows[0].sf.send_queue().has_outstanding()
         {
-            // One subflow still retransmitting at its own level: that
-            // suffices, and resending on it at the data level would end the
-            // one-to-one run of the streams that a fallback needs. Data the
-            // subflow has delivered but the peer's data level lost (DATA_ACK
-            // stuck, nothing outstanding) is resent.
+            // Only ever one subflow, still retransmitting at its own level:
+            // that suffices, and resending on it at the data level would end
+            // the one-to-one run of the streams that a fallback needs. Data
+            // the subflow has delivered but the peer's data level lost
+            // (DATA_ACK stuck, nothing outstanding) is resent; so is what a
+            // closed join held (the table may be down to one subflow).
             self.data.send.clear_reinject();
         }
         if self.data.send.has_reinject()
