@@ -5,7 +5,7 @@
 
 use mptcp_tun::lab::kernel::{self, MptcpInfo as KernelInfo};
 use mptcp_tun::lab::{self, Netns, TunLab};
-use mptcp_tun::{ConnectionInfo, MptcpStream, StackBuilder};
+use mptcp_tun::{ConnectionInfo, MptcpStream, StackBuilder, TcpState};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -14,8 +14,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// How long any one exchange may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The last resort against a hang: how long any one exchange (or wait for
+/// a state) may take before the test fails. Never a measure of speed: the
+/// largest transfers take a few seconds on two busy cores.
+pub const DEADLINE: Duration = Duration::from_secs(300);
 
 /// The tests move a lot of data through two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -38,6 +40,19 @@ pub fn lab(paths: usize) -> Option<(TunLab, MutexGuard<'static, ()>)> {
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = TunLab::new("mpti", paths).expect("lab");
     Some((lab, guard))
+}
+
+/// Waits until `done()` holds, checking every millisecond (for kernel
+/// state, which nothing announces); panics with `what` after [`DEADLINE`].
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "{what}: not within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// `len` bytes of a stream seeded by `seed` (xorshift64*): cheap, and
@@ -64,15 +79,46 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// What a kernel socket is, by `SO_PROTOCOL` and `MPTCP_INFO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelSocket {
+    /// An MPTCP socket whose `MPTCP_INFO` answered (its flags tell a
+    /// fallback the kernel reports that way).
+    Mptcp(KernelInfo),
+    /// A plain TCP socket: `SO_PROTOCOL` is TCP and `MPTCP_INFO` fails with
+    /// `EOPNOTSUPP` (a plain TCP socket, or the one an MPTCP listener
+    /// hands out for a client without MPTCP).
+    PlainTcp,
+    /// An MPTCP socket that fell back to TCP: `SO_PROTOCOL` is MPTCP and,
+    /// on Linux 6.18, `MPTCP_INFO` fails with `EOPNOTSUPP` (the kernel
+    /// passes the options of a fallen-back socket to TCP, which does not
+    /// know `SOL_MPTCP`; checked by the `lab` tests).
+    FellBack,
+}
+
+/// What `s` is; any answer but these (another error, `MPTCP_INFO` on a
+/// plain TCP socket) is an error.
+pub fn kernel_socket(s: &TcpStream) -> io::Result<KernelSocket> {
+    let mptcp = kernel::is_mptcp(s)?;
+    match (kernel::mptcp_info(s), mptcp) {
+        (Ok(info), true) => Ok(KernelSocket::Mptcp(info)),
+        (Ok(info), false) => Err(io::Error::other(format!(
+            "MPTCP_INFO answered on a plain TCP socket: {info:?}"
+        ))),
+        (Err(e), true) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(KernelSocket::FellBack),
+        (Err(e), false) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(KernelSocket::PlainTcp),
+        (Err(e), _) => Err(io::Error::new(e.kind(), format!("MPTCP_INFO: {e}"))),
+    }
+}
+
 /// What the kernel's end saw.
 #[derive(Debug)]
 pub struct KernelEnd {
     /// Bytes received and their hash.
     pub received: usize,
     pub received_sha: String,
-    /// `MPTCP_INFO` taken after the exchange, before closing (`None`: the
-    /// socket is plain TCP, or fell back).
-    pub info: Option<KernelInfo>,
+    /// What the socket was after the exchange, before closing.
+    pub socket: KernelSocket,
 }
 
 /// Exchange data on a kernel socket: send `send` (then shut down writing)
@@ -102,11 +148,10 @@ pub fn kernel_exchange(mut s: TcpStream, send: &[u8]) -> io::Result<KernelEnd> {
         writer.join().expect("writer")?;
         read.map(|()| (n, hex(&h.finalize())))
     })?;
-    let info = kernel::mptcp_info(&s).ok();
     Ok(KernelEnd {
         received,
         received_sha: hash,
-        info,
+        socket: kernel_socket(&s)?,
     })
 }
 
@@ -134,7 +179,7 @@ pub fn kernel_server(
 }
 
 /// A kernel client connecting to `addr` from inside `ns` and exchanging
-/// `send`, after `delay` (so that our listener is up).
+/// `send` (our listener must be up: a refused connection fails).
 pub fn kernel_client(
     ns: &Netns,
     addr: SocketAddr,
@@ -142,7 +187,7 @@ pub fn kernel_client(
     send: Vec<u8>,
 ) -> JoinHandle<io::Result<KernelEnd>> {
     ns.spawn(move || {
-        let s = kernel::connect(addr, mptcp, Duration::from_secs(5))?;
+        let s = kernel::connect(addr, mptcp, DEADLINE)?;
         kernel_exchange(s, &send)
     })
 }
@@ -178,7 +223,7 @@ pub async fn our_exchange(
         io::Result::Ok(got)
     };
     let ((), got) = tokio::try_join!(up, down)?;
-    tokio::time::timeout(Duration::from_secs(10), wr.closed())
+    tokio::time::timeout(DEADLINE, wr.closed())
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "close handshake"))??;
     Ok(OurEnd {
@@ -223,7 +268,15 @@ pub fn stack_on(lab: &TunLab, n: usize, v6: bool) -> StackBuilder {
 
 /// The kernel's `MPTCP_INFO`, which must be there.
 pub fn kinfo(end: &KernelEnd) -> &KernelInfo {
-    end.info
-        .as_ref()
-        .expect("the kernel socket speaks MPTCP (MPTCP_INFO answered)")
+    match &end.socket {
+        KernelSocket::Mptcp(info) => info,
+        other => panic!("the kernel socket speaks MPTCP (MPTCP_INFO answered): {other:?}"),
+    }
+}
+
+/// Whether at least `n` subflows of the connection are established (their
+/// handshake measured a round trip).
+pub fn established(info: &ConnectionInfo, n: usize) -> bool {
+    let up = |f: &&mptcp_tun::SubflowInfo| f.srtt.is_some() && f.state == TcpState::Established;
+    info.subflows.iter().filter(up).count() >= n
 }
