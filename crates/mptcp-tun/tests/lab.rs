@@ -371,7 +371,15 @@ fn veth_lab_kernel_client_joins_on_the_second_path() {
         // The kernel's path manager opens subflows once the connection is
         // fully established, that is once the server acknowledged data.
         let (got, c, s) = transfer(listener, client, TOTAL, 2, |client| {
-            wait_until("the client's join", || {
+            // `subflows_total` counts a join from the moment the path
+            // manager starts it; the counters tell when its handshake
+            // completed at both ends.
+            wait_until("the client's join is established", || {
+                let synack = lab.client().counters().unwrap().get("MPJoinSynAckRx");
+                let ack = lab.server().counters().unwrap().get("MPJoinAckRx");
+                synack >= 1 && ack >= 1
+            });
+            wait_until("the client counts its join", || {
                 kernel::mptcp_info(client).unwrap().subflows_total >= 2
             });
             addrs = kernel::subflow_addrs(client).unwrap();
