@@ -14,6 +14,7 @@
 mod client;
 mod close;
 mod failover;
+mod matrix;
 mod server;
 mod signals;
 mod support;

@@ -121,16 +121,70 @@ pub struct KernelEnd {
     pub socket: KernelSocket,
 }
 
-/// Exchange data on a kernel socket: send `send` (then shut down writing)
-/// while reading to the end; take `MPTCP_INFO`; close.
-pub fn kernel_exchange(mut s: TcpStream, send: &[u8]) -> io::Result<KernelEnd> {
+/// When the kernel's end shuts down writing (its DATA_FIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fin {
+    /// As soon as everything is written: the peer may read to the end
+    /// first and close before the kernel looks at its socket.
+    WhenWritten,
+    /// Only after reading to the end and taking `MPTCP_INFO`: the peer
+    /// (which must write and shut down before it reads to the end) keeps
+    /// its subflows until then, so the info shows every subflow live.
+    AfterInfo,
+}
+
+/// What a sender writes before it waits for the join: joins wait for the
+/// connection to be fully established, which takes data.
+pub const FIRST_BLOCK: usize = 64 << 10;
+
+/// How the kernel's end runs an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelPlan {
+    /// When it shuts down writing.
+    pub fin: Fin,
+    /// `Some(counter)`: write [`FIRST_BLOCK`], then wait until the
+    /// namespace counts `counter` (`MPJoinAckRx` for a server,
+    /// `MPJoinSynAckRx` for a client: the join's handshake done at the
+    /// kernel) before writing the rest, so that the join is there before
+    /// the transfer could end.
+    pub join_counter: Option<&'static str>,
+}
+
+impl KernelPlan {
+    /// Write everything at once, shut down writing when written.
+    pub const PLAIN: KernelPlan = KernelPlan {
+        fin: Fin::WhenWritten,
+        join_counter: None,
+    };
+}
+
+/// Exchange data on a kernel socket: send `send` while reading to the
+/// end, as `plan` says; take `MPTCP_INFO`; close.
+pub fn kernel_exchange_with(
+    mut s: TcpStream,
+    send: &[u8],
+    plan: KernelPlan,
+) -> io::Result<KernelEnd> {
     s.set_read_timeout(Some(DEADLINE))?;
     s.set_write_timeout(Some(DEADLINE))?;
     let mut w = s.try_clone()?;
+    let fin = plan.fin;
     let (received, hash) = std::thread::scope(|sc| {
         let writer = sc.spawn(move || -> io::Result<()> {
-            w.write_all(send)?;
-            w.shutdown(Shutdown::Write)
+            let mut rest = send;
+            if let Some(counter) = plan.join_counter {
+                let (first, later) = send.split_at(FIRST_BLOCK.min(send.len()));
+                w.write_all(first)?;
+                wait_until(&format!("the kernel counts {counter}"), || {
+                    lab::counters::read_current().is_ok_and(|c| c.get(counter) >= 1)
+                });
+                rest = later;
+            }
+            w.write_all(rest)?;
+            match fin {
+                Fin::WhenWritten => w.shutdown(Shutdown::Write),
+                Fin::AfterInfo => Ok(()),
+            }
         });
         let mut h = Sha256::new();
         let mut n = 0;
@@ -148,10 +202,14 @@ pub fn kernel_exchange(mut s: TcpStream, send: &[u8]) -> io::Result<KernelEnd> {
         writer.join().expect("writer")?;
         read.map(|()| (n, hex(&h.finalize())))
     })?;
+    let socket = kernel_socket(&s)?;
+    if fin == Fin::AfterInfo {
+        s.shutdown(Shutdown::Write)?;
+    }
     Ok(KernelEnd {
         received,
         received_sha: hash,
-        socket: kernel_socket(&s)?,
+        socket,
     })
 }
 
@@ -164,6 +222,17 @@ pub fn kernel_server(
     mptcp: bool,
     send: Vec<u8>,
 ) -> JoinHandle<io::Result<KernelEnd>> {
+    kernel_server_with(ns, addr, mptcp, send, KernelPlan::PLAIN)
+}
+
+/// [`kernel_server`], exchanging as `plan` says.
+pub fn kernel_server_with(
+    ns: &Netns,
+    addr: SocketAddr,
+    mptcp: bool,
+    send: Vec<u8>,
+    plan: KernelPlan,
+) -> JoinHandle<io::Result<KernelEnd>> {
     let any: std::net::IpAddr = if addr.is_ipv4() {
         std::net::Ipv4Addr::UNSPECIFIED.into()
     } else {
@@ -174,7 +243,7 @@ pub fn kernel_server(
         .expect("kernel listener");
     ns.spawn(move || {
         let (s, _) = listener.accept()?;
-        kernel_exchange(s, &send)
+        kernel_exchange_with(s, &send, plan)
     })
 }
 
@@ -186,9 +255,20 @@ pub fn kernel_client(
     mptcp: bool,
     send: Vec<u8>,
 ) -> JoinHandle<io::Result<KernelEnd>> {
+    kernel_client_with(ns, addr, mptcp, send, KernelPlan::PLAIN)
+}
+
+/// [`kernel_client`], exchanging as `plan` says.
+pub fn kernel_client_with(
+    ns: &Netns,
+    addr: SocketAddr,
+    mptcp: bool,
+    send: Vec<u8>,
+    plan: KernelPlan,
+) -> JoinHandle<io::Result<KernelEnd>> {
     ns.spawn(move || {
         let s = kernel::connect(addr, mptcp, DEADLINE)?;
-        kernel_exchange(s, &send)
+        kernel_exchange_with(s, &send, plan)
     })
 }
 
@@ -212,9 +292,27 @@ pub async fn our_exchange(
     send: &[u8],
     stack: &mptcp_tun::Stack,
 ) -> io::Result<OurEnd> {
+    our_exchange_with(stream, send, stack, false).await
+}
+
+/// [`our_exchange`]; with `join`, write [`FIRST_BLOCK`] and wait for a
+/// second established subflow before writing the rest.
+pub async fn our_exchange_with(
+    stream: MptcpStream,
+    send: &[u8],
+    stack: &mptcp_tun::Stack,
+    join: bool,
+) -> io::Result<OurEnd> {
     let (mut rd, mut wr) = stream.into_split();
     let up = async {
-        wr.write_all(send).await?;
+        let mut rest = send;
+        if join {
+            let (first, later) = send.split_at(FIRST_BLOCK.min(send.len()));
+            wr.write_all(first).await?;
+            wr.wait_info(|i| established(i, 2)).await?;
+            rest = later;
+        }
+        wr.write_all(rest).await?;
         wr.shutdown().await
     };
     let down = async {
