@@ -13,6 +13,7 @@
 
 mod client;
 mod close;
+mod corrupt;
 mod failover;
 mod matrix;
 mod server;
