@@ -80,6 +80,8 @@ fn path_goes_down(down: usize) {
         .expect("listen");
     let dev = lab.path(down).dev.clone();
     let ns = lab.ns().name().to_owned();
+    let _capture = crate::support::Capture::start(&lab);
+    let before = lab.ns().counters().expect("counters");
     let kernel = lab.ns().spawn(move || kernel_reader(listener, &ns, &dev));
     let (joined, info) = in_lab(&lab, || async {
         let stack = stack_on(&lab, 2, false).build().expect("stack");
@@ -96,7 +98,13 @@ fn path_goes_down(down: usize) {
         let _ = tokio::time::timeout(Duration::from_secs(5), wr.closed()).await;
         (joined, wr.info().expect("info"))
     });
-    let run = kernel.join().expect("kernel thread").expect("kernel end");
+    let run = kernel.join().expect("kernel thread").unwrap_or_else(|e| {
+        let delta = lab.ns().counters().map(|c| c.delta(&before).to_string());
+        panic!(
+            "the kernel's reader: {e}\n  kernel counters: {delta:?}\n  ours: {:?}\n  {:#?}",
+            info.counters, info.subflows
+        )
+    });
     assert_eq!(run.received, LEN, "every byte arrived");
     assert_eq!(run.sha, sha256(&pattern(8, LEN)));
     assert_eq!(joined.subflows.len(), 2, "{:?}", joined.subflows);

@@ -336,77 +336,11 @@ fn check_mtu(cell: &Cell, run: &Run) {
 fn run(cell: Cell) {
     let Some((lab, _serial)) = lab(2) else { return };
     configure(&lab, &cell);
-    let _capture = Capture::start(&lab);
+    let _capture = crate::support::Capture::start(&lab);
     let run = exchange(&lab, &cell);
     check_data(&cell, &run);
     check_mptcp(&cell, &run);
     check_mtu(&cell, &run);
-}
-
-/// With `MPTCP_INTEROP_PCAP=<dir>`, tcpdump on both paths of the lab
-/// while the cell runs (`<dir>/<test>-<device>.pcap`, headers and 200
-/// bytes of payload), to take a failing cell apart; nothing otherwise.
-struct Capture(Vec<std::process::Child>);
-
-impl Capture {
-    fn start(lab: &TunLab) -> Capture {
-        let Some(dir) = std::env::var_os("MPTCP_INTEROP_PCAP") else {
-            return Capture(Vec::new());
-        };
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("matrix")
-            .replace("::", "-");
-        let children = lab
-            .paths()
-            .iter()
-            .map(|p| {
-                let file = std::path::Path::new(&dir).join(format!("{test}-{}.pcap", p.dev));
-                let file = file.to_string_lossy().into_owned();
-                let args = [
-                    "tcpdump",
-                    "--immediate-mode",
-                    "-i",
-                    &p.dev,
-                    "-s",
-                    "300",
-                    "-U",
-                    "-w",
-                    &file,
-                ];
-                let mut child = lab
-                    .ns()
-                    .exec(&args)
-                    .expect("tcpdump")
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("tcpdump");
-                // It says so on stderr once it listens.
-                let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-                let mut line = String::new();
-                while std::io::BufRead::read_line(&mut err, &mut line).expect("tcpdump") > 0
-                    && !line.contains("listening on")
-                {
-                    line.clear();
-                }
-                child
-            })
-            .collect();
-        Capture(children)
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            // SIGINT: tcpdump writes what it has and exits.
-            let pid = child.id().to_string();
-            let _ = std::process::Command::new("kill")
-                .args(["-INT", &pid])
-                .status();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// One test per cell; the columns of the L8 array are (family, MTU,
