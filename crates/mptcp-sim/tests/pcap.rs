@@ -54,22 +54,35 @@ fn capture_both_ends_and_read_back() {
     let _ = (std::fs::remove_file(pa), std::fs::remove_file(pb));
 }
 
-/// tshark decodes the file as IPv4 from 10.0.0.1; skipped loudly without it.
+/// tshark decodes the file as IPv4 from 10.0.0.1. A tshark that runs and
+/// fails fails the test; a missing one is skipped loudly, except under
+/// `CI=true`, where it fails too.
 fn tshark_agrees(path: &PathBuf, packets: usize) {
     let out = Command::new("tshark")
         .arg("-r")
         .arg(path)
         .args(["-T", "fields", "-e", "ip.src", "-e", "frame.time_relative"])
         .output();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let out = match out {
-        Ok(out) if out.status.success() => out,
-        _ => {
-            eprintln!(
-                "!!!!! SKIPPED: tshark is not installed (or failed); pcap checked with pcap-file only"
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ci => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "!!!!! SKIPPED: tshark is not installed; pcap checked with pcap-file only"
             );
             return;
         }
+        Err(e) => panic!("tshark cannot run ({e}); CI={ci}: install tshark"),
     };
+    assert!(
+        out.status.success(),
+        "tshark -r {} failed ({}): {}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), packets, "{text}");

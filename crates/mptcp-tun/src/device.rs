@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::unix::AsyncFd;
 
 /// A path: a TUN device (attached, or created if absent) and the address
-/// our stack uses on it. Written `DEV=ADDR`, e.g. `mptcp0=10.200.0.2`.
+/// our stack uses on it. Written `DEV=ADDR`, e.g. `mptcp0=10.200.0.2`, or
+/// `DEV=ADDR,mtu=N` to set the device's MTU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathConfig {
     /// The TUN device's name.
@@ -18,15 +19,29 @@ pub struct PathConfig {
     /// Our address on it (not one of the kernel's own addresses: the kernel
     /// routes packets for it into the device, where the stack reads them).
     pub addr: IpAddr,
+    /// The path's MTU. `Some`: the stack sets the device's MTU to it when
+    /// it opens the device; `None`: the stack takes the device's MTU as
+    /// it is. One device, one MTU: the kernel's side of a TUN path (what
+    /// it sends into the device, the MSS it announces) and ours are the
+    /// same. [`Stack::paths`](crate::Stack::paths) reports the MTU in use.
+    pub mtu: Option<u16>,
 }
 
 impl PathConfig {
-    /// A path over `device` with our address `addr`.
+    /// A path over `device` with our address `addr`, at the device's MTU.
     pub fn new(device: impl Into<String>, addr: IpAddr) -> PathConfig {
         PathConfig {
             device: device.into(),
             addr,
+            mtu: None,
         }
+    }
+
+    /// The same path with the device's MTU set to `mtu` (576 to 65535;
+    /// IPv6 needs at least 1280).
+    pub fn with_mtu(mut self, mtu: u16) -> PathConfig {
+        self.mtu = Some(mtu);
+        self
     }
 }
 
@@ -34,6 +49,17 @@ impl FromStr for PathConfig {
     type Err = String;
 
     fn from_str(s: &str) -> Result<PathConfig, String> {
+        let (s, mtu) = match s.split_once(",mtu=") {
+            Some((path, mtu)) => {
+                let mtu = mtu
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|m| *m >= 576)
+                    .ok_or_else(|| format!("{mtu:?}: an MTU is 576 to 65535"))?;
+                (path, Some(mtu))
+            }
+            None => (s, None),
+        };
         let (dev, addr) = s
             .split_once('=')
             .ok_or_else(|| format!("{s:?}: expected DEV=ADDR, like mptcp0=10.200.0.2"))?;
@@ -43,13 +69,20 @@ impl FromStr for PathConfig {
         let addr = addr
             .parse()
             .map_err(|_| format!("{addr:?}: not an IPv4 or IPv6 address"))?;
-        Ok(PathConfig::new(dev, addr))
+        Ok(PathConfig {
+            mtu,
+            ..PathConfig::new(dev, addr)
+        })
     }
 }
 
 impl fmt::Display for PathConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.device, self.addr)
+        write!(f, "{}={}", self.device, self.addr)?;
+        match self.mtu {
+            Some(mtu) => write!(f, ",mtu={mtu}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -74,6 +107,12 @@ pub struct DeviceStats {
     pub trains_in: u64,
     /// Whether the device takes segmentation offloads.
     pub offload: bool,
+    /// The largest IP packet read, a train's segments counted one by one
+    /// (header and `gso_size`): at most the MTU the kernel sends with.
+    pub largest_in: u64,
+    /// The largest IP packet written, a train's segments counted one by
+    /// one: at most the MTU our stack sends with.
+    pub largest_out: u64,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +124,8 @@ pub(crate) struct Counters {
     send_errors: AtomicU64,
     trains_out: AtomicU64,
     trains_in: AtomicU64,
+    largest_in: AtomicU64,
+    largest_out: AtomicU64,
     pub(crate) offload: std::sync::atomic::AtomicBool,
 }
 
@@ -99,6 +140,8 @@ impl Counters {
             trains_out: self.trains_out.load(Ordering::Relaxed),
             trains_in: self.trains_in.load(Ordering::Relaxed),
             offload: self.offload.load(Ordering::Relaxed),
+            largest_in: self.largest_in.load(Ordering::Relaxed),
+            largest_out: self.largest_out.load(Ordering::Relaxed),
         }
     }
 }
@@ -122,6 +165,10 @@ impl Device {
         let t = tun::Tun::open(&config.device, offload)?;
         tracing::debug!(device = %t.name(), created = t.created(), "path device open");
         let name = &config.device;
+        if let Some(mtu) = config.mtu {
+            tun::set_mtu(name, u32::from(mtu))
+                .map_err(|e| ctx(e, format!("setting the MTU of {name} to {mtu}")))?;
+        }
         if !tun::is_up(name)? {
             tun::set_up(name).map_err(|e| ctx(e, format!("bringing {name} up")))?;
         }
@@ -138,7 +185,10 @@ impl Device {
         counters.offload.store(t.offload(), Ordering::Relaxed);
         Ok(Device {
             tun: t.into_async()?,
-            config: config.clone(),
+            config: PathConfig {
+                mtu: Some(mtu),
+                ..config.clone()
+            },
             mtu,
             counters,
             dead: false,
@@ -146,7 +196,11 @@ impl Device {
         })
     }
 
-    pub(crate) fn note_in(&self, bytes: usize, train: bool) {
+    /// One read of `bytes` bytes whose largest segment has `segment`.
+    pub(crate) fn note_in(&self, bytes: usize, train: bool, segment: usize) {
+        self.counters
+            .largest_in
+            .fetch_max(segment as u64, Ordering::Relaxed);
         if train {
             self.counters.trains_in.fetch_add(1, Ordering::Relaxed);
         }
@@ -165,23 +219,27 @@ impl Device {
         } else {
             tun.send(packet)
         };
-        self.note_out(sent, 1, packet.len());
+        self.note_out(sent, 1, packet.len(), packet.len());
     }
 
     /// Write a segmentation train of `segments` segments gathered from
-    /// `parts` (its `virtio_net_hdr` first).
-    pub(crate) fn send_train(&self, parts: &[IoSlice<'_>], segments: usize) {
+    /// `parts` (its `virtio_net_hdr` first), the largest of `segment`
+    /// bytes.
+    pub(crate) fn send_train(&self, parts: &[IoSlice<'_>], segments: usize, segment: usize) {
         let bytes = parts[1..].iter().map(|p| p.len()).sum();
         let sent = self.tun.get_ref().send_vectored(parts);
         if sent.is_ok() {
             self.counters.trains_out.fetch_add(1, Ordering::Relaxed);
         }
-        self.note_out(sent, segments as u64, bytes);
+        self.note_out(sent, segments as u64, bytes, segment);
     }
 
-    fn note_out(&self, sent: io::Result<usize>, packets: u64, bytes: usize) {
+    fn note_out(&self, sent: io::Result<usize>, packets: u64, bytes: usize, segment: usize) {
         match sent {
             Ok(_) => {
+                self.counters
+                    .largest_out
+                    .fetch_max(segment as u64, Ordering::Relaxed);
                 self.counters
                     .packets_out
                     .fetch_add(packets, Ordering::Relaxed);
@@ -212,7 +270,13 @@ mod tests {
         assert_eq!(p.to_string(), "mptcp0=10.200.0.2");
         let p: PathConfig = "t1=fd00:200:1::2".parse().expect("v6");
         assert!(p.addr.is_ipv6());
+        let p: PathConfig = "t0=10.0.0.2,mtu=9000".parse().expect("with an MTU");
+        assert_eq!((p.device.as_str(), p.mtu), ("t0", Some(9000)));
+        assert_eq!(p.to_string(), "t0=10.0.0.2,mtu=9000");
+        assert_eq!(p, PathConfig::new("t0", p.addr).with_mtu(9000));
         for bad in [
+            "t0=10.0.0.2,mtu=500",
+            "t0=10.0.0.2,mtu=x",
             "mptcp0",
             "=10.0.0.1",
             "mptcp0=10.0.0",

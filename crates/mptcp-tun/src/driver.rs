@@ -143,8 +143,8 @@ fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Po
             let slot = rx.free_slot();
             match guard.try_io(|t| t.get_ref().recv(slot)) {
                 Ok(Ok(n)) => {
-                    let (p, train) = received(slot, n, offload, i);
-                    dev.note_in(n, train);
+                    let (p, train, segment) = received(slot, n, offload, i);
+                    dev.note_in(n, train, segment);
                     rx.packets.extend(p);
                 }
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -166,8 +166,9 @@ fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Po
 
 /// A packet read into `slot`: past its `virtio_net_hdr`, if the device has
 /// offloads (a checksum the kernel left partial, or verified, is trusted);
-/// and whether it is a segmentation train.
-fn received(slot: &[u8], n: usize, offload: bool, dev: usize) -> (Option<Pkt>, bool) {
+/// whether it is a segmentation train; and the size of its largest
+/// segment (headers and `gso_size`, for a train).
+fn received(slot: &[u8], n: usize, offload: bool, dev: usize) -> (Option<Pkt>, bool, usize) {
     let plain = Pkt {
         off: 0,
         len: n,
@@ -175,7 +176,7 @@ fn received(slot: &[u8], n: usize, offload: bool, dev: usize) -> (Option<Pkt>, b
         verified: false,
     };
     if !offload {
-        return (Some(plain), false);
+        return (Some(plain), false, n);
     }
     match slot.get(..n).and_then(VnetHdr::parse) {
         Some(hdr) => {
@@ -185,9 +186,15 @@ fn received(slot: &[u8], n: usize, offload: bool, dev: usize) -> (Option<Pkt>, b
                 verified: gso::checksum_trusted(&hdr),
                 ..plain
             };
-            (Some(p), gso::is_train(&hdr))
+            let train = gso::is_train(&hdr);
+            let packet = &slot[VNET_HDR_LEN..n];
+            let segment = match Layout::of(packet) {
+                Some(l) if train => l.hdr_len() + l.payload().min(usize::from(hdr.gso_size)),
+                _ => packet.len(),
+            };
+            (Some(p), train, segment)
         }
-        None => (None, false),
+        None => (None, false, 0),
     }
 }
 
@@ -251,6 +258,7 @@ fn round(
     let clock = st.clock;
     let deadline = st.ep.poll_timeout().map(|t| clock.to_tokio(t));
     shared.unlock(st);
+    shared.rounds.notify_waiters();
     deadline
 }
 
@@ -292,7 +300,7 @@ fn send_batch(devices: &[Device], tx: &Batch) {
                 let p = tx.packet(k);
                 parts.push(IoSlice::new(&p[fl.hdr_len()..]));
             }
-            dev.send_train(&parts, j - i);
+            dev.send_train(&parts, j - i, first.len());
         }
         i = j;
     }

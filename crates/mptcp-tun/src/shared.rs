@@ -169,6 +169,10 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Wakes the driver after an application call changed something.
     pub(crate) notify: Notify,
+    /// Wakes every task waiting for a new state of a connection
+    /// ([`MptcpStream::wait_info`](crate::MptcpStream::wait_info)) after
+    /// each round of the driver.
+    pub(crate) rounds: Notify,
     /// Application handles alive (stacks, streams, listeners); the driver
     /// stops when none is left and no connection lingers.
     handles: AtomicUsize,
@@ -183,6 +187,7 @@ impl Shared {
         Arc::new(Shared {
             state: Mutex::new(state),
             notify: Notify::new(),
+            rounds: Notify::new(),
             handles: AtomicUsize::new(0),
             devices,
         })

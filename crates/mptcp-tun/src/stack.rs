@@ -9,6 +9,7 @@ use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig, EndpointStats};
 use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_proto::stats::Counters;
+use mptcp_proto::subflow::TcpFeatures;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -52,7 +53,8 @@ impl Stack {
         &self.handle.shared
     }
 
-    /// The paths, in the order given (the first carries initial subflows).
+    /// The paths, in the order given (the first carries initial subflows),
+    /// each with the MTU its device has.
     pub fn paths(&self) -> &[PathConfig] {
         &self.handle.paths
     }
@@ -146,6 +148,23 @@ impl StackBuilder {
     /// Congestion control of plain TCP connections (CUBIC by default).
     pub fn tcp_congestion(mut self, cc: CcAlgorithm) -> StackBuilder {
         self.config.connection.subflow.cc = cc;
+        self
+    }
+
+    /// The TCP options our subflows offer and use: timestamps, SACK,
+    /// window scaling (all on by default) and an MSS cap, as a peer
+    /// without them would (RFC 7323, RFC 2018). The path's MTU bounds the
+    /// MSS in any case.
+    ///
+    /// ```no_run
+    /// # fn demo() -> std::io::Result<()> {
+    /// use mptcp_tun::{Stack, TcpFeatures};
+    /// let features: TcpFeatures = "no-timestamps,no-sack".parse().unwrap();
+    /// let builder = Stack::builder().tcp_features(features);
+    /// # Ok(()) }
+    /// ```
+    pub fn tcp_features(mut self, features: TcpFeatures) -> StackBuilder {
+        features.apply(&mut self.config.connection.subflow);
         self
     }
 
@@ -243,14 +262,12 @@ impl StackBuilder {
             .iter()
             .map(|d| (d.config.clone(), d.counters.clone()))
             .collect();
+        let paths = devices.iter().map(|d| d.config.clone()).collect();
         let shared = Shared::new(State::new(ep), counters);
         shared.handle_opened();
         rt.spawn(driver::run(shared.clone(), devices));
         Ok(Stack {
-            handle: Arc::new(StackHandle {
-                shared,
-                paths: self.paths,
-            }),
+            handle: Arc::new(StackHandle { shared, paths }),
         })
     }
 }

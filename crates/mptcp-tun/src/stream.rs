@@ -137,6 +137,26 @@ impl MptcpStream {
         self.inner.info()
     }
 
+    /// Wait until `done` holds for the connection's [`info`](Self::info),
+    /// checked now and again after every round of the driver (packets,
+    /// timers or application calls handled); returns the info that
+    /// satisfied it. Fails if the connection ends first. For tests and
+    /// tools that wait for a state (a second subflow established, a
+    /// counter reached) instead of sleeping.
+    ///
+    /// ```no_run
+    /// # async fn demo(s: &mptcp_tun::MptcpStream) -> std::io::Result<()> {
+    /// let up = |f: &mptcp_tun::SubflowInfo| f.srtt.is_some();
+    /// s.wait_info(|i| i.subflows.iter().filter(|f| up(f)).count() >= 2).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_info(
+        &self,
+        done: impl FnMut(&ConnectionInfo) -> bool,
+    ) -> io::Result<ConnectionInfo> {
+        self.inner.wait_info(done).await
+    }
+
     /// Our address and port on the first subflow.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.first_tuple().map(|t| t.0)
@@ -199,12 +219,28 @@ impl ReadHalf {
     pub fn info(&self) -> io::Result<ConnectionInfo> {
         self.inner.info()
     }
+
+    /// See [`MptcpStream::wait_info`].
+    pub async fn wait_info(
+        &self,
+        done: impl FnMut(&ConnectionInfo) -> bool,
+    ) -> io::Result<ConnectionInfo> {
+        self.inner.wait_info(done).await
+    }
 }
 
 impl WriteHalf {
     /// See [`MptcpStream::info`].
     pub fn info(&self) -> io::Result<ConnectionInfo> {
         self.inner.info()
+    }
+
+    /// See [`MptcpStream::wait_info`].
+    pub async fn wait_info(
+        &self,
+        done: impl FnMut(&ConnectionInfo) -> bool,
+    ) -> io::Result<ConnectionInfo> {
+        self.inner.wait_info(done).await
     }
 
     /// See [`MptcpStream::closed`].
@@ -221,6 +257,36 @@ impl Inner {
             .connection(self.h)
             .map(|c| c.info())
             .ok_or_else(released)
+    }
+
+    async fn wait_info(
+        &self,
+        mut done: impl FnMut(&ConnectionInfo) -> bool,
+    ) -> io::Result<ConnectionInfo> {
+        loop {
+            // Registered before looking, so that no round goes unseen.
+            let round = self.shared.rounds.notified();
+            tokio::pin!(round);
+            round.as_mut().enable();
+            let (info, ended) = {
+                let mut st = self.shared.lock();
+                let ended = st.slot(self.h, self.id).ok_or_else(released)?.closed;
+                let info = st.ep.connection(self.h).map(|c| c.info());
+                (info.ok_or_else(released)?, ended)
+            };
+            if done(&info) {
+                return Ok(info);
+            }
+            if let Some(end) = ended {
+                return Err(end.map(io_error).unwrap_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the connection closed before the awaited state",
+                    )
+                }));
+            }
+            round.await;
+        }
     }
 
     fn first_tuple(&self) -> io::Result<(SocketAddr, SocketAddr)> {

@@ -4,6 +4,10 @@
 //!
 //! They need root. Without root they print one `SKIPPED` line and pass,
 //! except under `CI=true`, where they fail.
+//!
+//! They run one at a time (see [`SERIAL`]), and wait for the state they
+//! are about (a carrier gone, a join counted, a packet read) rather than
+//! for a fixed time: [`BOUND`] only turns a hang into a failure.
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
@@ -11,20 +15,30 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mptcp_tun::lab::counters::MptcpCounters;
 use mptcp_tun::lab::{self, CommandFailed, CpuMeter, Netns, Side, TunLab, VethLab, kernel};
 
-const SECOND: Duration = Duration::from_secs(1);
+/// The last resort against a hang: how long a wait for a state, a packet
+/// or a connection may take before the test fails. Never a measure of
+/// speed: the states waited for come in milliseconds.
+const BOUND: Duration = Duration::from_secs(60);
 
-/// True if the tests can run; false (after one loud line) if they must
-/// skip; panics without root under CI.
-fn root_or_skip() -> bool {
+/// One test at a time. A child process holds a copy of the parent's file
+/// descriptors between its clone and its exec (close-on-exec acts only
+/// then), so an `ip` that another test spawns at the wrong moment keeps a
+/// TUN device attached after this test closed it; and the tests share
+/// the machine's two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The serializing lock if the tests can run; `None` (after one loud
+/// line) if they must skip; panics without root under CI.
+fn root_or_skip() -> Option<MutexGuard<'static, ()>> {
     if lab::is_root() {
-        return true;
+        return Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()));
     }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     assert!(
@@ -36,7 +50,17 @@ fn root_or_skip() -> bool {
         std::io::stderr(),
         "SKIPPED: needs root for network namespaces"
     );
-    false
+    None
+}
+
+/// Waits until `done()` holds, checking every millisecond; panics with
+/// `what` if it still does not after [`BOUND`].
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = Instant::now() + BOUND;
+    while !done() {
+        assert!(Instant::now() < give_up, "{what}: not within {BOUND:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Whether `ip netns list` shows `name`.
@@ -55,9 +79,9 @@ fn thread_netns() -> String {
 
 #[test]
 fn netns_lives_until_dropped_also_on_panic() {
-    if !root_or_skip() {
+    let Some(_serial) = root_or_skip() else {
         return;
-    }
+    };
     let ns = Netns::create("labt-ns").unwrap();
     let name = ns.name().to_owned();
     assert!(listed(&name) && Netns::exists(&name));
@@ -111,14 +135,18 @@ fn netns_lives_until_dropped_also_on_panic() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
 
     // A process left inside is killed when the namespace goes.
-    let mut sleeper = ns.exec(&["sleep", "30"]).unwrap().spawn().unwrap();
-    let deadline = Instant::now() + 2 * SECOND;
-    while ns.pids().unwrap().is_empty() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(5));
-    }
+    let mut sleeper = ns.exec(&["sleep", "600"]).unwrap().spawn().unwrap();
+    wait_until("the sleeper is in the namespace", || {
+        !ns.pids().unwrap().is_empty()
+    });
     drop(ns);
     assert!(!listed(&name));
-    let status = sleeper.wait().unwrap();
+    let mut status = None;
+    wait_until("the sleeper ends with its namespace", || {
+        status = sleeper.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap();
     assert!(!status.success(), "the sleeper was killed: {status}");
 
     // Unwinding drops the namespace too.
@@ -136,9 +164,9 @@ fn netns_lives_until_dropped_also_on_panic() {
 
 #[test]
 fn api_reads_as_documented() -> std::io::Result<()> {
-    if !root_or_skip() {
+    let Some(_serial) = root_or_skip() else {
         return Ok(());
-    }
+    };
     let meter = CpuMeter::start()?;
     let ns = Netns::create("mpt")?;
     assert!(ns.name().starts_with("mpt-"));
@@ -184,15 +212,21 @@ fn api_reads_as_documented() -> std::io::Result<()> {
 /// Sends `total` bytes from `client` to whoever accepts on `listener`,
 /// reading them all; `after_first` runs once the first 64 KiB are written.
 /// Returns (bytes read, client info, server info), both infos taken after
-/// the data arrived and before closing.
+/// the data arrived and while both ends are still open: the server, once
+/// it has `server_subflows` subflows, answers one byte and keeps its end
+/// open until the client, having taken its info, closes. (A server that
+/// closed first could take subflows down under the client's feet: the
+/// kernel counts only live ones.)
 fn transfer(
     listener: std::net::TcpListener,
     mut client: TcpStream,
     total: usize,
+    server_subflows: u8,
     after_first: impl FnOnce(&TcpStream),
 ) -> (usize, kernel::MptcpInfo, kernel::MptcpInfo) {
     let server = thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(BOUND)).unwrap();
         let mut buf = vec![0u8; 1 << 16];
         let mut got = 0;
         while got < total {
@@ -201,8 +235,12 @@ fn transfer(
                 n => got += n,
             }
         }
+        wait_until("the server counts its subflows", || {
+            kernel::mptcp_info(&s).unwrap().subflows_total >= server_subflows
+        });
         let info = kernel::mptcp_info(&s).unwrap();
         s.write_all(b"k").unwrap();
+        assert_eq!(s.read(&mut buf).unwrap(), 0, "the client closes");
         (got, info)
     });
     let chunk = vec![0x5au8; 1 << 16];
@@ -217,6 +255,7 @@ fn transfer(
         }
     }
     let mut ack = [0u8; 1];
+    client.set_read_timeout(Some(BOUND)).unwrap();
     client.read_exact(&mut ack).unwrap();
     let client_info = kernel::mptcp_info(&client).unwrap();
     client.shutdown(Shutdown::Both).ok();
@@ -226,9 +265,9 @@ fn transfer(
 
 #[test]
 fn kernel_mptcp_over_loopback_with_per_namespace_counters() {
-    if !root_or_skip() {
+    let Some(_serial) = root_or_skip() else {
         return;
-    }
+    };
     let ns = Netns::create("labt-lo").unwrap();
     let idle = Netns::create("labt-idle").unwrap();
     const TOTAL: usize = 4 << 20;
@@ -237,8 +276,8 @@ fn kernel_mptcp_over_loopback_with_per_namespace_counters() {
         assert!(kernel::is_mptcp(&listener).unwrap());
         let listen_info = kernel::mptcp_info(&listener).unwrap();
         assert_eq!(listen_info.token, 0, "{listen_info:?}");
-        let client = kernel::connect(listener.local_addr().unwrap(), true, 2 * SECOND).unwrap();
-        transfer(listener, client, TOTAL, |_| {})
+        let client = kernel::connect(listener.local_addr().unwrap(), true, BOUND).unwrap();
+        transfer(listener, client, TOTAL, 1, |_| {})
     });
     assert_eq!(got, TOTAL);
     for info in [&c, &s] {
@@ -268,15 +307,15 @@ fn kernel_mptcp_over_loopback_with_per_namespace_counters() {
 
 #[test]
 fn kernel_mptcp_info_on_plain_tcp_and_fallback() {
-    if !root_or_skip() {
+    let Some(_serial) = root_or_skip() else {
         return;
-    }
+    };
     let ns = Netns::create("labt-fb").unwrap();
     ns.run(|| {
         // A plain TCP listener: the MPTCP client falls back.
         let listener = kernel::listen("127.0.0.1:0".parse().unwrap(), false).unwrap();
         let plain = kernel::mptcp_info(&listener).unwrap_err();
-        let client = kernel::connect(listener.local_addr().unwrap(), true, 2 * SECOND).unwrap();
+        let client = kernel::connect(listener.local_addr().unwrap(), true, BOUND).unwrap();
         let (server, _) = listener.accept().unwrap();
         assert!(kernel::is_mptcp(&client).unwrap() && !kernel::is_mptcp(&server).unwrap());
         // MPTCP_INFO fails alike on plain TCP and after a fallback.
@@ -287,7 +326,7 @@ fn kernel_mptcp_info_on_plain_tcp_and_fallback() {
 
         // An MPTCP listener and a plain TCP client: the server side.
         let listener = kernel::listen("127.0.0.1:0".parse().unwrap(), true).unwrap();
-        let client = kernel::connect(listener.local_addr().unwrap(), false, 2 * SECOND).unwrap();
+        let client = kernel::connect(listener.local_addr().unwrap(), false, BOUND).unwrap();
         let (server, _) = listener.accept().unwrap();
         // ... is handed a plain TCP socket.
         assert!(!kernel::is_mptcp(&server).unwrap());
@@ -306,9 +345,9 @@ fn libc_eopnotsupp() -> i32 {
 
 #[test]
 fn veth_lab_kernel_client_joins_on_the_second_path() {
-    if !root_or_skip() {
+    let Some(_serial) = root_or_skip() else {
         return;
-    }
+    };
     let lab = VethLab::new("labt-veth", 2).unwrap();
     lab.shape(0, 200).unwrap();
     lab.shape(1, 200).unwrap();
@@ -327,16 +366,22 @@ fn veth_lab_kernel_client_joins_on_the_second_path() {
     let addr = listener.local_addr().unwrap();
     const TOTAL: usize = 16 << 20;
     let (got, c, s, addrs) = lab.client().run(|| {
-        let client = kernel::connect(addr, true, 2 * SECOND).unwrap();
+        let client = kernel::connect(addr, true, BOUND).unwrap();
         let mut addrs = Vec::new();
         // The kernel's path manager opens subflows once the connection is
         // fully established, that is once the server acknowledged data.
-        let (got, c, s) = transfer(listener, client, TOTAL, |client| {
-            let deadline = Instant::now() + 3 * SECOND;
-            while kernel::mptcp_info(client).unwrap().subflows_total < 2 {
-                assert!(Instant::now() < deadline, "no join within 3 s");
-                thread::sleep(Duration::from_millis(1));
-            }
+        let (got, c, s) = transfer(listener, client, TOTAL, 2, |client| {
+            // `subflows_total` counts a join from the moment the path
+            // manager starts it; the counters tell when its handshake
+            // completed at both ends.
+            wait_until("the client's join is established", || {
+                let synack = lab.client().counters().unwrap().get("MPJoinSynAckRx");
+                let ack = lab.server().counters().unwrap().get("MPJoinAckRx");
+                synack >= 1 && ack >= 1
+            });
+            wait_until("the client counts its join", || {
+                kernel::mptcp_info(client).unwrap().subflows_total >= 2
+            });
             addrs = kernel::subflow_addrs(client).unwrap();
         });
         (got, c, s, addrs)
@@ -379,19 +424,20 @@ fn veth_lab_kernel_client_joins_on_the_second_path() {
 }
 
 /// Reads one packet from the TUN `fd` that `want` accepts, skipping others
-/// (IPv6 router solicitations, MLD reports...), for at most 2 seconds.
+/// (IPv6 router solicitations, MLD reports...); fails after [`BOUND`].
 fn read_packet(fd: &mut fs::File, want: impl Fn(&[u8]) -> bool) -> Vec<u8> {
-    let deadline = Instant::now() + 2 * SECOND;
     let mut buf = vec![0u8; 65536];
-    loop {
+    let mut packet = None;
+    wait_until("a matching packet on the TUN", || {
         match fd.read(&mut buf) {
-            Ok(n) if want(&buf[..n]) => return buf[..n].to_vec(),
+            Ok(n) if want(&buf[..n]) => packet = Some(buf[..n].to_vec()),
             Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => panic!("reading the TUN: {e}"),
         }
-        assert!(Instant::now() < deadline, "no matching packet on the TUN");
-    }
+        packet.is_some()
+    });
+    packet.unwrap_or_default()
 }
 
 /// The Internet checksum (RFC 1071) of `parts` laid end to end.
@@ -464,9 +510,9 @@ fn be16(b: &[u8], at: usize) -> u16 {
 
 #[test]
 fn tun_lab_is_configured_and_carries_packets_both_ways() {
-    if !root_or_skip() {
+    let Some(_serial) = root_or_skip() else {
         return;
-    }
+    };
     let lab = TunLab::new("labt", 2).unwrap();
     let ns = lab.ns();
     let (p0, p1) = (lab.path(0).clone(), lab.path(1).clone());
@@ -543,8 +589,12 @@ fn tun_lab_is_configured_and_carries_packets_both_ways() {
         mptcp_syn_leaves_by_its_source_path(&mut tun1, &p1);
     });
     drop(tun1);
-    let link = ns.ip(&["link", "show", "dev", &p1.dev]).unwrap();
-    assert!(link.contains("NO-CARRIER"), "detached again: {link}");
+    // Closing the only descriptor detaches at once; wait for the state
+    // anyway: the carrier is what the test is about.
+    wait_until("the carrier goes with the descriptor", || {
+        let link = ns.ip(&["link", "show", "dev", &p1.dev]).unwrap();
+        link.contains("NO-CARRIER")
+    });
 
     let name = ns.name().to_owned();
     drop(lab);
@@ -563,7 +613,7 @@ fn tun_lab_is_configured_and_carries_packets_both_ways() {
 /// sends it out of path 1's device. Then a crafted reply goes back in.
 fn udp_round_trip_v4(tun: &mut fs::File, p0: &lab::TunPath, p1: &lab::TunPath) {
     let sock = UdpSocket::bind(SocketAddr::new(p1.kernel_v4.into(), 0)).unwrap();
-    sock.set_read_timeout(Some(2 * SECOND)).unwrap();
+    sock.set_read_timeout(Some(BOUND)).unwrap();
     let kport = sock.local_addr().unwrap().port();
     sock.send_to(b"ping", SocketAddr::new(p0.stack_v4.into(), 9999))
         .unwrap();
@@ -597,7 +647,7 @@ fn udp_round_trip_v4(tun: &mut fs::File, p0: &lab::TunPath, p1: &lab::TunPath) {
 /// The same over IPv6, with the UDP checksum computed.
 fn udp_round_trip_v6(tun: &mut fs::File, p0: &lab::TunPath, p1: &lab::TunPath) {
     let sock = UdpSocket::bind(SocketAddr::new(p1.kernel_v6.into(), 0)).unwrap();
-    sock.set_read_timeout(Some(2 * SECOND)).unwrap();
+    sock.set_read_timeout(Some(BOUND)).unwrap();
     let kport = sock.local_addr().unwrap().port();
     sock.send_to(b"ping6", SocketAddr::new(p0.stack_v6.into(), 9999))
         .unwrap();

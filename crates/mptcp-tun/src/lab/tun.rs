@@ -229,6 +229,37 @@ impl TunLab {
         self.ns.ip(&args).map(drop)
     }
 
+    /// Sets the MTU of path `i`: `ip link set dev <dev> mtu <mtu>`. A TUN
+    /// path is one device, so this is the kernel's side (the MSS it
+    /// announces, the largest packet it sends into the path) and ours: a
+    /// stack opened on the device afterwards takes its MTU (or sets the
+    /// same with [`PathConfig::with_mtu`](crate::PathConfig::with_mtu)).
+    /// IPv6 needs at least 1280; the kernel removes a device's IPv6
+    /// addresses below that, so this refuses it.
+    pub fn set_mtu(&self, i: usize, mtu: u32) -> io::Result<()> {
+        if !(1280..=65535).contains(&mtu) {
+            let msg = format!("a lab path's MTU is 1280 (IPv6's least) to 65535, not {mtu}");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
+        let (dev, mtu) = (&self.path(i).dev, mtu.to_string());
+        self.ns
+            .ip(&["link", "set", "dev", dev, "mtu", &mtu])
+            .map(drop)
+    }
+
+    /// The MTU of path `i`'s device, as the kernel has it.
+    pub fn mtu(&self, i: usize) -> io::Result<u32> {
+        let dev = &self.path(i).dev;
+        let show = self.ns.ip(&["-o", "link", "show", "dev", dev])?;
+        let mut words = show.split_whitespace();
+        words
+            .by_ref()
+            .find(|w| *w == "mtu")
+            .and_then(|_| words.next())
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no MTU in `ip link show`: {show}")))
+    }
+
     /// Removes all MPTCP endpoints (`ip mptcp endpoint flush`).
     pub fn flush_endpoints(&self) -> io::Result<()> {
         self.ns.ip(&["mptcp", "endpoint", "flush"]).map(drop)

@@ -122,6 +122,16 @@ pub fn mtu(name: &str) -> io::Result<u32> {
     u32::try_from(req.int()).map_err(|_| io::Error::other("negative MTU"))
 }
 
+/// Set the MTU of interface `name`.
+pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
+    let sock = control_socket()?;
+    let mut req = IfReq::new(name)?;
+    let mtu = libc::c_int::try_from(mtu)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "MTU out of range"))?;
+    req.data[..4].copy_from_slice(&mtu.to_ne_bytes());
+    ioctl_ifreq(sock.as_fd(), libc::SIOCSIFMTU, &mut req)
+}
+
 /// An open TUN device: IP packets in and out, no packet-information header;
 /// with offloads, each packet preceded by a `virtio_net_hdr`. Non-blocking;
 /// closing it (drop) removes a device that was not made persistent.

@@ -2,7 +2,7 @@
 //! an announced address, checksums, and a server without MPTCP.
 
 use crate::support::{
-    KernelEnd, OurEnd, in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on,
+    KernelEnd, KernelSocket, OurEnd, in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -211,8 +211,13 @@ fn checksums_negotiated_and_verified_both_ways() {
 #[test]
 fn our_client_falls_back_against_a_plain_tcp_server() {
     let Some((lab, _serial)) = lab(1) else { return };
-    let (k, ours, _) = exchange(&lab, stack_on(&lab, 1, false), false, false, 4 * MIB);
-    assert!(k.info.is_none(), "the kernel end is plain TCP");
+    let (k, ours, delta) = exchange(&lab, stack_on(&lab, 1, false), false, false, 4 * MIB);
+    assert_eq!(
+        k.socket,
+        KernelSocket::PlainTcp,
+        "the kernel end is plain TCP"
+    );
+    assert_eq!(delta.get("MPCapableSYNRX"), 0, "{delta}");
     let m = ours.info.mptcp.expect("MPTCP was offered");
     assert_eq!(m.fallback, Some(FallbackReason::NoCapableInSynAck));
     assert_eq!(ours.counters.get(Mib::MPCapableFallbackSYNACK), 1);
@@ -223,7 +228,11 @@ fn our_client_falls_back_against_a_plain_tcp_server() {
 fn our_v0_client_falls_back_against_a_v1_only_kernel() {
     let Some((lab, _serial)) = lab(1) else { return };
     let b = stack_on(&lab, 1, false).version(MptcpVersion::V0);
-    let (_k, ours, _) = exchange(&lab, b, false, true, MIB);
+    let (k, ours, delta) = exchange(&lab, b, false, true, MIB);
+    // The kernel's MPTCP listener hands out a plain TCP socket for a
+    // client it does not take as MPTCP.
+    assert_eq!(k.socket, KernelSocket::PlainTcp);
+    assert_eq!(delta.get("MPCapableSYNRX"), 0, "{delta}");
     let m = ours.info.mptcp.expect("MPTCP was offered");
     assert_eq!(m.version, MptcpVersion::V0);
     assert_eq!(m.fallback, Some(FallbackReason::NoCapableInSynAck));

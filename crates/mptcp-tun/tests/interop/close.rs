@@ -93,31 +93,37 @@ fn abort_from_us_is_a_fastclose() {
         .run(|| kernel::listen(server, true))
         .expect("listen");
     let before = lab.ns().counters().expect("counters");
-    let kernel = lab.ns().spawn(move || {
+    let (read_tx, read_end) = tokio::sync::oneshot::channel();
+    lab.ns().spawn(move || {
         let (mut s, _) = listener.accept().expect("accept");
         s.set_read_timeout(Some(DEADLINE)).expect("timeout");
         let mut buf = vec![0u8; 1 << 16];
-        loop {
+        let mut n = 0;
+        let end = loop {
             match s.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(e.kind()),
+                Ok(0) => break Ok(()),
+                Ok(k) => n += k,
+                Err(e) => break Err(e.kind()),
             }
-        }
+        };
+        let _ = read_tx.send((n, end));
     });
-    let counters = in_lab(&lab, || async {
+    let (read, counters) = in_lab(&lab, || async {
         let stack = stack_on(&lab, 1, false).build().expect("stack");
         let mut s = MptcpStream::connect(&stack, server).await.expect("connect");
         s.write_all(&pattern(7, LEN)).await.expect("write");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Everything written is acknowledged at the data level: the kernel
+        // holds it, and the abort comes in the middle of its reading.
+        s.flush().await.expect("DATA_ACKed");
         s.abort();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        stack.counters()
+        // The driver runs until the kernel has seen the reset.
+        let read = read_end.await.expect("the kernel's reader ended");
+        (read, stack.counters())
     });
     assert_eq!(
-        kernel.join().expect("kernel"),
-        Err(ErrorKind::ConnectionReset),
-        "the kernel's read fails with a reset"
+        read,
+        (LEN, Err(ErrorKind::ConnectionReset)),
+        "the kernel reads all we sent, then its read fails with a reset"
     );
     let delta = lab.ns().counters().expect("counters").delta(&before);
     assert_eq!(counters.get(Mib::MPFastcloseTx), 1);

@@ -13,7 +13,9 @@
 
 mod client;
 mod close;
+mod corrupt;
 mod failover;
+mod matrix;
 mod server;
 mod signals;
 mod support;

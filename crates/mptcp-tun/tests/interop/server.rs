@@ -2,7 +2,8 @@
 //! and a kernel client without MPTCP served as plain TCP.
 
 use crate::support::{
-    KernelEnd, OurEnd, in_lab, kernel_client, kinfo, lab, our_exchange, pattern, sha256, stack_on,
+    KernelEnd, KernelSocket, OurEnd, in_lab, kernel_client, kinfo, lab, our_exchange, pattern,
+    sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -90,7 +91,19 @@ fn kernel_client_joins_the_address_our_server_announces() {
 fn plain_tcp_kernel_client_is_served_as_tcp() {
     let Some((lab, _serial)) = lab(1) else { return };
     let (k, ours, _) = serve(&lab, stack_on(&lab, 1, false), false, 4 * MIB);
-    assert!(k.info.is_none());
+    assert_eq!(k.socket, KernelSocket::PlainTcp);
     assert!(ours.info.mptcp.is_none(), "no MPTCP: {:?}", ours.info.mptcp);
     assert_eq!(ours.counters.get(Mib::MPCapableSYNRX), 0);
+}
+
+/// Our server without MPTCP: the kernel's MPTCP client falls back to TCP
+/// (its socket stays MPTCP, its `MPTCP_INFO` is refused) and finishes.
+#[test]
+fn kernel_client_falls_back_against_our_plain_tcp_server() {
+    let Some((lab, _serial)) = lab(1) else { return };
+    let b = stack_on(&lab, 1, false).mptcp(false);
+    let (k, ours, delta) = serve(&lab, b, true, 4 * MIB);
+    assert_eq!(k.socket, KernelSocket::FellBack);
+    assert_eq!(delta.get("MPCapableFallbackSYNACK"), 1, "{delta}");
+    assert!(ours.info.mptcp.is_none(), "no MPTCP: {:?}", ours.info.mptcp);
 }

@@ -2,7 +2,7 @@
 //! a subflow, our REMOVE_ADDR makes it drop the subflow, and its
 //! REMOVE_ADDR (an endpoint deleted mid-transfer) makes us drop ours.
 
-use crate::support::{in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on};
+use crate::support::{established, in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on};
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::{Mib, MptcpStream, TcpState};
 use sha2::{Digest, Sha256};
@@ -29,15 +29,9 @@ fn received_on(s: &MptcpStream, addr: IpAddr) -> u64 {
 
 /// Wait until the connection has a second established subflow.
 async fn joined(s: &MptcpStream) {
-    for _ in 0..500 {
-        let info = s.info().expect("info");
-        let up = info.subflows.iter().filter(|f| f.srtt.is_some()).count();
-        if up >= 2 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no second subflow: {:?}", s.info().map(|i| i.subflows));
+    s.wait_info(|i| established(i, 2))
+        .await
+        .expect("a second subflow");
 }
 
 /// Read the kernel's stream to its end, calling `at` once a quarter and

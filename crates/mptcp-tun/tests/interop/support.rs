@@ -5,7 +5,7 @@
 
 use mptcp_tun::lab::kernel::{self, MptcpInfo as KernelInfo};
 use mptcp_tun::lab::{self, Netns, TunLab};
-use mptcp_tun::{ConnectionInfo, MptcpStream, StackBuilder};
+use mptcp_tun::{ConnectionInfo, MptcpStream, StackBuilder, TcpState};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -14,8 +14,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// How long any one exchange may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The last resort against a hang: how long any one exchange (or wait for
+/// a state) may take before the test fails. Never a measure of speed: the
+/// largest transfers take a few seconds on two busy cores.
+pub const DEADLINE: Duration = Duration::from_secs(300);
 
 /// The tests move a lot of data through two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -38,6 +40,19 @@ pub fn lab(paths: usize) -> Option<(TunLab, MutexGuard<'static, ()>)> {
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = TunLab::new("mpti", paths).expect("lab");
     Some((lab, guard))
+}
+
+/// Waits until `done()` holds, checking every millisecond (for kernel
+/// state, which nothing announces); panics with `what` after [`DEADLINE`].
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "{what}: not within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// `len` bytes of a stream seeded by `seed` (xorshift64*): cheap, and
@@ -64,27 +79,112 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// What a kernel socket is, by `SO_PROTOCOL` and `MPTCP_INFO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelSocket {
+    /// An MPTCP socket whose `MPTCP_INFO` answered (its flags tell a
+    /// fallback the kernel reports that way).
+    Mptcp(KernelInfo),
+    /// A plain TCP socket: `SO_PROTOCOL` is TCP and `MPTCP_INFO` fails with
+    /// `EOPNOTSUPP` (a plain TCP socket, or the one an MPTCP listener
+    /// hands out for a client without MPTCP).
+    PlainTcp,
+    /// An MPTCP socket that fell back to TCP: `SO_PROTOCOL` is MPTCP and,
+    /// on Linux 6.18, `MPTCP_INFO` fails with `EOPNOTSUPP` (the kernel
+    /// passes the options of a fallen-back socket to TCP, which does not
+    /// know `SOL_MPTCP`; checked by the `lab` tests).
+    FellBack,
+}
+
+/// What `s` is; any answer but these (another error, `MPTCP_INFO` on a
+/// plain TCP socket) is an error.
+pub fn kernel_socket(s: &TcpStream) -> io::Result<KernelSocket> {
+    let mptcp = kernel::is_mptcp(s)?;
+    match (kernel::mptcp_info(s), mptcp) {
+        (Ok(info), true) => Ok(KernelSocket::Mptcp(info)),
+        (Ok(info), false) => Err(io::Error::other(format!(
+            "MPTCP_INFO answered on a plain TCP socket: {info:?}"
+        ))),
+        (Err(e), true) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(KernelSocket::FellBack),
+        (Err(e), false) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(KernelSocket::PlainTcp),
+        (Err(e), _) => Err(io::Error::new(e.kind(), format!("MPTCP_INFO: {e}"))),
+    }
+}
+
 /// What the kernel's end saw.
 #[derive(Debug)]
 pub struct KernelEnd {
     /// Bytes received and their hash.
     pub received: usize,
     pub received_sha: String,
-    /// `MPTCP_INFO` taken after the exchange, before closing (`None`: the
-    /// socket is plain TCP, or fell back).
-    pub info: Option<KernelInfo>,
+    /// What the socket was after the exchange, before closing.
+    pub socket: KernelSocket,
 }
 
-/// Exchange data on a kernel socket: send `send` (then shut down writing)
-/// while reading to the end; take `MPTCP_INFO`; close.
-pub fn kernel_exchange(mut s: TcpStream, send: &[u8]) -> io::Result<KernelEnd> {
+/// When the kernel's end shuts down writing (its DATA_FIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fin {
+    /// As soon as everything is written: the peer may read to the end
+    /// first and close before the kernel looks at its socket.
+    WhenWritten,
+    /// Only after reading to the end and taking `MPTCP_INFO`: the peer
+    /// (which must write and shut down before it reads to the end) keeps
+    /// its subflows until then, so the info shows every subflow live.
+    AfterInfo,
+}
+
+/// What a sender writes before it waits for the join: joins wait for the
+/// connection to be fully established, which takes data.
+pub const FIRST_BLOCK: usize = 64 << 10;
+
+/// How the kernel's end runs an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelPlan {
+    /// When it shuts down writing.
+    pub fin: Fin,
+    /// `Some(counter)`: write [`FIRST_BLOCK`], then wait until the
+    /// namespace counts `counter` (`MPJoinAckRx` for a server,
+    /// `MPJoinSynAckRx` for a client: the join's handshake done at the
+    /// kernel) before writing the rest, so that the join is there before
+    /// the transfer could end.
+    pub join_counter: Option<&'static str>,
+}
+
+impl KernelPlan {
+    /// Write everything at once, shut down writing when written.
+    pub const PLAIN: KernelPlan = KernelPlan {
+        fin: Fin::WhenWritten,
+        join_counter: None,
+    };
+}
+
+/// Exchange data on a kernel socket: send `send` while reading to the
+/// end, as `plan` says; take `MPTCP_INFO`; close.
+pub fn kernel_exchange_with(
+    mut s: TcpStream,
+    send: &[u8],
+    plan: KernelPlan,
+) -> io::Result<KernelEnd> {
     s.set_read_timeout(Some(DEADLINE))?;
     s.set_write_timeout(Some(DEADLINE))?;
     let mut w = s.try_clone()?;
+    let fin = plan.fin;
     let (received, hash) = std::thread::scope(|sc| {
         let writer = sc.spawn(move || -> io::Result<()> {
-            w.write_all(send)?;
-            w.shutdown(Shutdown::Write)
+            let mut rest = send;
+            if let Some(counter) = plan.join_counter {
+                let (first, later) = send.split_at(FIRST_BLOCK.min(send.len()));
+                w.write_all(first)?;
+                wait_until(&format!("the kernel counts {counter}"), || {
+                    lab::counters::read_current().is_ok_and(|c| c.get(counter) >= 1)
+                });
+                rest = later;
+            }
+            w.write_all(rest)?;
+            match fin {
+                Fin::WhenWritten => w.shutdown(Shutdown::Write),
+                Fin::AfterInfo => Ok(()),
+            }
         });
         let mut h = Sha256::new();
         let mut n = 0;
@@ -102,11 +202,14 @@ pub fn kernel_exchange(mut s: TcpStream, send: &[u8]) -> io::Result<KernelEnd> {
         writer.join().expect("writer")?;
         read.map(|()| (n, hex(&h.finalize())))
     })?;
-    let info = kernel::mptcp_info(&s).ok();
+    let socket = kernel_socket(&s)?;
+    if fin == Fin::AfterInfo {
+        s.shutdown(Shutdown::Write)?;
+    }
     Ok(KernelEnd {
         received,
         received_sha: hash,
-        info,
+        socket,
     })
 }
 
@@ -119,6 +222,17 @@ pub fn kernel_server(
     mptcp: bool,
     send: Vec<u8>,
 ) -> JoinHandle<io::Result<KernelEnd>> {
+    kernel_server_with(ns, addr, mptcp, send, KernelPlan::PLAIN)
+}
+
+/// [`kernel_server`], exchanging as `plan` says.
+pub fn kernel_server_with(
+    ns: &Netns,
+    addr: SocketAddr,
+    mptcp: bool,
+    send: Vec<u8>,
+    plan: KernelPlan,
+) -> JoinHandle<io::Result<KernelEnd>> {
     let any: std::net::IpAddr = if addr.is_ipv4() {
         std::net::Ipv4Addr::UNSPECIFIED.into()
     } else {
@@ -129,21 +243,32 @@ pub fn kernel_server(
         .expect("kernel listener");
     ns.spawn(move || {
         let (s, _) = listener.accept()?;
-        kernel_exchange(s, &send)
+        kernel_exchange_with(s, &send, plan)
     })
 }
 
 /// A kernel client connecting to `addr` from inside `ns` and exchanging
-/// `send`, after `delay` (so that our listener is up).
+/// `send` (our listener must be up: a refused connection fails).
 pub fn kernel_client(
     ns: &Netns,
     addr: SocketAddr,
     mptcp: bool,
     send: Vec<u8>,
 ) -> JoinHandle<io::Result<KernelEnd>> {
+    kernel_client_with(ns, addr, mptcp, send, KernelPlan::PLAIN)
+}
+
+/// [`kernel_client`], exchanging as `plan` says.
+pub fn kernel_client_with(
+    ns: &Netns,
+    addr: SocketAddr,
+    mptcp: bool,
+    send: Vec<u8>,
+    plan: KernelPlan,
+) -> JoinHandle<io::Result<KernelEnd>> {
     ns.spawn(move || {
-        let s = kernel::connect(addr, mptcp, Duration::from_secs(5))?;
-        kernel_exchange(s, &send)
+        let s = kernel::connect(addr, mptcp, DEADLINE)?;
+        kernel_exchange_with(s, &send, plan)
     })
 }
 
@@ -167,9 +292,27 @@ pub async fn our_exchange(
     send: &[u8],
     stack: &mptcp_tun::Stack,
 ) -> io::Result<OurEnd> {
+    our_exchange_with(stream, send, stack, false).await
+}
+
+/// [`our_exchange`]; with `join`, write [`FIRST_BLOCK`] and wait for a
+/// second established subflow before writing the rest.
+pub async fn our_exchange_with(
+    stream: MptcpStream,
+    send: &[u8],
+    stack: &mptcp_tun::Stack,
+    join: bool,
+) -> io::Result<OurEnd> {
     let (mut rd, mut wr) = stream.into_split();
     let up = async {
-        wr.write_all(send).await?;
+        let mut rest = send;
+        if join {
+            let (first, later) = send.split_at(FIRST_BLOCK.min(send.len()));
+            wr.write_all(first).await?;
+            wr.wait_info(|i| established(i, 2)).await?;
+            rest = later;
+        }
+        wr.write_all(rest).await?;
         wr.shutdown().await
     };
     let down = async {
@@ -178,7 +321,7 @@ pub async fn our_exchange(
         io::Result::Ok(got)
     };
     let ((), got) = tokio::try_join!(up, down)?;
-    tokio::time::timeout(Duration::from_secs(10), wr.closed())
+    tokio::time::timeout(DEADLINE, wr.closed())
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "close handshake"))??;
     Ok(OurEnd {
@@ -223,7 +366,82 @@ pub fn stack_on(lab: &TunLab, n: usize, v6: bool) -> StackBuilder {
 
 /// The kernel's `MPTCP_INFO`, which must be there.
 pub fn kinfo(end: &KernelEnd) -> &KernelInfo {
-    end.info
-        .as_ref()
-        .expect("the kernel socket speaks MPTCP (MPTCP_INFO answered)")
+    match &end.socket {
+        KernelSocket::Mptcp(info) => info,
+        other => panic!("the kernel socket speaks MPTCP (MPTCP_INFO answered): {other:?}"),
+    }
+}
+
+/// Whether at least `n` subflows of the connection are established (their
+/// handshake measured a round trip).
+pub fn established(info: &ConnectionInfo, n: usize) -> bool {
+    let up = |f: &&mptcp_tun::SubflowInfo| f.srtt.is_some() && f.state == TcpState::Established;
+    info.subflows.iter().filter(up).count() >= n
+}
+
+/// With `MPTCP_INTEROP_PCAP=<dir>`, tcpdump on every path of the lab
+/// while a test runs (`<dir>/<test>-<device>.pcap`, headers and 200
+/// bytes of payload), to take a failing cell apart; nothing otherwise.
+pub struct Capture(Vec<std::process::Child>);
+
+impl Capture {
+    /// Starts capturing (once tcpdump listens), or does nothing.
+    pub fn start(lab: &TunLab) -> Capture {
+        let Some(dir) = std::env::var_os("MPTCP_INTEROP_PCAP") else {
+            return Capture(Vec::new());
+        };
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("interop")
+            .replace("::", "-");
+        let children = lab
+            .paths()
+            .iter()
+            .map(|p| {
+                let file = std::path::Path::new(&dir).join(format!("{test}-{}.pcap", p.dev));
+                let file = file.to_string_lossy().into_owned();
+                let args = [
+                    "tcpdump",
+                    "--immediate-mode",
+                    "-i",
+                    &p.dev,
+                    "-s",
+                    "300",
+                    "-U",
+                    "-w",
+                    &file,
+                ];
+                let mut child = lab
+                    .ns()
+                    .exec(&args)
+                    .expect("tcpdump")
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("tcpdump");
+                // It says so on stderr once it listens.
+                let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+                let mut line = String::new();
+                while std::io::BufRead::read_line(&mut err, &mut line).expect("tcpdump") > 0
+                    && !line.contains("listening on")
+                {
+                    line.clear();
+                }
+                child
+            })
+            .collect();
+        Capture(children)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            // SIGINT: tcpdump writes what it has and exits.
+            let pid = child.id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status();
+            let _ = child.wait();
+        }
+    }
 }

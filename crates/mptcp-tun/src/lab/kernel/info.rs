@@ -82,8 +82,10 @@ pub struct MptcpInfo {
     pub bytes_received: u64,
     /// `mptcpi_bytes_acked`.
     pub bytes_acked: u64,
-    /// `mptcpi_subflows_total`: all subflows, the initial one included
-    /// (since 6.8).
+    /// `mptcpi_subflows_total`: the extra subflows plus the initial one
+    /// while it is established (since 6.8): it drops by one once the peer
+    /// half-closed the initial subflow, and counts a join from the moment
+    /// the path manager starts it.
     pub subflows_total: u8,
     /// `mptcpi_endp_laminar_max`: `laminar` endpoints (since 6.18).
     pub endp_laminar_max: u8,
