@@ -254,11 +254,15 @@ impl Connection {
         mp.remote_addrs.retain(|r| !removed.contains(&r.id));
         let fin_acked = mp.data_fin == DataFinTx::Acked;
         for e in &mut self.subflows {
-            if removed.contains(&e.path.remote_id)
+            let removing = removed.contains(&e.path.remote_id)
                 && matches!(e.path.kind, PathKind::Join(_))
-                && e.path.removal_probe.is_none()
-                && e.sf.state() != TcpState::Closed
+                && e.sf.state() != TcpState::Closed;
+            e.path.peer_removed |= removing;
+            if e.path.peer_removed && e.sf.state().peer_closed() && e.sf.state() != TcpState::Closed
             {
+                // The peer shut the subflow itself: nothing to probe.
+                e.sf.abort();
+            } else if removing && e.path.removal_probe.is_none() {
                 // RFC 8684 §3.4.2: make sure the path is gone before closing
                 // it (a forged REMOVE_ADDR must not cut a live path): a
                 // keepalive first.
@@ -287,7 +291,11 @@ impl Connection {
             let Some(deadline) = e.path.removal_probe else {
                 continue;
             };
-            if e.path.heard_since_probe {
+            if e.sf.state().peer_closed() {
+                // It answered by closing: the removal was meant.
+                e.path.removal_probe = None;
+                e.sf.abort();
+            } else if e.path.heard_since_probe {
                 e.path.removal_probe = None;
                 self.data.mib.inc(Mib::RmAddrProbeAnswered);
             } else if now >= deadline {

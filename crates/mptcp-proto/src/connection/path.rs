@@ -128,6 +128,10 @@ pub struct PathState {
     pub removal_probe: Option<Instant>,
     /// A segment arrived after the probe went out: the path is alive.
     pub heard_since_probe: bool,
+    /// The peer removed this subflow's address (REMOVE_ADDR): once it
+    /// closes its direction, the subflow is reset rather than closed
+    /// gracefully (RFC 8684 §3.4.2: RSTs on the affected subflows).
+    pub peer_removed: bool,
 }
 
 impl PathState {
@@ -159,6 +163,7 @@ impl PathState {
             signal_ack_at: None,
             removal_probe: None,
             heard_since_probe: false,
+            peer_removed: false,
         }
     }
 

@@ -210,6 +210,14 @@ pub enum TcpState {
 }
 
 impl TcpState {
+    /// Whether the peer's FIN arrived (it closed its direction).
+    pub fn peer_closed(self) -> bool {
+        matches!(
+            self,
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait
+        )
+    }
+
     /// Whether the three-way handshake completed.
     pub fn is_synchronized(self) -> bool {
         !matches!(
