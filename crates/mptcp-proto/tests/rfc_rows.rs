@@ -218,3 +218,207 @@ fn data_acks_below_una_or_beyond_what_was_sent_are_ignored() {
     n.run_to_end(20_000);
     assert!(n.got[1] == pattern(6, 2_000_000));
 }
+
+/// The server's answer to a SYN with this MP_CAPABLE flag byte (v1, no
+/// key): whether its SYN-ACK offers MPTCP.
+fn server_offers_mptcp_to(flags: u8) -> bool {
+    use mptcp_wire::{CapableFlags, MpCapable, TcpFlags, TcpRepr, Version};
+    let mut n = Net::new(false, |_, _| {});
+    let client: std::net::SocketAddr = "192.0.2.9:4444".parse().expect("addr");
+    n.server.add_address(support::ip(support::SERVER), 1500);
+    let server = std::net::SocketAddr::new(support::ip(support::SERVER), 80);
+    let opts = [
+        TcpOption::Mss(1460),
+        TcpOption::Mptcp(MptcpOption::Capable(MpCapable {
+            version: Version::V1,
+            flags: CapableFlags(flags),
+            body: CapableBody::NoKey,
+        })),
+    ];
+    let repr = TcpRepr {
+        src_port: client.port(),
+        dst_port: 80,
+        seq: mptcp_wire::SubflowSeq(1000),
+        ack: mptcp_wire::SubflowSeq(0),
+        flags: TcpFlags::SYN,
+        window: 65535,
+        urgent: 0,
+    };
+    let mut buf = vec![0u8; 256];
+    let len = mptcp_proto::segment::emit_ip_tcp(client, server, &repr, &opts, &[], &mut buf)
+        .expect("emit");
+    n.server.handle(n.now, &buf[..len]);
+    let mut out = vec![0u8; 2048];
+    let mut offered = None;
+    while let Some(t) = n.server.poll_transmit(n.now, &mut out) {
+        if t.dst == client.ip() {
+            offered = Some(
+                mptcp_options(&out[..t.len])
+                    .iter()
+                    .any(|o| matches!(o, MptcpOption::Capable(_))),
+            );
+        }
+    }
+    offered.expect("a SYN-ACK")
+}
+
+#[test]
+fn mp_capable_with_b_or_without_a_crypto_bit_is_ignored() {
+    // RFC 8684 §3.1: B (extensibility) set and not understood, or no
+    // crypto algorithm bit: the option is ignored and the connection is
+    // plain TCP.
+    assert!(server_offers_mptcp_to(0x01), "H alone: MPTCP");
+    assert!(server_offers_mptcp_to(0x81), "A and H: MPTCP");
+    assert!(!server_offers_mptcp_to(0x41), "B set: ignored");
+    assert!(!server_offers_mptcp_to(0x00), "no crypto bit: ignored");
+}
+
+#[test]
+fn joins_are_refused_before_the_connection_is_fully_established() {
+    // RFC 8684 §3.2: a join SYN naming a server connection whose third ACK
+    // has not arrived is refused (its token is still pending); the same
+    // join once the third ACK is in is answered with MP_JOIN.
+    use mptcp_wire::{BackupFlags, SubflowSeq, TcpFlags, TcpRepr};
+    let mut n = Net::new(true, |_, _| {});
+    let hold = Rc::new(RefCell::new(true));
+    let h = hold.clone();
+    // Hold the client's third ACK (and anything after) back.
+    n.tamper = Box::new(move |_, dir, pkt| {
+        !(*h.borrow()
+            && dir == Dir::ToServer
+            && IpPacket::parse(pkt)
+                .ok()
+                .and_then(|ip| ip.tcp().ok().map(|t| !t.flags().syn()))
+                .unwrap_or(false))
+    });
+    n.run(50);
+    assert!(n.accepted.is_none());
+    let token = n
+        .client
+        .connection(n.conn)
+        .and_then(|c| c.mptcp())
+        .and_then(|m| m.remote)
+        .expect("the server's key")
+        .token;
+    let join_syn = |port: u16| {
+        let repr = TcpRepr {
+            src_port: port,
+            dst_port: 80,
+            seq: SubflowSeq(77),
+            ack: SubflowSeq(0),
+            flags: TcpFlags::SYN,
+            window: 65535,
+            urgent: 0,
+        };
+        let opts = [
+            TcpOption::Mss(1460),
+            TcpOption::Mptcp(MptcpOption::Join(MpJoin::Syn {
+                flags: BackupFlags::NONE,
+                address_id: 1,
+                token: token.0,
+                nonce: 5,
+            })),
+        ];
+        let mut buf = vec![0u8; 256];
+        let len = mptcp_proto::segment::emit_ip_tcp(
+            std::net::SocketAddr::new(support::ip(support::CLIENT2), port),
+            std::net::SocketAddr::new(support::ip(support::SERVER), 80),
+            &repr,
+            &opts,
+            &[],
+            &mut buf,
+        )
+        .expect("emit");
+        buf.truncate(len);
+        buf
+    };
+    // What the server answers a join SYN with: (RST, MP_JOIN SYN-ACK).
+    let answer = |n: &mut Net, port: u16| {
+        n.server.handle(n.now, &join_syn(port));
+        let mut out = vec![0u8; 2048];
+        let (mut rst, mut joined) = (false, false);
+        while let Some(t) = n.server.poll_transmit(n.now, &mut out) {
+            let pkt = &out[..t.len];
+            let Ok(ip) = IpPacket::parse(pkt) else {
+                continue;
+            };
+            let Ok(tcp) = ip.tcp() else { continue };
+            if tcp.dst_port() != port {
+                continue;
+            }
+            rst |= tcp.flags().rst();
+            joined |= mptcp_options(pkt)
+                .iter()
+                .any(|o| matches!(o, MptcpOption::Join(MpJoin::SynAck { .. })));
+        }
+        (rst, joined)
+    };
+    assert_eq!(answer(&mut n, 6001), (true, false), "refused while pending");
+    assert_eq!(n.server_mib(Mib::MPJoinNoTokenFound), 1);
+    *hold.borrow_mut() = false;
+    n.run(1500); // the server repeats its SYN-ACK, the client its third ACK
+    assert!(n.accepted.is_some(), "the third ACK got through");
+    assert_eq!(
+        answer(&mut n, 6002),
+        (false, true),
+        "answered once established"
+    );
+}
+
+#[test]
+fn the_client_joins_only_after_the_servers_first_dss() {
+    // RFC 8684 §3.1: the client knows the server has its key only from a
+    // DSS; joins wait for it. Every client join SYN must follow the
+    // server's first DSS.
+    let mut n = Net::new(true, |_, _| {});
+    n.to_send[1] = pattern(7, 100_000);
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let o = order.clone();
+    n.tamper = Box::new(move |_, dir, pkt| {
+        let opts = mptcp_options(pkt);
+        if dir == Dir::ToClient && opts.iter().any(|x| matches!(x, MptcpOption::Dss(_))) {
+            o.borrow_mut().push("dss");
+        }
+        if dir == Dir::ToServer
+            && opts
+                .iter()
+                .any(|x| matches!(x, MptcpOption::Join(MpJoin::Syn { .. })))
+        {
+            o.borrow_mut().push("join");
+        }
+        true
+    });
+    n.run_to_end(10_000);
+    let order = order.borrow();
+    let first_join = order.iter().position(|e| *e == "join").expect("a join");
+    let first_dss = order.iter().position(|e| *e == "dss").expect("a DSS");
+    assert!(first_dss < first_join, "{order:?}");
+}
+
+#[test]
+fn initial_sequence_numbers_differ_per_tuple_and_advance_with_time() {
+    // RFC 6528: ISN = M + F(4-tuple, secret), M a 4 µs clock.
+    let isn_of = |at_ms: u64, port_seed: u64| {
+        let mut n = Net::new_at(
+            Instant::from_micros(at_ms * 1000),
+            false,
+            move |client, c| {
+                if client {
+                    c.seed = 11 + port_seed;
+                }
+            },
+        );
+        n.run(1);
+        let c = n.client.connection(n.conn).expect("client");
+        let sf = c.subflows().next().expect("subflow");
+        (sf.tuple(), sf.snapshot().iss)
+    };
+    let (t1, a) = isn_of(0, 0);
+    let (t2, b) = isn_of(0, 1);
+    assert_ne!(t1, t2);
+    assert_ne!(a, b, "another tuple, another ISN");
+    let (t3, c) = isn_of(1000, 0);
+    assert_eq!(t1, t3, "same tuple");
+    // One second later on the same tuple: 250,000 ticks of 4 µs further.
+    assert_eq!(c.0.wrapping_sub(a.0), 250_000);
+}

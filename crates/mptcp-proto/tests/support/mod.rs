@@ -74,6 +74,11 @@ impl Net {
     /// Endpoints configured by `tune` (client is `true`), the client
     /// connecting at once; the client gets a second address if `two_paths`.
     pub fn new(two_paths: bool, tune: impl Fn(bool, &mut EndpointConfig)) -> Net {
+        Net::new_at(Instant::ZERO, two_paths, tune)
+    }
+
+    /// As [`Net::new`], the client connecting at `now`.
+    pub fn new_at(now: Instant, two_paths: bool, tune: impl Fn(bool, &mut EndpointConfig)) -> Net {
         let mut cc = EndpointConfig {
             seed: 11,
             ..EndpointConfig::default()
@@ -93,10 +98,10 @@ impl Net {
         server.add_address(ip(SERVER), 1500);
         server.listen(80);
         let conn = client
-            .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
+            .connect(now, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
             .expect("connect");
         Net {
-            now: Instant::ZERO,
+            now,
             client,
             server,
             conn,
