@@ -14,7 +14,7 @@ use mptcp_wire::{
 };
 use std::cell::RefCell;
 use std::rc::Rc;
-use support::{Dir, Net, pattern};
+use support::{Dir, Net, pattern, strip_mptcp};
 
 /// The MPTCP options of a packet.
 fn mptcp_options(pkt: &[u8]) -> Vec<MptcpOption> {
@@ -421,4 +421,124 @@ fn initial_sequence_numbers_differ_per_tuple_and_advance_with_time() {
     assert_eq!(t1, t3, "same tuple");
     // One second later on the same tuple: 250,000 ticks of 4 µs further.
     assert_eq!(c.0.wrapping_sub(a.0), 250_000);
+}
+
+/// Whether a packet is a SYN-ACK.
+fn is_syn_ack(pkt: &[u8]) -> bool {
+    IpPacket::parse(pkt)
+        .ok()
+        .and_then(|ip| ip.tcp().ok().map(|t| t.flags().syn() && t.flags().ack()))
+        .unwrap_or(false)
+}
+
+/// The MP_TCPRST reason of a RST, `None` if `pkt` is no RST, `Some(None)`
+/// for a RST without MP_TCPRST.
+fn reset_reason(pkt: &[u8]) -> Option<Option<mptcp_wire::ResetReason>> {
+    let ip = IpPacket::parse(pkt).ok()?;
+    let tcp = ip.tcp().ok()?;
+    if !tcp.flags().rst() {
+        return None;
+    }
+    Some(mptcp_options(pkt).iter().find_map(|o| match o {
+        MptcpOption::TcpRst(r) => Some(r.reason),
+        _ => None,
+    }))
+}
+
+#[test]
+fn a_third_ack_without_mp_capable_makes_the_server_fall_back() {
+    // RFC 8684 §3.1: the server that gets the third ACK (and the data after
+    // it) without MP_CAPABLE falls back to TCP; the client, seeing no DSS
+    // in the server's data, follows. Both directions stay exact.
+    let mut n = Net::new(false, |_, _| {});
+    n.to_send[0] = pattern(1, 50_000);
+    n.to_send[1] = pattern(2, 50_000);
+    n.tamper = Box::new(|_, dir, pkt| {
+        if dir == Dir::ToServer && !is_syn(pkt) {
+            strip_mptcp(pkt);
+        }
+        true
+    });
+    n.run_to_end(10_000);
+    assert_eq!(n.server_mib(Mib::MPCapableFallbackACK), 1);
+    assert!(
+        n.got[0] == pattern(2, 50_000),
+        "client got {}",
+        n.got[0].len()
+    );
+    assert!(
+        n.got[1] == pattern(1, 50_000),
+        "server got {}",
+        n.got[1].len()
+    );
+    assert!(n.eof[0] && n.eof[1]);
+}
+
+fn is_syn(pkt: &[u8]) -> bool {
+    IpPacket::parse(pkt)
+        .ok()
+        .and_then(|ip| ip.tcp().ok().map(|t| t.flags().syn()))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_join_beyond_the_subflow_cap_is_refused_with_reason_3_and_not_retried() {
+    // RFC 8684 §3.2 (refusal: MP_TCPRST "administratively prohibited") and
+    // §3.9.3 (a host should not retry a join that failed to the same
+    // address): a server that takes one subflow per connection refuses the
+    // client's second address once, and the client does not try again.
+    let mut n = Net::new(true, |client, c| {
+        if !client {
+            c.connection.mptcp.max_subflows = 1;
+        }
+    });
+    n.to_send[0] = pattern(4, 2_000_000);
+    let reasons = Rc::new(RefCell::new(Vec::new()));
+    let r = reasons.clone();
+    n.tamper = Box::new(move |_, dir, pkt| {
+        if dir == Dir::ToClient
+            && dst_is(pkt, support::CLIENT2)
+            && let Some(reason) = reset_reason(pkt)
+        {
+            r.borrow_mut().push(reason);
+        }
+        true
+    });
+    n.run_to_end(30_000);
+    assert!(n.got[1] == pattern(4, 2_000_000));
+    assert_eq!(
+        *reasons.borrow(),
+        vec![Some(mptcp_wire::ResetReason::ADMINISTRATIVELY_PROHIBITED)]
+    );
+    assert_eq!(n.client_mib(Mib::MPJoinSynTx), 1, "one try");
+}
+
+#[test]
+fn a_join_syn_ack_without_mp_join_is_reset_and_the_connection_goes_on() {
+    // RFC 8684 §3.2: a SYN-ACK answering a join SYN without MP_JOIN (or
+    // with a wrong HMAC) makes the initiator reset that subflow with
+    // MP_TCPRST; the connection carries on over its first subflow.
+    let mut n = Net::new(true, |_, _| {});
+    n.to_send[0] = pattern(5, 1_000_000);
+    let reasons = Rc::new(RefCell::new(Vec::new()));
+    let r = reasons.clone();
+    n.tamper = Box::new(move |_, dir, pkt| {
+        if dir == Dir::ToClient && dst_is(pkt, support::CLIENT2) && is_syn_ack(pkt) {
+            strip_mptcp(pkt);
+        }
+        if dir == Dir::ToServer
+            && src_is(pkt, support::CLIENT2)
+            && let Some(reason) = reset_reason(pkt)
+        {
+            r.borrow_mut().push(reason);
+        }
+        true
+    });
+    n.run_to_end(30_000);
+    assert!(n.got[1] == pattern(5, 1_000_000));
+    assert_eq!(
+        *reasons.borrow(),
+        vec![Some(mptcp_wire::ResetReason::MPTCP_SPECIFIC)]
+    );
+    assert_eq!(n.client_mib(Mib::MPJoinSynAckNoMPJoin), 1);
 }

@@ -142,7 +142,11 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
                 )
             });
             let Some((backup, id, _, nonce)) = verified else {
-                data.mib.inc(Mib::MPJoinSynAckHMacFailure);
+                data.mib.inc(if synack.is_some() {
+                    Mib::MPJoinSynAckHMacFailure
+                } else {
+                    Mib::MPJoinSynAckNoMPJoin
+                });
                 path.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
                 return InputVerdict::Reset;
             };

@@ -386,3 +386,30 @@ impl Net {
             .expect("a live first subflow")
     }
 }
+
+/// Replace every MPTCP option by NOPs, as a middlebox that strips them
+/// would, and recompute the TCP checksum.
+pub fn strip_mptcp(pkt: &mut [u8]) {
+    let Ok(ip) = IpPacket::parse(pkt) else { return };
+    let Ok(tcp) = ip.tcp() else { return };
+    let (src, dst) = (ip.src(), ip.dst());
+    let start = ip.payload_offset();
+    let end = start + tcp.header_len() + tcp.payload().len();
+    let spans: Vec<(usize, usize)> = tcp
+        .options()
+        .raw()
+        .filter_map(Result::ok)
+        .filter(|r| r.kind() == 30)
+        .map(|r| (r.offset, r.bytes.len()))
+        .collect();
+    for (at, len) in spans {
+        pkt[at..at + len].fill(1);
+    }
+    pkt[start + 16] = 0;
+    pkt[start + 17] = 0;
+    let sum = mptcp_wire::checksum::pseudo_header(src, dst, 6, end - start)
+        .expect("family")
+        .add_bytes(&pkt[start..end])
+        .finish();
+    pkt[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+}
