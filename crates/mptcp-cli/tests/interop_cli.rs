@@ -326,8 +326,13 @@ fn listen_serves_a_kernel_client_and_announces() {
     let reply = lab.ns().run(move || {
         let mut s = kernel::connect(addr, true, Duration::from_secs(5)).expect("connect");
         s.write_all(&sent).expect("write");
-        // Give the kernel's path manager time to join what we announce.
-        std::thread::sleep(Duration::from_millis(300));
+        // Wait for the kernel's path manager to join what we announce
+        // (MPTCP_INFO counts the subflows beyond the first).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while kernel::mptcp_info(&s).expect("MPTCP_INFO").subflows < 1 {
+            assert!(Instant::now() < deadline, "the kernel never joined");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         s.shutdown(Shutdown::Write).expect("DATA_FIN");
         let mut reply = Vec::new();
         s.read_to_end(&mut reply).expect("read");

@@ -200,8 +200,11 @@ async fn stock_server_busy_is_access_denied() {
     let (mut first_out, mut second_out) = (Vec::new(), Vec::new());
     let (first, second) = limit(async {
         tokio::join!(run_client(&transport, &first, &mut first_out), async {
-            // While the first test runs.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // While the first test runs: once its control connection is
+            // established, the server (which accepts in order) has it first.
+            while !connected_to(port) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             run_client(&transport, &client_opts(addr), &mut second_out).await
         })
     })
@@ -210,4 +213,16 @@ async fn stock_server_busy_is_access_denied() {
     assert!(first.expect("first test").received_bytes > 0);
     let (status, _) = limit(stock.finish()).await;
     assert!(status.success());
+}
+
+/// Whether a local IPv4 TCP connection to `port` is established (from
+/// `/proc/net/tcp`: remote address `hex:port`, state `01`).
+fn connected_to(port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[2].ends_with(&want) && fields[3] == "01"
+        })
+    })
 }
