@@ -3,7 +3,8 @@
 //! Two real endpoints complete a handshake and start moving data; then the
 //! input is cut into steps. Each step is either raw bytes handed to the
 //! server as a packet, or a well-formed TCP segment on the live 4-tuple
-//! whose sequence numbers (relative to the connection's own), flags,
+//! (made with `mptcp_proto::forge`, as the security tests make theirs)
+//! whose sequence numbers (relative to what was seen on the wire), flags,
 //! window, option bytes and payload come from the input, so that the
 //! segment reaches the state machine rather than the parser's error paths.
 //! Between steps the two endpoints exchange their own traffic and time
@@ -15,12 +16,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mptcp_proto::connection::ConnectionHandle;
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig};
 use mptcp_proto::token::{TokenTable, TokenTableConfig};
 use std::sync::Arc;
 use mptcp_proto::time::{Duration, Instant};
-use mptcp_wire::{Checksum, IpProtocol, Ipv4Repr};
+use mptcp_proto::forge::{Observer, segment_raw_options};
+use mptcp_wire::{SubflowSeq, TcpFlags, TcpRepr};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -31,8 +32,9 @@ struct Pair {
     now: Instant,
     client: Endpoint,
     server: Endpoint,
-    conn: ConnectionHandle,
     buf: Vec<u8>,
+    /// What an on-path attacker saw; crafted segments continue from it.
+    wire: Observer,
 }
 
 impl Pair {
@@ -47,7 +49,7 @@ impl Pair {
         let conn = client
             .connect(Instant::ZERO, IpAddr::V4(CLIENT), SocketAddr::new(IpAddr::V4(SERVER), 80))
             .expect("connect");
-        let mut p = Pair { now: Instant::ZERO, client, server, conn, buf: vec![0; 2048] };
+        let mut p = Pair { now: Instant::ZERO, client, server, buf: vec![0; 2048], wire: Observer::default() };
         let _ = p.client.write(conn, &[7u8; 20_000]);
         p.pump(6);
         p
@@ -59,10 +61,12 @@ impl Pair {
         for _ in 0..rounds {
             while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
                 let pkt = self.buf[..t.len].to_vec();
+                self.wire.observe(&pkt);
                 self.server.handle(self.now, &pkt);
             }
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
                 let pkt = self.buf[..t.len].to_vec();
+                self.wire.observe(&pkt);
                 self.client.handle(self.now, &pkt);
             }
             while self.server.poll_event().is_some() {}
@@ -87,44 +91,6 @@ impl Pair {
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
     }
-}
-
-/// A TCP segment client -> server with the given fields, checksummed.
-fn crafted(seq: u32, ack: u32, flags: u8, window: u16, options: &[u8], payload: &[u8], sport: u16) -> Vec<u8> {
-    let opt_len = options.len().min(40).div_ceil(4) * 4;
-    let tcp_len = 20 + opt_len + payload.len();
-    let mut pkt = vec![0u8; 20 + tcp_len];
-    let tcp = &mut pkt[20..];
-    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    tcp[8..12].copy_from_slice(&ack.to_be_bytes());
-    tcp[12] = (((20 + opt_len) / 4) as u8) << 4;
-    tcp[13] = flags;
-    tcp[14..16].copy_from_slice(&window.to_be_bytes());
-    let n = options.len().min(40);
-    tcp[20..20 + n].copy_from_slice(&options[..n]);
-    tcp[20 + opt_len..].copy_from_slice(payload);
-    let mut sum = Checksum::new();
-    sum.add_bytes(&CLIENT.octets());
-    sum.add_bytes(&SERVER.octets());
-    sum.add_u16(6);
-    sum.add_u16(tcp_len as u16);
-    sum.add_bytes(tcp);
-    let c = sum.finish();
-    tcp[16..18].copy_from_slice(&c.to_be_bytes());
-    let ip = Ipv4Repr {
-        src: CLIENT,
-        dst: SERVER,
-        protocol: IpProtocol::TCP,
-        ttl: 64,
-        dscp: 0,
-        ecn: 0,
-        ident: 0,
-        dont_fragment: true,
-    };
-    let _ = ip.emit(&mut pkt, tcp_len);
-    pkt
 }
 
 /// Reads input bytes, yielding zeros when exhausted.
@@ -163,21 +129,25 @@ fuzz_target!(|data: &[u8]| {
             let raw = input.bytes(len).to_vec();
             pair.server.handle(pair.now, &raw);
         } else {
-            // Sequence numbers relative to what the client's subflow uses.
-            let (seq0, ack0, sport) = match pair.client.connection(pair.conn).and_then(|c| c.subflows().next()) {
-                Some(sf) => (sf.snd_nxt().0, sf.rcv_nxt().0, sf.tuple().local.port()),
-                None => (0, 0, 40000),
-            };
+            // Sequence numbers relative to what the attacker saw on the
+            // first subflow's 4-tuple.
+            let server = SocketAddr::new(IpAddr::V4(SERVER), 80);
+            let from = pair.wire.tuples().find(|&(s, d)| d == server && s.ip() == IpAddr::V4(CLIENT));
+            let next = from.and_then(|(c, _)| Some((c, pair.wire.next(c, server)?)));
+            let (client, mut repr) = next.unwrap_or_else(|| {
+                let c = SocketAddr::new(IpAddr::V4(CLIENT), 40000);
+                (c, TcpRepr { src_port: 40000, dst_port: 80, seq: SubflowSeq(0), ack: SubflowSeq(0), flags: TcpFlags::ACK, window: 0, urgent: 0 })
+            });
             let spread = u32::from(mode & 7).max(1);
-            let seq = seq0.wrapping_add((i32::from(input.u16() as i16) as u32).wrapping_mul(spread));
-            let ack = ack0.wrapping_add(i32::from(input.u16() as i16) as u32);
-            let flags = input.u8();
-            let window = input.u16();
+            repr.seq = repr.seq + (i32::from(input.u16() as i16) as u32).wrapping_mul(spread);
+            repr.ack = repr.ack + i32::from(input.u16() as i16) as u32;
+            repr.flags = TcpFlags(u16::from(input.u8()));
+            repr.window = input.u16();
             let opt_len = usize::from(input.u8() % 41);
             let options = input.bytes(opt_len).to_vec();
             let pay_len = usize::from(input.u16() % 1500);
             let payload = input.bytes(pay_len).to_vec();
-            let pkt = crafted(seq, ack, flags, window, &options, &payload, sport);
+            let Ok(pkt) = segment_raw_options(client, server, &repr, &options, &payload) else { continue };
             pair.server.handle(pair.now, &pkt);
         }
         let dt = u64::from(input.u8()) * 1000;

@@ -13,6 +13,7 @@ pub mod connection;
 pub mod crypto;
 pub mod endpoint;
 pub mod error;
+pub mod forge;
 pub mod random;
 pub mod reassembly;
 pub mod scheduler;

@@ -5,11 +5,10 @@
 
 use mptcp_proto::connection::{ConnectionError, ConnectionHandle};
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig, Event};
-use mptcp_proto::segment::emit_ip_tcp;
+use mptcp_proto::forge::{self, Observer};
 use mptcp_proto::stats::Mib;
 use mptcp_proto::time::{Duration, Instant};
-use mptcp_wire::{IpPacket, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
-use std::collections::HashMap;
+use mptcp_wire::{IpPacket, TcpOption, TcpRepr};
 use std::net::{IpAddr, SocketAddr};
 
 pub const CLIENT: &str = "192.0.2.1";
@@ -30,14 +29,6 @@ pub enum Dir {
 /// What the wire hook does with a packet (sent at the given time).
 pub type Tamper = Box<dyn FnMut(Instant, Dir, &mut Vec<u8>) -> bool>;
 
-/// The latest segment seen each way on a 4-tuple (source, destination).
-#[derive(Clone, Copy, Debug)]
-pub struct Seen {
-    pub seq: SubflowSeq,
-    pub ack: SubflowSeq,
-    pub payload: usize,
-}
-
 pub struct Net {
     pub now: Instant,
     pub client: Endpoint,
@@ -52,22 +43,8 @@ pub struct Net {
     pub got: [Vec<u8>; 2],
     pub eof: [bool; 2],
     pub closed: [Option<Option<ConnectionError>>; 2],
-    pub seen: HashMap<(SocketAddr, SocketAddr), Seen>,
-}
-
-/// A tuple's two ends.
-pub fn tuple_of(pkt: &[u8]) -> Option<(SocketAddr, SocketAddr, Seen)> {
-    let ip = IpPacket::parse(pkt).ok()?;
-    let tcp = ip.tcp().ok()?;
-    Some((
-        SocketAddr::new(ip.src(), tcp.src_port()),
-        SocketAddr::new(ip.dst(), tcp.dst_port()),
-        Seen {
-            seq: tcp.seq(),
-            ack: tcp.ack(),
-            payload: tcp.payload().len(),
-        },
-    ))
+    /// What an on-path attacker saw of each 4-tuple.
+    pub wire: Observer,
 }
 
 impl Net {
@@ -112,7 +89,7 @@ impl Net {
             got: [Vec::new(), Vec::new()],
             eof: [false, false],
             closed: [None, None],
-            seen: HashMap::new(),
+            wire: Observer::default(),
         }
     }
 
@@ -178,17 +155,7 @@ impl Net {
                     if !(self.tamper)(self.now, dir, &mut pkt) {
                         continue;
                     }
-                    if let Some((s, d, seen)) = tuple_of(&pkt) {
-                        // The furthest each way (a retransmission is older).
-                        let e = self.seen.entry((s, d)).or_insert(seen);
-                        if (seen.seq + seen.payload as u32).ge(e.seq + e.payload as u32) {
-                            e.seq = seen.seq;
-                            e.payload = seen.payload;
-                        }
-                        if seen.ack.gt(e.ack) {
-                            e.ack = seen.ack;
-                        }
-                    }
+                    self.wire.observe(&pkt);
                     let to = if dir == Dir::ToServer {
                         &mut self.server
                     } else {
@@ -252,26 +219,16 @@ impl Net {
         tweak: impl FnOnce(&mut TcpRepr),
     ) -> Vec<u8> {
         let server = SocketAddr::new(ip(SERVER), 80);
-        let (&(client, _), c2s) = self
-            .seen
-            .iter()
-            .find(|((s, d), _)| s.ip() == ip(CLIENT) && *d == server)
+        let client = self
+            .wire
+            .tuples()
+            .find(|(s, d)| s.ip() == ip(CLIENT) && *d == server)
+            .map(|(s, _)| s)
             .expect("a client segment was seen");
-        let s2c = self.seen.get(&(server, client)).expect("a server segment");
-        let mut repr = TcpRepr {
-            src_port: client.port(),
-            dst_port: 80,
-            seq: c2s.seq + c2s.payload as u32,
-            ack: s2c.seq + s2c.payload as u32,
-            flags: TcpFlags::ACK,
-            window: 1000,
-            urgent: 0,
-        };
+        let mut repr = self.wire.next(client, server).expect("both ways seen");
+        repr.window = 1000;
         tweak(&mut repr);
-        let mut buf = vec![0u8; 2048];
-        let n = emit_ip_tcp(client, server, &repr, opts, payload, &mut buf).expect("emit");
-        buf.truncate(n);
-        buf
+        forge::segment(client, server, &repr, opts, payload).expect("emit")
     }
 }
 
@@ -318,26 +275,16 @@ pub fn forge_to_client(
     tweak: impl FnOnce(&mut TcpRepr),
 ) -> Vec<u8> {
     let server = SocketAddr::new(ip(SERVER), 80);
-    let (&(_, client), s2c) = n
-        .seen
-        .iter()
-        .find(|((s, d), _)| *s == server && d.ip() == ip(CLIENT))
+    let client = n
+        .wire
+        .tuples()
+        .find(|(s, d)| *s == server && d.ip() == ip(CLIENT))
+        .map(|(_, d)| d)
         .expect("server segment seen");
-    let c2s = n.seen.get(&(client, server)).expect("client segment seen");
-    let mut repr = TcpRepr {
-        src_port: 80,
-        dst_port: client.port(),
-        seq: s2c.seq + s2c.payload as u32,
-        ack: c2s.seq + c2s.payload as u32,
-        flags: TcpFlags::ACK,
-        window: 1000,
-        urgent: 0,
-    };
+    let mut repr = n.wire.next(server, client).expect("both ways seen");
+    repr.window = 1000;
     tweak(&mut repr);
-    let mut buf = vec![0u8; 2048];
-    let len = emit_ip_tcp(server, client, &repr, opts, &[], &mut buf).expect("emit");
-    buf.truncate(len);
-    buf
+    forge::segment(server, client, &repr, opts, &[]).expect("emit")
 }
 
 impl Net {
