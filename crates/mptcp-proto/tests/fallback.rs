@@ -8,7 +8,9 @@ mod support;
 use mptcp_proto::connection::{ConnectionError, FallbackReason};
 use mptcp_proto::stats::Mib;
 use mptcp_wire::{DataSeq, Dss, DssMapping, IpPacket, MpFail, MptcpOption, TcpOption, WireSeq};
-use support::{Dir, Net, flip_payload_byte, pattern, strip_mptcp};
+use std::cell::RefCell;
+use std::rc::Rc;
+use support::{Dir, Net, flip_payload_byte, mptcp_options, pattern, strip_mptcp};
 
 const LEN: usize = 400_000;
 
@@ -23,6 +25,10 @@ fn data_from(pkt: &[u8], addr: &str) -> bool {
     })
 }
 
+fn src_is(pkt: &[u8], addr: &str) -> bool {
+    IpPacket::parse(pkt).is_ok_and(|ip| ip.src() == support::ip(addr))
+}
+
 /// The received bytes are a prefix of what was sent.
 fn is_prefix(got: &[u8], sent: &[u8]) -> bool {
     got.len() <= sent.len() && got == &sent[..got.len()]
@@ -34,7 +40,18 @@ fn a_checksum_failure_on_the_only_subflow_ends_with_an_error_never_altered_bytes
     let msg = pattern(1, LEN);
     n.to_send[0] = msg.clone();
     let mut data_packets = 0;
+    // The options of the client's first data segment from its MP_FAIL on.
+    let after_fail: Rc<RefCell<Option<Vec<MptcpOption>>>> = Rc::default();
+    let mut answered = false;
+    let seen = after_fail.clone();
     n.tamper = Box::new(move |_, dir, pkt| {
+        if dir == Dir::ToServer && src_is(pkt, support::CLIENT) {
+            let opts = mptcp_options(pkt);
+            answered |= opts.iter().any(|o| matches!(o, MptcpOption::Fail(_)));
+            if answered && data_from(pkt, support::CLIENT) {
+                seen.borrow_mut().get_or_insert(opts);
+            }
+        }
         if dir == Dir::ToServer && data_from(pkt, support::CLIENT) {
             data_packets += 1;
             if data_packets == 40 {
@@ -44,6 +61,11 @@ fn a_checksum_failure_on_the_only_subflow_ends_with_an_error_never_altered_bytes
         true
     });
     n.run_to_end(20_000);
+    // No data went out unmapped: the first data segment from the answer on
+    // carries the infinite mapping (beside the MP_FAIL if on the same).
+    let first = after_fail.borrow().clone().expect("data after the answer");
+    let infinite = |o: &MptcpOption| matches!(o, MptcpOption::Dss(Dss { mapping: Some(m), .. }) if m.data_len == 0);
+    assert!(first.iter().any(infinite), "{first:?}");
     // The server found the altered mapping and asked for a fallback on an
     // ACK; the client answered with MP_FAIL and an infinite mapping and
     // went on as TCP, as the kernel does.

@@ -5,7 +5,6 @@
 
 mod support;
 
-use mptcp_proto::segment::SegmentIn;
 use mptcp_proto::stats::Mib;
 use mptcp_proto::time::Instant;
 use mptcp_wire::{
@@ -14,16 +13,7 @@ use mptcp_wire::{
 };
 use std::cell::RefCell;
 use std::rc::Rc;
-use support::{Dir, Net, pattern, strip_mptcp};
-
-/// The MPTCP options of a packet.
-fn mptcp_options(pkt: &[u8]) -> Vec<MptcpOption> {
-    let Ok(ip) = IpPacket::parse(pkt) else {
-        return Vec::new();
-    };
-    let Ok(tcp) = ip.tcp() else { return Vec::new() };
-    SegmentIn::from_tcp(&tcp).mptcp.iter().copied().collect()
-}
+use support::{Dir, Net, mptcp_options, pattern, strip_mptcp};
 
 fn src_is(pkt: &[u8], addr: &str) -> bool {
     IpPacket::parse(pkt).is_ok_and(|ip| ip.src() == support::ip(addr))

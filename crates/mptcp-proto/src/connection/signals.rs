@@ -289,18 +289,30 @@ pub fn fallback_options(
     }
     if owed.infinite_map && seg.payload_len > 0 {
         let rel = (seg.seq - view.iss) as u32;
-        let opt = MptcpOption::Dss(Dss {
-            data_ack: None,
-            mapping: Some(DssMapping {
-                dsn: WireSeq::Long((*dsn_base + u64::from(rel.wrapping_sub(1))).0),
-                subflow_seq: rel,
-                data_len: 0,
-                checksum: owed.checksum.then_some(0),
-            }),
-            data_fin: false,
-            reserved: 0,
-            unused_flags: 0,
-        });
+        let dsn = *dsn_base + u64::from(rel.wrapping_sub(1));
+        let map = |dsn| {
+            MptcpOption::Dss(Dss {
+                data_ack: None,
+                mapping: Some(DssMapping {
+                    dsn,
+                    subflow_seq: rel,
+                    data_len: 0,
+                    checksum: owed.checksum.then_some(0),
+                }),
+                data_fin: false,
+                reserved: 0,
+                unused_flags: 0,
+            })
+        };
+        // Beside the MP_FAIL answer and timestamps only the 4-byte form
+        // fits: data must not go out unmapped while the peer, not yet
+        // fallen back, would take it as a reason to fall back on its own.
+        let long = map(WireSeq::Long(dsn.0));
+        let opt = if long.len() <= space {
+            long
+        } else {
+            map(WireSeq::Short(dsn.0 as u32))
+        };
         if opt.len() <= space && out.try_push(opt).is_ok() {
             owed.infinite_map = false;
             data.mib.inc(Mib::InfiniteMapTx);

@@ -334,6 +334,19 @@ impl Net {
     }
 }
 
+/// The MPTCP options of a packet.
+pub fn mptcp_options(pkt: &[u8]) -> Vec<mptcp_wire::MptcpOption> {
+    let Ok(ip) = IpPacket::parse(pkt) else {
+        return Vec::new();
+    };
+    let Ok(tcp) = ip.tcp() else { return Vec::new() };
+    mptcp_proto::segment::SegmentIn::from_tcp(&tcp)
+        .mptcp
+        .iter()
+        .copied()
+        .collect()
+}
+
 /// Replace every MPTCP option by NOPs, as a middlebox that strips them
 /// would, and recompute the TCP checksum.
 pub fn strip_mptcp(pkt: &mut [u8]) {
