@@ -4,6 +4,7 @@
 //! packets at the server.
 
 use mptcp_proto::connection::ConnectionHandle;
+use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig, Event};
 use mptcp_proto::segment::{SegmentIn, emit_ip_tcp};
 use mptcp_proto::stats::Mib;
@@ -365,6 +366,62 @@ fn a_signalled_address_is_announced_echoed_and_joined() {
     assert_eq!(net.client.mib_total().get(Mib::AddAddr), 1);
     assert_eq!(net.server_mib(Mib::MPJoinAckRx), 1);
     let info = net.client.connection(conn).expect("client").info();
+    let remotes: Vec<_> = info.subflows.iter().map(|s| s.tuple.remote.ip()).collect();
+    assert_eq!(remotes, vec![ip(SERVER), second]);
+    net.transfer(100_000);
+}
+
+/// RFC 6824 §3.4.1: a v0 ADD_ADDR carries no HMAC and is never echoed;
+/// the client still joins the address. The server sends it once (no echo
+/// to wait for) and nothing counts an echo at either end.
+#[test]
+fn a_v0_add_addr_is_not_echoed_and_is_joined() {
+    let second = ip("192.0.2.3");
+    let v0 = |seed| {
+        let mut c = EndpointConfig {
+            seed,
+            ..EndpointConfig::default()
+        };
+        c.connection.mptcp.version = MptcpVersion::V0;
+        c
+    };
+    let mut client = Endpoint::new(v0(23));
+    let mut server = Endpoint::new(v0(24));
+    client.add_address(ip(CLIENT), 1500);
+    server.add_address(ip(SERVER), 1500);
+    server.add_address(second, 1500);
+    server.signal_address(second, None);
+    server.listen(80);
+    let conn = client
+        .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
+        .expect("connect");
+    let mut net = Net {
+        now: Instant::ZERO,
+        client,
+        server,
+        to_attacker: Vec::new(),
+        conn,
+        accepted: None,
+        received: 0,
+        lose_add_addr: 0,
+    };
+    net.run(20);
+    net.transfer(100_000);
+    net.run(3000);
+    let info = net.client.connection(conn).expect("client").info();
+    assert_eq!(
+        info.mptcp.as_ref().map(|m| m.version),
+        Some(MptcpVersion::V0)
+    );
+    assert_eq!(
+        net.server_mib(Mib::AddAddrTx),
+        1,
+        "sent once, no echo awaited"
+    );
+    assert_eq!(net.client.mib_total().get(Mib::AddAddr), 1);
+    assert_eq!(net.client.mib_total().get(Mib::EchoAddTx), 0, "v0: no echo");
+    assert_eq!(net.server_mib(Mib::EchoAdd), 0);
+    assert_eq!(net.server_mib(Mib::MPJoinAckRx), 1);
     let remotes: Vec<_> = info.subflows.iter().map(|s| s.tuple.remote.ip()).collect();
     assert_eq!(remotes, vec![ip(SERVER), second]);
     net.transfer(100_000);
