@@ -323,13 +323,16 @@ fn listen_serves_a_kernel_client_and_announces() {
     let addr = SocketAddr::new(lab.path(0).stack_addr(false), 7001);
     let data: Vec<u8> = (0..MIB as u32).map(|i| (i % 253) as u8).collect();
     let sent = data.clone();
-    let reply = lab.ns().run(move || {
+    let ns = lab.ns();
+    let reply = ns.run(move || {
         let mut s = kernel::connect(addr, true, Duration::from_secs(5)).expect("connect");
         s.write_all(&sent).expect("write");
-        // Wait for the kernel's path manager to join what we announce
-        // (MPTCP_INFO counts the subflows beyond the first).
+        // Wait for the kernel's path manager to join what we announce:
+        // our SYN-ACK counted at the kernel (MPTCP_INFO's subflows counts
+        // a join from its SYN on, and a close then may reset it before
+        // its handshake ends).
         let deadline = Instant::now() + Duration::from_secs(20);
-        while kernel::mptcp_info(&s).expect("MPTCP_INFO").subflows < 1 {
+        while ns.counters().expect("counters").get("MPJoinSynAckRx") < 1 {
             assert!(Instant::now() < deadline, "the kernel never joined");
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -347,6 +350,10 @@ fn listen_serves_a_kernel_client_and_announces() {
     assert_eq!(v["fallback"], false);
     assert_eq!(v["counters"]["AddAddrTx"], 1, "{}", v["counters"]);
     assert_eq!(v["counters"]["EchoAdd"], 1, "{}", v["counters"]);
+    // The join completed at both ends (its SYN-ACK counted by the kernel
+    // before it closed), so the subflow stays in the list.
+    assert_eq!(v["counters"]["MPJoinSynRx"], 1, "{}", v["counters"]);
+    assert_eq!(v["counters"]["MPJoinAckRx"], 1, "{}", v["counters"]);
     let subflows = v["subflows"].as_array().expect("subflows");
     assert!(
         subflows

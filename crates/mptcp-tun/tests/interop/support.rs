@@ -248,17 +248,8 @@ pub fn kernel_server_with(
 }
 
 /// A kernel client connecting to `addr` from inside `ns` and exchanging
-/// `send` (our listener must be up: a refused connection fails).
-pub fn kernel_client(
-    ns: &Netns,
-    addr: SocketAddr,
-    mptcp: bool,
-    send: Vec<u8>,
-) -> JoinHandle<io::Result<KernelEnd>> {
-    kernel_client_with(ns, addr, mptcp, send, KernelPlan::PLAIN)
-}
-
-/// [`kernel_client`], exchanging as `plan` says.
+/// `send` as `plan` says (our listener must be up: a refused connection
+/// fails).
 pub fn kernel_client_with(
     ns: &Netns,
     addr: SocketAddr,
