@@ -25,6 +25,7 @@ fn view(n: u32, room: impl Fn(u32) -> u64) -> Vec<PathView> {
             rttvar: EngineDuration::from_millis(2 + u64::from(i)),
             cwnd: 14_480,
             in_flight: 14_480 - room(i),
+            unacked: 14_480 - room(i),
             send_space: room(i),
             mss: 1448,
             backup: i == n - 1 && n > 2,
@@ -59,6 +60,7 @@ fn select(c: &mut Criterion) {
                         now: Instant::from_micros(call),
                         unsent: 1000 + (call % 64) * 4000,
                         window_room: 1 << 20,
+                        send_window: 1 << 20,
                     };
                     call += 1;
                     out.clear();

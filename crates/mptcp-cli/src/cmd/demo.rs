@@ -34,7 +34,7 @@ pub struct Args {
     /// Seed: the same seed reproduces the run exactly.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Scheduler: minrtt, roundrobin, redundant, ecf.
+    /// Scheduler: minrtt, roundrobin, redundant, ecf, blest.
     #[arg(long, default_value = "minrtt")]
     scheduler: String,
     /// MPTCP congestion control: lia, olia, balia (coupled) or reno, cubic.

@@ -23,7 +23,7 @@ pub struct StackArgs {
     /// Plain TCP: neither offer nor accept MPTCP.
     #[arg(long)]
     pub no_mptcp: bool,
-    /// Scheduler: minrtt, roundrobin, redundant, ecf.
+    /// Scheduler: minrtt, roundrobin, redundant, ecf, blest.
     #[arg(long, default_value = "minrtt")]
     pub scheduler: String,
     /// Congestion control of MPTCP subflows: lia, olia, balia, reno, cubic.

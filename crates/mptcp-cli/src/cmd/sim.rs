@@ -38,7 +38,7 @@ pub struct Args {
     /// MPTCP version the client offers: 1 (RFC 8684) or 0 (RFC 6824).
     #[arg(long, default_value_t = 1)]
     version: u8,
-    /// Scheduler: minrtt, roundrobin, redundant, ecf.
+    /// Scheduler: minrtt, roundrobin, redundant, ecf, blest.
     #[arg(long, default_value = "minrtt")]
     scheduler: String,
     /// Turn opportunistic reinjection off (on by default: when nothing new

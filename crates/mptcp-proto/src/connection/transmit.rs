@@ -111,10 +111,12 @@ impl Connection {
         let chunky = mp.fully_established;
         let (views, index) = self.path_views();
         let room = window_end.bytes_since(self.data.send.nxt());
+        let send_window = window_end.bytes_since(self.data.send.una());
         let ctx = SchedContext {
             now,
             unsent: self.data.send.unsent(),
             window_room: room,
+            send_window: send_window.min(self.config.send_buffer as u64),
         };
         if self.data.send.has_reinject()
             && self.data.may_fall_back()
@@ -257,6 +259,7 @@ impl Connection {
                     .unwrap_or(Duration::from_micros(srtt.as_micros() / 2)),
                 cwnd: e.sf.cwnd(),
                 in_flight: e.sf.in_flight(),
+                unacked: unacked(&e.sf.view()),
                 send_space: e.sf.send_space(),
                 mss: e.sf.send_mss(),
                 backup: e.path.backup || e.path.peer_backup,
@@ -471,4 +474,9 @@ impl Connection {
             .chain(signals)
             .min()
     }
+}
+
+/// Payload bytes a subflow holds unacknowledged (sent or queued).
+fn unacked(v: &crate::subflow::SubflowView) -> u64 {
+    u64::try_from(v.payload_end - v.snd_una).unwrap_or(0)
 }

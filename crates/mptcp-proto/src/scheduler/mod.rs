@@ -6,13 +6,16 @@
 //! fully established, not closing) and answers with indices into that
 //! slice. New data and reinjections are chosen separately.
 //!
-//! Four schedulers, one file each:
+//! Five schedulers, one file each:
 //! - [`MinRtt`]: the lowest smoothed RTT among subflows with room (the
 //!   Linux kernel's default);
 //! - [`RoundRobin`]: each subflow with room in turn;
 //! - [`Redundant`]: every subflow with room gets the same bytes;
 //! - [`Ecf`]: Earliest Completion First (Lim et al., CoNEXT 2017), which
-//!   may leave a slow subflow idle and wait for the fast one.
+//!   may leave a slow subflow idle and wait for the fast one;
+//! - [`Blest`]: Blocking Estimation (Ferlin et al., IFIP Networking 2016),
+//!   which leaves a slow subflow idle when what it would hold of the
+//!   connection's send window would block the fast one.
 //!
 //! Backup subflows (RFC 8684 §3.3.8, the `B` flag of MP_JOIN and MP_PRIO)
 //! carry new data only when no regular subflow is established at all. A
@@ -24,6 +27,7 @@
 //! subflow with room other than the one the bytes were first sent on, then
 //! that subflow itself, then backup subflows.
 
+mod blest;
 mod ecf;
 mod min_rtt;
 mod redundant;
@@ -32,6 +36,7 @@ mod round_robin;
 #[cfg(test)]
 mod tests;
 
+pub use blest::Blest;
 pub use ecf::Ecf;
 pub use min_rtt::MinRtt;
 pub use redundant::Redundant;
@@ -54,6 +59,10 @@ pub struct PathView {
     pub cwnd: u64,
     /// Bytes in flight.
     pub in_flight: u64,
+    /// Payload bytes handed to the subflow and not yet cumulatively
+    /// acknowledged on it (sent or queued): what it holds of the
+    /// connection's send window.
+    pub unacked: u64,
     /// Payload bytes the subflow would take now (congestion window and
     /// peer window room, less what it already queued).
     pub send_space: u64,
@@ -82,6 +91,10 @@ pub struct SchedContext {
     pub unsent: u64,
     /// Room left in the peer's connection-level receive window.
     pub window_room: u64,
+    /// The connection-level send window: how many bytes from the oldest
+    /// unacknowledged one may be outstanding at once (the peer's receive
+    /// window, capped by our send buffer).
+    pub send_window: u64,
 }
 
 /// The schedulers the engine knows.
@@ -98,6 +111,10 @@ pub enum SchedulerKind {
     /// Earliest Completion First: wait for the fastest subflow rather than
     /// use a slow one when that finishes sooner (heterogeneous paths).
     Ecf,
+    /// Blocking Estimation: leave a slow subflow idle when sending on it
+    /// would leave the fast one short of send window (head-of-line
+    /// blocking with a limited window).
+    Blest,
 }
 
 impl SchedulerKind {
@@ -107,6 +124,7 @@ impl SchedulerKind {
         SchedulerKind::RoundRobin,
         SchedulerKind::Redundant,
         SchedulerKind::Ecf,
+        SchedulerKind::Blest,
     ];
 
     /// The name used on the command line and in reports.
@@ -116,6 +134,7 @@ impl SchedulerKind {
             SchedulerKind::RoundRobin => "roundrobin",
             SchedulerKind::Redundant => "redundant",
             SchedulerKind::Ecf => "ecf",
+            SchedulerKind::Blest => "blest",
         }
     }
 
@@ -131,6 +150,7 @@ impl SchedulerKind {
             SchedulerKind::RoundRobin => Box::new(RoundRobin::new()),
             SchedulerKind::Redundant => Box::new(Redundant::new()),
             SchedulerKind::Ecf => Box::new(Ecf::new()),
+            SchedulerKind::Blest => Box::new(Blest::new()),
         }
     }
 }

@@ -20,6 +20,7 @@ fn p(id: u32, srtt_ms: u64, rttvar_ms: u64, space: u64) -> PathView {
         rttvar: Duration::from_millis(rttvar_ms),
         cwnd: CWND,
         in_flight: CWND - space.min(CWND),
+        unacked: CWND - space.min(CWND),
         send_space: space,
         mss: 1000,
         backup: false,

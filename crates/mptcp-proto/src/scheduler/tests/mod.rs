@@ -2,6 +2,7 @@
 //! default reinjection choice and the properties every scheduler keeps.
 //! Each scheduler's own behaviour is tested in its sibling file.
 
+mod blest;
 mod ecf;
 mod min_rtt;
 mod redundant;
@@ -24,6 +25,7 @@ fn path(id: u32, srtt_ms: u64, space: u64) -> PathView {
         rttvar: Duration::from_millis(srtt_ms / 2),
         cwnd: CWND,
         in_flight: CWND - space.min(CWND),
+        unacked: CWND - space.min(CWND),
         send_space: space,
         mss: 1000,
         backup: false,
@@ -42,6 +44,7 @@ fn ctx(unsent: u64) -> SchedContext {
         now: Instant::from_micros(1_000_000),
         unsent,
         window_room: 1 << 20,
+        send_window: 1 << 20,
     }
 }
 
@@ -60,7 +63,7 @@ fn names_round_trip_and_build_their_kind() {
         assert_eq!(kind.build().kind(), kind);
     }
     let names: Vec<&str> = SchedulerKind::ALL.iter().map(|k| k.name()).collect();
-    assert_eq!(names, ["minrtt", "roundrobin", "redundant", "ecf"]);
+    assert_eq!(names, ["minrtt", "roundrobin", "redundant", "ecf", "blest"]);
 }
 
 #[test]
@@ -148,16 +151,18 @@ fn arb_path() -> impl Strategy<Value = PathView> {
         0u64..200_000,
         0u64..200_000,
         prop_oneof![Just(0u64), 1u64..100_000],
+        prop_oneof![Just(u64::MAX), 0u64..400_000],
         any::<bool>(),
         any::<bool>(),
     )
         .prop_map(
-            |(srtt, rttvar, cwnd, space, backup, in_recovery)| PathView {
+            |(srtt, rttvar, cwnd, space, unacked, backup, in_recovery)| PathView {
                 id: SubflowId(0),
                 srtt: Duration::from_micros(srtt),
                 rttvar: Duration::from_micros(rttvar),
                 cwnd,
                 in_flight: cwnd.saturating_sub(space),
+                unacked,
                 send_space: space,
                 mss: 1448,
                 backup,
@@ -181,6 +186,12 @@ fn arb_paths() -> impl Strategy<Value = Vec<PathView>> {
                 .collect()
         })
     })
+}
+
+/// Whether a scheduler may leave every path idle although one has room
+/// (to wait for the fastest one).
+fn waits(kind: SchedulerKind) -> bool {
+    matches!(kind, SchedulerKind::Ecf | SchedulerKind::Blest)
 }
 
 /// Checks one `select` answer against the invariants all schedulers keep.
@@ -207,34 +218,50 @@ fn check_selection(kind: SchedulerKind, paths: &[PathView], out: &[usize]) {
             .iter()
             .any(|p| p.backup == only_backup && p.has_room())
     };
-    if kind != SchedulerKind::Ecf {
+    if !waits(kind) {
         assert_eq!(out.is_empty(), !class_has_room, "{kind}: {out:?}");
     }
+}
+
+/// A context with arbitrary numbers (time moves forward and back).
+fn arb_ctx() -> impl Strategy<Value = SchedContext> {
+    (
+        0u64..10_000_000,
+        0u64..5_000_000,
+        prop_oneof![Just(0u64), 0u64..4_000_000],
+        prop_oneof![Just(u64::MAX), 0u64..8_000_000],
+    )
+        .prop_map(|(now, unsent, window_room, send_window)| SchedContext {
+            now: Instant::from_micros(now),
+            unsent,
+            window_room,
+            send_window,
+        })
 }
 
 proptest! {
     #[test]
     fn selections_are_in_range_with_room_and_distinct(
-        rounds in prop::collection::vec((arb_paths(), 0u64..5_000_000), 1..12),
+        rounds in prop::collection::vec((arb_paths(), arb_ctx()), 1..12),
         from in prop::option::of(0u32..30),
     ) {
         for &kind in SchedulerKind::ALL {
             let mut s = kind.build();
-            for (paths, unsent) in &rounds {
+            for (paths, ctx) in &rounds {
                 let mut out = Vec::new();
-                s.select(paths, &ctx(*unsent), &mut out);
+                s.select(paths, ctx, &mut out);
                 check_selection(kind, paths, &out);
-                if kind == SchedulerKind::Ecf {
-                    // ECF either waits or agrees with the lowest-RTT choice,
-                    // and waits only while the fastest path is full.
+                if waits(kind) {
+                    // ECF and BLEST either wait or agree with the lowest-RTT
+                    // choice, and wait only while the fastest path is full.
                     let mut min_rtt = Vec::new();
-                    MinRtt::new().select(paths, &ctx(*unsent), &mut min_rtt);
+                    MinRtt::new().select(paths, ctx, &mut min_rtt);
                     prop_assert!(out.is_empty() || out == min_rtt, "{out:?} {min_rtt:?}");
                     let fastest = super::fastest(super::eligible(paths));
                     prop_assert!(!out.is_empty() || fastest.is_none_or(|f| !paths[f].has_room()));
                 }
                 let from = from.map(SubflowId);
-                if let Some(i) = s.select_reinject(paths, from, &ctx(*unsent)) {
+                if let Some(i) = s.select_reinject(paths, from, ctx) {
                     prop_assert!(i < paths.len() && paths[i].has_room());
                 } else {
                     prop_assert!(paths.iter().all(|p| !p.has_room()));
