@@ -9,8 +9,9 @@
 //! | rate (bit/s) | none or `bit` (bit/s), `kbit`, `mbit`, `gbit`, `tbit` (×1000 steps); `bps`, `kbps`, `mbps`, `gbps` are **bytes** per second (×8), as in tc(8) | `100mbit` = 100,000,000; `64kbps` = 512,000; `0` = infinite |
 //! | duration | `us` (or `µs`), `ms`, `s`; a unit is required | `10ms`, `1s`, `250us`, `1.5ms` |
 //! | percentage | `%` is required; 0 to 100 | `1%`, `0.5%` |
+//! | probability | a percentage, or a bare fraction from 0 to 1 | `1%`, `0.01`, `1` |
 //! | size (bytes) | none or `b`; `kb`, `mb`, `gb`, `tb` (×1000); `kib`, `mib`, `gib`, `tib` (×1024) | `1500`, `64MiB`, `1GB` |
-//! | path | `RATE/DELAY[/LOSS%]` | `100mbit/10ms/1%` |
+//! | path | `RATE/DELAY[/LOSS%]`; RATE may be the word `trace` (capacity from a trace file, given by a `trace=` option of [`PathSpec`](crate::scenario::PathSpec)) | `100mbit/10ms/1%`, `trace/30ms` |
 
 use core::fmt;
 
@@ -27,6 +28,8 @@ pub enum ValueKind {
     Duration,
     /// A percentage.
     Percent,
+    /// A probability (a percentage or a fraction).
+    Probability,
     /// A size in bytes.
     Size,
     /// A path specification.
@@ -39,6 +42,7 @@ impl ValueKind {
             ValueKind::Rate => "rate",
             ValueKind::Duration => "duration",
             ValueKind::Percent => "percentage",
+            ValueKind::Probability => "probability",
             ValueKind::Size => "size",
             ValueKind::Path => "path",
         }
@@ -49,8 +53,9 @@ impl ValueKind {
             ValueKind::Rate => "bit, kbit, mbit, gbit, tbit, bps, kbps, mbps, gbps",
             ValueKind::Duration => "us, ms, s",
             ValueKind::Percent => "%",
+            ValueKind::Probability => "% or none (a fraction from 0 to 1)",
             ValueKind::Size => "b, kb, mb, gb, tb, kib, mib, gib, tib",
-            ValueKind::Path => "RATE/DELAY[/LOSS%], e.g. 100mbit/10ms/1%",
+            ValueKind::Path => "RATE/DELAY[/LOSS%], e.g. 100mbit/10ms/1% or trace/30ms",
         }
     }
 }
@@ -70,6 +75,9 @@ pub enum ParseErrorKind {
     OutOfRange,
     /// A path does not have two or three `/`-separated fields.
     PathFields,
+    /// A path's rate is `trace`, which only a path specification with a
+    /// `trace=FILE` option can fill in.
+    TraceNeedsFile,
     /// One field of a path is invalid.
     Field(Box<ParseError>),
 }
@@ -96,6 +104,9 @@ impl fmt::Display for ParseError {
             ParseErrorKind::UnknownUnit(u) => write!(f, "unknown unit {u:?} (expected {units})"),
             ParseErrorKind::OutOfRange => write!(f, "value out of range"),
             ParseErrorKind::PathFields => write!(f, "expected {units}"),
+            ParseErrorKind::TraceNeedsFile => {
+                write!(f, "rate \"trace\" needs a trace=FILE path option")
+            }
             ParseErrorKind::Field(inner) => write!(f, "{inner}"),
         }
     }
@@ -238,9 +249,39 @@ pub fn parse_percent(s: &str) -> Result<f64, ParseError> {
     Ok(p)
 }
 
-/// Parses `RATE/DELAY[/LOSS%]` (e.g. `100mbit/10ms/1%`) into a link with that
-/// rate, one-way delay and loss, and defaults for everything else.
-pub fn parse_path(s: &str) -> Result<LinkConfig, ParseError> {
+/// Parses a probability: a percentage (`1%`) or a bare fraction from 0 to
+/// 1 (`0.01`).
+pub fn parse_probability(s: &str) -> Result<f64, ParseError> {
+    let what = ValueKind::Probability;
+    let (value, unit) = split(s, what)?;
+    let err = |kind| ParseError {
+        what,
+        input: s.to_owned(),
+        kind,
+    };
+    let p = match unit.as_str() {
+        "%" => value.as_f64() / 100.0,
+        "" => value.as_f64(),
+        _ => return Err(err(ParseErrorKind::UnknownUnit(unit))),
+    };
+    if p > 1.0 {
+        return Err(err(ParseErrorKind::OutOfRange));
+    }
+    Ok(p)
+}
+
+/// The rate field of a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathRate {
+    /// A fixed rate in bits per second (0: infinite).
+    Bps(u64),
+    /// The word `trace`: the capacity comes from a trace file.
+    Trace,
+}
+
+/// Parses `RATE/DELAY[/LOSS%]` where RATE may be the word `trace` (any
+/// case): the rate, the one-way delay and the loss probability.
+pub fn parse_path_fields(s: &str) -> Result<(PathRate, Duration, f64), ParseError> {
     let err = |kind| ParseError {
         what: ValueKind::Path,
         input: s.to_owned(),
@@ -253,14 +294,33 @@ pub fn parse_path(s: &str) -> Result<LinkConfig, ParseError> {
         [rate, delay, loss] => (*rate, *delay, Some(*loss)),
         _ => return Err(err(ParseErrorKind::PathFields)),
     };
-    let rate = parse_rate(rate).map_err(field)?;
+    let rate = if rate.trim().eq_ignore_ascii_case("trace") {
+        PathRate::Trace
+    } else {
+        PathRate::Bps(parse_rate(rate).map_err(field)?)
+    };
     let delay = parse_duration(delay).map_err(field)?;
     let loss = loss
         .map(parse_percent)
         .transpose()
         .map_err(field)?
         .unwrap_or(0.0);
-    Ok(LinkConfig::new(rate, delay).loss(loss))
+    Ok((rate, delay, loss))
+}
+
+/// Parses `RATE/DELAY[/LOSS%]` (e.g. `100mbit/10ms/1%`) into a link with that
+/// rate, one-way delay and loss, and defaults for everything else. A `trace`
+/// rate is refused ([`ParseErrorKind::TraceNeedsFile`]); see
+/// [`parse_path_fields`].
+pub fn parse_path(s: &str) -> Result<LinkConfig, ParseError> {
+    match parse_path_fields(s)? {
+        (PathRate::Bps(rate), delay, loss) => Ok(LinkConfig::new(rate, delay).loss(loss)),
+        (PathRate::Trace, ..) => Err(ParseError {
+            what: ValueKind::Path,
+            input: s.to_owned(),
+            kind: ParseErrorKind::TraceNeedsFile,
+        }),
+    }
 }
 
 #[cfg(test)]

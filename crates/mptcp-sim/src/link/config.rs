@@ -1,9 +1,12 @@
 //! What a one-way link models, and its defaults.
 
 use core::fmt;
+use std::sync::Arc;
 
 use mptcp_proto::time::{Duration, Instant};
 
+use super::loss::GilbertElliott;
+use super::trace::Trace;
 use crate::middlebox::Middlebox;
 
 /// Whether a link carries packets.
@@ -47,13 +50,19 @@ pub const MIN_QUEUE_PACKETS: u64 = 64;
 ///    ([`QueueFull`](crate::DropReason::QueueFull)). The default limit
 ///    ([`LinkConfig::queue_limit`]) is the bandwidth-delay product
 ///    `rate × 2 × delay` (one round trip over a symmetric path), but at least
-///    64 packets of the link MTU. An infinite-rate link has no queue.
+///    64 packets of the link MTU; a trace-driven link uses the trace's mean
+///    rate. An infinite-rate link has no queue.
 /// 5. **Serialization** at `rate_bps` (0 means infinite: no serialization
 ///    delay); sub-microsecond remainders carry over to the next packet, so a
-///    busy link runs at exactly its rate.
+///    busy link runs at exactly its rate. With a `trace`, `rate_bps` is
+///    ignored and the packet leaves at the delivery opportunity that carries
+///    its last byte (see [`Trace`](crate::Trace) for the rule).
 /// 6. **Loss**: after serialization the packet is lost on the wire with
 ///    probability `loss` ([`Loss`](crate::DropReason::Loss)); a lost packet has
-///    used its share of the link's capacity.
+///    used its share of the link's capacity. Then, if `burst_loss` is set, the
+///    [`GilbertElliott`] chain steps once and may lose the packet (also
+///    [`Loss`](crate::DropReason::Loss)); packets lost by the Bernoulli draw
+///    do not step it.
 /// 7. **Duplication**: a surviving packet is duplicated with probability
 ///    `duplicate`; the copy arrives right after the original and uses no
 ///    capacity.
@@ -64,10 +73,15 @@ pub const MIN_QUEUE_PACKETS: u64 = 64;
 /// 9. **Reordering**: with probability `reorder`, a packet gets `reorder_delay`
 ///    extra on top of its arrival time and is exempt from the FIFO rule, so
 ///    packets sent within `reorder_delay` after it overtake it.
+/// 10. **Batching**: with a non-zero `batch`, the arrival time (after jitter
+///     and reordering) is rounded up to the next multiple of `batch` since
+///     time zero, so packets reach the far end in bursts at those instants
+///     only, the way Wi-Fi aggregation and cellular schedulers release them.
+///     Rounding up is monotone: the FIFO order of in-order packets is kept.
 ///
-/// Random draws (in the order loss, duplication, jitter, reordering) are made
-/// only for enabled features, from the link's own random stream; middleboxes
-/// draw none.
+/// Random draws (in the order loss, burst loss, duplication, jitter,
+/// reordering) are made only for enabled features, from the link's own random
+/// stream; middleboxes draw none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinkConfig {
     /// Bits per second; 0 means infinite.
@@ -91,6 +105,14 @@ pub struct LinkConfig {
     pub mtu: u32,
     /// Up/down transitions at given times. The link starts up.
     pub schedule: Vec<(Instant, LinkState)>,
+    /// Delivery opportunities replacing `rate_bps` (stage 5); `None` for a
+    /// fixed rate.
+    pub trace: Option<Arc<Trace>>,
+    /// Bursty loss after the Bernoulli `loss` (stage 6); `None` for none.
+    pub burst_loss: Option<GilbertElliott>,
+    /// Arrivals are released only at multiples of this (stage 10); zero for
+    /// no batching.
+    pub batch: Duration,
     /// Packet rewriters applied, in order, to every packet the link accepts
     /// (stage 2 above). Empty by default.
     pub middleboxes: Vec<Middlebox>,
@@ -139,6 +161,9 @@ impl LinkConfig {
             queue_bytes: None,
             mtu: 1500,
             schedule: Vec::new(),
+            trace: None,
+            burst_loss: None,
+            batch: Duration::ZERO,
             middleboxes: Vec::new(),
         }
     }
@@ -197,6 +222,37 @@ impl LinkConfig {
         self
     }
 
+    /// Drives the link's capacity by `trace` instead of `rate_bps`.
+    pub fn trace(mut self, trace: Arc<Trace>) -> LinkConfig {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Sets the Gilbert-Elliott bursty loss model.
+    pub fn burst_loss(mut self, model: GilbertElliott) -> LinkConfig {
+        self.burst_loss = Some(model);
+        self
+    }
+
+    /// Releases arrivals only at multiples of `interval` (zero: off).
+    pub fn batch(mut self, interval: Duration) -> LinkConfig {
+        self.batch = interval;
+        self
+    }
+
+    /// The link's long-run capacity in bits per second: the trace's mean
+    /// rate for a trace-driven link, else `rate_bps` (0: infinite).
+    pub fn mean_rate_bps(&self) -> u64 {
+        self.trace
+            .as_ref()
+            .map_or(self.rate_bps, |t| t.mean_rate_bps())
+    }
+
+    /// Whether packets cross the link without serialization.
+    pub fn is_infinite(&self) -> bool {
+        self.rate_bps == 0 && self.trace.is_none()
+    }
+
     /// Appends a middlebox; it runs after those added before it.
     pub fn middlebox(mut self, middlebox: Middlebox) -> LinkConfig {
         self.middleboxes.push(middlebox);
@@ -204,11 +260,12 @@ impl LinkConfig {
     }
 
     /// The effective queue limit in bytes: `queue_bytes` if set, else
-    /// `max(rate_bps × 2 × delay / 8, 64 × mtu)`.
+    /// `max(rate × 2 × delay / 8, 64 × mtu)`, where `rate` is
+    /// [`mean_rate_bps`](LinkConfig::mean_rate_bps).
     pub fn queue_limit(&self) -> u64 {
         self.queue_bytes.unwrap_or_else(|| {
-            let bdp =
-                u128::from(self.rate_bps) * 2 * u128::from(self.delay.as_micros()) / 8_000_000;
+            let rate = u128::from(self.mean_rate_bps());
+            let bdp = rate * 2 * u128::from(self.delay.as_micros()) / 8_000_000;
             let floor = MIN_QUEUE_PACKETS * u64::from(self.mtu);
             u64::try_from(bdp).unwrap_or(u64::MAX).max(floor)
         })
@@ -216,11 +273,13 @@ impl LinkConfig {
 
     /// Checks probabilities and the MTU.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (field, value) in [
+        let ge = self.burst_loss.map(|g| g.fields()).unwrap_or_default();
+        let fixed = [
             ("loss", self.loss),
             ("duplicate", self.duplicate),
             ("reorder", self.reorder),
-        ] {
+        ];
+        for (field, value) in fixed.into_iter().chain(ge) {
             if !(0.0..=1.0).contains(&value) {
                 return Err(ConfigError::Probability { field, value });
             }
@@ -245,7 +304,13 @@ mod tests {
         let l = LinkConfig::new(10_000_000, Duration::from_millis(1));
         assert_eq!(l.queue_limit(), 96_000);
         assert_eq!(l.clone().mtu(9000).queue_limit(), 576_000);
-        assert_eq!(l.queue_bytes(3000).queue_limit(), 3000);
+        assert_eq!(l.clone().queue_bytes(3000).queue_limit(), 3000);
+        // A trace of 10 opportunities every 1 ms is 120 Mbit/s: with 50 ms,
+        // 1.5 MB.
+        let trace = Trace::from_millis(&[1; 10]).unwrap();
+        let l = LinkConfig::new(0, Duration::from_millis(50)).trace(Arc::new(trace));
+        assert_eq!(l.queue_limit(), 1_500_000);
+        assert!(!l.is_infinite());
     }
 
     #[test]
@@ -255,6 +320,12 @@ mod tests {
         assert!(l.clone().loss(1.5).validate().is_err());
         assert!(l.clone().duplicate(f64::NAN).validate().is_err());
         assert!(l.clone().reorder(-0.1, Duration::ZERO).validate().is_err());
+        assert!(
+            l.clone()
+                .burst_loss(GilbertElliott::new(0.1, 1.2, 1.0))
+                .validate()
+                .is_err()
+        );
         assert_eq!(l.mtu(10).validate(), Err(ConfigError::Mtu(10)));
     }
 }

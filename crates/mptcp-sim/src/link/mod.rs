@@ -5,6 +5,8 @@
 //! stream.
 
 pub mod config;
+pub mod loss;
+pub mod trace;
 
 use std::collections::VecDeque;
 
@@ -17,6 +19,7 @@ use crate::node::{IfaceId, NodeId};
 use crate::observer::DropReason;
 use crate::stats::LinkStats;
 use config::{LinkConfig, LinkState};
+use trace::TraceCursor;
 
 /// The runtime state of a one-way link.
 pub(crate) struct Link {
@@ -45,6 +48,10 @@ pub(crate) struct Link {
     /// End of the latest serialization, in nanoseconds (keeps the sub-µs
     /// remainder so a busy link runs at exactly its rate).
     busy_until_ns: u64,
+    /// Where a trace-driven transmitter stands in its trace.
+    cursor: TraceCursor,
+    /// Whether the Gilbert-Elliott chain is in its bad state.
+    burst_bad: bool,
     /// The latest in-order arrival time, to keep jitter FIFO.
     last_arrival: Instant,
     /// In-order packets propagating, by arrival time (non-decreasing). Only
@@ -112,6 +119,8 @@ impl Link {
             queue: VecDeque::new(),
             queue_bytes: 0,
             busy_until_ns: 0,
+            cursor: TraceCursor::default(),
+            burst_bad: false,
             last_arrival: Instant::ZERO,
             wire: VecDeque::new(),
             rng,
@@ -200,7 +209,7 @@ impl Link {
         let len = packet.len() as u64;
         let refused = if len > u64::from(self.config.mtu) {
             Some(DropReason::LinkMtu)
-        } else if self.config.rate_bps == 0 {
+        } else if self.config.is_infinite() {
             return Offer::Departs(packet);
         } else if self.queue_bytes + len > self.queue_limit {
             Some(DropReason::QueueFull)
@@ -225,6 +234,13 @@ impl Link {
     /// Starts serializing the head of the queue no earlier than `now_ns`;
     /// returns when it is done.
     fn start_tx(&mut self, now_ns: u64) -> Instant {
+        if let Some(trace) = &self.config.trace {
+            let len = self.queue.front().map_or(0, Vec::len);
+            let now = Instant::from_micros(now_ns.div_ceil(1000));
+            let done = self.cursor.send(trace, now, len);
+            self.busy_until_ns = done.as_micros().saturating_mul(1000);
+            return done;
+        }
         let len = self.queue.front().map_or(0, Vec::len) as u128;
         let rate = u128::from(self.config.rate_bps.max(1));
         let tx_ns = (len * 8 * 1_000_000_000).div_ceil(rate);
@@ -239,14 +255,21 @@ impl Link {
         let packet = self.queue.pop_front()?;
         self.queue_bytes -= packet.len() as u64;
         let next = (!self.queue.is_empty()).then(|| self.start_tx(self.busy_until_ns));
+        if next.is_none() {
+            self.cursor.idle();
+        }
         Some((packet, next))
     }
 
     /// Draws the fate of a packet of `len` bytes that left the transmitter at
-    /// `now`: loss, duplication, jitter and reordering, in that order.
+    /// `now`: loss, burst loss, duplication, jitter, reordering and
+    /// batching, in that order.
     pub(crate) fn depart(&mut self, now: Instant, len: usize) -> Fate {
         let c = &self.config;
-        if c.loss > 0.0 && self.rng.random_bool(c.loss) {
+        let lost = (c.loss > 0.0 && self.rng.random_bool(c.loss))
+            || c.burst_loss
+                .is_some_and(|ge| ge.step(&mut self.burst_bad, &mut self.rng));
+        if lost {
             self.stats.dropped.add(DropReason::Loss, len);
             return Fate::Lost;
         }
@@ -257,11 +280,12 @@ impl Link {
         };
         let mut at = now + c.delay + Duration::from_micros(jitter);
         let reordered = c.reorder > 0.0 && self.rng.random_bool(c.reorder);
+        let batch = c.batch.as_micros();
         if reordered {
-            at += c.reorder_delay;
+            at = loss::batch_release(at + c.reorder_delay, batch);
             self.stats.reordered += 1;
         } else {
-            at = at.max(self.last_arrival);
+            at = loss::batch_release(at, batch).max(self.last_arrival);
             self.last_arrival = at;
         }
         if duplicate {
@@ -301,6 +325,7 @@ impl Link {
                 self.epoch += 1;
                 self.queue_bytes = 0;
                 self.busy_until_ns = 0;
+                self.cursor.idle();
                 let mut dropped = std::mem::take(&mut self.queue);
                 dropped.extend(
                     self.middlebox_state

@@ -112,3 +112,49 @@ fn messages_name_the_value_and_the_fix() {
         "invalid path \"100mbit/10/1%\": invalid duration \"10\": missing unit (one of us, ms, s)"
     );
 }
+
+#[test]
+fn probabilities() {
+    assert_eq!(parse_probability("1%"), Ok(0.01));
+    assert_eq!(parse_probability("0.25"), Ok(0.25));
+    assert_eq!(parse_probability("1"), Ok(1.0));
+    assert_eq!(parse_probability("0"), Ok(0.0));
+    use ParseErrorKind::*;
+    assert_eq!(kind(parse_probability("1.5")), OutOfRange);
+    assert_eq!(kind(parse_probability("101%")), OutOfRange);
+    assert_eq!(kind(parse_probability("5x")), UnknownUnit("x".into()));
+    assert_eq!(kind(parse_probability("")), Empty);
+    assert_eq!(kind(parse_probability("-0.1")), Number);
+}
+
+#[test]
+fn trace_rate_paths() {
+    assert_eq!(
+        parse_path_fields("trace/30ms/1%"),
+        Ok((PathRate::Trace, Duration::from_millis(30), 0.01))
+    );
+    assert_eq!(
+        parse_path_fields("TRACE/30ms"),
+        Ok((PathRate::Trace, Duration::from_millis(30), 0.0))
+    );
+    assert_eq!(
+        parse_path_fields("1mbit/1ms"),
+        Ok((PathRate::Bps(1_000_000), Duration::from_millis(1), 0.0))
+    );
+    // A bare link has nowhere to take the trace from.
+    assert_eq!(
+        kind(parse_path("trace/30ms")),
+        ParseErrorKind::TraceNeedsFile
+    );
+    assert!(
+        parse_path("trace/30ms")
+            .unwrap_err()
+            .to_string()
+            .contains("trace=FILE")
+    );
+    assert!(matches!(
+        kind(parse_path_fields("tracer/30ms")),
+        ParseErrorKind::Field(_)
+    ));
+    assert_eq!(kind(parse_path_fields("trace")), ParseErrorKind::PathFields);
+}

@@ -121,7 +121,7 @@ impl Scenario {
         server_ep.add_address(path_addr(spec.ipv6, 0, 2), server_mtu);
         let mut net = MultiPath::new(path_addr(spec.ipv6, 0, 2));
         for (i, p) in spec.paths.iter().enumerate().take(used) {
-            net = net.path(path_addr(spec.ipv6, i, 1), p.link.clone(), p.link.clone());
+            net = net.path(path_addr(spec.ipv6, i, 1), p.link.clone(), p.backward());
         }
         let built = net.build(
             &mut sim,

@@ -173,7 +173,14 @@ impl TransferReport {
             .paths
             .iter()
             .take(used)
-            .map(|p| p.link.rate_bps as f64)
+            .map(|p| {
+                let (up, down) = (p.link.mean_rate_bps(), p.backward().mean_rate_bps());
+                match spec.direction {
+                    Direction::Up => up as f64,
+                    Direction::Down => down as f64,
+                    Direction::Both => (up as f64 + down as f64) / 2.0,
+                }
+            })
             .sum();
         let capacity = rate * flows.len() as f64;
         let total = spec.bytes as f64 * flows.len() as f64;

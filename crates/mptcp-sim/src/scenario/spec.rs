@@ -2,21 +2,32 @@
 
 use crate::app::SizeRange;
 use crate::link::config::{LinkConfig, LinkState};
+use crate::link::loss::GilbertElliott;
+use crate::link::trace::{Trace, TraceError};
 use crate::middlebox::{MiddleboxSpec, StripWhich};
-use crate::parse::{ParseError, parse_duration, parse_path, parse_percent, parse_size};
+use crate::parse::{
+    ParseError, ParseErrorKind, PathRate, ValueKind, parse_duration, parse_path_fields,
+    parse_percent, parse_probability, parse_size,
+};
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_proto::subflow::TcpFeatures;
 use mptcp_proto::time::{Duration, Instant};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// One path between client and server: the same link model both ways.
+/// One path between client and server: the same link model both ways, but
+/// for the trace of a `trace=UP+DOWN` path.
 #[derive(Clone, Debug)]
 pub struct PathSpec {
-    /// The link model (used for both directions).
+    /// The link model: client to server, and server to client too unless
+    /// `down_trace` is set.
     pub link: LinkConfig,
+    /// The server-to-client trace when it differs from the client-to-server
+    /// one (`trace=UP+DOWN`); everything else is `link`'s.
+    pub down_trace: Option<Arc<Trace>>,
     /// The text it was parsed from (for reproduction).
     pub text: String,
 }
@@ -35,6 +46,15 @@ pub enum SpecError {
         /// The text.
         input: String,
     },
+    /// A trace file that could not be read or parsed.
+    Trace {
+        /// The file, as given.
+        file: String,
+        /// What is wrong with it.
+        error: TraceError,
+    },
+    /// A `trace=` option on a path whose rate is not `trace`.
+    TraceWithoutTraceRate,
 }
 
 impl fmt::Display for SpecError {
@@ -43,9 +63,17 @@ impl fmt::Display for SpecError {
             SpecError::Value(e) => write!(f, "{e}"),
             SpecError::UnknownExtra(k) => write!(
                 f,
-                "unknown path option {k:?} (expected jitter=, dup=, reorder=P%@DELAY, queue=, mtu=)"
+                "unknown path option {k:?} (expected jitter=, dup=, reorder=P%@DELAY, queue=, \
+                 mtu=, trace=FILE[+DOWNFILE], loss=P%|ge:P/R/H[/K], batch=DELAY)"
             ),
             SpecError::Malformed { what, input } => write!(f, "invalid {what} {input:?}"),
+            SpecError::Trace { file, error } => write!(f, "trace {file:?}: {error}"),
+            SpecError::TraceWithoutTraceRate => {
+                write!(
+                    f,
+                    "a trace= path option needs the rate `trace` (trace/DELAY)"
+                )
+            }
         }
     }
 }
@@ -61,16 +89,43 @@ impl From<ParseError> for SpecError {
 impl PathSpec {
     /// Parse `RATE/DELAY[/LOSS%][,key=value...]`, where the extras are
     /// `jitter=DURATION`, `dup=PERCENT`, `reorder=PERCENT@DURATION`,
-    /// `queue=SIZE` and `mtu=BYTES`.
+    /// `queue=SIZE`, `mtu=BYTES`, and:
+    /// - `trace=FILE` or `trace=UPFILE+DOWNFILE`, with RATE the word `trace`:
+    ///   the capacity follows a Mahimahi trace (see [`Trace`]), UPFILE's for
+    ///   client to server and DOWNFILE's for server to client (FILE's both
+    ///   ways). File names may hold `/` but not `,` or `+`. Everything else
+    ///   (delay, loss, queue, ...) applies on top, to both directions.
+    /// - `loss=PROBABILITY` (Bernoulli; replaces the `/LOSS%` field) or
+    ///   `loss=ge:P/R/H[/K]`: Gilbert-Elliott bursty loss (see
+    ///   [`GilbertElliott`]) with P good-to-bad and R bad-to-good transition
+    ///   probabilities per packet, H the loss probability in the bad state and
+    ///   K (default 0) in the good one; each a percentage (`1%`) or a fraction
+    ///   (`0.01`). It applies after the Bernoulli loss, if any.
+    /// - `batch=DURATION`: packets reach the far end only at multiples of
+    ///   DURATION (in bursts, FIFO kept).
+    ///
+    /// Trace files are read here; a missing or malformed one is an error.
     pub fn parse(s: &str) -> Result<PathSpec, SpecError> {
         let mut parts = s.split(',');
-        let mut link = parse_path(parts.next().unwrap_or_default())?;
+        let (rate, delay, loss) = parse_path_fields(parts.next().unwrap_or_default())?;
+        let mut link = LinkConfig::new(0, delay).loss(loss);
+        if let PathRate::Bps(bps) = rate {
+            link.rate_bps = bps;
+        }
+        let mut traces = None;
         for extra in parts {
             let (key, value) = extra.split_once('=').ok_or_else(|| SpecError::Malformed {
                 what: "path option",
                 input: extra.to_owned(),
             })?;
             link = match key {
+                "trace" if rate == PathRate::Trace => {
+                    traces = Some(load_traces(value)?);
+                    link
+                }
+                "trace" => return Err(SpecError::TraceWithoutTraceRate),
+                "loss" => parse_loss(link, value)?,
+                "batch" => link.batch(parse_duration(value)?),
                 "jitter" => link.jitter(parse_duration(value)?),
                 "dup" => link.duplicate(parse_percent(value)?),
                 "reorder" => {
@@ -81,15 +136,102 @@ impl PathSpec {
                     link.reorder(parse_percent(p)?, parse_duration(d)?)
                 }
                 "queue" => link.queue_bytes(parse_size(value)?),
-                "mtu" => link.mtu(parse_size(value)? as u32),
+                "mtu" => link.mtu(parse_mtu(value)?),
                 other => return Err(SpecError::UnknownExtra(other.to_owned())),
             };
         }
+        let mut down_trace = None;
+        if rate == PathRate::Trace {
+            let (up, down) = traces.ok_or_else(|| {
+                SpecError::Value(ParseError {
+                    what: ValueKind::Path,
+                    input: s.to_owned(),
+                    kind: ParseErrorKind::TraceNeedsFile,
+                })
+            })?;
+            down_trace = down;
+            link = link.trace(up);
+        }
         Ok(PathSpec {
             link,
+            down_trace,
             text: s.to_owned(),
         })
     }
+
+    /// The server-to-client link model.
+    pub fn backward(&self) -> LinkConfig {
+        let mut link = self.link.clone();
+        if let Some(down) = &self.down_trace {
+            link.trace = Some(Arc::clone(down));
+        }
+        link
+    }
+}
+
+/// Loads `FILE` or `UPFILE+DOWNFILE`: the up trace, and the down one if it
+/// is another file.
+fn load_traces(value: &str) -> Result<(Arc<Trace>, Option<Arc<Trace>>), SpecError> {
+    let load = |file: &str| {
+        if file.is_empty() {
+            return Err(SpecError::Malformed {
+                what: "trace option (FILE or UPFILE+DOWNFILE)",
+                input: value.to_owned(),
+            });
+        }
+        Trace::load(Path::new(file))
+            .map(Arc::new)
+            .map_err(|error| SpecError::Trace {
+                file: file.to_owned(),
+                error,
+            })
+    };
+    match value.split_once('+') {
+        None => Ok((load(value)?, None)),
+        Some((up, down)) if down.contains('+') => Err(SpecError::Malformed {
+            what: "trace option (FILE or UPFILE+DOWNFILE)",
+            input: format!("{up}+{down}"),
+        }),
+        Some((up, down)) if up == down => Ok((load(up)?, None)),
+        Some((up, down)) => Ok((load(up)?, Some(load(down)?))),
+    }
+}
+
+/// Applies `loss=PROBABILITY` or `loss=ge:P/R/H[/K]`.
+fn parse_loss(link: LinkConfig, value: &str) -> Result<LinkConfig, SpecError> {
+    let Some(ge) = value.strip_prefix("ge:") else {
+        return Ok(link.loss(parse_probability(value)?));
+    };
+    let fields: Vec<&str> = ge.split('/').collect();
+    let p: Vec<f64> = fields
+        .iter()
+        .map(|f| parse_probability(f))
+        .collect::<Result<_, _>>()?;
+    let model = match p.as_slice() {
+        &[p, r, h] => GilbertElliott::new(p, r, h),
+        &[p, r, h, k] => GilbertElliott {
+            loss_in_good: k,
+            ..GilbertElliott::new(p, r, h)
+        },
+        _ => {
+            return Err(SpecError::Malformed {
+                what: "Gilbert-Elliott loss (ge:P/R/H[/K])",
+                input: value.to_owned(),
+            });
+        }
+    };
+    Ok(link.burst_loss(model))
+}
+
+/// An MTU in bytes, from 20 (an IPv4 header) to 2³² − 1.
+fn parse_mtu(value: &str) -> Result<u32, SpecError> {
+    u32::try_from(parse_size(value)?)
+        .ok()
+        .filter(|&mtu| mtu >= 20)
+        .ok_or_else(|| SpecError::Malformed {
+            what: "mtu (20 bytes or more)",
+            input: value.to_owned(),
+        })
 }
 
 /// A scheduled outage: path `path` goes down at `at`, back up at `up`.
@@ -374,6 +516,40 @@ mod tests {
         ));
         assert!(PathSpec::parse("1mbit/1ms,reorder=1%").is_err());
         assert!(PathSpec::parse("fast/1ms").is_err());
+    }
+
+    #[test]
+    fn loss_and_batch_extras_parse() {
+        let p = PathSpec::parse("10mbit/5ms,loss=ge:1%/0.3/100%,batch=2ms").expect("parses");
+        assert_eq!(p.link.burst_loss, Some(GilbertElliott::new(0.01, 0.3, 1.0)));
+        assert_eq!(p.link.batch, Duration::from_millis(2));
+        assert_eq!(p.link.loss, 0.0);
+        let p = PathSpec::parse("10mbit/5ms/1%,loss=ge:1%/30%/50%/0.1%").expect("parses");
+        let ge = p.link.burst_loss.expect("ge");
+        assert_eq!((ge.loss_in_bad, ge.loss_in_good), (0.5, 0.001));
+        assert_eq!(p.link.loss, 0.01);
+        let p = PathSpec::parse("10mbit/5ms/1%,loss=2%").expect("parses");
+        assert_eq!((p.link.loss, p.link.burst_loss), (0.02, None));
+        assert!(p.down_trace.is_none());
+        assert_eq!(p.backward(), p.link);
+        let bad = [
+            "10mbit/5ms,loss=ge:1%/30%",
+            "10mbit/5ms,loss=ge:1%/30%/1/1/1",
+            "10mbit/5ms,loss=ge:1%/130%/1",
+            "10mbit/5ms,loss=ge:",
+            "10mbit/5ms,loss=ge:a/b/c",
+            "10mbit/5ms,loss=gx:1%/2%/3%",
+            "10mbit/5ms,batch=5",
+            "10mbit/5ms,batch=",
+            "10mbit/5ms,mtu=10",
+            "10mbit/5ms,mtu=5000000000",
+            "10mbit/5ms,trace=x",
+            "trace/5ms",
+            "trace/5ms,trace",
+        ];
+        for s in bad {
+            assert!(PathSpec::parse(s).is_err(), "{s}");
+        }
     }
 
     #[test]
