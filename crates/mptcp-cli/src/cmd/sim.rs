@@ -20,8 +20,13 @@ pub struct Args {
     #[arg(long)]
     tcp: bool,
     /// A path, client to server and back: RATE/DELAY[/LOSS%] with optional
-    /// `,jitter=DUR`, `,dup=P%`, `,reorder=P%@DUR`, `,queue=SIZE`, `,mtu=N`.
-    /// RATE like 100mbit, 1gbit, 500kbit; DELAY one-way, like 10ms.
+    /// `,jitter=DUR`, `,dup=P%`, `,reorder=P%@DUR`, `,queue=SIZE`, `,mtu=N`,
+    /// `,loss=P%` or `,loss=ge:P/R/H[/K]` (Gilbert-Elliott: good-to-bad and
+    /// bad-to-good per packet, loss in bad [and good]), `,batch=DUR`
+    /// (arrivals only at multiples of DUR). RATE like 100mbit, 1gbit,
+    /// 500kbit, or `trace` with `,trace=FILE` or `,trace=UPFILE+DOWNFILE`
+    /// (Mahimahi traces: a 1500-byte delivery opportunity per line, in ms;
+    /// UPFILE client to server). DELAY one-way, like 10ms.
     /// Repeatable.
     #[arg(long = "path", value_name = "PATH", required = true)]
     paths: Vec<String>,
