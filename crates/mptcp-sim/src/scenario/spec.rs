@@ -207,9 +207,9 @@ fn parse_loss(link: LinkConfig, value: &str) -> Result<LinkConfig, SpecError> {
         .iter()
         .map(|f| parse_probability(f))
         .collect::<Result<_, _>>()?;
-    let model = match p.as_slice() {
-        &[p, r, h] => GilbertElliott::new(p, r, h),
-        &[p, r, h, k] => GilbertElliott {
+    let model = match *p.as_slice() {
+        [p, r, h] => GilbertElliott::new(p, r, h),
+        [p, r, h, k] => GilbertElliott {
             loss_in_good: k,
             ..GilbertElliott::new(p, r, h)
         },
