@@ -34,6 +34,21 @@ pub struct Cubic {
     cwnd_epoch: f64,
     /// Fractional segment growth not yet applied.
     pending: f64,
+    /// The state before the last congestion event, for its undo.
+    undo: Option<Undo>,
+}
+
+/// RFC 9438 §4.9.2: what is saved at a congestion event detected by
+/// acknowledgments, restored if the event proves spurious.
+#[derive(Debug, Clone, Copy)]
+struct Undo {
+    cwnd: u64,
+    ssthresh: u64,
+    w_max: f64,
+    k: f64,
+    epoch_start: Option<Instant>,
+    w_est: f64,
+    cwnd_epoch: f64,
 }
 
 impl Cubic {
@@ -50,6 +65,7 @@ impl Cubic {
             w_est: 0.0,
             cwnd_epoch: 0.0,
             pending: 0.0,
+            undo: None,
         }
     }
 
@@ -139,6 +155,15 @@ impl CongestionControl for Cubic {
     }
 
     fn on_congestion_event(&mut self, loss: &LossEvent, _ctx: &CcContext<'_>) {
+        self.undo = Some(Undo {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            w_max: self.w_max,
+            k: self.k,
+            epoch_start: self.epoch_start,
+            w_est: self.w_est,
+            cwnd_epoch: self.cwnd_epoch,
+        });
         let cwnd = self.segments(self.cwnd);
         // RFC 9438 §4.7: fast convergence.
         self.w_max = if cwnd < self.w_max {
@@ -163,6 +188,23 @@ impl CongestionControl for Cubic {
         self.ssthresh = reduced.max(min_window(self.mss));
         self.cwnd = u64::from(self.mss);
         self.epoch_start = None;
+        self.pending = 0.0;
+        self.undo = None;
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        // RFC 9438 §4.9.2: restore the saved state if cwnd < cwnd_prior.
+        let Some(u) = self.undo.take() else { return };
+        if self.cwnd >= u.cwnd {
+            return;
+        }
+        self.cwnd = u.cwnd;
+        self.ssthresh = u.ssthresh;
+        self.w_max = u.w_max;
+        self.k = u.k;
+        self.epoch_start = u.epoch_start;
+        self.w_est = u.w_est;
+        self.cwnd_epoch = u.cwnd_epoch;
         self.pending = 0.0;
     }
 

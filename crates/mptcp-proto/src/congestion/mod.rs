@@ -186,6 +186,13 @@ pub trait CongestionControl: fmt::Debug + Send + CloneCongestionControl {
     /// The sender MSS changed (e.g. after the handshake).
     fn set_mss(&mut self, mss: u32);
 
+    /// The last congestion event proved spurious (every retransmission of
+    /// its episode was reported as a duplicate, RFC 2883 D-SACK): restore
+    /// what was saved at the event (RFC 9438 §4.9.2). Called at most once
+    /// per event, never after a retransmission timeout; the default keeps
+    /// the reduced window.
+    fn on_spurious_congestion(&mut self, _now: Instant) {}
+
     /// What this controller tracks of its losses, for coupled siblings:
     /// see [`SubflowCcView::loss_interval`].
     fn loss_interval(&self) -> u64 {

@@ -14,6 +14,8 @@ pub struct NewReno {
     ssthresh: u64,
     /// Bytes acknowledged in congestion avoidance since the last increase.
     acked_in_ca: u64,
+    /// (cwnd, ssthresh) before the last congestion event, for its undo.
+    undo: Option<(u64, u64)>,
 }
 
 impl NewReno {
@@ -24,6 +26,7 @@ impl NewReno {
             cwnd: INITIAL_WINDOW_SEGMENTS * u64::from(mss),
             ssthresh: u64::MAX,
             acked_in_ca: 0,
+            undo: None,
         }
     }
 }
@@ -62,6 +65,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_congestion_event(&mut self, loss: &LossEvent, _ctx: &CcContext<'_>) {
+        self.undo = Some((self.cwnd, self.ssthresh));
         // RFC 5681 §3.1 equation (4).
         self.ssthresh = (loss.in_flight / 2).max(min_window(self.mss));
         self.cwnd = self.ssthresh;
@@ -73,6 +77,19 @@ impl CongestionControl for NewReno {
         // RFC 5681 §3.1: the loss window is one segment.
         self.cwnd = u64::from(self.mss);
         self.acked_in_ca = 0;
+        self.undo = None;
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        // As CUBIC's undo (RFC 9438 §4.9.2), for the window and threshold
+        // alone: only ever back up, never below what grew since.
+        if let Some((cwnd, ssthresh)) = self.undo.take()
+            && self.cwnd < cwnd
+        {
+            self.cwnd = cwnd;
+            self.ssthresh = self.ssthresh.max(ssthresh);
+            self.acked_in_ca = 0;
+        }
     }
 
     fn set_mss(&mut self, mss: u32) {

@@ -151,3 +151,67 @@ fn algorithm_names_round_trip() {
     }
     assert_eq!(CcAlgorithm::from_name("vegas"), None);
 }
+
+#[test]
+fn reno_undoes_a_spurious_reduction_once() {
+    let mut cc = NewReno::new(MSS);
+    cc.on_ack(&ack(0, 5000), &ctx(&[]));
+    assert_eq!(cc.cwnd(), 12_000);
+    cc.on_congestion_event(&loss(1, 12_000), &ctx(&[]));
+    assert_eq!(cc.cwnd(), 6_000);
+    cc.on_spurious_congestion(Instant::ZERO);
+    assert_eq!(cc.cwnd(), 12_000);
+    assert_eq!(cc.ssthresh(), u64::MAX, "back in slow start");
+    cc.on_congestion_event(&loss(2, 12_000), &ctx(&[]));
+    cc.on_rto(Instant::ZERO, 12_000, &ctx(&[]));
+    cc.on_spurious_congestion(Instant::ZERO);
+    assert_eq!(cc.cwnd(), 1_000, "a timeout is not undone");
+}
+
+#[test]
+fn cubic_undo_restores_the_state_saved_at_the_event() {
+    let mut cc = Cubic::new(MSS);
+    cc.exit_slow_start();
+    // Some congestion avoidance, then a first (real) event.
+    for t in 0..50 {
+        cc.on_ack(&ack(t * 20, 10_000), &ctx(&[]));
+    }
+    cc.on_congestion_event(&loss(1_000, cc.cwnd()), &ctx(&[]));
+    for t in 0..20 {
+        cc.on_ack(&ack(1_020 + t * 20, 10_000), &ctx(&[]));
+    }
+    let before = cc.clone();
+    cc.on_congestion_event(&loss(1_500, cc.cwnd()), &ctx(&[]));
+    assert!(cc.cwnd() < before.cwnd());
+    cc.on_spurious_congestion(Instant::from_micros(1_510_000));
+    assert_eq!(cc.cwnd(), before.cwnd());
+    assert_eq!(cc.ssthresh(), before.ssthresh());
+    assert_eq!(cc.w_max, before.w_max);
+    // The same growth from here as without the event.
+    let mut reference = before.clone();
+    for t in 0..10 {
+        let a = ack(1_520 + t * 20, 10_000);
+        cc.on_ack(&a, &ctx(&[]));
+        reference.on_ack(&a, &ctx(&[]));
+    }
+    assert_eq!(cc.cwnd(), reference.cwnd());
+}
+
+#[test]
+fn cubic_keeps_a_window_that_grew_past_the_saved_one() {
+    let mut cc = Cubic::new(MSS);
+    cc.on_congestion_event(&loss(0, 10_000), &ctx(&[]));
+    cc.on_rto(Instant::ZERO, 7_000, &ctx(&[]));
+    cc.on_spurious_congestion(Instant::ZERO);
+    assert_eq!(cc.cwnd(), 1_000, "nothing saved after a timeout");
+    let mut cc = Cubic::new(MSS);
+    cc.on_congestion_event(&loss(0, 10_000), &ctx(&[]));
+    // Grown back above the saved window before the undo comes.
+    for t in 0..30 {
+        cc.on_ack(&ack(t, 2_000), &ctx(&[]));
+    }
+    let grown = cc.cwnd();
+    assert!(grown > 10_000);
+    cc.on_spurious_congestion(Instant::ZERO);
+    assert_eq!(cc.cwnd(), grown);
+}
