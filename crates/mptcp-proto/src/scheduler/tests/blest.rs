@@ -7,7 +7,8 @@
 //!
 //! Unless a test says otherwise: x_f has RTT 10 ms, a 10 000-byte window
 //! and 1000-byte segments, and is full; x_s has RTT 50 ms. Then rtts = 5,
-//! X = (10 000 + 1000·4/2)·5 = 60 000 bytes.
+//! X = (10 000 + 1000·4/2)·5 = 60 000 bytes. The worked examples start
+//! at λ = 1 ([`unit`]), not at the default 0.8.
 
 use super::{CWND, backup};
 use crate::scheduler::{Blest, PathView, SchedContext, Scheduler, SchedulerKind};
@@ -47,6 +48,11 @@ fn at(now_ms: u64, send_window: u64) -> SchedContext {
     }
 }
 
+/// A scheduler at λ = 1.
+fn unit() -> Blest {
+    Blest::with_lambda(1000)
+}
+
 /// One `select` call with an empty `out`, returning `out`.
 fn pick(s: &mut Blest, paths: &[PathView], ctx: &SchedContext) -> Vec<usize> {
     let mut out = Vec::new();
@@ -67,7 +73,7 @@ fn uses_the_fastest_path_when_it_has_room() {
 #[test]
 fn uses_the_slow_path_when_the_window_has_room_for_both() {
     // |SW| = 100 000: 60 000 ≤ 100 000 − (0 + 1000) = 99 000.
-    let mut blest = Blest::new();
+    let mut blest = unit();
     assert_eq!(
         pick(&mut blest, &fast_full_slow_holding(0), &at(0, 100_000)),
         [1]
@@ -77,14 +83,14 @@ fn uses_the_slow_path_when_the_window_has_room_for_both() {
 #[test]
 fn waits_when_the_slow_path_would_block_the_fast_one() {
     // inflight_s = 40 000: 60 000 > 100 000 − 41 000 = 59 000.
-    let mut blest = Blest::new();
+    let mut blest = unit();
     assert!(pick(&mut blest, &fast_full_slow_holding(40_000), &at(0, 100_000)).is_empty());
 }
 
 #[test]
 fn the_test_is_strict() {
     // inflight_s = 39 000: 60 000 is not > 100 000 − 40 000 = 60 000.
-    let mut blest = Blest::new();
+    let mut blest = unit();
     assert_eq!(
         pick(&mut blest, &fast_full_slow_holding(39_000), &at(0, 100_000)),
         [1]
@@ -94,7 +100,7 @@ fn the_test_is_strict() {
 #[test]
 fn a_large_send_window_never_blocks() {
     // The default 8 MiB buffer: the slow path may hold megabytes.
-    let mut blest = Blest::new();
+    let mut blest = unit();
     let paths = fast_full_slow_holding(4 << 20);
     assert_eq!(pick(&mut blest, &paths, &at(0, 8 << 20)), [1]);
 }
@@ -103,7 +109,7 @@ fn a_large_send_window_never_blocks() {
 fn the_estimate_grows_with_the_rtt_ratio() {
     // x_s at 100 ms: rtts = 10, X = (10 000 + 1000·9/2)·10 = 145 000.
     let slow = |unacked| [p(1, 10, 0, CWND), p(2, 100, CWND, unacked)];
-    let mut blest = Blest::new();
+    let mut blest = unit();
     // 145 000 ≤ 200 000 − 55 000 = 145 000: send.
     assert_eq!(pick(&mut blest, &slow(54_000), &at(0, 200_000)), [1]);
     // 145 000 > 200 000 − 56 000 = 144 000: wait.
@@ -114,7 +120,7 @@ fn the_estimate_grows_with_the_rtt_ratio() {
 fn equal_rtts_count_one_window() {
     // rtts = 1: X = CWND_f = 10 000.
     let paths = |unacked| [p(1, 20, 0, CWND), p(2, 20, CWND, unacked)];
-    let mut blest = Blest::new();
+    let mut blest = unit();
     // 10 000 ≤ 20 000 − 10 000: send; 10 000 > 20 000 − 10 001: wait.
     assert_eq!(pick(&mut blest, &paths(9000), &at(0, 20_000)), [1]);
     assert!(pick(&mut blest, &paths(9001), &at(0, 20_000)).is_empty());
@@ -123,7 +129,7 @@ fn equal_rtts_count_one_window() {
 #[test]
 fn a_slow_path_holding_the_whole_window_waits() {
     // inflight_s + MSS_s beyond |SW|: nothing left for x_f.
-    let mut blest = Blest::new();
+    let mut blest = unit();
     let paths = fast_full_slow_holding(u64::MAX);
     assert!(pick(&mut blest, &paths, &at(0, 100_000)).is_empty());
     assert!(pick(&mut blest, &fast_full_slow_holding(0), &at(0, 0)).is_empty());
@@ -137,7 +143,7 @@ fn a_fast_path_that_sends_nothing_never_blocks() {
         ..p(1, 20, 0, 0)
     };
     let paths = [fast, p(2, 20, CWND, 0)];
-    assert_eq!(pick(&mut Blest::new(), &paths, &at(0, 0)), [1]);
+    assert_eq!(pick(&mut unit(), &paths, &at(0, 0)), [1]);
 }
 
 #[test]
@@ -145,19 +151,19 @@ fn the_fastest_path_counts_even_when_full() {
     // x_f = sf1 (full); x_s is the fastest *other* path with room, sf3.
     let paths = [p(1, 10, 0, CWND), p(2, 100, CWND, 0), p(3, 50, CWND, 0)];
     // Judged against sf3 (X = 60 000): 60 000 ≤ 100 000 − 1000.
-    assert_eq!(pick(&mut Blest::new(), &paths, &at(0, 100_000)), [2]);
+    assert_eq!(pick(&mut unit(), &paths, &at(0, 100_000)), [2]);
     // Blocked: wait, without falling through to sf2.
     let paths = [
         p(1, 10, 0, CWND),
         p(2, 100, CWND, 0),
         p(3, 50, CWND, 40_000),
     ];
-    assert!(pick(&mut Blest::new(), &paths, &at(0, 100_000)).is_empty());
+    assert!(pick(&mut unit(), &paths, &at(0, 100_000)).is_empty());
 }
 
 #[test]
 fn waits_when_no_other_path_has_room() {
-    let mut blest = Blest::new();
+    let mut blest = unit();
     let paths = [p(1, 10, 0, CWND), p(2, 50, 0, 0)];
     assert!(pick(&mut blest, &paths, &at(0, 8 << 20)).is_empty());
     assert!(pick(&mut blest, &[], &at(0, 8 << 20)).is_empty());
@@ -166,17 +172,17 @@ fn waits_when_no_other_path_has_room() {
 #[test]
 fn backups_stay_idle_while_a_regular_path_exists() {
     let paths = [p(1, 10, 0, CWND), backup(p(2, 50, CWND, 0))];
-    assert!(pick(&mut Blest::new(), &paths, &at(0, 8 << 20)).is_empty());
+    assert!(pick(&mut unit(), &paths, &at(0, 8 << 20)).is_empty());
 }
 
 #[test]
 fn decides_among_backups_when_no_regular_path_exists() {
     let [fast, slow] = fast_full_slow_holding(0);
     let paths = [backup(fast), backup(slow)];
-    assert_eq!(pick(&mut Blest::new(), &paths, &at(0, 100_000)), [1]);
+    assert_eq!(pick(&mut unit(), &paths, &at(0, 100_000)), [1]);
     let [fast, slow] = fast_full_slow_holding(40_000);
     let paths = [backup(fast), backup(slow)];
-    assert!(pick(&mut Blest::new(), &paths, &at(0, 100_000)).is_empty());
+    assert!(pick(&mut unit(), &paths, &at(0, 100_000)).is_empty());
 }
 
 /// x_f with room but more than the window leaves (`window_room` 5000 <
@@ -195,7 +201,7 @@ fn fast_free() -> [PathView; 2] {
 
 #[test]
 fn lambda_rises_after_a_period_with_blocking() {
-    let mut blest = Blest::new();
+    let mut blest = unit();
     assert_eq!(pick(&mut blest, &fast_free(), &blocked_at(0)), [0]);
     // Not a whole period yet.
     pick(&mut blest, &fast_free(), &at(49, 100_000));
@@ -210,7 +216,7 @@ fn lambda_rises_after_a_period_with_blocking() {
 
 #[test]
 fn lambda_stays_within_its_bounds() {
-    let mut blest = Blest::new();
+    let mut blest = unit();
     for period in 0..100 {
         pick(&mut blest, &fast_free(), &blocked_at(period * 50));
     }
@@ -225,7 +231,7 @@ fn lambda_stays_within_its_bounds() {
 fn no_blocking_when_the_window_is_not_what_limits() {
     // Little room in the window, but x_f has even less of its own, or
     // the window takes everything that waits: not blocked.
-    let mut blest = Blest::new();
+    let mut blest = unit();
     let tight = SchedContext {
         unsent: 3000,
         ..blocked_at(0)
@@ -241,7 +247,7 @@ fn no_blocking_when_the_window_is_not_what_limits() {
 fn lambda_scales_the_estimate() {
     // λ = 1.05: X·λ = 63 000. inflight_s = 38 000: 100 000 − 39 000 =
     // 61 000; λ = 1 would send (60 000 ≤ 61 000), λ = 1.05 waits.
-    let mut blest = Blest::new();
+    let mut blest = unit();
     let paths = fast_full_slow_holding(38_000);
     assert_eq!(pick(&mut blest, &paths, &at(0, 100_000)), [1]);
     pick(&mut blest, &fast_free(), &blocked_at(1));
@@ -257,4 +263,24 @@ fn time_going_back_leaves_lambda_alone() {
     pick(&mut blest, &fast_free(), &blocked_at(0));
     pick(&mut blest, &fast_free(), &blocked_at(1049));
     assert_eq!(blest.lambda(), Blest::LAMBDA_INITIAL);
+}
+
+#[test]
+fn the_default_lambda_leaves_the_slow_path_more_room() {
+    // inflight_s = 40 000: λ = 1 waits (60 000 > 59 000), the default
+    // λ = 0.8 sends (48 000 ≤ 59 000); inflight_s = 52 000: 48 000 >
+    // 47 000, it waits too.
+    let paths = fast_full_slow_holding(40_000);
+    assert!(pick(&mut unit(), &paths, &at(0, 100_000)).is_empty());
+    assert_eq!(Blest::new().lambda(), 800);
+    assert_eq!(pick(&mut Blest::new(), &paths, &at(0, 100_000)), [1]);
+    let paths = fast_full_slow_holding(52_000);
+    assert!(pick(&mut Blest::new(), &paths, &at(0, 100_000)).is_empty());
+}
+
+#[test]
+fn a_starting_lambda_is_kept_within_the_bounds() {
+    assert_eq!(Blest::with_lambda(0).lambda(), Blest::LAMBDA_MIN);
+    assert_eq!(Blest::with_lambda(u32::MAX).lambda(), Blest::LAMBDA_MAX);
+    assert_eq!(Blest::with_lambda(1234).lambda(), 1234);
 }
