@@ -185,6 +185,7 @@ impl Subflow {
             && let Some(ts) = seg.timestamps
             && (ts.tsval.wrapping_sub(self.ts.recent) as i32) < 0
         {
+            self.note_old_duplicate(seg);
             self.ack.now = true;
             self.stats.dropped_segments += 1;
             return false;
@@ -193,12 +194,12 @@ impl Subflow {
         if !self.acceptable(seg, wnd) {
             if !seg.has(TcpFlags::RST) {
                 self.answer_invalid(now, seg);
+                self.note_old_duplicate(seg);
             }
             self.stats.dropped_segments += 1;
             if seg.seq_len() > 0 {
                 self.stats.dup_segments += 1;
             }
-            let _ = now;
             return false;
         }
         // RFC 7323 §4.3: remember the timestamp to echo.
@@ -358,7 +359,9 @@ impl Subflow {
             && self.snd.una.ge(r.point)
         {
             self.recovery = None;
+            self.rtx.on_recovery_end(self.snd.nxt, out.dsack_widened);
         }
+        self.undo_if_spurious(now);
         let dup = !advanced
             && seg.payload.is_empty()
             && !seg.has(TcpFlags::FIN)
@@ -428,6 +431,9 @@ impl Subflow {
             return;
         }
         let Some(blocks) = seg.sack else { return };
+        if let Some((left, right)) = self.dsack_block(seg) {
+            out.dsack_widened = self.on_dsack(left, right);
+        }
         for block in blocks.as_slice() {
             let (left, right) = (block.left, block.right);
             // Ignore blocks that are empty, below SND.UNA or beyond SND.NXT.
@@ -490,6 +496,7 @@ impl Subflow {
         });
         self.hystart.on_loss();
         self.stats.fast_recoveries += 1;
+        self.rtx.start_episode();
         let ctx = self.cc_context(siblings);
         self.cc
             .on_congestion_event(&LossEvent { now, in_flight }, &ctx);
@@ -570,11 +577,11 @@ impl Subflow {
             self.ack.now = true;
             return;
         }
-        let start = self.offset_of(seg.seq);
-        let fin_at = start.map(|s| s + seg.payload.len() as u64);
+        let (start, payload) = self.trim_old(seg);
+        let fin_at = start.map(|s| s + payload.len() as u64);
         let mut delivered_in_order = false;
         if let Some(start) = start {
-            delivered_in_order = self.accept_payload(now, start, seg.payload, owner);
+            delivered_in_order = self.accept_payload(now, start, payload, owner);
         } else if !seg.payload.is_empty() {
             // Entirely before RCV.NXT: a duplicate.
             self.stats.dup_segments += 1;
@@ -593,10 +600,26 @@ impl Subflow {
         }
     }
 
-    /// The receive offset of `seq`, if it is not before RCV.NXT.
-    fn offset_of(&self, seq: SubflowSeq) -> Option<u64> {
-        let ahead = seq - self.rcv.nxt;
-        (ahead >= 0).then(|| self.rcv.off + ahead as u64)
+    /// The receive offset of the segment's new payload and that payload:
+    /// RFC 9293 §3.10.7.4, a segment straddling RCV.NXT is trimmed to its
+    /// new part (the old part is reported as a duplicate, RFC 2883). No
+    /// offset when the segment starts before RCV.NXT and has nothing new.
+    fn trim_old<'a>(&mut self, seg: &SegmentIn<'a>) -> (Option<u64>, &'a [u8]) {
+        let ahead = seg.seq - self.rcv.nxt;
+        if ahead >= 0 {
+            return (Some(self.rcv.off + ahead as u64), seg.payload);
+        }
+        let old = ahead.unsigned_abs() as usize;
+        match seg.payload.get(old..) {
+            Some(new) if !new.is_empty() => {
+                self.note_duplicate(seg.seq, self.rcv.nxt);
+                (Some(self.rcv.off), new)
+            }
+            _ => {
+                self.note_old_duplicate(seg);
+                (None, &[])
+            }
+        }
     }
 
     /// Store or deliver payload found at `start` (which may lie partly
@@ -611,6 +634,7 @@ impl Subflow {
     ) -> bool {
         let limit = self.rcv.off + u64::from(self.accept_window(owner));
         if start > self.rcv.off {
+            self.note_held_duplicate(start, payload.len() as u64);
             let ins = self.rcv.ofo.insert(start, payload, self.rcv.off, limit);
             self.stats.ofo_segments += 1;
             self.stats.ofo_pruned_bytes += ins.pruned;

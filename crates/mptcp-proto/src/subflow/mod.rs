@@ -15,6 +15,7 @@
 //! [`Subflow::send_space`] says the window has room, so a scheduler decides
 //! at the last moment which subflow carries which bytes.
 
+mod dsack;
 mod hystart;
 mod input;
 mod output;
@@ -155,6 +156,8 @@ struct AckState {
     /// When we last answered an unacceptable pure ACK (see
     /// `Subflow::answer_invalid`).
     last_invalid_answer: Option<Instant>,
+    /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
+    dsack: Option<(SubflowSeq, SubflowSeq)>,
 }
 
 /// Handshake bookkeeping.

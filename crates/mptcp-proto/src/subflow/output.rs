@@ -8,7 +8,7 @@ use crate::segment::{MptcpOptionList, emit_ip_tcp_with};
 use crate::time::Instant;
 use arrayvec::ArrayVec;
 use bytes::Bytes;
-use mptcp_wire::{SackBlock, SackBlocks, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
+use mptcp_wire::{SubflowSeq, TcpFlags, TcpOption, TcpRepr};
 
 /// TCP option space (RFC 9293 §3.1: data offset of at most 15 words).
 const OPTION_SPACE: usize = 40;
@@ -377,30 +377,17 @@ impl Subflow {
         Some(len)
     }
 
-    /// SACK blocks for what the reassembly queue holds, as many as fit.
+    /// SACK blocks (a D-SACK block first) for what the reassembly queue
+    /// holds, as many as fit (see `Subflow::sack_option`).
     fn add_sack(&mut self, opts: &mut OptionList, used: usize, room: usize) {
-        if !self.handshake.sack || self.rcv.ofo.is_empty() {
+        if !self.handshake.sack {
             return;
         }
         let n = (1..=4usize)
             .rev()
             .find(|n| padded(used + 2 + 8 * n) <= room)
             .unwrap_or(0);
-        if n == 0 {
-            return;
-        }
-        self.rcv.ofo.sack_blocks(n, &mut self.sack_scratch);
-        let base = self.rcv.nxt;
-        let off = self.rcv.off;
-        let blocks: ArrayVec<SackBlock, 4> = self
-            .sack_scratch
-            .iter()
-            .map(|&(s, e)| SackBlock {
-                left: base + (s - off) as u32,
-                right: base + (e - off) as u32,
-            })
-            .collect();
-        if let Some(sack) = SackBlocks::new(&blocks) {
+        if let Some(sack) = self.sack_option(n) {
             opts.push(TcpOption::Sack(sack));
         }
     }

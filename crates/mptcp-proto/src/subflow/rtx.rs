@@ -4,11 +4,22 @@
 //! Segments are cut when data is queued (the owner hands over at most one
 //! segment's payload at a time) and never re-cut, so a retransmission
 //! carries exactly the bytes, and the MPTCP mapping, of the original.
+//!
+//! D-SACK reports (RFC 2883) of segments received twice widen RACK's
+//! reordering window (RFC 8985 §6.2 step 4) and tell whether a recovery
+//! episode was spurious (see [`undo`]).
+
+mod undo;
 
 use crate::time::{Duration, Instant};
 use bytes::Bytes;
 use mptcp_wire::{DataSeq, SubflowSeq};
 use std::collections::VecDeque;
+use undo::Episode;
+
+/// RFC 8985 §6.2 step 4: an inflated reordering window persists for this
+/// many loss recoveries without D-SACK.
+const REO_WND_PERSIST: u32 = 16;
 
 /// One segment's worth of sequence space.
 #[derive(Clone, Debug)]
@@ -61,6 +72,23 @@ struct Rack {
     fack: Option<SubflowSeq>,
     /// Whether reordering was ever observed.
     reordering_seen: bool,
+    /// RACK.reo_wnd_mult less one (so that the default is RFC 8985's
+    /// initial multiplier of 1).
+    reo_wnd_extra: u32,
+    /// RACK.reo_wnd_persist: recoveries left before the window shrinks.
+    reo_wnd_persist: u32,
+    /// RACK.dsack_round: SND.NXT when the last D-SACK widened the window;
+    /// one widening per round trip.
+    dsack_round: Option<SubflowSeq>,
+}
+
+/// What one D-SACK block told the queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DsackOutcome {
+    /// Retransmissions of the current episode it showed unnecessary.
+    pub spurious_retransmits: u32,
+    /// Whether it widened RACK's reordering window.
+    pub widened: bool,
 }
 
 /// What an acknowledgment did to the queue.
@@ -74,6 +102,8 @@ pub struct AckOutcome {
     pub rtt_sample: Option<Duration>,
     /// Whether the FIN was acknowledged.
     pub fin_acked: bool,
+    /// Whether a D-SACK widened RACK's reordering window.
+    pub dsack_widened: bool,
 }
 
 /// Unsent and in-flight segments in sequence order.
@@ -92,6 +122,9 @@ pub struct RtxQueue {
     rack: Rack,
     /// The subflow's minimum RTT, for RACK's ambiguity test.
     min_rtt: Duration,
+    /// The loss recovery episode whose retransmissions are watched for
+    /// D-SACKs.
+    episode: Option<Episode>,
 }
 
 impl RtxQueue {
@@ -221,6 +254,9 @@ impl RtxQueue {
         };
         if seg.xmit.is_some() {
             seg.retransmitted = true;
+            if let Some(ep) = &mut self.episode {
+                ep.on_retransmit(seg.seq, seg.seq + (seg.data.len() as u32).max(1));
+            }
         } else {
             self.unsent_bytes -= seg.data.len() as u64;
         }
@@ -413,8 +449,12 @@ impl RtxQueue {
         if !self.rack.reordering_seen && (recovering || self.sacked_segments >= 3) {
             return Duration::ZERO;
         }
-        let quarter = min_rtt.map_or(Duration::ZERO, |m| Duration::from_micros(m.as_micros() / 4));
-        srtt.map_or(quarter, |s| quarter.min(s))
+        // min(RACK.reo_wnd_mult * RACK.min_RTT / 4, SRTT).
+        let mult = u64::from(self.rack.reo_wnd_extra) + 1;
+        let wnd = min_rtt.map_or(Duration::ZERO, |m| {
+            Duration::from_micros(m.as_micros().saturating_mul(mult) / 4)
+        });
+        srtt.map_or(wnd, |s| wnd.min(s))
     }
 
     /// Mark the segment at `idx` lost (no longer in flight).
@@ -446,6 +486,86 @@ impl RtxQueue {
             self.mark_lost(idx);
         }
         self.lost_hint = 0;
+        // The timeout's response is not undone: its episode is over.
+        self.episode = None;
+    }
+
+    /// A fast recovery episode started: watch its retransmissions.
+    pub fn start_episode(&mut self) {
+        self.episode = Some(Episode::default());
+    }
+
+    /// A D-SACK reported `[left, right)` as received twice (the caller
+    /// checked it against the ACK it came with, RFC 2883 §5).
+    pub fn on_dsack(
+        &mut self,
+        left: SubflowSeq,
+        right: SubflowSeq,
+        snd_una: SubflowSeq,
+        snd_nxt: SubflowSeq,
+    ) -> DsackOutcome {
+        let mut out = DsackOutcome::default();
+        if let Some(ep) = &mut self.episode {
+            out.spurious_retransmits = ep.on_dsack(left, right);
+        }
+        if out.spurious_retransmits > 0 {
+            // The original arrived after all, later than RACK allowed for:
+            // reordering (or delay) that step 3 cannot see once the
+            // segment was retransmitted.
+            self.rack.reordering_seen = true;
+        }
+        // RFC 8985 §6.2 step 4: grow the window once per round trip that
+        // sees a D-SACK, and keep it for 16 recoveries.
+        let rack = &mut self.rack;
+        if rack.dsack_round.is_some_and(|r| snd_una.ge(r)) {
+            rack.dsack_round = None;
+        }
+        if rack.dsack_round.is_none() {
+            rack.dsack_round = Some(snd_nxt);
+            rack.reo_wnd_extra = rack.reo_wnd_extra.saturating_add(1);
+            rack.reo_wnd_persist = REO_WND_PERSIST;
+            out.widened = true;
+        }
+        out
+    }
+
+    /// A fast or timeout recovery ended with SND.NXT at `snd_nxt`;
+    /// `widened` says whether this ACK's D-SACK grew the window.
+    pub fn on_recovery_end(&mut self, snd_nxt: SubflowSeq, widened: bool) {
+        if !widened {
+            // RFC 8985 §6.2 step 4: back to min_RTT / 4 after 16
+            // recoveries without D-SACK.
+            let rack = &mut self.rack;
+            rack.reo_wnd_persist = rack.reo_wnd_persist.saturating_sub(1);
+            if rack.reo_wnd_persist == 0 {
+                rack.reo_wnd_extra = 0;
+            }
+        }
+        if let Some(ep) = &mut self.episode {
+            ep.on_recovery_end(snd_nxt);
+        }
+    }
+
+    /// Whether the watched episode proved spurious (every retransmission
+    /// D-SACKed, none still awaiting one, no segment marked lost now); it
+    /// is forgotten then, and also once it is too old to undo.
+    pub fn take_spurious_episode(&mut self, snd_una: SubflowSeq) -> bool {
+        let Some(ep) = &self.episode else {
+            return false;
+        };
+        if ep.is_spurious() && !self.has_lost() {
+            self.episode = None;
+            return true;
+        }
+        if ep.expired(snd_una) {
+            self.episode = None;
+        }
+        false
+    }
+
+    /// RACK.reo_wnd_mult (RFC 8985 §6.2).
+    pub fn reo_wnd_mult(&self) -> u32 {
+        self.rack.reo_wnd_extra.saturating_add(1)
     }
 
     /// Mark the first outstanding segment lost (duplicate-ACK recovery

@@ -67,6 +67,9 @@ impl Side {
 }
 
 type DropFn = Box<dyn FnMut(bool, &SegmentIn<'_>, usize) -> bool>;
+/// Extra delay for one packet, and the delay of a copy of it, if any:
+/// (to_server, segment, index).
+type ShapeFn = Box<dyn FnMut(bool, &SegmentIn<'_>, usize) -> (Duration, Option<Duration>)>;
 
 struct Wire {
     now: Instant,
@@ -77,6 +80,8 @@ struct Wire {
     server: Side,
     /// Decides whether to drop a packet: (to_server, segment, index).
     drop: DropFn,
+    /// Reorders (delays) and duplicates packets that are not dropped.
+    shape: ShapeFn,
     sent: usize,
     cfg: SubflowConfig,
 }
@@ -106,6 +111,7 @@ impl Wire {
             client,
             server: Side::new(capacity),
             drop: Box::new(|_, _, _| false),
+            shape: Box::new(|_, _, _| (Duration::ZERO, None)),
             sent: 0,
             cfg,
         }
@@ -145,7 +151,13 @@ impl Wire {
                 let idx = self.sent;
                 self.sent += 1;
                 if !(self.drop)(to_server, &seg, idx) {
-                    self.flight.push((self.now + self.delay, to_server, pkt));
+                    let (extra, copy) = (self.shape)(to_server, &seg, idx);
+                    if let Some(d) = copy {
+                        self.flight
+                            .push((self.now + self.delay + d, to_server, pkt.clone()));
+                    }
+                    self.flight
+                        .push((self.now + self.delay + extra, to_server, pkt));
                 }
             }
             while let Some(ev) = sf.poll_event() {
@@ -487,3 +499,5 @@ fn ack_of_unsent_data_is_dropped() {
     assert_eq!(c.stats().dropped_segments, 1);
     assert!(c.ack.now, "answered with an ACK");
 }
+
+mod dsack;

@@ -424,4 +424,14 @@ pub struct SubflowStats {
     pub window_probes: u64,
     /// Tail loss probes sent (RFC 8985 §7).
     pub tail_loss_probes: u64,
+    /// D-SACK blocks sent: segments received twice (RFC 2883; the
+    /// kernel's TCPDSACKOldSent and TCPDSACKOfoSent together).
+    pub dsacks_sent: u64,
+    /// D-SACK blocks received (the kernel's TCPDSACKRecv).
+    pub dsacks_received: u64,
+    /// Retransmissions a D-SACK showed unnecessary (the original arrived).
+    pub spurious_retransmits: u64,
+    /// Congestion responses undone because every retransmission of their
+    /// episode was unnecessary (the kernel's TCPDSACKUndo).
+    pub spurious_undos: u64,
 }

@@ -150,3 +150,131 @@ fn dupack_recovery_marks_front_once() {
     assert_eq!(q.in_flight(), 200);
     assert_eq!(q.next_to_send(), Some((0, true)));
 }
+
+fn seq(n: u32) -> SubflowSeq {
+    SubflowSeq(n)
+}
+
+#[test]
+fn dsack_widens_reo_wnd_once_per_round_trip_for_16_recoveries() {
+    let mut q = sent_queue(4);
+    q.rack.reordering_seen = true;
+    let (min, srtt) = (
+        Some(Duration::from_millis(40)),
+        Some(Duration::from_millis(100)),
+    );
+    let wnd = |q: &RtxQueue| q.reo_wnd(min, srtt, true);
+    assert_eq!(wnd(&q), Duration::from_millis(10), "min_RTT / 4");
+    let o = q.on_dsack(seq(900), seq(1000), seq(1000), seq(1400));
+    assert!(o.widened);
+    assert_eq!(o.spurious_retransmits, 0, "no episode watched");
+    assert!(
+        !q.on_dsack(seq(900), seq(1000), seq(1100), seq(1400))
+            .widened
+    );
+    assert_eq!(wnd(&q), Duration::from_millis(20));
+    // A new round trip once SND.UNA reached the SND.NXT of the last one.
+    assert!(
+        q.on_dsack(seq(900), seq(1000), seq(1400), seq(1800))
+            .widened
+    );
+    assert_eq!(q.reo_wnd_mult(), 3);
+    assert_eq!(wnd(&q), Duration::from_millis(30));
+    for i in 0..10 {
+        let una = seq(2000 + 1000 * i);
+        q.on_dsack(seq(900), seq(1000), una, una + 500);
+    }
+    assert_eq!(q.reo_wnd_mult(), 13);
+    assert_eq!(wnd(&q), Duration::from_millis(100), "at most SRTT");
+    // Recoveries without D-SACK: the 16th resets the multiplier.
+    for _ in 0..15 {
+        q.on_recovery_end(seq(1400), false);
+    }
+    assert_eq!(q.reo_wnd_mult(), 13);
+    q.on_recovery_end(seq(1400), true);
+    assert_eq!(q.reo_wnd_mult(), 13, "a D-SACK on the same ACK");
+    q.on_recovery_end(seq(1400), false);
+    assert_eq!(q.reo_wnd_mult(), 1);
+    assert_eq!(wnd(&q), Duration::from_millis(10));
+}
+
+/// Mark `idxs` lost and retransmit them at `t` ms.
+fn retransmit(q: &mut RtxQueue, idxs: &[usize], t: u64) {
+    for &i in idxs {
+        q.mark_lost(i);
+    }
+    for _ in idxs {
+        let (idx, retx) = q.next_to_send().expect("lost segment");
+        assert!(retx);
+        q.on_sent(idx, at(t));
+    }
+}
+
+#[test]
+fn an_episode_is_spurious_once_every_retransmission_is_dsacked() {
+    let mut q = sent_queue(4);
+    q.start_episode();
+    retransmit(&mut q, &[0, 1], 50);
+    // The first segment went out a third time (a second loss detection).
+    retransmit(&mut q, &[0], 60);
+    let una = seq(1000);
+    let nxt = seq(1400);
+    assert_eq!(
+        q.on_dsack(seq(1000), seq(1100), una, nxt)
+            .spurious_retransmits,
+        1
+    );
+    assert_eq!(
+        q.on_dsack(seq(1000), seq(1100), una, nxt)
+            .spurious_retransmits,
+        1
+    );
+    assert!(
+        !q.take_spurious_episode(una),
+        "one retransmission unreported"
+    );
+    // Data never retransmitted, or only partly covered: matches nothing.
+    assert_eq!(
+        q.on_dsack(seq(1200), seq(1300), una, nxt)
+            .spurious_retransmits,
+        0
+    );
+    assert_eq!(
+        q.on_dsack(seq(1100), seq(1150), una, nxt)
+            .spurious_retransmits,
+        0
+    );
+    assert_eq!(
+        q.on_dsack(seq(1100), seq(1200), una, nxt)
+            .spurious_retransmits,
+        1
+    );
+    assert!(q.take_spurious_episode(una));
+    assert!(!q.take_spurious_episode(una), "undone once");
+}
+
+#[test]
+fn an_episode_ends_at_rto_or_a_round_trip_after_recovery() {
+    let mut q = sent_queue(4);
+    q.start_episode();
+    retransmit(&mut q, &[0], 50);
+    q.on_rto(false);
+    let (una, nxt) = (seq(1000), seq(1400));
+    assert_eq!(
+        q.on_dsack(seq(1000), seq(1100), una, nxt)
+            .spurious_retransmits,
+        0
+    );
+    let mut q = sent_queue(4);
+    q.start_episode();
+    retransmit(&mut q, &[0], 50);
+    q.on_recovery_end(nxt, false);
+    assert!(!q.take_spurious_episode(seq(1100)));
+    // SND.UNA reached the SND.NXT of the recovery's end: too late.
+    assert!(!q.take_spurious_episode(nxt));
+    assert_eq!(
+        q.on_dsack(seq(1000), seq(1100), nxt, nxt)
+            .spurious_retransmits,
+        0
+    );
+}
