@@ -67,6 +67,11 @@ impl fmt::Display for SpecError {
                  mtu=, trace=FILE[+DOWNFILE], loss=P%|ge:P/R/H[/K], batch=DELAY)"
             ),
             SpecError::Malformed { what, input } => write!(f, "invalid {what} {input:?}"),
+            // An I/O error names the file already.
+            SpecError::Trace {
+                error: error @ TraceError::Io { .. },
+                ..
+            } => write!(f, "{error}"),
             SpecError::Trace { file, error } => write!(f, "trace {file:?}: {error}"),
             SpecError::TraceWithoutTraceRate => {
                 write!(
