@@ -319,28 +319,40 @@ fn listen_serves_a_kernel_client_and_announces() {
         .expect("mptcp listen");
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"answer from our server").expect("stdin");
-    drop(stdin);
     let addr = SocketAddr::new(lab.path(0).stack_addr(false), 7001);
     let data: Vec<u8> = (0..MIB as u32).map(|i| (i % 253) as u8).collect();
     let sent = data.clone();
-    let ns = lab.ns();
-    let reply = ns.run(move || {
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let kernel = lab.ns().spawn(move || {
         let mut s = kernel::connect(addr, true, Duration::from_secs(5)).expect("connect");
         s.write_all(&sent).expect("write");
-        // Wait for the kernel's path manager to join what we announce:
-        // our SYN-ACK counted at the kernel (MPTCP_INFO's subflows counts
-        // a join from its SYN on, and a close then may reset it before
-        // its handshake ends).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while ns.counters().expect("counters").get("MPJoinSynAckRx") < 1 {
-            assert!(Instant::now() < deadline, "the kernel never joined");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // Hold the connection open until told the join is there.
+        let _ = wait.recv();
         s.shutdown(Shutdown::Write).expect("DATA_FIN");
         let mut reply = Vec::new();
         s.read_to_end(&mut reply).expect("read");
         reply
     });
+    // Our end shuts its side (DATA_FIN) only once the kernel's path
+    // manager joined what we announce: the kernel completes a join of its
+    // own only while its connection is established, and resets it if our
+    // DATA_FIN came first. Its join's SYN-ACK counted at the kernel, then.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lab.ns().counters().expect("counters").get("MPJoinSynAckRx") < 1 {
+        if Instant::now() >= deadline {
+            let counters = lab.ns().counters().map(|c| c.to_string());
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("mptcp listen");
+            panic!(
+                "the kernel never joined; its counters: {counters:?}; mptcp listen: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(stdin);
+    go.send(()).expect("kernel thread");
+    let reply = kernel.join().expect("kernel thread");
     let out = child.wait_with_output().expect("mptcp listen");
     ok(&out, "mptcp listen");
     assert_eq!(reply, b"answer from our server");

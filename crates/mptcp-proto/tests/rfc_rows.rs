@@ -532,3 +532,46 @@ fn a_join_syn_ack_without_mp_join_is_reset_and_the_connection_goes_on() {
     );
     assert_eq!(n.client_mib(Mib::MPJoinSynAckNoMPJoin), 1);
 }
+
+/// RFC 8684 §3.3.3: once our DATA_FIN is acknowledged our subflows close
+/// (a FIN each, our direction only). A join the peer opens after that is
+/// still answered and established, and then closed the same way: the
+/// peer's direction is open and the new subflow carries its data (the
+/// kernel joins an announced address whenever its path manager gets to
+/// it, also after a server that had little to say shut its side).
+#[test]
+fn a_join_after_our_data_fin_was_acknowledged_is_established_and_carries_data() {
+    let mut n = Net::new(true, |_, _| {});
+    let up = pattern(11, 2_000_000);
+    n.to_send[1] = b"ok".to_vec();
+    // Hold the client's join SYNs back until the server's DATA_FIN was
+    // acknowledged (a DATA_ACK from the client after it).
+    let fin_seen = Rc::new(RefCell::new((false, false)));
+    let state = fin_seen.clone();
+    n.tamper = Box::new(move |_, dir, pkt| {
+        let opts = mptcp_options(pkt);
+        let mut s = state.borrow_mut();
+        let dss = opts.iter().find_map(|o| match o {
+            MptcpOption::Dss(d) => Some(*d),
+            _ => None,
+        });
+        match dir {
+            Dir::ToClient => s.0 |= dss.is_some_and(|d| d.data_fin),
+            Dir::ToServer => s.1 |= s.0 && dss.is_some_and(|d| d.data_ack.is_some()),
+        }
+        let join_syn = is_syn(pkt) && opts.iter().any(|o| matches!(o, MptcpOption::Join(_)));
+        !(dir == Dir::ToServer && join_syn && !s.1)
+    });
+    // The client writes only once the join is there.
+    n.run(3000);
+    assert!(fin_seen.borrow().1, "the server's DATA_FIN was acknowledged");
+    assert_eq!(n.server_mib(Mib::MPJoinAckRx), 1, "the join completed");
+    n.to_send[0] = up.clone();
+    n.run_to_end(30_000);
+    assert!(n.got[0] == b"ok" && n.eof[0]);
+    assert!(n.got[1] == up, "{} of {}", n.got[1].len(), up.len());
+    assert!(n.eof[1]);
+    let server = n.accepted.and_then(|h| n.server.connection(h)).expect("server");
+    let joined = &server.info().subflows[1];
+    assert!(joined.bytes_received > 0, "it carried the client's data: {joined:?}");
+}

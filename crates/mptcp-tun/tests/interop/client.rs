@@ -2,7 +2,8 @@
 //! an announced address, checksums, and a server without MPTCP.
 
 use crate::support::{
-    KernelEnd, KernelSocket, OurEnd, in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on,
+    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, in_lab, kernel_server_with, kinfo, lab,
+    pattern, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -20,11 +21,32 @@ fn exchange(
     mptcp_server: bool,
     len: usize,
 ) -> (KernelEnd, OurEnd, MptcpCounters) {
+    exchange_with(lab, builder, v6, mptcp_server, len, KernelPlan::PLAIN)
+}
+
+/// The kernel's server writes its first block, then waits for our join
+/// before the rest: it takes joins only while its connection is
+/// established, which ends when it shuts its side down, however much it
+/// still has queued.
+const JOINED: KernelPlan = KernelPlan {
+    fin: Fin::WhenWritten,
+    join_counter: Some("MPJoinAckRx"),
+};
+
+/// [`exchange`], the kernel's server running as `plan` says.
+fn exchange_with(
+    lab: &TunLab,
+    builder: StackBuilder,
+    v6: bool,
+    mptcp_server: bool,
+    len: usize,
+    plan: KernelPlan,
+) -> (KernelEnd, OurEnd, MptcpCounters) {
     let up = pattern(1, len);
     let down = pattern(2, len);
     let server = SocketAddr::new(lab.path(0).kernel_addr(v6), 5201);
     let before = lab.ns().counters().expect("counters");
-    let kernel = kernel_server(lab.ns(), server, mptcp_server, down.clone());
+    let kernel = kernel_server_with(lab.ns(), server, mptcp_server, down.clone(), plan);
     let ours = in_lab(lab, || async {
         let stack = builder.build()?;
         let s = stack.connect(server).await?;
@@ -96,7 +118,7 @@ fn our_client_one_path_ipv6() {
 /// carry data, no HMAC failure on either side.
 fn two_paths(v6: bool) {
     let Some((lab, _serial)) = lab(2) else { return };
-    let (k, ours, delta) = exchange(&lab, stack_on(&lab, 2, v6), v6, true, 32 * MIB);
+    let (k, ours, delta) = exchange_with(&lab, stack_on(&lab, 2, v6), v6, true, 32 * MIB, JOINED);
     assert_eq!(delta.get("MPJoinSynRx"), 1, "{delta}");
     assert_eq!(delta.get("MPJoinAckRx"), 1, "{delta}");
     assert_eq!(delta.get("MPJoinAckHMacFailure"), 0);
@@ -141,7 +163,8 @@ fn our_client_joins_an_address_the_kernel_announces() {
     let Some((lab, _serial)) = lab(2) else { return };
     lab.endpoint(1, "signal").expect("signal endpoint");
     let announced: IpAddr = lab.path(1).kernel_addr(false);
-    let (_k, ours, delta) = exchange(&lab, stack_on(&lab, 2, false), false, true, 8 * MIB);
+    let (_k, ours, delta) =
+        exchange_with(&lab, stack_on(&lab, 2, false), false, true, 8 * MIB, JOINED);
     assert_eq!(delta.get("AddAddrTx"), 1, "{delta}");
     assert_eq!(ours.counters.get(Mib::AddAddr), 1, "HMAC verified");
     assert_eq!(ours.counters.get(Mib::AddAddrDrop), 0);
@@ -167,7 +190,8 @@ fn flag_c_keeps_us_off_the_kernels_initial_address() {
         .expect("sysctl");
     lab.endpoint(1, "signal").expect("signal endpoint");
     let initial = SocketAddr::new(lab.path(0).kernel_addr(false), 5201);
-    let (_k, ours, delta) = exchange(&lab, stack_on(&lab, 2, false), false, true, 4 * MIB);
+    let (_k, ours, delta) =
+        exchange_with(&lab, stack_on(&lab, 2, false), false, true, 4 * MIB, JOINED);
     let remotes: Vec<SocketAddr> = ours.info.subflows.iter().map(|s| s.tuple.remote).collect();
     assert_eq!(
         remotes.iter().filter(|r| **r == initial).count(),

@@ -23,13 +23,13 @@
 //! payload (`@ih`, after the TCP header) overwritten. Our client sends its
 //! whole stream first, the kernel's server its own once it has ours.
 
-use crate::support::{Capture, in_lab, lab, pattern, stack_on};
+use crate::support::{Capture, in_lab, lab, nft, pattern, stack_on};
 use mptcp_tun::lab::counters::MptcpCounters;
 use mptcp_tun::lab::{TunLab, kernel};
 use mptcp_tun::{FallbackReason, Mib};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -67,29 +67,6 @@ fn ruleset(lab: &TunLab, towards: Towards) -> String {
             }}
         }}\n"
     )
-}
-
-/// `nft -f -` inside the lab's namespace.
-fn nft(lab: &TunLab, input: &str) -> String {
-    let mut child = lab
-        .ns()
-        .exec(&["nft", "-f", "-"])
-        .expect("nft")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("nft (package nftables)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("nft input");
-    let out = child.wait_with_output().expect("nft");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "nft -f: {err}\n{input}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// How many packets the rewriting rule changed.

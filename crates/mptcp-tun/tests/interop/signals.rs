@@ -2,11 +2,16 @@
 //! a subflow, our REMOVE_ADDR makes it drop the subflow, and its
 //! REMOVE_ADDR (an endpoint deleted mid-transfer) makes us drop ours.
 
-use crate::support::{established, in_lab, kernel_server, kinfo, lab, pattern, sha256, stack_on};
+use crate::support::{
+    Fin, KernelEnd, KernelPlan, established, in_lab, kernel_server_with, kinfo, lab, pattern,
+    sha256, stack_on,
+};
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::{Mib, MptcpStream, TcpState};
 use sha2::{Digest, Sha256};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -25,6 +30,18 @@ fn received_on(s: &MptcpStream, addr: IpAddr) -> u64 {
         .filter(|f| f.tuple.local.ip() == addr || f.tuple.remote.ip() == addr)
         .map(|f| f.bytes_received)
         .sum()
+}
+
+/// A kernel server sending `down`: its first block, then the rest once
+/// our join is done (it takes joins only while its connection is
+/// established, which ends when it shuts its side down, however much it
+/// still has queued).
+fn kernel_server_joined(lab: &TunLab, down: Vec<u8>) -> JoinHandle<io::Result<KernelEnd>> {
+    let plan = KernelPlan {
+        fin: Fin::WhenWritten,
+        join_counter: Some("MPJoinAckRx"),
+    };
+    kernel_server_with(lab.ns(), server(lab), true, down, plan)
 }
 
 /// Wait until the connection has a second established subflow.
@@ -75,7 +92,7 @@ fn our_mp_prio_moves_the_kernels_sending_off_a_subflow() {
     let len = 96 * MIB;
     let down = pattern(5, len);
     let before = lab.ns().counters().expect("counters");
-    let kernel = kernel_server(lab.ns(), server(&lab), true, down.clone());
+    let kernel = kernel_server_joined(&lab, down.clone());
     let second = lab.path(1).stack_addr(false);
     let (sha, late, told, info) = in_lab(&lab, || async {
         let stack = stack_on(&lab, 2, false).build().expect("stack");
@@ -115,7 +132,7 @@ fn our_remove_addr_makes_the_kernel_drop_the_subflow() {
     // The kernel sends too: a server that shut its side at once would
     // refuse our join (it takes joins only while established).
     let down = pattern(7, len);
-    let kernel = kernel_server(lab.ns(), server(&lab), true, down.clone());
+    let kernel = kernel_server_joined(&lab, down.clone());
     let second = lab.path(1).stack_addr(false);
     let (info, got) = in_lab(&lab, || async {
         let stack = stack_on(&lab, 2, false).build().expect("stack");
@@ -159,7 +176,7 @@ fn the_kernels_remove_addr_closes_our_subflow() {
     lab.endpoint(1, "signal id 7").expect("signal endpoint");
     let len = 96 * MIB;
     let down = pattern(8, len);
-    let kernel = kernel_server(lab.ns(), server(&lab), true, down.clone());
+    let kernel = kernel_server_joined(&lab, down.clone());
     let announced = lab.path(1).kernel_addr(false);
     let ns = lab.ns().name().to_owned();
     let (sha, late, info) = in_lab(&lab, || async {

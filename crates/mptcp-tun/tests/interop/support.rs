@@ -9,6 +9,7 @@ use mptcp_tun::{ConnectionInfo, MptcpStream, StackBuilder, TcpState};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::Stdio;
 use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -214,18 +215,9 @@ pub fn kernel_exchange_with(
 }
 
 /// A kernel server on `addr`'s port (MPTCP or plain TCP) accepting one
-/// connection and exchanging `send` with it, on a thread inside `ns`. It
-/// listens on every address, as joins to its other addresses need.
-pub fn kernel_server(
-    ns: &Netns,
-    addr: SocketAddr,
-    mptcp: bool,
-    send: Vec<u8>,
-) -> JoinHandle<io::Result<KernelEnd>> {
-    kernel_server_with(ns, addr, mptcp, send, KernelPlan::PLAIN)
-}
-
-/// [`kernel_server`], exchanging as `plan` says.
+/// connection and exchanging `send` with it as `plan` says, on a thread
+/// inside `ns`. It listens on every address, as joins to its other
+/// addresses need.
 pub fn kernel_server_with(
     ns: &Netns,
     addr: SocketAddr,
@@ -435,4 +427,27 @@ impl Drop for Capture {
             let _ = child.wait();
         }
     }
+}
+
+/// `nft -f -` inside the lab's namespace.
+pub fn nft(lab: &TunLab, input: &str) -> String {
+    let mut child = lab
+        .ns()
+        .exec(&["nft", "-f", "-"])
+        .expect("nft")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nft (package nftables)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("nft input");
+    let out = child.wait_with_output().expect("nft");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nft -f: {err}\n{input}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
