@@ -26,6 +26,7 @@
 //! segments; ssthresh takes that value. Slow start is NewReno's.
 
 use super::coupled::{self, AckCounter, Own, Path, bytes_per_increment, own_path};
+use super::reno::WindowUndo;
 use super::{
     AckEvent, CcAlgorithm, CcContext, CongestionControl, INITIAL_WINDOW_SEGMENTS, LossEvent,
     min_window, slow_start_increase,
@@ -42,6 +43,8 @@ pub struct Balia {
     cwnd: u64,
     ssthresh: u64,
     counter: AckCounter,
+    /// The window before the last congestion event, for its undo.
+    undo: WindowUndo,
 }
 
 impl Balia {
@@ -53,6 +56,7 @@ impl Balia {
             cwnd: INITIAL_WINDOW_SEGMENTS * u64::from(mss),
             ssthresh: u64::MAX,
             counter: AckCounter::default(),
+            undo: WindowUndo::default(),
         }
     }
 
@@ -152,16 +156,23 @@ impl CongestionControl for Balia {
     }
 
     fn on_congestion_event(&mut self, _loss: &LossEvent, ctx: &CcContext<'_>) {
+        self.undo.save(self.cwnd, self.ssthresh);
         self.ssthresh = self.reduced(ctx);
         self.cwnd = self.ssthresh;
         self.counter.reset();
     }
 
     fn on_rto(&mut self, _now: Instant, _in_flight: u64, ctx: &CcContext<'_>) {
+        self.undo.clear();
         self.ssthresh = self.reduced(ctx);
         // RFC 5681 §3.1: the loss window is one segment.
         self.cwnd = u64::from(self.mss);
         self.counter.reset();
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        // NewReno's undo (see `WindowUndo`).
+        self.undo.restore(&mut self.cwnd, &mut self.ssthresh);
     }
 
     fn set_mss(&mut self, mss: u32) {

@@ -19,6 +19,7 @@
 //! threshold is exactly `cwnd` and LIA is NewReno.
 
 use super::coupled::{self, AckCounter, Own, Path};
+use super::reno::WindowUndo;
 use super::{
     AckEvent, CcAlgorithm, CcContext, CongestionControl, INITIAL_WINDOW_SEGMENTS, LossEvent,
     min_window, slow_start_increase,
@@ -32,6 +33,8 @@ pub struct Lia {
     cwnd: u64,
     ssthresh: u64,
     counter: AckCounter,
+    /// The window before the last congestion event, for its undo.
+    undo: WindowUndo,
 }
 
 impl Lia {
@@ -43,6 +46,7 @@ impl Lia {
             cwnd: INITIAL_WINDOW_SEGMENTS * u64::from(mss),
             ssthresh: u64::MAX,
             counter: AckCounter::default(),
+            undo: WindowUndo::default(),
         }
     }
 
@@ -142,6 +146,7 @@ impl CongestionControl for Lia {
     }
 
     fn on_congestion_event(&mut self, loss: &LossEvent, _ctx: &CcContext<'_>) {
+        self.undo.save(self.cwnd, self.ssthresh);
         // RFC 6356 §3: the decrease is standard TCP's, RFC 5681 §3.1
         // equation (4).
         self.ssthresh = (loss.in_flight / 2).max(min_window(self.mss));
@@ -150,10 +155,16 @@ impl CongestionControl for Lia {
     }
 
     fn on_rto(&mut self, _now: Instant, in_flight: u64, _ctx: &CcContext<'_>) {
+        self.undo.clear();
         self.ssthresh = (in_flight / 2).max(min_window(self.mss));
         // RFC 5681 §3.1: the loss window is one segment.
         self.cwnd = u64::from(self.mss);
         self.counter.reset();
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        // NewReno's undo (see `WindowUndo`).
+        self.undo.restore(&mut self.cwnd, &mut self.ssthresh);
     }
 
     fn set_mss(&mut self, mss: u32) {

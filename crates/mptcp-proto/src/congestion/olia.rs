@@ -33,6 +33,7 @@
 //! `tcp_reno_ssthresh`), never below two segments.
 
 use super::coupled::{self, Fraction, Own, Path, own_path};
+use super::reno::WindowUndo;
 use super::{
     AckEvent, CcAlgorithm, CcContext, CongestionControl, INITIAL_WINDOW_SEGMENTS, LossEvent,
     min_window, slow_start_increase,
@@ -53,6 +54,8 @@ pub struct Olia {
     between_losses: u64,
     /// l2_r: bytes acknowledged since the last loss.
     since_loss: u64,
+    /// The window before the last congestion event, for its undo.
+    undo: WindowUndo,
 }
 
 impl Olia {
@@ -66,6 +69,7 @@ impl Olia {
             growth: Fraction::default(),
             between_losses: 0,
             since_loss: 0,
+            undo: WindowUndo::default(),
         }
     }
 
@@ -178,6 +182,7 @@ impl CongestionControl for Olia {
     }
 
     fn on_congestion_event(&mut self, _loss: &LossEvent, _ctx: &CcContext<'_>) {
+        self.undo.save(self.cwnd, self.ssthresh);
         self.start_loss_interval();
         self.ssthresh = self.halved();
         self.cwnd = self.ssthresh;
@@ -185,11 +190,17 @@ impl CongestionControl for Olia {
     }
 
     fn on_rto(&mut self, _now: Instant, _in_flight: u64, _ctx: &CcContext<'_>) {
+        self.undo.clear();
         self.start_loss_interval();
         self.ssthresh = self.halved();
         // RFC 5681 §3.1: the loss window is one segment.
         self.cwnd = u64::from(self.mss);
         self.growth.reset();
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        // NewReno's undo (see `WindowUndo`).
+        self.undo.restore(&mut self.cwnd, &mut self.ssthresh);
     }
 
     fn set_mss(&mut self, mss: u32) {

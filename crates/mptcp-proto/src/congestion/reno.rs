@@ -14,8 +14,38 @@ pub struct NewReno {
     ssthresh: u64,
     /// Bytes acknowledged in congestion avoidance since the last increase.
     acked_in_ca: u64,
-    /// (cwnd, ssthresh) before the last congestion event, for its undo.
-    undo: Option<(u64, u64)>,
+    undo: WindowUndo,
+}
+
+/// The window and threshold before the last congestion event, for its
+/// undo (RFC 9438 §4.9.2 applied to them alone); shared by the
+/// controllers whose state they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WindowUndo(Option<(u64, u64)>);
+
+impl WindowUndo {
+    /// A congestion event is about to reduce `cwnd` and `ssthresh`.
+    pub(super) fn save(&mut self, cwnd: u64, ssthresh: u64) {
+        self.0 = Some((cwnd, ssthresh));
+    }
+
+    /// A timeout: its response is not undone.
+    pub(super) fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    /// The event proved spurious: back to the saved values, unless the
+    /// window grew past them since. Returns whether anything changed.
+    pub(super) fn restore(&mut self, cwnd: &mut u64, ssthresh: &mut u64) -> bool {
+        match self.0.take() {
+            Some((c, s)) if *cwnd < c => {
+                *cwnd = c;
+                *ssthresh = (*ssthresh).max(s);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl NewReno {
@@ -26,7 +56,7 @@ impl NewReno {
             cwnd: INITIAL_WINDOW_SEGMENTS * u64::from(mss),
             ssthresh: u64::MAX,
             acked_in_ca: 0,
-            undo: None,
+            undo: WindowUndo::default(),
         }
     }
 }
@@ -65,7 +95,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_congestion_event(&mut self, loss: &LossEvent, _ctx: &CcContext<'_>) {
-        self.undo = Some((self.cwnd, self.ssthresh));
+        self.undo.save(self.cwnd, self.ssthresh);
         // RFC 5681 §3.1 equation (4).
         self.ssthresh = (loss.in_flight / 2).max(min_window(self.mss));
         self.cwnd = self.ssthresh;
@@ -77,17 +107,11 @@ impl CongestionControl for NewReno {
         // RFC 5681 §3.1: the loss window is one segment.
         self.cwnd = u64::from(self.mss);
         self.acked_in_ca = 0;
-        self.undo = None;
+        self.undo.clear();
     }
 
     fn on_spurious_congestion(&mut self, _now: Instant) {
-        // As CUBIC's undo (RFC 9438 §4.9.2), for the window and threshold
-        // alone: only ever back up, never below what grew since.
-        if let Some((cwnd, ssthresh)) = self.undo.take()
-            && self.cwnd < cwnd
-        {
-            self.cwnd = cwnd;
-            self.ssthresh = self.ssthresh.max(ssthresh);
+        if self.undo.restore(&mut self.cwnd, &mut self.ssthresh) {
             self.acked_in_ca = 0;
         }
     }

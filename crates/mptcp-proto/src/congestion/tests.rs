@@ -215,3 +215,28 @@ fn cubic_keeps_a_window_that_grew_past_the_saved_one() {
     cc.on_spurious_congestion(Instant::ZERO);
     assert_eq!(cc.cwnd(), grown);
 }
+
+#[test]
+fn every_controller_undoes_a_spurious_event_but_not_a_timeout() {
+    let view = [SubflowCcView {
+        cwnd: 10_000,
+        srtt: Duration::from_millis(20),
+        mss: MSS,
+        is_self: true,
+        loss_interval: 0,
+    }];
+    for &alg in CcAlgorithm::ALL {
+        let mut cc = alg.build(MSS);
+        let before = cc.cwnd();
+        cc.on_congestion_event(&loss(1, before), &ctx(&view));
+        assert!(cc.cwnd() < before, "{alg}");
+        cc.on_spurious_congestion(Instant::ZERO);
+        assert_eq!(cc.cwnd(), before, "{alg}");
+        cc.on_spurious_congestion(Instant::ZERO);
+        assert_eq!(cc.cwnd(), before, "{alg}: once");
+        cc.on_congestion_event(&loss(2, before), &ctx(&view));
+        cc.on_rto(Instant::ZERO, before, &ctx(&view));
+        cc.on_spurious_congestion(Instant::ZERO);
+        assert_eq!(cc.cwnd(), u64::from(MSS), "{alg}: a timeout stays");
+    }
+}
