@@ -564,14 +564,23 @@ fn a_join_after_our_data_fin_was_acknowledged_is_established_and_carries_data() 
     });
     // The client writes only once the join is there.
     n.run(3000);
-    assert!(fin_seen.borrow().1, "the server's DATA_FIN was acknowledged");
+    assert!(
+        fin_seen.borrow().1,
+        "the server's DATA_FIN was acknowledged"
+    );
     assert_eq!(n.server_mib(Mib::MPJoinAckRx), 1, "the join completed");
     n.to_send[0] = up.clone();
     n.run_to_end(30_000);
     assert!(n.got[0] == b"ok" && n.eof[0]);
     assert!(n.got[1] == up, "{} of {}", n.got[1].len(), up.len());
     assert!(n.eof[1]);
-    let server = n.accepted.and_then(|h| n.server.connection(h)).expect("server");
+    let server = n
+        .accepted
+        .and_then(|h| n.server.connection(h))
+        .expect("server");
     let joined = &server.info().subflows[1];
-    assert!(joined.bytes_received > 0, "it carried the client's data: {joined:?}");
+    assert!(
+        joined.bytes_received > 0,
+        "it carried the client's data: {joined:?}"
+    );
 }
