@@ -3,6 +3,7 @@
 //! Windows are kept in bytes; the cubic function is evaluated in segments,
 //! as the RFC writes it.
 
+use super::reno::undone_ssthresh;
 use super::{
     AckEvent, CcAlgorithm, CcContext, CongestionControl, INITIAL_WINDOW_SEGMENTS, LossEvent,
     min_window, slow_start_increase,
@@ -199,7 +200,7 @@ impl CongestionControl for Cubic {
             return;
         }
         self.cwnd = u.cwnd;
-        self.ssthresh = u.ssthresh;
+        self.ssthresh = undone_ssthresh(u.cwnd, u.ssthresh);
         self.w_max = u.w_max;
         self.k = u.k;
         self.epoch_start = u.epoch_start;

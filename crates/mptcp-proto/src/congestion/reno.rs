@@ -40,7 +40,7 @@ impl WindowUndo {
         match self.0.take() {
             Some((c, s)) if *cwnd < c => {
                 *cwnd = c;
-                *ssthresh = (*ssthresh).max(s);
+                *ssthresh = (*ssthresh).max(undone_ssthresh(c, s));
                 true
             }
             _ => false,
@@ -122,4 +122,13 @@ impl CongestionControl for NewReno {
         }
         self.mss = mss.max(1);
     }
+}
+
+/// The slow-start threshold after undoing a congestion event that saved
+/// `cwnd` and `ssthresh`: the saved one, except that an event in the
+/// initial slow start is undone into congestion avoidance at the restored
+/// window. HyStart++ ended at the loss (RFC 9406 §4.3 uses it only in the
+/// initial slow start), and slow start resumed without it would overshoot.
+pub(super) fn undone_ssthresh(cwnd: u64, ssthresh: u64) -> u64 {
+    if ssthresh == u64::MAX { cwnd } else { ssthresh }
 }

@@ -161,7 +161,7 @@ fn reno_undoes_a_spurious_reduction_once() {
     assert_eq!(cc.cwnd(), 6_000);
     cc.on_spurious_congestion(Instant::ZERO);
     assert_eq!(cc.cwnd(), 12_000);
-    assert_eq!(cc.ssthresh(), u64::MAX, "back in slow start");
+    assert_eq!(cc.ssthresh(), 12_000, "in congestion avoidance: HyStart++ is over");
     cc.on_congestion_event(&loss(2, 12_000), &ctx(&[]));
     cc.on_rto(Instant::ZERO, 12_000, &ctx(&[]));
     cc.on_spurious_congestion(Instant::ZERO);
