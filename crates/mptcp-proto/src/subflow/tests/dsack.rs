@@ -245,3 +245,56 @@ fn reordering_beyond_rack_window_is_undone_end_to_end() {
     assert_eq!(w.server().stats().dsacks_sent, 1);
     assert_eq!(w.client().rtx.reo_wnd_mult(), 2);
 }
+
+#[test]
+fn a_segment_straddling_rcv_nxt_keeps_its_new_part_and_reports_the_old() {
+    let mut w = Wire::new(10, 1 << 20);
+    w.run_until(secs(1), |w| {
+        w.server
+            .sf
+            .as_ref()
+            .is_some_and(|s| s.state() == TcpState::Established)
+            && w.flight.is_empty()
+    });
+    let now = w.now;
+    let sf = w.server.sf.as_mut().expect("server");
+    let owner = &mut w.server.owner;
+    let data = pattern(1600);
+    let start = sf.rcv.nxt;
+    let seg = |seq: SubflowSeq, payload: &'static [u8], ack: SubflowSeq| SegmentIn {
+        seq,
+        ack,
+        flags: TcpFlags::ACK,
+        window: u16::MAX,
+        payload,
+        mss: None,
+        wscale: None,
+        sack_permitted: false,
+        sack: None,
+        timestamps: None,
+        mptcp: MptcpOptionList::new(),
+        malformed_options: 0,
+    };
+    let data: &'static [u8] = data.leak();
+    let ack = sf.snd.nxt;
+    sf.handle_segment(now, &seg(start, &data[..1000], ack), owner, &[]);
+    let mut buf = [0u8; 1600];
+    while sf.poll_transmit(now, owner, &mut buf).is_some() {}
+    // Bytes 600..1600: the first 400 are old.
+    sf.handle_segment(now, &seg(start + 600, &data[600..], ack), owner, &[]);
+    assert_eq!(owner.rx, data, "the new part delivered, once");
+    let len = sf.poll_transmit(now, owner, &mut buf).expect("an ACK");
+    let ip = IpPacket::parse(&buf[..len]).expect("ip");
+    let tcp = ip.tcp().expect("tcp");
+    let out = SegmentIn::from_tcp(&tcp);
+    assert_eq!(out.ack, start + 1600);
+    let blocks = out.sack.expect("a SACK option");
+    assert_eq!(
+        blocks.as_slice(),
+        &[SackBlock {
+            left: start + 600,
+            right: start + 1000,
+        }]
+    );
+    assert_eq!(sf.stats().dsacks_sent, 1);
+}
