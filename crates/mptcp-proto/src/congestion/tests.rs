@@ -161,7 +161,11 @@ fn reno_undoes_a_spurious_reduction_once() {
     assert_eq!(cc.cwnd(), 6_000);
     cc.on_spurious_congestion(Instant::ZERO);
     assert_eq!(cc.cwnd(), 12_000);
-    assert_eq!(cc.ssthresh(), 12_000, "in congestion avoidance: HyStart++ is over");
+    assert_eq!(
+        cc.ssthresh(),
+        12_000,
+        "in congestion avoidance: HyStart++ is over"
+    );
     cc.on_congestion_event(&loss(2, 12_000), &ctx(&[]));
     cc.on_rto(Instant::ZERO, 12_000, &ctx(&[]));
     cc.on_spurious_congestion(Instant::ZERO);

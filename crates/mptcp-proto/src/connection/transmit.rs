@@ -48,6 +48,19 @@ fn max_chunk(mss: u64) -> u64 {
     (u64::from(u16::MAX) / mss.max(1)).max(1) * mss
 }
 
+/// Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): of `space`
+/// bytes of room, only whole segments of `mss`, unless that room takes
+/// all `unsent` data or nothing is in flight. A segment cut to fit what
+/// is left of the window costs a packet, and on a path that loses packets
+/// whatever their size, a share of the loss budget, for a few bytes.
+fn whole_segments(space: u64, mss: u64, unsent: u64, in_flight: u64) -> u64 {
+    if space >= unsent || in_flight == 0 || mss == 0 {
+        space
+    } else {
+        space / mss * mss
+    }
+}
+
 /// The data-level retransmission timer: when the DATA_ACK stops moving,
 /// the oldest unacknowledged data is reinjected on another subflow (the
 /// Linux kernel's MPTCP retransmission timer does the same).
@@ -260,7 +273,12 @@ impl Connection {
                 cwnd: e.sf.cwnd(),
                 in_flight: e.sf.in_flight(),
                 unacked: unacked(&e.sf.view()),
-                send_space: e.sf.send_space(),
+                send_space: whole_segments(
+                    e.sf.send_space(),
+                    u64::from(e.sf.send_mss()),
+                    self.data.send.unsent(),
+                    e.sf.in_flight(),
+                ),
                 mss: e.sf.send_mss(),
                 backup: e.path.backup || e.path.peer_backup,
                 in_recovery: e.sf.in_recovery(),
@@ -286,13 +304,10 @@ impl Connection {
         let sf = &mut entry.sf;
         let mss = u64::from(sf.send_mss());
         let unsent = self.data.send.unsent();
-        let space = sf.send_space();
+        let space = whole_segments(sf.send_space(), mss, unsent, sf.in_flight());
         let mut pushed = false;
-        // Sender-side silly window avoidance: a full segment, all that is
-        // left, or something when the pipe is empty.
         if unsent > 0
             && space > 0
-            && (space >= mss || space >= unsent || sf.in_flight() == 0)
             && let Some((dsn, bytes)) = self.data.send.take_new(space.min(max_chunk(mss)) as usize)
         {
             sf.push(bytes, Some(dsn), None);

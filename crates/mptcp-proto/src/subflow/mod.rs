@@ -507,7 +507,16 @@ impl Subflow {
     /// Option bytes the owner adds to every data segment (e.g. a DSS
     /// mapping); [`Subflow::send_mss`] leaves room for them.
     pub fn set_option_reserve(&mut self, bytes: u32) {
+        if self.option_reserve == bytes {
+            return;
+        }
         self.option_reserve = bytes;
+        // The controller counts in the segments that really go out (a
+        // server learns its reserve only after the handshake).
+        if self.state.is_synchronized() {
+            let mss = self.send_mss();
+            self.cc.set_mss(mss);
+        }
     }
 
     /// Tell the subflow whether the owner has data waiting for window space,
