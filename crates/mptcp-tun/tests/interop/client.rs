@@ -2,12 +2,13 @@
 //! an announced address, checksums, and a server without MPTCP.
 
 use crate::support::{
-    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, in_lab, kernel_server_with, kinfo, lab,
-    pattern, sha256, stack_on,
+    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, kernel_server_with,
+    kinfo, lab, pattern, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
-use mptcp_tun::{FallbackReason, Mib, MptcpVersion, StackBuilder};
+use mptcp_tun::{ConnectionInfo, FallbackReason, Mib, MptcpVersion, StackBuilder};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 const MIB: usize = 1 << 20;
@@ -21,7 +22,16 @@ fn exchange(
     mptcp_server: bool,
     len: usize,
 ) -> (KernelEnd, OurEnd, MptcpCounters) {
-    exchange_with(lab, builder, v6, mptcp_server, len, KernelPlan::PLAIN)
+    let (k, ours, delta, _) = exchange_with(
+        lab,
+        builder,
+        v6,
+        mptcp_server,
+        len,
+        KernelPlan::PLAIN,
+        |_| true,
+    );
+    (k, ours, delta)
 }
 
 /// The kernel's server writes its first block, then waits for our join
@@ -33,7 +43,9 @@ const JOINED: KernelPlan = KernelPlan {
     join_counter: Some("MPJoinAckRx"),
 };
 
-/// [`exchange`], the kernel's server running as `plan` says.
+/// [`exchange`], the kernel's server running as `plan` says and our
+/// client waiting for `ready` before it writes; returns the connection as
+/// `ready` saw it too.
 fn exchange_with(
     lab: &TunLab,
     builder: StackBuilder,
@@ -41,16 +53,19 @@ fn exchange_with(
     mptcp_server: bool,
     len: usize,
     plan: KernelPlan,
-) -> (KernelEnd, OurEnd, MptcpCounters) {
+    ready: impl FnMut(&ConnectionInfo) -> bool + Send,
+) -> (KernelEnd, OurEnd, MptcpCounters, ConnectionInfo) {
     let up = pattern(1, len);
     let down = pattern(2, len);
     let server = SocketAddr::new(lab.path(0).kernel_addr(v6), 5201);
     let before = lab.ns().counters().expect("counters");
     let kernel = kernel_server_with(lab.ns(), server, mptcp_server, down.clone(), plan);
-    let ours = in_lab(lab, || async {
+    let (ours, ready) = in_lab(lab, || async {
         let stack = builder.build()?;
         let s = stack.connect(server).await?;
-        crate::support::our_exchange(s, &up, &stack).await
+        let ready = s.wait_info(ready).await?;
+        let ours = crate::support::our_exchange(s, &up, &stack).await?;
+        io::Result::Ok((ours, ready))
     })
     .expect("our end");
     let kernel = kernel.join().expect("kernel thread").expect("kernel end");
@@ -63,7 +78,7 @@ fn exchange_with(
         sha256(&down),
         "we got the kernel's bytes"
     );
-    (kernel, ours, delta)
+    (kernel, ours, delta, ready)
 }
 
 /// Test 1 (and 9): 32 MiB each way over one path; the kernel's token is
@@ -118,7 +133,9 @@ fn our_client_one_path_ipv6() {
 /// carry data, no HMAC failure on either side.
 fn two_paths(v6: bool) {
     let Some((lab, _serial)) = lab(2) else { return };
-    let (k, ours, delta) = exchange_with(&lab, stack_on(&lab, 2, v6), v6, true, 32 * MIB, JOINED);
+    let b = stack_on(&lab, 2, v6);
+    let (k, ours, delta, _) =
+        exchange_with(&lab, b, v6, true, 32 * MIB, JOINED, |i| established(i, 2));
     assert_eq!(delta.get("MPJoinSynRx"), 1, "{delta}");
     assert_eq!(delta.get("MPJoinAckRx"), 1, "{delta}");
     assert_eq!(delta.get("MPJoinAckHMacFailure"), 0);
@@ -163,14 +180,22 @@ fn our_client_joins_an_address_the_kernel_announces() {
     let Some((lab, _serial)) = lab(2) else { return };
     lab.endpoint(1, "signal").expect("signal endpoint");
     let announced: IpAddr = lab.path(1).kernel_addr(false);
-    let (_k, ours, delta) =
-        exchange_with(&lab, stack_on(&lab, 2, false), false, true, 8 * MIB, JOINED);
+    // Our client writes only once its join to the announced address is
+    // established, so the transfer cannot end before it (and the list at
+    // the end may have dropped it): checked as it was then.
+    let to_announced = move |i: &ConnectionInfo| {
+        i.subflows
+            .iter()
+            .any(|s| s.tuple.remote.ip() == announced && s.srtt.is_some())
+    };
+    let b = stack_on(&lab, 2, false);
+    let (_k, ours, delta, ready) =
+        exchange_with(&lab, b, false, true, 8 * MIB, JOINED, to_announced);
     assert_eq!(delta.get("AddAddrTx"), 1, "{delta}");
     assert_eq!(ours.counters.get(Mib::AddAddr), 1, "HMAC verified");
     assert_eq!(ours.counters.get(Mib::AddAddrDrop), 0);
     assert_eq!(delta.get("EchoAdd"), 1, "the kernel saw our echo");
-    let joined = ours
-        .info
+    let joined = ready
         .subflows
         .iter()
         .find(|s| s.tuple.remote.ip() == announced)
@@ -190,9 +215,15 @@ fn flag_c_keeps_us_off_the_kernels_initial_address() {
         .expect("sysctl");
     lab.endpoint(1, "signal").expect("signal endpoint");
     let initial = SocketAddr::new(lab.path(0).kernel_addr(false), 5201);
-    let (_k, ours, delta) =
-        exchange_with(&lab, stack_on(&lab, 2, false), false, true, 4 * MIB, JOINED);
-    let remotes: Vec<SocketAddr> = ours.info.subflows.iter().map(|s| s.tuple.remote).collect();
+    let announced = lab.path(1).kernel_addr(false);
+    let to_announced = move |i: &ConnectionInfo| {
+        i.subflows
+            .iter()
+            .any(|s| s.tuple.remote.ip() == announced && s.srtt.is_some())
+    };
+    let b = stack_on(&lab, 2, false);
+    let (_k, _, delta, ready) = exchange_with(&lab, b, false, true, 4 * MIB, JOINED, to_announced);
+    let remotes: Vec<SocketAddr> = ready.subflows.iter().map(|s| s.tuple.remote).collect();
     assert_eq!(
         remotes.iter().filter(|r| **r == initial).count(),
         1,
