@@ -7,7 +7,7 @@ use crate::support::{
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
-use mptcp_tun::{ConnectionInfo, FallbackReason, Mib, MptcpVersion, StackBuilder};
+use mptcp_tun::{ConnectionInfo, FallbackReason, Mib, MptcpVersion, StackBuilder, TcpState};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -186,7 +186,7 @@ fn our_client_joins_an_address_the_kernel_announces() {
     let to_announced = move |i: &ConnectionInfo| {
         i.subflows
             .iter()
-            .any(|s| s.tuple.remote.ip() == announced && s.srtt.is_some())
+            .any(|s| s.tuple.remote.ip() == announced && s.state == TcpState::Established)
     };
     let b = stack_on(&lab, 2, false);
     let (_k, ours, delta, ready) =
@@ -200,7 +200,7 @@ fn our_client_joins_an_address_the_kernel_announces() {
         .iter()
         .find(|s| s.tuple.remote.ip() == announced)
         .expect("a subflow to the announced address");
-    assert!(joined.srtt.is_some(), "its handshake completed: {joined:?}");
+    assert_eq!(joined.state, TcpState::Established, "{joined:?}");
     assert!(delta.get("MPJoinAckRx") >= 1);
 }
 
@@ -219,7 +219,7 @@ fn flag_c_keeps_us_off_the_kernels_initial_address() {
     let to_announced = move |i: &ConnectionInfo| {
         i.subflows
             .iter()
-            .any(|s| s.tuple.remote.ip() == announced && s.srtt.is_some())
+            .any(|s| s.tuple.remote.ip() == announced && s.state == TcpState::Established)
     };
     let b = stack_on(&lab, 2, false);
     let (_k, _, delta, ready) = exchange_with(&lab, b, false, true, 4 * MIB, JOINED, to_announced);
