@@ -176,13 +176,22 @@ fn the_kernels_remove_addr_closes_our_subflow() {
     lab.endpoint(1, "signal id 7").expect("signal endpoint");
     let len = 96 * MIB;
     let down = pattern(8, len);
+    let before = lab.ns().counters().expect("counters");
     let kernel = kernel_server_joined(&lab, down.clone());
     let announced = lab.path(1).kernel_addr(false);
     let ns = lab.ns().name().to_owned();
     let (sha, late, info) = in_lab(&lab, || async {
         let stack = stack_on(&lab, 2, false).build().expect("stack");
         let mut s = stack.connect(server(&lab)).await.expect("connect");
-        joined(&s).await;
+        // The join to the announced address itself, before the endpoint
+        // goes: two established subflows could be the other join.
+        s.wait_info(|i| {
+            i.subflows
+                .iter()
+                .any(|f| f.tuple.remote.ip() == announced && f.state == TcpState::Established)
+        })
+        .await
+        .expect("a subflow to the announced address");
         let (sha, late) = read_all(&mut s, len, announced, |_| {
             let st = std::process::Command::new("ip")
                 .args(["-n", &ns, "mptcp", "endpoint", "delete", "id", "7"])
@@ -198,7 +207,12 @@ fn the_kernels_remove_addr_closes_our_subflow() {
     let k = kernel.join().expect("kernel thread").expect("kernel end");
     assert_eq!(sha, sha256(&down), "we got the kernel's bytes");
     assert!(!kinfo(&k).fallback());
-    assert_eq!(info.counters.get(Mib::RmAddr), 1, "{:?}", info.counters);
+    let delta = lab.ns().counters().expect("counters").delta(&before);
+    let why = format!(
+        "kernel: {delta}; ours: {:?}; {:?}",
+        info.counters, info.subflows
+    );
+    assert_eq!(info.counters.get(Mib::RmAddr), 1, "{why}");
     // Three subflows into one buffer: the kernel kept to the shared window.
     assert_eq!(info.counters.get(Mib::RcvPruned), 0, "{:?}", info.counters);
     let there = info
