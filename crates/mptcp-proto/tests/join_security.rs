@@ -325,17 +325,19 @@ fn connection_info_agrees_across_the_two_ends() {
     assert!(client.subflows[0].srtt.is_some());
 }
 
-#[test]
-fn a_signalled_address_is_announced_echoed_and_joined() {
-    let second = ip("192.0.2.3");
-    let mut client = Endpoint::new(EndpointConfig {
-        seed: 21,
-        ..EndpointConfig::default()
-    });
-    let mut server = Endpoint::new(EndpointConfig {
-        seed: 22,
-        ..EndpointConfig::default()
-    });
+/// A client and a server that announces `second` besides its own
+/// address, speaking `version`, seeded from `seed`; the client connecting.
+fn signalling_pair(second: IpAddr, version: MptcpVersion, seed: u64) -> (Net, ConnectionHandle) {
+    let config = |seed| {
+        let mut c = EndpointConfig {
+            seed,
+            ..EndpointConfig::default()
+        };
+        c.connection.mptcp.version = version;
+        c
+    };
+    let mut client = Endpoint::new(config(seed));
+    let mut server = Endpoint::new(config(seed + 1));
     client.add_address(ip(CLIENT), 1500);
     server.add_address(ip(SERVER), 1500);
     server.add_address(second, 1500);
@@ -344,7 +346,7 @@ fn a_signalled_address_is_announced_echoed_and_joined() {
     let conn = client
         .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
         .expect("connect");
-    let mut net = Net {
+    let net = Net {
         now: Instant::ZERO,
         client,
         server,
@@ -354,6 +356,13 @@ fn a_signalled_address_is_announced_echoed_and_joined() {
         received: 0,
         lose_add_addr: 0,
     };
+    (net, conn)
+}
+
+#[test]
+fn a_signalled_address_is_announced_echoed_and_joined() {
+    let second = ip("192.0.2.3");
+    let (mut net, conn) = signalling_pair(second, MptcpVersion::V1, 21);
     net.run(20);
     net.transfer(100_000);
     net.run(1100);
@@ -377,34 +386,7 @@ fn a_signalled_address_is_announced_echoed_and_joined() {
 #[test]
 fn a_v0_add_addr_is_not_echoed_and_is_joined() {
     let second = ip("192.0.2.3");
-    let v0 = |seed| {
-        let mut c = EndpointConfig {
-            seed,
-            ..EndpointConfig::default()
-        };
-        c.connection.mptcp.version = MptcpVersion::V0;
-        c
-    };
-    let mut client = Endpoint::new(v0(23));
-    let mut server = Endpoint::new(v0(24));
-    client.add_address(ip(CLIENT), 1500);
-    server.add_address(ip(SERVER), 1500);
-    server.add_address(second, 1500);
-    server.signal_address(second, None);
-    server.listen(80);
-    let conn = client
-        .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
-        .expect("connect");
-    let mut net = Net {
-        now: Instant::ZERO,
-        client,
-        server,
-        to_attacker: Vec::new(),
-        conn,
-        accepted: None,
-        received: 0,
-        lose_add_addr: 0,
-    };
+    let (mut net, conn) = signalling_pair(second, MptcpVersion::V0, 23);
     net.run(20);
     net.transfer(100_000);
     net.run(3000);
