@@ -67,8 +67,27 @@ impl Batch {
     }
 }
 
+/// Ends what the application waits on when the driver stops while it
+/// still waits (a panic in the engine unwinds through here, or every
+/// device failed): its calls then fail at once instead of hanging while
+/// peers time out.
+struct StopGuard(Arc<Shared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("the stack's driver panicked; every connection is aborted");
+        }
+        let mut st = self.0.lock();
+        st.stop();
+        self.0.unlock(st);
+        self.0.rounds.notify_waiters();
+    }
+}
+
 /// Run until no application handle and no connection is left.
 pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
+    let _stop = StopGuard(shared.clone());
     let slot = devices
         .iter()
         .map(|d| match d.tun.get_ref().offload() {
@@ -113,6 +132,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
         let idle = shared.handles() == 0 && st.ep.connection_count() == 0;
         drop(st);
         if idle {
+            return;
+        }
+        if devices.iter().all(|d| d.dead) {
+            // Nothing can arrive or leave any more: the guard ends what
+            // the application waits on.
+            tracing::error!("every device is unreadable; the stack stops");
             return;
         }
         let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
@@ -305,3 +330,6 @@ fn send_batch(devices: &[Device], tx: &Batch) {
         i = j;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! `MptcpListener`: connections to a port of every path's address.
 
-use crate::shared::{ListenSlot, Shared};
+use crate::shared::{ListenSlot, Shared, driver_stopped};
 use crate::{MptcpStream, Stack};
 use std::future::poll_fn;
 use std::io;
@@ -37,8 +37,14 @@ pub struct MptcpListener {
 impl MptcpListener {
     /// Listen on `port`.
     pub fn bind(stack: &Stack, port: u16) -> io::Result<MptcpListener> {
-        let shared = stack.shared().clone();
+        Self::bind_shared(stack.shared().clone(), port)
+    }
+
+    pub(crate) fn bind_shared(shared: Arc<Shared>, port: u16) -> io::Result<MptcpListener> {
         let mut st = shared.lock();
+        if st.stopped() {
+            return Err(driver_stopped());
+        }
         if st.listeners.contains_key(&port) {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
@@ -62,6 +68,9 @@ impl MptcpListener {
     pub async fn accept(&self) -> io::Result<(MptcpStream, SocketAddr)> {
         let (h, id) = poll_fn(|cx| {
             let mut st = self.shared.lock();
+            if st.stopped() {
+                return Poll::Ready(Err(driver_stopped()));
+            }
             let Some(l) = st.listeners.get_mut(&self.port) else {
                 return Poll::Ready(Err(io::Error::other("listener closed")));
             };

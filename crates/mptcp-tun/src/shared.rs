@@ -67,6 +67,9 @@ pub(crate) struct State {
     next_id: u64,
     /// Wakers to call once the lock is released.
     pub(crate) to_wake: Vec<Waker>,
+    /// The driver is gone (it panicked): nothing moves any more, so every
+    /// connection, old or new, ends with an error instead of waiting.
+    stopped: bool,
 }
 
 impl State {
@@ -78,7 +81,30 @@ impl State {
             listeners: HashMap::new(),
             next_id: 1,
             to_wake: Vec::new(),
+            stopped: false,
         }
+    }
+
+    /// The driver stopped: abort what the application waits on (data
+    /// already received stays readable first) and close the listeners.
+    pub(crate) fn stop(&mut self) {
+        self.stopped = true;
+        for s in self.conns.values_mut() {
+            s.closed.get_or_insert(Some(ConnectionError::Aborted));
+            self.to_wake.extend(
+                [s.reader.take(), s.writer.take(), s.waiter.take()]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        for (_, l) in self.listeners.drain() {
+            self.to_wake.extend(l.waker);
+        }
+    }
+
+    /// Whether the driver stopped.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// Start tracking a connection the application now holds.
@@ -88,6 +114,7 @@ impl State {
         let id = self.next_id;
         self.next_id += 1;
         let closed = match self.ep.connection(h).map(|c| c.state()) {
+            _ if self.stopped => Some(Some(ConnectionError::Aborted)),
             Some(ConnState::Closed(e)) => Some(e),
             _ => None,
         };
@@ -162,6 +189,11 @@ impl State {
             }
         }
     }
+}
+
+/// What a call gets once the driver is gone.
+pub(crate) fn driver_stopped() -> std::io::Error {
+    std::io::Error::other("the stack's driver stopped (it panicked); see the log")
 }
 
 /// The shared part of a stack.
