@@ -93,6 +93,73 @@ fn wait_for_line(child: &mut Child, needle: &str) {
     std::thread::spawn(move || for _ in lines {});
 }
 
+/// How long a tool may take for a transfer of a few MiB here, far beyond a
+/// loaded CI run; a hang then fails with what it shows, not after CI's limit.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Wait for a child whose output is piped, for at most [`LIMIT`]. Past
+/// that it is killed and the test fails with its output, the kernel's view
+/// of its sockets and where the child's threads slept.
+fn finish(lab: &TunLab, mut child: Child, what: &str) -> Output {
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|o| Box::new(o) as _));
+    let stderr = drain(child.stderr.take().map(|e| Box::new(e) as _));
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let Some(status) = status else {
+        let sockets = inside(lab, &["ss", "-tinmH"]).output().map(|o| o.stdout);
+        let sockets = String::from_utf8_lossy(&sockets.unwrap_or_default()).into_owned();
+        let tasks = format!("/proc/{}/task", child.id());
+        let wchan: Vec<String> = std::fs::read_dir(&tasks)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|t| std::fs::read_to_string(t.path().join("wchan")).unwrap_or_default())
+            .collect();
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = stdout.join().unwrap_or_default();
+        let err = stderr.join().unwrap_or_default();
+        panic!(
+            "{what} still ran after {LIMIT:?}; its threads slept in {wchan:?}\n\
+             kernel sockets:\n{sockets}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        );
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr.join().expect("stderr"),
+    }
+}
+
+/// Run a command to its end within [`LIMIT`], its output collected.
+fn run(lab: &TunLab, mut cmd: Command, what: &str) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    finish(lab, child, what)
+}
+
 /// A stock iperf3 server made MPTCP with mptcpize, serving one test.
 fn stock_server(lab: &TunLab) -> Child {
     let bind = lab.path(0).kernel_v4.to_string();
@@ -137,9 +204,9 @@ fn perf_client_against_a_stock_iperf3_server() {
         }
         let tun = tun_args(&lab);
         args.extend(tun.iter().map(String::as_str));
-        let ours = inside(&lab, &args).output().expect("mptcp perf client");
+        let ours = run(&lab, inside(&lab, &args), "mptcp perf client");
         ok(&ours, "mptcp perf client");
-        let theirs = server.wait_with_output().expect("iperf3 -s");
+        let theirs = finish(&lab, server, "iperf3 -s");
         ok(&theirs, "iperf3 -s");
         let ours = json(&ours.stdout, "our report");
         let theirs = json(&theirs.stdout, "iperf3's report");
@@ -216,10 +283,10 @@ fn stock_iperf3_client_against_our_perf_server() {
         if reverse {
             client.push("-R");
         }
-        let theirs = inside(&lab, &client).output().expect("iperf3 -c");
+        let theirs = run(&lab, inside(&lab, &client), "iperf3 -c");
         ok(&theirs, "iperf3 -c");
-        let status = ours.wait().expect("mptcp perf server");
-        assert!(status.success(), "mptcp perf server: {status}");
+        let out = finish(&lab, ours, "mptcp perf server");
+        ok(&out, "mptcp perf server");
         let theirs = json(&theirs.stdout, "iperf3's report");
         let counted = if reverse {
             &theirs["end"]["sum_received"]["bytes"]
@@ -270,7 +337,7 @@ fn connect_relays_and_writes_its_statistics() {
         let input = input.clone();
         std::thread::spawn(move || stdin.write_all(&input))
     };
-    let out = child.wait_with_output().expect("mptcp connect");
+    let out = finish(&lab, child, "mptcp connect");
     feeder.join().expect("feeder").expect("stdin");
     ok(&out, "mptcp connect");
     let (got, token) = kernel.join().expect("kernel");
@@ -373,7 +440,7 @@ fn listen_serves_a_kernel_client_and_announces() {
     drop(stdin);
     go.send(()).expect("kernel thread");
     let reply = kernel.join().expect("kernel thread");
-    let out = child.wait_with_output().expect("mptcp listen");
+    let out = finish(&lab, child, "mptcp listen");
     ok(&out, "mptcp listen");
     assert_eq!(reply, b"answer from our server");
     assert!(out.stdout == data, "our stdout has the kernel's bytes");
