@@ -2,6 +2,11 @@
 //!
 //! Exit status: 0 on success, 1 when a run completed but failed (e.g. a
 //! transfer's integrity check), 2 on bad input (arguments, files).
+//!
+//! The stack's own warnings (a device that failed, a driver that stopped)
+//! go to standard error; `MPTCP_LOG` sets what is shown, in
+//! `tracing-subscriber`'s filter syntax (default `warn`; e.g.
+//! `MPTCP_LOG=mptcp_tun=debug`).
 
 mod cmd;
 mod perf;
@@ -43,6 +48,23 @@ enum Command {
     Perf(Box<perf::Args>),
 }
 
+/// Show the stack's warnings on standard error, filtered by `MPTCP_LOG`.
+fn log_to_stderr() {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("MPTCP_LOG") {
+        Ok(spec) => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+            eprintln!("mptcp: MPTCP_LOG={spec:?} ignored: {e}");
+            EnvFilter::new("warn")
+        }),
+        Err(_) => EnvFilter::new("warn"),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 /// A failure the command reports: a one-line message and an exit status.
 #[derive(Debug)]
 pub struct Failure {
@@ -71,6 +93,7 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    log_to_stderr();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

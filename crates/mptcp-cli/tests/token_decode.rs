@@ -430,3 +430,19 @@ fn decode_into_a_closed_pipe_stops_quietly() {
     assert!(status.success(), "{status}: {err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// `MPTCP_LOG` sets what the stack logs to stderr; a filter that does not
+/// parse is named in one line and the command still does its work.
+#[test]
+fn a_bad_log_filter_is_reported_and_ignored() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mptcp"))
+        .args(["token", "0x0123456789abcdef"])
+        .env("MPTCP_LOG", "mptcp_tun=loud")
+        .output()
+        .expect("run mptcp");
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).starts_with("token "), "{out:?}");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("MPTCP_LOG=\"mptcp_tun=loud\" ignored"), "{err}");
+}
