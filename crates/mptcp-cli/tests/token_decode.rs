@@ -444,5 +444,8 @@ fn a_bad_log_filter_is_reported_and_ignored() {
     assert!(stdout(&out).starts_with("token "), "{out:?}");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("MPTCP_LOG=\"mptcp_tun=loud\" ignored"), "{err}");
+    assert!(
+        err.contains("MPTCP_LOG=\"mptcp_tun=loud\" ignored"),
+        "{err}"
+    );
 }
