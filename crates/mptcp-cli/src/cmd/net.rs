@@ -26,7 +26,7 @@ pub struct StackArgs {
     /// Scheduler: minrtt, roundrobin, redundant, ecf, blest.
     #[arg(long, default_value = "minrtt")]
     pub scheduler: String,
-    /// Congestion control of MPTCP subflows: lia, olia, balia, reno, cubic.
+    /// Congestion control of MPTCP subflows: lia, olia, balia, reno, cubic, bbr.
     #[arg(long, default_value = "lia")]
     pub cc: String,
     /// Ask for DSS checksums.

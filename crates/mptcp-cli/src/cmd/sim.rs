@@ -36,7 +36,7 @@ pub struct Args {
     /// Seed: the same seed reproduces the run exactly.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Congestion control: reno, cubic, or the coupled lia, olia, balia
+    /// Congestion control: reno, cubic, bbr, or the coupled lia, olia, balia
     /// (default: cubic for --tcp, lia for MPTCP).
     #[arg(long)]
     cc: Option<String>,

@@ -37,6 +37,7 @@ fn ack(bytes: u64) -> AckEvent {
         rtt: None,
         in_recovery: false,
         cwnd_limited: true,
+        rate: None,
     }
 }
 
@@ -450,7 +451,7 @@ fn in_avoidance(alg: CcAlgorithm, segs: u64) -> Box<dyn CongestionControl> {
         CcAlgorithm::Lia => Box::new(Lia::with_cwnd(MSS, segs * SEG)),
         CcAlgorithm::Olia => Box::new(Olia::with_cwnd(MSS, segs * SEG)),
         CcAlgorithm::Balia => Box::new(Balia::with_cwnd(MSS, segs * SEG)),
-        CcAlgorithm::Reno | CcAlgorithm::Cubic => {
+        CcAlgorithm::Reno | CcAlgorithm::Cubic | CcAlgorithm::Bbr => {
             let mut cc = alg.build(MSS);
             cc.on_congestion_event(&loss(2 * segs * SEG), &ctx(&[]));
             cc

@@ -4,7 +4,11 @@
 //! events (loss detected, once per recovery episode) and retransmission
 //! timeouts; the controller answers with a congestion window in bytes.
 //!
-//! Uncoupled controllers (NewReno, CUBIC) look only at their own subflow.
+//! Uncoupled controllers (NewReno, CUBIC, BBR) look only at their own
+//! subflow. BBR ([`Bbr`], draft-ietf-ccwg-bbr) is model-based: it reads
+//! the delivery rate samples of [`AckEvent::rate`] and the losses of
+//! [`CongestionControl::on_segment_lost`], and paces
+//! ([`CongestionControl::pacing_rate`]); the others ignore both.
 //! Coupled MPTCP controllers (LIA, OLIA, BALIA) additionally read the other
 //! subflows of the same connection through [`CcContext::siblings`]; for a
 //! plain TCP connection that slice holds only the subflow itself.
@@ -26,6 +30,7 @@
 //! rounded away. Zero or unknown RTTs and empty windows are tolerated.
 
 mod balia;
+pub mod bbr;
 mod coupled;
 mod cubic;
 mod lia;
@@ -33,6 +38,7 @@ mod olia;
 mod reno;
 
 pub use balia::Balia;
+pub use bbr::Bbr;
 pub use cubic::Cubic;
 pub use lia::Lia;
 pub use olia::Olia;
@@ -90,6 +96,68 @@ pub struct AckEvent {
     /// Whether the sender was limited by the window rather than by the
     /// application (RFC 7661: do not grow a window that is not used).
     pub cwnd_limited: bool,
+    /// The delivery rate sample this acknowledgment produced, if it
+    /// delivered a whole segment (see [`RateSample`]); window-based
+    /// controllers ignore it.
+    pub rate: Option<RateSample>,
+}
+
+/// A delivery rate sample, taken on an acknowledgment (the "RS" of
+/// draft-ietf-ccwg-bbr §4.1, "Delivery Rate Samples", which took over
+/// draft-cheng-iccrg-delivery-rate-estimation): how fast the path
+/// delivered the flight that ended with the newest segment acknowledged.
+/// Volumes are payload bytes of this subflow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateSample {
+    /// `delivered / interval` in bytes per second; 0 when the interval is
+    /// shorter than the minimum RTT (no reliable sample).
+    pub delivery_rate: u64,
+    /// Bytes delivered over the sampling interval (RS.delivered).
+    pub delivered: u64,
+    /// The sampling interval: the longer of the send and ACK intervals.
+    pub interval: Duration,
+    /// The subflow's delivered count when the newest segment acknowledged
+    /// was sent (RS.prior_delivered).
+    pub prior_delivered: u64,
+    /// Whether that segment was sent while the sender was
+    /// application-limited (RS.is_app_limited).
+    pub is_app_limited: bool,
+    /// Bytes in flight just after that segment was sent (RS.tx_in_flight).
+    pub tx_in_flight: u64,
+    /// Bytes marked lost between that segment's transmission and now
+    /// (RS.lost).
+    pub lost: u64,
+    /// Bytes newly acknowledged, cumulatively or by SACK (RS.newly_acked).
+    pub newly_acked: u64,
+    /// Bytes newly marked lost while processing this acknowledgment
+    /// (RS.newly_lost).
+    pub newly_lost: u64,
+    /// Bytes delivered over the subflow's lifetime (C.delivered).
+    pub total_delivered: u64,
+    /// Bytes in flight after this acknowledgment (C.inflight).
+    pub in_flight: u64,
+    /// Whether the sender is in loss recovery, fast or after a timeout.
+    pub in_loss_recovery: bool,
+}
+
+/// A segment marked lost, with what was recorded when it was sent (the
+/// per-packet state of draft-ietf-ccwg-bbr §4.1.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LostSegment {
+    /// When the loss was detected.
+    pub now: Instant,
+    /// Payload bytes (sequence space) of the segment.
+    pub size: u64,
+    /// Bytes in flight just after it was sent (P.tx_in_flight).
+    pub tx_in_flight: u64,
+    /// The subflow's lost count when it was sent (P.lost).
+    pub lost_at_send: u64,
+    /// The subflow's lost count now, this segment included (C.lost).
+    pub total_lost: u64,
+    /// The subflow's delivered count now (C.delivered).
+    pub total_delivered: u64,
+    /// Whether it was sent while application-limited (P.is_app_limited).
+    pub is_app_limited: bool,
 }
 
 /// A congestion event: loss detected, or ECN (not negotiated yet).
@@ -114,6 +182,8 @@ pub enum CcAlgorithm {
     Olia,
     /// BALIA, the Balanced Linked Adaptation algorithm, coupled.
     Balia,
+    /// BBR version 3 (draft-ietf-ccwg-bbr, a draft), uncoupled and paced.
+    Bbr,
 }
 
 impl CcAlgorithm {
@@ -125,6 +195,7 @@ impl CcAlgorithm {
             CcAlgorithm::Lia => "lia",
             CcAlgorithm::Olia => "olia",
             CcAlgorithm::Balia => "balia",
+            CcAlgorithm::Bbr => "bbr",
         }
     }
 
@@ -135,13 +206,14 @@ impl CcAlgorithm {
         CcAlgorithm::Lia,
         CcAlgorithm::Olia,
         CcAlgorithm::Balia,
+        CcAlgorithm::Bbr,
     ];
 
     /// Whether the algorithm couples the subflows of a connection (reads
     /// [`CcContext::siblings`]); uncoupled ones ignore the other subflows.
     pub fn is_coupled(self) -> bool {
         match self {
-            CcAlgorithm::Reno | CcAlgorithm::Cubic => false,
+            CcAlgorithm::Reno | CcAlgorithm::Cubic | CcAlgorithm::Bbr => false,
             CcAlgorithm::Lia | CcAlgorithm::Olia | CcAlgorithm::Balia => true,
         }
     }
@@ -159,6 +231,7 @@ impl CcAlgorithm {
             CcAlgorithm::Lia => Box::new(Lia::new(mss)),
             CcAlgorithm::Olia => Box::new(Olia::new(mss)),
             CcAlgorithm::Balia => Box::new(Balia::new(mss)),
+            CcAlgorithm::Bbr => Box::new(Bbr::new(mss)),
         }
     }
 }
@@ -206,6 +279,33 @@ pub trait CongestionControl: fmt::Debug + Send + CloneCongestionControl {
     /// Whether the controller is in slow start.
     fn in_slow_start(&self) -> bool {
         self.cwnd() < self.ssthresh()
+    }
+
+    /// The rate at which the subflow releases data segments, in payload
+    /// bytes per second; `None` (the default) sends as the windows allow.
+    fn pacing_rate(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether the controller sets the window during fast recovery itself
+    /// (a model-based controller); by default Proportional Rate Reduction
+    /// (RFC 6937) clocks what is sent then.
+    fn sets_recovery_window(&self) -> bool {
+        false
+    }
+
+    /// A segment marked lost (each one, as loss detection marks it).
+    fn on_segment_lost(&mut self, _lost: &LostSegment) {}
+
+    /// A data segment is about to leave with `in_flight` bytes already in
+    /// flight; `app_limited` says whether the sender had run out of data
+    /// (draft-ietf-ccwg-bbr §5.2.2, restarting from idle).
+    fn on_send(&mut self, _now: Instant, _in_flight: u64, _app_limited: bool) {}
+
+    /// Whether the controller wants the delivery rate samples of what is
+    /// sent now marked application-limited (BBR in ProbeRTT).
+    fn samples_app_limited(&self) -> bool {
+        false
     }
 }
 

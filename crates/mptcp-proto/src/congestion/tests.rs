@@ -19,6 +19,7 @@ fn ack(now_ms: u64, bytes: u64) -> AckEvent {
         rtt: Some(Duration::from_millis(20)),
         in_recovery: false,
         cwnd_limited: true,
+        rate: None,
     }
 }
 
@@ -229,7 +230,10 @@ fn every_controller_undoes_a_spurious_event_but_not_a_timeout() {
         is_self: true,
         loss_interval: 0,
     }];
-    for &alg in CcAlgorithm::ALL {
+    // BBR keeps its window on entering recovery (its model bounds it on
+    // the next ACKs): bbr/tests.rs covers its undo.
+    let window_based = CcAlgorithm::ALL.iter().filter(|a| **a != CcAlgorithm::Bbr);
+    for &alg in window_based {
         let mut cc = alg.build(MSS);
         let before = cc.cwnd();
         cc.on_congestion_event(&loss(1, before), &ctx(&view));

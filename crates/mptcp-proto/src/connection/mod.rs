@@ -381,6 +381,12 @@ impl Connection {
         if self.shutdown || matches!(self.state, ConnState::Closed(_)) {
             return 0;
         }
+        if self.data.send.unsent() == 0 && !data.is_empty() {
+            // The application had run out of data (delivery rate sampling).
+            for e in &mut self.subflows {
+                e.sf.on_owner_idle();
+            }
+        }
         let n = self.data.send.write(data);
         if n < data.len() {
             self.data.writable_wanted = true;

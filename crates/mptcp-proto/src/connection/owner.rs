@@ -165,6 +165,10 @@ impl SubflowOwner for Owner<'_> {
         matches!(self.data.mode, Mode::Mptcp(_)).then(|| self.data.recv.capacity())
     }
 
+    fn has_data_to_send(&self) -> bool {
+        self.data.send.unsent() > 0 || self.data.send.has_reinject()
+    }
+
     fn options_for(
         &mut self,
         view: &SubflowView,

@@ -165,6 +165,10 @@ impl Subflow {
                 return;
             }
         }
+        if !owner.has_data_to_send() {
+            // Checked before the ACK changes what is in flight.
+            self.on_owner_idle();
+        }
         if !self.process_ack(now, seg, siblings) {
             return;
         }
@@ -329,6 +333,7 @@ impl Subflow {
     ) -> bool {
         let ack = seg.ack;
         let in_flight_before = self.rtx.in_flight();
+        let lost_before = self.rtx.total_lost();
         let old_wnd = self.snd.wnd;
         let mut out = AckOutcome::default();
         let advanced = ack.gt(self.snd.una);
@@ -368,6 +373,8 @@ impl Subflow {
             && self.snd.wnd == old_wnd
             && self.rtx.has_outstanding();
         self.detect_loss(now, advanced, dup, in_flight_before, siblings);
+        let newly_lost = self.rtx.total_lost() - lost_before;
+        self.report_losses(now);
         let (pipe, ssthresh, mss) = (
             self.rtx.in_flight(),
             self.cc.ssthresh(),
@@ -380,7 +387,7 @@ impl Subflow {
         {
             prr.on_ack(out.cum_acked + out.sacked, pipe, ssthresh, mss);
         }
-        self.grow_cwnd(now, &out, in_flight_before, siblings);
+        self.grow_cwnd(now, &out, in_flight_before, newly_lost, siblings);
         if advanced {
             // RFC 6298 §5.2, §5.3.
             if self.rtx.has_outstanding() {
@@ -507,12 +514,22 @@ impl Subflow {
         now: Instant,
         out: &AckOutcome,
         in_flight_before: u64,
+        newly_lost: u64,
         siblings: &[SubflowCcView],
     ) {
         let acked = out.cum_acked + out.sacked;
         if acked == 0 {
             return;
         }
+        let rate =
+            self.rtx
+                .rate_sample(out, self.rtt.min_rtt())
+                .map(|rs| crate::congestion::RateSample {
+                    newly_acked: acked,
+                    newly_lost,
+                    in_loss_recovery: self.recovery.is_some(),
+                    ..rs
+                });
         let cwnd = self.cc.cwnd();
         let mss = u64::from(self.send_mss());
         // RFC 7661 in spirit: only a window that was used may grow.
@@ -546,9 +563,14 @@ impl Subflow {
                 })
             ),
             cwnd_limited,
+            rate,
         };
         let ctx = self.cc_context(siblings);
         self.cc.on_ack(&ev, &ctx);
+        if self.cc.samples_app_limited() {
+            let cwnd = self.cc.cwnd();
+            self.rtx.check_app_limited(cwnd, true);
+        }
     }
 
     fn on_fin_acked(&mut self, now: Instant) {

@@ -19,6 +19,8 @@ mod dsack;
 mod hystart;
 mod input;
 mod output;
+mod pacing;
+pub mod rate;
 mod recovery;
 pub mod rtt;
 pub mod rtx;
@@ -82,6 +84,8 @@ pub struct Subflow {
     option_reserve: u32,
     /// HyStart++ (RFC 9406) during the initial slow start.
     hystart: hystart::HyStart,
+    /// Departures of data segments when the controller paces.
+    pacer: pacing::Pacer,
     events: VecDeque<SubflowEvent>,
     stats: SubflowStats,
     sack_scratch: Vec<(u64, u64)>,
@@ -275,6 +279,7 @@ impl Subflow {
             send_pending: false,
             option_reserve: 0,
             hystart: hystart::HyStart::default(),
+            pacer: pacing::Pacer::default(),
             events: VecDeque::new(),
             stats: SubflowStats::default(),
             sack_scratch: Vec::new(),
@@ -502,6 +507,16 @@ impl Subflow {
             }
         }
         start
+    }
+
+    /// The owner has no data for this subflow (its application wrote
+    /// nothing more yet): if nothing is queued here either and the window
+    /// has room, the delivery rate samples of the next round trip are
+    /// application-limited (draft-ietf-ccwg-bbr §4.1.2.4). Call before new
+    /// data is written.
+    pub fn on_owner_idle(&mut self) {
+        let cwnd = self.cc.cwnd();
+        self.rtx.check_app_limited(cwnd, false);
     }
 
     /// Option bytes the owner adds to every data segment (e.g. a DSS

@@ -172,11 +172,12 @@ impl Subflow {
         let len = u64::from(seg.seq_len());
         let in_flight = self.rtx.in_flight();
         match &self.recovery {
-            // RFC 6937: in fast recovery, PRR decides.
+            // RFC 6937: in fast recovery, PRR decides (unless the
+            // controller sets the window itself).
             Some(Recovery {
                 kind: RecoveryKind::Fast(prr),
                 ..
-            }) => {
+            }) if !self.cc.sets_recovery_window() => {
                 if !prr.allows() {
                     return None;
                 }
@@ -197,6 +198,16 @@ impl Subflow {
                 }
                 return None;
             }
+        }
+        if self.cc.pacing_rate().is_some() && !self.pacer.ready(now) {
+            // The deadline is stored once, when the pacer first holds a
+            // segment back; a departure is what moves it.
+            if !self.timers.is_armed(TimerKind::Pace)
+                && let Some(at) = self.pacer.next()
+            {
+                self.arm(TimerKind::Pace, at);
+            }
+            return None;
         }
         Some((idx, retx))
     }
@@ -228,8 +239,16 @@ impl Subflow {
             retransmission: retx,
         };
         let opts = self.base_options(now);
+        let in_flight = self.rtx.in_flight();
+        let app_limited = self.rtx.is_app_limited();
+        self.cc.on_send(now, in_flight, app_limited);
         let len = self.emit(now, owner, plan, opts, buf)?;
         self.rtx.on_sent(idx, now);
+        if let Some(rate) = self.cc.pacing_rate() {
+            let quantum = super::pacing::send_quantum(rate, self.send_mss());
+            self.pacer
+                .on_sent(now, u64::from(seg.seq_len()), rate, quantum);
+        }
         if let Some(Recovery {
             kind: RecoveryKind::Fast(prr),
             ..
@@ -477,6 +496,8 @@ impl Subflow {
                 TimerKind::Reorder => self.on_reorder_timer(now, siblings),
                 TimerKind::Persist => self.on_persist(now),
                 TimerKind::TimeWait => self.enter_closed(CloseReason::Normal),
+                // Nothing to do: the next poll may send again.
+                TimerKind::Pace => {}
                 TimerKind::Tlp => {
                     if self.rtx.has_outstanding() && self.recovery.is_none() {
                         self.ack.tlp = true;
@@ -518,6 +539,7 @@ impl Subflow {
         // A second timeout in a row: the receiver may have reneged on its
         // SACKs (RFC 2018 §8), so resend everything.
         self.rtx.on_rto(self.rto_streak >= 2);
+        self.report_losses(now);
         self.recovery = Some(Recovery {
             point: self.snd.nxt,
             kind: RecoveryKind::Timeout,
@@ -539,6 +561,14 @@ impl Subflow {
         }
         if lost > 0 {
             self.enter_recovery(now, in_flight, siblings);
+        }
+        self.report_losses(now);
+    }
+
+    /// Tell the controller of each segment marked lost since the last call.
+    pub(super) fn report_losses(&mut self, now: Instant) {
+        for lost in self.rtx.take_newly_lost(now) {
+            self.cc.on_segment_lost(&lost);
         }
     }
 

@@ -11,6 +11,8 @@
 
 mod undo;
 
+use super::rate::{RateProgress, RateSampler, TxRate};
+use crate::congestion::{LostSegment, RateSample};
 use crate::time::{Duration, Instant};
 use bytes::Bytes;
 use mptcp_wire::{DataSeq, SubflowSeq};
@@ -45,6 +47,8 @@ pub struct TxSegment {
     pub lost: bool,
     /// Whether it is counted in the bytes in flight.
     counted: bool,
+    /// What the delivery rate sampler recorded at its last transmission.
+    pub rate: TxRate,
 }
 
 impl TxSegment {
@@ -104,6 +108,8 @@ pub struct AckOutcome {
     pub fin_acked: bool,
     /// Whether a D-SACK widened RACK's reordering window.
     pub dsack_widened: bool,
+    /// The delivery rate sample under construction.
+    pub rate: RateProgress,
 }
 
 /// Unsent and in-flight segments in sequence order.
@@ -125,6 +131,10 @@ pub struct RtxQueue {
     /// The loss recovery episode whose retransmissions are watched for
     /// D-SACKs.
     episode: Option<Episode>,
+    /// Delivery rate sampling.
+    sampler: RateSampler,
+    /// Segments marked lost since the owner last took them.
+    newly_lost: Vec<LostSegment>,
 }
 
 impl RtxQueue {
@@ -205,6 +215,7 @@ impl RtxQueue {
             sacked: false,
             lost: false,
             counted: false,
+            rate: TxRate::default(),
         });
     }
 
@@ -264,10 +275,12 @@ impl RtxQueue {
             seg.lost = false;
             self.lost_count = self.lost_count.saturating_sub(1);
         }
+        let before = self.in_flight;
         if !seg.counted {
             seg.counted = true;
             self.in_flight += u64::from(seg.seq_len());
         }
+        seg.rate = self.sampler.on_sent(now, before, self.in_flight);
         seg.xmit = Some(now);
         if idx == self.next_unsent {
             self.next_unsent += 1;
@@ -290,7 +303,7 @@ impl RtxQueue {
                 break;
             }
             if front.end().gt(ack) {
-                self.trim_front(ack, out);
+                self.trim_front(ack, now, out);
                 break;
             }
             self.uncount(0);
@@ -308,13 +321,14 @@ impl RtxQueue {
             } else {
                 out.cum_acked += u64::from(seg.seq_len());
                 self.rack_on_delivered(&seg, now, out);
+                self.sample_delivery(&seg, now, out);
             }
             out.fin_acked |= seg.fin;
         }
     }
 
     /// The peer acknowledged part of the front segment: keep the rest.
-    fn trim_front(&mut self, ack: SubflowSeq, out: &mut AckOutcome) {
+    fn trim_front(&mut self, ack: SubflowSeq, now: Instant, out: &mut AckOutcome) {
         self.uncount(0);
         let Some(front) = self.segs.front_mut() else {
             return;
@@ -324,6 +338,9 @@ impl RtxQueue {
         front.seq += n as u32;
         front.dsn = front.dsn.map(|d| d + n as u64);
         out.cum_acked += n as u64;
+        if !front.sacked {
+            self.sampler.on_partly_delivered(n as u64, now);
+        }
         if front.sacked {
             // A partially acked SACKed segment stays SACKed.
             self.sacked_bytes -= n as u64;
@@ -361,9 +378,68 @@ impl RtxQueue {
                 out.sacked += len;
                 let seg = self.segs[idx].clone();
                 self.rack_on_delivered(&seg, now, out);
+                self.sample_delivery(&seg, now, out);
             }
             idx += 1;
         }
+    }
+
+    /// Delivery rate sampling for one newly delivered segment.
+    fn sample_delivery(&mut self, seg: &TxSegment, now: Instant, out: &mut AckOutcome) {
+        if let Some(xmit) = seg.xmit {
+            let len = u64::from(seg.seq_len());
+            self.sampler
+                .on_delivered(&seg.rate, xmit, seg.end(), len, now, &mut out.rate);
+        }
+    }
+
+    /// Finish the delivery rate sample of an acknowledgment (see
+    /// [`RateSampler::generate`]); the caller adds what it knows beyond
+    /// the queue.
+    pub fn rate_sample(
+        &mut self,
+        out: &AckOutcome,
+        min_rtt: Option<Duration>,
+    ) -> Option<RateSample> {
+        let mut rs = self.sampler.generate(&out.rate, min_rtt)?;
+        rs.in_flight = self.in_flight;
+        Some(rs)
+    }
+
+    /// Bytes marked lost over the queue's lifetime.
+    pub fn total_lost(&self) -> u64 {
+        self.sampler.lost()
+    }
+
+    /// Bytes delivered over the queue's lifetime.
+    pub fn total_delivered(&self) -> u64 {
+        self.sampler.delivered()
+    }
+
+    /// Whether the sender is in an application-limited period.
+    pub fn is_app_limited(&self) -> bool {
+        self.sampler.is_app_limited()
+    }
+
+    /// The sender ran out of data (draft-ietf-ccwg-bbr §4.1.2.4): if
+    /// nothing is left to send or resend and the window `cwnd` has room,
+    /// the samples of the next round trip are application-limited.
+    /// `force` marks them whatever the window (BBR's ProbeRTT).
+    pub fn check_app_limited(&mut self, cwnd: u64, force: bool) {
+        let idle = self.unsent_bytes == 0 && !self.has_lost() && self.in_flight < cwnd;
+        if idle || force {
+            self.sampler.mark_app_limited(self.in_flight);
+        }
+    }
+
+    /// The segments marked lost since the last call, in the order they
+    /// were marked, stamped `now`.
+    pub fn take_newly_lost(&mut self, now: Instant) -> Vec<LostSegment> {
+        let mut lost = std::mem::take(&mut self.newly_lost);
+        for l in &mut lost {
+            l.now = now;
+        }
+        lost
     }
 
     /// RFC 8985 §6.2 steps 1-3 for one newly delivered segment.
@@ -468,6 +544,9 @@ impl RtxQueue {
             seg.lost = true;
             self.lost_count += 1;
             self.lost_hint = self.lost_hint.min(idx);
+            let (tx, size) = (seg.rate, u64::from(seg.seq_len()));
+            let lost = self.sampler.on_lost(&tx, size);
+            self.newly_lost.push(lost);
         }
     }
 

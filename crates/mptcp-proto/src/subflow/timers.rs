@@ -18,9 +18,11 @@ pub(super) enum TimerKind {
     TimeWait,
     /// Tail loss probe (RFC 8985 §7).
     Tlp,
+    /// The next paced departure (see `pacing`).
+    Pace,
 }
 
-const COUNT: usize = 6;
+const COUNT: usize = 7;
 
 impl TimerKind {
     const ALL: [TimerKind; COUNT] = [
@@ -30,6 +32,7 @@ impl TimerKind {
         TimerKind::Persist,
         TimerKind::TimeWait,
         TimerKind::Tlp,
+        TimerKind::Pace,
     ];
 
     fn index(self) -> usize {

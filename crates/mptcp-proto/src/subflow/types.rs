@@ -361,6 +361,14 @@ pub trait SubflowOwner {
         None
     }
 
+    /// Whether the owner holds data it has not handed to any subflow yet.
+    /// When it does not, and this subflow has nothing queued either though
+    /// its window has room, the sender is application-limited for delivery
+    /// rate sampling. The default, `true`, never says so.
+    fn has_data_to_send(&self) -> bool {
+        true
+    }
+
     /// Add options to an outgoing segment, using at most `space` bytes
     /// (every option pushed within that space is carried). Returns whether
     /// the segment may leave: `false` when it carries data whose required
