@@ -88,6 +88,7 @@ pub mod topology;
 pub use error::SimError;
 pub use ip::{Prefix, PrefixError, packet_addrs};
 pub use link::config::{ConfigError, LinkConfig, LinkState};
+pub use link::driver::LinkDriver;
 pub use link::loss::{GilbertElliott, batch_release};
 pub use link::trace::{OPPORTUNITY_BYTES, Trace, TraceCursor, TraceError};
 pub use middlebox::{

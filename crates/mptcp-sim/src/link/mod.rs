@@ -5,6 +5,7 @@
 //! stream.
 
 pub mod config;
+pub mod driver;
 pub mod loss;
 pub mod trace;
 
@@ -14,19 +15,15 @@ use mptcp_proto::time::{Duration, Instant};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::middlebox::{Ctx, MiddleboxState, MiddleboxStats, NatSide};
-use crate::node::{IfaceId, NodeId};
+use crate::middlebox::{Ctx, MiddleboxState, MiddleboxStats};
 use crate::observer::DropReason;
 use crate::stats::LinkStats;
 use config::{LinkConfig, LinkState};
 use trace::TraceCursor;
 
-/// The runtime state of a one-way link.
+/// The runtime state of a one-way link: the model, whoever owns the clock
+/// (the simulator's event queue, or [`driver::LinkDriver`] on any clock).
 pub(crate) struct Link {
-    /// The sending interface.
-    pub(crate) from: (NodeId, IfaceId),
-    /// The receiving interface.
-    pub(crate) to: (NodeId, IfaceId),
     pub(crate) config: LinkConfig,
     pub(crate) stats: LinkStats,
     /// What the link's middleboxes did.
@@ -35,9 +32,6 @@ pub(crate) struct Link {
     middlebox_state: Vec<MiddleboxState>,
     /// Reused buffers for packets between middleboxes.
     batch: (Vec<Vec<u8>>, Vec<Vec<u8>>),
-    /// The NAT (an index into the simulator's NATs) this link crosses, and
-    /// which way.
-    pub(crate) nat: Option<(usize, NatSide)>,
     /// Bumped on every transition to down; packets and transmissions of an
     /// older epoch are lost.
     pub(crate) epoch: u64,
@@ -98,22 +92,14 @@ pub(crate) enum Fate {
 }
 
 impl Link {
-    pub(crate) fn new(
-        from: (NodeId, IfaceId),
-        to: (NodeId, IfaceId),
-        config: LinkConfig,
-        rng: ChaCha8Rng,
-    ) -> Link {
+    pub(crate) fn new(config: LinkConfig, rng: ChaCha8Rng) -> Link {
         Link {
-            from,
-            to,
             queue_limit: config.queue_limit(),
             config,
             stats: LinkStats::default(),
             middlebox_stats: MiddleboxStats::default(),
             middlebox_state: Vec::new(),
             batch: (Vec::new(), Vec::new()),
-            nat: None,
             epoch: 0,
             up: true,
             queue: VecDeque::new(),
@@ -137,9 +123,9 @@ impl Link {
         self.queue.back().map_or(&[], Vec::as_slice)
     }
 
-    /// Whether the link runs a NAT or middleboxes.
+    /// Whether the link runs middleboxes.
     pub(crate) fn has_middleboxes(&self) -> bool {
-        self.nat.is_some() || !self.config.middleboxes.is_empty()
+        !self.config.middleboxes.is_empty()
     }
 
     /// Runs `packet` through middleboxes `from..` in order at `now`, pushing

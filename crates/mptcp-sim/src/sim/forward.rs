@@ -74,11 +74,12 @@ impl<N: Node> Simulator<N> {
             l.stats.dropped.add(DropReason::LinkDown, packet.len());
             return self.report_drop(DropSite::Link(link), DropReason::LinkDown, packet);
         }
-        if !l.has_middleboxes() {
+        let nat = self.wiring[link.0].nat;
+        if nat.is_none() && !l.has_middleboxes() {
             return self.link_enqueue(link, packet);
         }
         l.middlebox_stats.inspected_packets += 1;
-        if let Some((nat, side)) = l.nat {
+        if let Some((nat, side)) = nat {
             let verdict = self.nats[nat].translate(side, &mut packet, &mut l.middlebox_stats);
             if verdict == NatVerdict::Drop {
                 l.stats.dropped.add(DropReason::Middlebox, packet.len());
@@ -216,7 +217,7 @@ impl<N: Node> Simulator<N> {
         }
         l.stats.delivered_packets += 1;
         l.stats.delivered_bytes += packet.len() as u64;
-        let (node, iface) = l.to;
+        let (node, iface) = self.wiring[link.0].to;
         let slot = &mut self.nodes[node.0];
         let stats = &mut slot.ifaces[iface.0].stats;
         stats.received_packets += 1;

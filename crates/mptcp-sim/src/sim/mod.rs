@@ -79,6 +79,17 @@ struct Iface {
     stats: IfaceStats,
 }
 
+/// Where a link goes: its interfaces, and the NAT it crosses.
+struct Wiring {
+    /// The sending interface.
+    from: (NodeId, IfaceId),
+    /// The receiving interface.
+    to: (NodeId, IfaceId),
+    /// The NAT (an index into the simulator's NATs) this link crosses, and
+    /// which way.
+    nat: Option<(usize, NatSide)>,
+}
+
 struct NodeSlot<N> {
     kind: Kind<N>,
     ifaces: Vec<Iface>,
@@ -98,6 +109,8 @@ pub struct Simulator<N> {
     events: EventQueue,
     nodes: Vec<NodeSlot<N>>,
     links: Vec<Link>,
+    /// Where each link goes, by link number.
+    wiring: Vec<Wiring>,
     observers: Vec<Box<dyn Observer>>,
     stats: SimStats,
     /// The buffer hosts write into.
@@ -119,6 +132,7 @@ impl<N: Node> Simulator<N> {
             events: EventQueue::default(),
             nodes: Vec::new(),
             links: Vec::new(),
+            wiring: Vec::new(),
             observers: Vec::new(),
             stats: SimStats::default(),
             scratch: vec![0; 65_535],
@@ -257,7 +271,12 @@ impl<N: Node> Simulator<N> {
                 .push(at.max(self.now), Event::LinkState { link: id, up });
         }
         let stream = rng::stream(self.config.seed, "link", id.0 as u64);
-        self.links.push(Link::new(from, to, config, stream));
+        self.links.push(Link::new(config, stream));
+        self.wiring.push(Wiring {
+            from,
+            to,
+            nat: None,
+        });
         id
     }
 
@@ -365,8 +384,8 @@ impl<N: Node> Simulator<N> {
 
     /// The (sending, receiving) interfaces of one link.
     pub fn link_ends(&self, link: LinkId) -> ((NodeId, IfaceId), (NodeId, IfaceId)) {
-        let l = &self.links[link.0];
-        (l.from, l.to)
+        let w = &self.wiring[link.0];
+        (w.from, w.to)
     }
 
     /// Appends a middlebox to `link`: it rewrites every packet offered from
@@ -396,9 +415,9 @@ impl<N: Node> Simulator<N> {
     pub fn add_nat(&mut self, outbound: LinkId, inbound: LinkId, nat: Nat) -> NatId {
         let id = self.nats.len();
         for (link, side) in [(outbound, NatSide::Outbound), (inbound, NatSide::Inbound)] {
-            let l = &mut self.links[link.0];
-            assert!(l.nat.is_none(), "{link:?} already has a NAT");
-            l.nat = Some((id, side));
+            let w = &mut self.wiring[link.0];
+            assert!(w.nat.is_none(), "{link:?} already has a NAT");
+            w.nat = Some((id, side));
         }
         self.nats.push(nat);
         NatId(id)
