@@ -14,6 +14,8 @@
 //!   devices (`10.200.i.1` kernel, `10.200.i.2` stack);
 //! - [`VethLab`]: kernel to kernel over N veth pairs (`10.201.i.1` client,
 //!   `10.201.i.2` server), optionally rate-limited;
+//! - [`EmuPort`]: a TUN device an emulator (`mptcp emulate`) opens in a
+//!   namespace, to carry that namespace's packets over a modelled link;
 //! - [`kernel`]: kernel MPTCP sockets and `MPTCP_INFO`;
 //! - [`counters`]: the `MPTcpExt` counters of `/proc/net/netstat`;
 //! - [`CpuMeter`]: CPU seconds used during a run.
@@ -42,6 +44,7 @@
 mod cmd;
 pub mod counters;
 mod cpu;
+mod emu;
 pub mod kernel;
 mod netns;
 mod sys;
@@ -57,6 +60,7 @@ use std::time::SystemTime;
 pub use cmd::CommandFailed;
 pub use counters::{LinkStats, MptcpCounters};
 pub use cpu::{CpuMeter, CpuUsage};
+pub use emu::{EmuPort, set_realtime, wait_readable};
 pub use netns::Netns;
 pub use tun::{MAX_PATHS, TunLab, TunPath, attach_tun};
 pub use veth::{Side, VethLab, VethPath};

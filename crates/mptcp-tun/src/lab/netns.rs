@@ -22,9 +22,14 @@ static CREATE_LOCK: Mutex<()> = Mutex::new(());
 /// [`exec`](Self::exec), say) and deletes the namespace; the kernel frees it,
 /// with its virtual devices, once the last socket or thread in it is gone.
 /// Nothing done through this type touches the host's own namespace.
+///
+/// [`existing`](Self::existing) borrows a namespace someone else made: it is
+/// left alone on drop.
 #[derive(Debug)]
 pub struct Netns {
     name: String,
+    /// Whether the lab made it (and deletes it on drop).
+    owned: bool,
 }
 
 impl Netns {
@@ -33,9 +38,23 @@ impl Netns {
     pub fn create(prefix: &str) -> io::Result<Netns> {
         let name = unique_name(prefix)?;
         add_with_retry(&name)?;
-        let ns = Netns { name };
+        let ns = Netns { name, owned: true };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// The existing namespace `name` (`ip netns add`, `/run/netns/<name>`),
+    /// to work in; dropping the value neither kills its processes nor
+    /// deletes it.
+    pub fn existing(name: &str) -> io::Result<Netns> {
+        if !Netns::exists(name) {
+            let msg = format!("no network namespace {name:?} (ip netns list)");
+            return Err(io::Error::new(io::ErrorKind::NotFound, msg));
+        }
+        Ok(Netns {
+            name: name.to_owned(),
+            owned: false,
+        })
     }
 
     /// The namespace's name, as `ip netns list` shows it.
@@ -212,6 +231,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         for pid in self.pids().unwrap_or_default() {
             let _ = sys::kill(pid);
         }

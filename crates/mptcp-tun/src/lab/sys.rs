@@ -80,6 +80,64 @@ pub(crate) fn tun_attach(name: &str) -> io::Result<File> {
     Ok(file)
 }
 
+/// Waits until one of `fds` is readable or `timeout` passes (nanosecond
+/// resolution, `ppoll`); sets `ready[i]` for each readable one (`ready` as
+/// long as `fds`). An interrupting signal counts as a timeout.
+#[allow(unsafe_code)]
+pub(crate) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: std::time::Duration,
+    ready: &mut [bool],
+) -> io::Result<()> {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32).max(0),
+    };
+    // SAFETY: `pollfds` holds `pollfds.len()` initialised entries the kernel
+    // may write `revents` into; `ts` is a valid timespec read during the
+    // call; a null signal mask leaves the thread's mask alone. The
+    // descriptors stay open for the call (borrowed).
+    let rc = unsafe {
+        libc::ppoll(
+            pollfds.as_mut_ptr(),
+            pollfds.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
+    if rc == -1 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    for (r, p) in ready.iter_mut().zip(&pollfds) {
+        *r = rc > 0 && p.revents != 0;
+    }
+    Ok(())
+}
+
+/// Gives the calling thread the real-time FIFO policy at `priority`
+/// (`sched_setscheduler(0, SCHED_FIFO)`; needs CAP_SYS_NICE).
+#[allow(unsafe_code)]
+pub(crate) fn set_fifo_priority(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a valid sched_param read during the call; pid 0
+    // is the calling thread, the only one changed.
+    check(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) })?;
+    Ok(())
+}
+
 /// User and system CPU seconds from `getrusage(who)`.
 #[allow(unsafe_code)]
 pub(crate) fn rusage_seconds(who: libc::c_int) -> io::Result<f64> {
