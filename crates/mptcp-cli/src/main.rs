@@ -43,6 +43,9 @@ enum Command {
     /// Accept connections over TUN devices and relay standard input and
     /// output (like netcat -l).
     Listen(Box<cmd::listen::Args>),
+    /// Join two network namespaces through emulated paths: the simulator's
+    /// link model (`--path` as in `mptcp sim`) in real time.
+    Emulate(Box<cmd::emulate::Args>),
     /// Measure throughput with the iperf3 protocol (against a stock iperf3,
     /// or our own end), over our stack or the kernel's.
     Perf(Box<perf::Args>),
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Connect(args) => cmd::connect::run(*args),
         Command::Listen(args) => cmd::listen::run(*args),
         Command::Perf(args) => perf::run(*args),
+        Command::Emulate(args) => cmd::emulate::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

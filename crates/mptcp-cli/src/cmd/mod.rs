@@ -4,6 +4,7 @@ pub mod chaos;
 pub mod connect;
 pub mod decode;
 pub mod demo;
+pub mod emulate;
 pub mod listen;
 pub mod net;
 pub mod relay;
