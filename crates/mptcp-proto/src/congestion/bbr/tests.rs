@@ -106,13 +106,18 @@ impl Feed {
         });
     }
 
-    /// Startup at a growing rate, then the plateau, and a Drain that
-    /// gives up on a standing queue: ProbeBW_DOWN.
-    fn to_probe_bw(&mut self) {
+    /// Startup at a growing rate with `in_flight`, then the plateau:
+    /// Drain.
+    fn reach_drain(&mut self, in_flight: u64) {
         for bw in [BW / 8, BW / 4, BW / 2] {
-            self.round(bw, 2 * BDP);
+            self.round(bw, in_flight);
         }
-        self.until(BbrState::Drain, BW, 2 * BDP, 5);
+        self.until(BbrState::Drain, BW, in_flight, 5);
+    }
+
+    /// Then a Drain that gives up on a standing queue: ProbeBW_DOWN.
+    fn reach_probe_bw(&mut self) {
+        self.reach_drain(2 * BDP);
         self.until(BbrState::ProbeBwDown, BW, 2 * BDP, 5);
     }
 }
@@ -197,10 +202,7 @@ fn application_limited_rounds_do_not_end_startup() {
 #[test]
 fn drain_ends_once_the_flight_fits_the_bdp() {
     let mut f = Feed::new();
-    for bw in [BW / 8, BW / 4, BW / 2] {
-        f.round(bw, 2 * BDP);
-    }
-    f.until(BbrState::Drain, BW, 2 * BDP, 5);
+    f.reach_drain(2 * BDP);
     f.round(BW, BDP * 3 / 2);
     assert_eq!(f.bbr.state(), BbrState::Drain, "still a queue");
     // No queue: ProbeBW_DOWN, whose own exit condition holds as well, so
@@ -213,10 +215,7 @@ fn drain_ends_once_the_flight_fits_the_bdp() {
 #[test]
 fn drain_gives_up_after_three_rounds() {
     let mut f = Feed::new();
-    for bw in [BW / 8, BW / 4, BW / 2] {
-        f.round(bw, 3 * BDP);
-    }
-    f.until(BbrState::Drain, BW, 3 * BDP, 5);
+    f.reach_drain(3 * BDP);
     let rounds = f.until(BbrState::ProbeBwDown, BW, 3 * BDP, 10);
     assert_eq!(rounds, 4);
     assert_eq!(f.bbr.pacing_gain(), DOWN_PACING_GAIN);
@@ -228,7 +227,7 @@ fn drain_gives_up_after_three_rounds() {
 #[test]
 fn probe_bw_cycles_down_cruise_refill_up_down() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     // DOWN -> CRUISE once the flight is within the BDP.
     f.round(BW, BDP / 2);
     assert_eq!(f.bbr.state(), BbrState::ProbeBwCruise);
@@ -256,7 +255,7 @@ fn probe_bw_cycles_down_cruise_refill_up_down() {
 #[test]
 fn the_wall_clock_bounds_cruise_on_long_rounds() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     f.round(BW, BDP / 2);
     assert_eq!(f.bbr.state(), BbrState::ProbeBwCruise);
     // Rounds of 100 ms: 2 to 3 s is 20 to 30 of them, before 63.
@@ -273,7 +272,7 @@ fn the_wall_clock_bounds_cruise_on_long_rounds() {
 #[test]
 fn excess_loss_while_probing_up_sets_inflight_longterm_and_goes_down() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     f.until(BbrState::ProbeBwUp, BW, BDP, 200);
     assert_eq!(f.bbr.inflight_longterm(), u64::MAX);
     // 1% lost: below the 2% threshold, the probe goes on.
@@ -290,7 +289,7 @@ fn excess_loss_while_probing_up_sets_inflight_longterm_and_goes_down() {
 #[test]
 fn loss_when_not_probing_lowers_the_short_term_model_once_a_round() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     f.round(BW, BDP / 2);
     assert_eq!(f.bbr.state(), BbrState::ProbeBwCruise);
     // A round at half rate, then one in which a loss is seen, also at
@@ -315,7 +314,7 @@ fn loss_when_not_probing_lowers_the_short_term_model_once_a_round() {
 #[test]
 fn probe_rtt_after_five_seconds_without_a_lower_rtt() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     let mut rounds = 0;
     // Every round sees a queue: 25 ms, never the 20 ms minimum.
     while f.bbr.state() != BbrState::ProbeRtt {
@@ -338,7 +337,7 @@ fn probe_rtt_after_five_seconds_without_a_lower_rtt() {
 #[test]
 fn a_lower_rtt_postpones_probe_rtt() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     for i in 0..400u64 {
         // A new minimum every 3.75 s.
         let rtt = if i % 150 == 149 { 19 - i / 150 } else { 25 };
@@ -350,7 +349,7 @@ fn a_lower_rtt_postpones_probe_rtt() {
 #[test]
 fn timeout_leaves_one_segment_and_recovery_end_restores() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     let cwnd = f.bbr.cwnd();
     f.bbr.on_rto(f.now, BDP, &ctx());
     assert_eq!(f.bbr.cwnd(), SEG);
@@ -384,7 +383,7 @@ fn timeout_leaves_one_segment_and_recovery_end_restores() {
 #[test]
 fn a_spurious_loss_undoes_the_end_of_a_probe() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     f.until(BbrState::ProbeBwUp, BW, BDP, 200);
     let tx = BDP * 6 / 5;
     f.lose(tx, tx * 3 / 100);
@@ -401,7 +400,7 @@ fn a_spurious_loss_undoes_the_end_of_a_probe() {
 #[test]
 fn restart_from_idle_paces_at_the_estimated_bandwidth() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     f.round(BW, BDP / 2);
     assert_eq!(f.bbr.state(), BbrState::ProbeBwCruise);
     f.bbr.on_send(f.now, 0, true);
@@ -411,7 +410,7 @@ fn restart_from_idle_paces_at_the_estimated_bandwidth() {
 #[test]
 fn cwnd_is_two_bdp_plus_aggregation_in_probe_bw() {
     let mut f = Feed::new();
-    f.to_probe_bw();
+    f.reach_probe_bw();
     for _ in 0..20 {
         f.round(BW, BDP / 2);
     }
