@@ -144,6 +144,52 @@ impl Trace {
         Trace::from_micros(times_us)
     }
 
+    /// A synthetic cellular-like trace spanning `span_ms` milliseconds (at
+    /// least 1): the rate wanders around `mean_bps`, a random walk from
+    /// `seed` in steps every 100 ms between a tenth of the mean and twice it,
+    /// with no opportunity at all for the first second of every 20 (a
+    /// handover). Deterministic; for demos and benchmarks that must not read
+    /// a recorded trace.
+    pub fn cellular_like(seed: u64, mean_bps: u64, span_ms: u64) -> Trace {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let span_ms = span_ms.max(1);
+        let mean = mean_bps as f64;
+        let per_ms = |bps: f64| bps / 8.0 / f64::from(OPPORTUNITY_BYTES) / 1e3;
+        let (mut rate, mut credit, mut times_us) = (mean, 0.0, Vec::new());
+        for ms in 1..span_ms {
+            if ms % 100 == 0 {
+                let step = (rng.random::<f64>() - 0.5) * mean * 0.6;
+                rate = (rate + step).clamp(mean * 0.1, mean * 2.0);
+            }
+            if ms % 20_000 < 1_000 {
+                continue;
+            }
+            credit += per_ms(rate);
+            while credit >= 1.0 {
+                credit -= 1.0;
+                times_us.push(ms * 1000);
+            }
+        }
+        // The last opportunity sets the period.
+        times_us.push(span_ms * 1000);
+        Trace {
+            times_us,
+            period_us: span_ms * 1000,
+        }
+    }
+
+    /// The trace in the Mahimahi text format, whole milliseconds (a trace
+    /// from a file or [`Trace::from_millis`] reads back unchanged).
+    pub fn to_text(&self) -> String {
+        let mut text = String::with_capacity(self.times_us.len() * 6);
+        for t in &self.times_us {
+            text.push_str(&(t / 1000).to_string());
+            text.push('\n');
+        }
+        text
+    }
+
     fn from_micros(times_us: Vec<u64>) -> Result<Trace, TraceError> {
         let period_us = *times_us.last().ok_or(TraceError::Empty)?;
         if period_us == 0 {
@@ -254,6 +300,25 @@ mod tests {
 
     fn at(ms: u64) -> Instant {
         Instant::from_micros(ms * 1000)
+    }
+
+    #[test]
+    fn cellular_like_has_its_mean_gaps_and_round_trips() {
+        let t = Trace::cellular_like(7, 12_000_000, 60_000);
+        assert_eq!(t.period_us(), 60_000_000);
+        let mean = t.mean_rate_bps() as f64;
+        // The walk's bounds are 0.1 and 2 times the mean, less the gaps.
+        assert!((4e6..18e6).contains(&mean), "{mean}");
+        // Nothing in the first second of each 20 (but the period's end).
+        for k in 0..t.opportunities() as u64 - 1 {
+            let ms = t.time(k).as_micros() / 1000;
+            assert!(ms % 20_000 >= 1_000, "opportunity at {ms} ms");
+        }
+        assert_eq!(Trace::parse(&t.to_text()).expect("parses"), t);
+        assert_eq!(Trace::cellular_like(7, 12_000_000, 60_000), t);
+        assert_ne!(Trace::cellular_like(8, 12_000_000, 60_000), t);
+        // Degenerate arguments still give a valid trace.
+        assert_eq!(Trace::cellular_like(1, 0, 0).period_us(), 1000);
     }
 
     #[test]

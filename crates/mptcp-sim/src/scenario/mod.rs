@@ -3,9 +3,11 @@
 //! benchmarks alike.
 
 mod report;
+mod shared;
 mod spec;
 
 pub use report::{MptcpReport, SideCounters, SubflowReport, TransferReport};
+pub use shared::{Share, ShareSpec, run_share};
 pub use spec::{
     Direction, Outage, PathSpec, SpecError, TransferSpec, parse_pause, parse_size_range,
 };
@@ -20,7 +22,7 @@ use crate::sim::{SimConfig, Simulator};
 use crate::topology::{MultiPath, PathIds};
 use crate::{ObserverId, SimError};
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig};
-use mptcp_proto::time::Instant;
+use mptcp_proto::time::{Duration, Instant};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The server's port.
@@ -181,6 +183,29 @@ impl Scenario {
         Ok(Scenario::is_done(&self.sim, client, server))
     }
 
+    /// Run to completion (or the time limit) in slices of `every` of
+    /// virtual time, noting the bytes read at the end of each, and report.
+    pub fn run_sampled(mut self, every: Duration) -> (TransferReport, ReadSamples) {
+        let mut samples = ReadSamples {
+            every,
+            read: Vec::new(),
+        };
+        let mut until = Instant::ZERO;
+        let error = loop {
+            until += every;
+            match self.step_until(until) {
+                Ok(done) => {
+                    samples.read.push(self.bytes_read());
+                    if done {
+                        break None;
+                    }
+                }
+                Err(e) => break Some(e),
+            }
+        };
+        (self.finish(error), samples)
+    }
+
     /// Bytes the receiver(s) read so far.
     pub fn bytes_read(&self) -> u64 {
         let c = self.sim.node(self.client).app.status().read;
@@ -198,6 +223,47 @@ impl Scenario {
             None => None,
         };
         TransferReport::collect(self, error)
+    }
+}
+
+/// Stream bytes read during a run, sampled at the end of every slice of
+/// virtual time ([`Scenario::run_sampled`]): comparing runs over the same
+/// span of time rather than the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadSamples {
+    /// The slice.
+    pub every: Duration,
+    /// `read[k]`: bytes read by `(k + 1) * every`.
+    pub read: Vec<u64>,
+}
+
+impl ReadSamples {
+    /// Bytes read by `t_s` seconds of virtual time, linear between samples
+    /// (from 0 at time 0); the last sample after the run.
+    pub fn bytes_by(&self, t_s: f64) -> f64 {
+        let every = self.every.as_secs_f64();
+        if self.read.is_empty() || every <= 0.0 || t_s <= 0.0 {
+            return 0.0;
+        }
+        let k = (t_s / every).floor() as usize;
+        let at = |j: usize| -> f64 {
+            match j.checked_sub(1) {
+                None => 0.0,
+                Some(i) => self.read.get(i).or(self.read.last()).copied().unwrap_or(0) as f64,
+            }
+        };
+        let frac = t_s / every - k as f64;
+        at(k) + (at(k + 1) - at(k)) * frac
+    }
+
+    /// Goodput in bits per second over the first `window_s` seconds of the
+    /// run `report` describes, or over the whole run when it ended sooner.
+    pub fn goodput_within(&self, report: &TransferReport, window_s: f64) -> f64 {
+        if report.duration_s <= window_s || window_s <= 0.0 {
+            report.goodput_bps
+        } else {
+            self.bytes_by(window_s) * 8.0 / window_s
+        }
     }
 }
 
@@ -271,4 +337,29 @@ fn endpoint_config(spec: &TransferSpec, side: u64) -> EndpointConfig {
 /// Build and run `spec`.
 pub fn run(spec: &TransferSpec) -> std::io::Result<TransferReport> {
     Ok(Scenario::build(spec)?.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_samples_interpolate_and_hold_the_last() {
+        let s = ReadSamples {
+            every: Duration::from_millis(100),
+            read: vec![1000, 3000, 3000, 5000],
+        };
+        assert_eq!(s.bytes_by(0.0), 0.0);
+        assert!((s.bytes_by(0.05) - 500.0).abs() < 1e-6);
+        assert!((s.bytes_by(0.1) - 1000.0).abs() < 1e-6);
+        assert!((s.bytes_by(0.15) - 2000.0).abs() < 1e-6);
+        assert!((s.bytes_by(0.25) - 3000.0).abs() < 1e-6);
+        assert!((s.bytes_by(0.4) - 5000.0).abs() < 1e-6);
+        assert!((s.bytes_by(9.0) - 5000.0).abs() < 1e-6);
+        let empty = ReadSamples {
+            every: Duration::from_millis(100),
+            read: Vec::new(),
+        };
+        assert_eq!(empty.bytes_by(1.0), 0.0);
+    }
 }
