@@ -132,6 +132,14 @@ fn bad_arguments_exit_2_with_one_line() {
         &["demo", "--scheduler", "fastest"],
         &["demo", "--cc", "vegas"],
         &["demo", "--bytes", "0"],
+        &["demo", "--scenario", "moon-link"],
+        &[
+            "demo",
+            "--scenario",
+            "lossy-wifi-lte",
+            "--path",
+            "20mbit/5ms",
+        ],
     ] {
         let out = mptcp_in(&dir, args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -169,4 +177,119 @@ fn an_unwritable_plot_exits_2() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The stdout of a successful demo run without a plot.
+fn demo_stdout(test: &str, args: &[&str]) -> String {
+    let dir = tmp_dir(test);
+    let mut all = vec!["demo", "--no-plot"];
+    all.extend_from_slice(args);
+    let out = mptcp_in(&dir, &all);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    stdout
+}
+
+/// The baseline table's row for path `index`: (seconds measured over,
+/// MiB read by then, goodput in Mbit/s).
+fn baseline_row(stdout: &str, index: usize) -> (f64, f64, f64) {
+    let table = &stdout[stdout
+        .find("Plain TCP (")
+        .unwrap_or_else(|| panic!("the baselines: {stdout}"))..];
+    let row = table
+        .lines()
+        .skip(2)
+        .find(|l| l.split_whitespace().next() == Some(&index.to_string()))
+        .unwrap_or_else(|| panic!("a baseline row for path {index}: {stdout}"));
+    // ... OVER s READ MiB GOODPUT Mbit/s INTEGRITY (names and links may
+    // hold spaces: read from the end).
+    let fields: Vec<&str> = row.split_whitespace().rev().collect();
+    let num = |k: usize| -> f64 { fields[k].parse().unwrap_or_else(|_| panic!("{row}")) };
+    assert_eq!((fields[1], fields[5]), ("Mbit/s", "s"), "{row}");
+    let read = match fields[3] {
+        "MiB" => num(4),
+        "bytes" => num(4) / 1048576.0,
+        _ => panic!("a read size: {row}"),
+    };
+    (num(6), read, num(2))
+}
+
+#[test]
+fn scenario_list_names_every_scenario_and_runs_nothing() {
+    let dir = tmp_dir("list");
+    let out = mptcp_in(&dir, &["demo", "--scenario", "list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for name in ["wifi-lte", "lossy-wifi-lte"] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(name)),
+            "{name}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("(default)"), "{stdout}");
+    assert!(!stdout.contains("MPTCP goodput"), "{stdout}");
+    let files: Vec<_> = std::fs::read_dir(&dir).expect("read dir").collect();
+    assert!(files.is_empty(), "{files:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_lossy_scenario_runs_over_bursty_wifi_and_a_generated_lte_trace() {
+    let stdout = demo_stdout(
+        "lossy",
+        &["--scenario", "lossy-wifi-lte", "--bytes", "4MiB"],
+    );
+    assert!(stdout.contains("loss=ge:"), "{stdout}");
+    assert!(stdout.contains("trace/30ms (generated"), "{stdout}");
+    // Both paths carried data, and both baselines ran.
+    for path in 0..2 {
+        let (_, _, goodput) = baseline_row(&stdout, path);
+        assert!(goodput > 0.5, "path {path}: {stdout}");
+    }
+    assert!(stdout.contains("integrity ok"), "{stdout}");
+    // The same seed gives the same run; another seed another one.
+    let again = demo_stdout(
+        "lossy2",
+        &["--scenario", "lossy-wifi-lte", "--bytes", "4MiB"],
+    );
+    let headline = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("MPTCP goodput"))
+            .map(str::to_owned)
+    };
+    assert_eq!(headline(&stdout), headline(&again));
+}
+
+#[test]
+fn coupled_controllers_are_compared_with_reno_and_uncoupled_with_themselves() {
+    let lia = demo_stdout("lia", &["--bytes", "2MiB"]);
+    assert!(lia.contains("Plain TCP (reno)"), "{lia}");
+    let olia = demo_stdout("olia", &["--bytes", "2MiB", "--cc", "olia"]);
+    assert!(olia.contains("Plain TCP (reno)"), "{olia}");
+    let cubic = demo_stdout("cubic", &["--bytes", "2MiB", "--cc", "cubic"]);
+    assert!(cubic.contains("Plain TCP (cubic)"), "{cubic}");
+}
+
+#[test]
+fn baselines_are_measured_over_the_mptcp_runs_span() {
+    let stdout = demo_stdout("span", &["--bytes", "16MiB"]);
+    let mptcp_s = number_after(&stdout, "16.0 MiB in");
+    // Each path alone is slower than both together: measured over exactly
+    // the MPTCP run's time, not over its own longer run, and it had read
+    // only part of the stream by then.
+    for path in 0..2 {
+        let (over, read, goodput) = baseline_row(&stdout, path);
+        assert!((over - mptcp_s).abs() < 0.0015, "path {path}: {stdout}");
+        assert!(read > 1.0 && read < 15.0, "path {path}: {stdout}");
+        let rate = read * 8.0 * 1.048576 / over;
+        assert!(
+            (rate - goodput).abs() < 0.05 * goodput + 0.1,
+            "path {path}: {stdout}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `mptcp demo`: one simulated MPTCP upload over a Wi-Fi-like and an
-//! LTE-like path, with the real engine at both ends, compared with plain TCP
-//! over each path alone, and a throughput plot. No setup, no privileges,
-//! deterministic.
+//! LTE-like path (or another scenario), with the real engine at both ends,
+//! compared with plain TCP over each path alone, and a throughput plot. No
+//! setup, no privileges, deterministic.
 
 mod plot;
 mod progress;
@@ -11,23 +11,89 @@ use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_sim::IfaceId;
 use mptcp_sim::parse::parse_size;
-use mptcp_sim::scenario::{PathSpec, Scenario, TransferReport, TransferSpec};
-use mptcp_sim::{Duration, Instant};
+use mptcp_sim::scenario::{PathSpec, ReadSamples, Scenario, TransferReport, TransferSpec};
+use mptcp_sim::{Duration, Instant, LinkConfig, Trace};
 use progress::Progress;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant as WallClock;
 
-/// The default paths and the names they are shown with.
-const DEFAULT_PATHS: [(&str, &str); 2] = [("Wi-Fi", "50mbit/10ms"), ("LTE", "20mbit/40ms")];
+/// A ready-made set of paths for `--scenario`.
+struct DemoScenario {
+    name: &'static str,
+    about: &'static str,
+    paths: fn() -> Result<Vec<NamedPath>, Failure>,
+}
+
+/// The scenarios; the first is the default.
+const SCENARIOS: [DemoScenario; 2] = [
+    DemoScenario {
+        name: "wifi-lte",
+        about: "Wi-Fi-like 50mbit/10ms + LTE-like 20mbit/40ms, clean links",
+        paths: wifi_lte,
+    },
+    DemoScenario {
+        name: "lossy-wifi-lte",
+        about: "Wi-Fi-like 50mbit/10ms with bursty loss and jitter + LTE-like 30 ms \
+                whose rate wanders every 100 ms (a generated trace, 12 Mbit/s up and 22 \
+                down on average, a 1 s handover gap every 20 s)",
+        paths: lossy_wifi_lte,
+    },
+];
+
+fn named(name: &str, text: &str) -> Result<NamedPath, Failure> {
+    Ok(NamedPath {
+        name: name.to_owned(),
+        spec: PathSpec::parse(text).map_err(usage)?,
+    })
+}
+
+fn wifi_lte() -> Result<Vec<NamedPath>, Failure> {
+    Ok(vec![
+        named("Wi-Fi", "50mbit/10ms")?,
+        named("LTE", "20mbit/40ms")?,
+    ])
+}
+
+fn lossy_wifi_lte() -> Result<Vec<NamedPath>, Failure> {
+    // Gilbert-Elliott: 0.2% of packets start a bad spell of 4 packets on
+    // average, half of them lost (about 0.25% lost overall, in bursts).
+    let wifi = named("Wi-Fi", "50mbit/10ms,loss=ge:0.2%/25%/50%,jitter=3ms")?;
+    let up = Arc::new(Trace::cellular_like(0x17e, 10_000_000, 60_000));
+    let down = Arc::new(Trace::cellular_like(0x17e + 1, 20_000_000, 60_000));
+    let text = format!(
+        "trace/30ms (generated, {:.1} up/{:.1} down Mbit/s)",
+        up.mean_rate_bps() as f64 / 1e6,
+        down.mean_rate_bps() as f64 / 1e6
+    );
+    let lte = NamedPath {
+        name: "LTE".to_owned(),
+        spec: PathSpec {
+            link: LinkConfig::new(0, Duration::from_millis(30)).trace(up),
+            down_trace: Some(down),
+            text,
+        },
+    };
+    Ok(vec![wifi, lte])
+}
+
+fn scenario_names() -> String {
+    let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+    names.join(", ")
+}
 
 /// Arguments of `mptcp demo`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// A path, client to server and back: RATE/DELAY[/LOSS%][,extras], as
-    /// for `mptcp sim`. Repeatable; replaces the default Wi-Fi-like
-    /// 50mbit/10ms and LTE-like 20mbit/40ms paths.
+    /// for `mptcp sim`. Repeatable; replaces the scenario's paths.
     #[arg(long = "path", value_name = "PATH")]
     paths: Vec<String>,
+    /// The paths to run over: wifi-lte (the default: Wi-Fi-like
+    /// 50mbit/10ms + LTE-like 20mbit/40ms) or lossy-wifi-lte (bursty loss
+    /// on the Wi-Fi, a generated LTE-like trace); `list` describes them.
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
     /// Stream size, like 64MiB, 1GB, 1500.
     #[arg(long, value_name = "SIZE", default_value = "64MiB")]
     bytes: String,
@@ -38,8 +104,8 @@ pub struct Args {
     #[arg(long, default_value = "minrtt")]
     scheduler: String,
     /// MPTCP congestion control: lia, olia, balia (coupled) or reno, cubic.
-    /// The single-path baselines use it too when it is uncoupled, cubic
-    /// otherwise.
+    /// The single-path baselines use it too when it is uncoupled, and
+    /// NewReno (reno) with the coupled ones (their reference: RFC 6356).
     #[arg(long, default_value = "lia")]
     cc: String,
     /// Where to write the throughput plot (PNG).
@@ -75,15 +141,19 @@ fn usage<E: std::fmt::Display>(e: E) -> Failure {
 
 fn named_paths(args: &Args) -> Result<Vec<NamedPath>, Failure> {
     if args.paths.is_empty() {
-        return DEFAULT_PATHS
-            .iter()
-            .map(|(name, text)| {
-                Ok(NamedPath {
-                    name: (*name).to_owned(),
-                    spec: PathSpec::parse(text).map_err(usage)?,
-                })
-            })
-            .collect();
+        let name = args.scenario.as_deref().unwrap_or(SCENARIOS[0].name);
+        let scenario = SCENARIOS.iter().find(|s| s.name == name).ok_or_else(|| {
+            Failure::usage(format!(
+                "unknown scenario {name:?} ({}, or list)",
+                scenario_names()
+            ))
+        })?;
+        return (scenario.paths)();
+    }
+    if args.scenario.is_some() {
+        return Err(Failure::usage(
+            "--scenario and --path both choose the paths: give one of them",
+        ));
     }
     args.paths
         .iter()
@@ -131,12 +201,41 @@ fn mptcp_spec(args: &Args, paths: &[NamedPath]) -> Result<(TransferSpec, CcAlgor
 }
 
 /// The congestion control of the single-path baselines: the demo's when it
-/// is uncoupled, CUBIC (plain TCP's usual one) otherwise.
+/// is uncoupled, NewReno otherwise (the coupled controllers are NewReno's
+/// increase shared among subflows; RFC 6356 measures them against it).
 fn baseline_cc(cc: CcAlgorithm) -> CcAlgorithm {
     if cc.is_coupled() {
-        CcAlgorithm::Cubic
+        CcAlgorithm::Reno
     } else {
         cc
+    }
+}
+
+/// Single-path runs note the bytes read every this much virtual time.
+const SAMPLE: Duration = Duration::from_millis(10);
+
+/// Plain TCP over one path alone, measured over the MPTCP run's span.
+pub(crate) struct Baseline {
+    report: TransferReport,
+    /// Seconds of virtual time the goodput is measured over: the MPTCP
+    /// run's duration, or this run's own when it finished sooner.
+    window_s: f64,
+    /// Stream bytes read by then.
+    read: f64,
+    /// Goodput over the window, bits per second.
+    goodput_bps: f64,
+}
+
+impl Baseline {
+    fn new(report: TransferReport, samples: &ReadSamples, mptcp_s: f64) -> Baseline {
+        let goodput_bps = samples.goodput_within(&report, mptcp_s);
+        let window_s = report.duration_s.min(mptcp_s);
+        Baseline {
+            read: goodput_bps * window_s / 8.0,
+            window_s,
+            goodput_bps,
+            report,
+        }
     }
 }
 
@@ -229,28 +328,49 @@ fn timeline(sc: &Scenario, read: &[u64], bin: Duration, end_s: f64, paths: usize
     }
 }
 
-/// Plain TCP over each path alone.
-fn run_baselines(spec: &TransferSpec, cc: CcAlgorithm) -> Result<Vec<TransferReport>, Failure> {
+/// Plain TCP over each path alone, each measured over the first `mptcp_s`
+/// seconds (the MPTCP run's duration): the same span of time for every
+/// goodput compared. A single path's longer run would otherwise spread its
+/// start-up over more time than MPTCP had, and a subflow would seem to beat
+/// TCP over its own path.
+fn run_baselines(
+    spec: &TransferSpec,
+    cc: CcAlgorithm,
+    mptcp_s: f64,
+) -> Result<Vec<Baseline>, Failure> {
     progress::note(&format!(
         "baselines: plain TCP over each of the {} paths alone...",
         spec.paths.len()
     ));
     (0..spec.paths.len())
         .map(|i| {
-            Scenario::build(&baseline_spec(spec, cc, i))
-                .map(Scenario::run)
-                .map_err(|e| Failure::failed(format!("cannot set up the simulation: {e}")))
+            let (report, samples) = Scenario::build(&baseline_spec(spec, cc, i))
+                .map_err(|e| Failure::failed(format!("cannot set up the simulation: {e}")))?
+                .run_sampled(SAMPLE);
+            Ok(Baseline::new(report, &samples, mptcp_s))
         })
         .collect()
 }
 
+fn print_scenarios() {
+    println!("Scenarios (mptcp demo --scenario NAME):");
+    for (i, s) in SCENARIOS.iter().enumerate() {
+        let mark = if i == 0 { " (default)" } else { "" };
+        println!("  {:<16} {}{mark}", s.name, s.about);
+    }
+}
+
 /// Run it.
 pub fn run(args: Args) -> Result<(), Failure> {
+    if args.scenario.as_deref() == Some("list") && args.paths.is_empty() {
+        print_scenarios();
+        return Ok(());
+    }
     let paths = named_paths(&args)?;
     let (spec, cc) = mptcp_spec(&args, &paths)?;
     let wall = WallClock::now();
     let (report, timeline) = run_mptcp(&spec, &paths)?;
-    let baselines = run_baselines(&spec, cc)?;
+    let baselines = run_baselines(&spec, cc, report.duration_s)?;
     let wall = wall.elapsed().as_secs_f64();
     let summary = Summary::new(&spec, cc, &paths, &report, &baselines);
     summary.print(wall);
@@ -269,7 +389,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         );
     }
     let failed = std::iter::once(&report)
-        .chain(&baselines)
+        .chain(baselines.iter().map(|b| &b.report))
         .find(|r| !r.is_ok());
     match failed {
         None => Ok(()),
@@ -292,7 +412,7 @@ pub(crate) struct Summary<'a> {
     /// Path names, by path index.
     pub names: Vec<&'a str>,
     report: &'a TransferReport,
-    baselines: &'a [TransferReport],
+    baselines: &'a [Baseline],
     /// MPTCP goodput, Mbit/s (measured).
     pub goodput: f64,
     /// The best single-path goodput and its path index (measured).
@@ -309,7 +429,7 @@ impl<'a> Summary<'a> {
         cc: CcAlgorithm,
         paths: &'a [NamedPath],
         report: &'a TransferReport,
-        baselines: &'a [TransferReport],
+        baselines: &'a [Baseline],
     ) -> Summary<'a> {
         let rates: Vec<f64> = baselines.iter().map(|b| b.goodput_bps / 1e6).collect();
         let best = rates
@@ -385,8 +505,10 @@ impl<'a> Summary<'a> {
         println!("{}", self.comparison());
         println!();
         println!(
-            "Measured: every goodput is stream bytes over virtual time from the first SYN to \
-             the last byte read; the sum of path rates adds up the single-path goodputs."
+            "Measured: MPTCP's goodput is stream bytes over virtual time from the first SYN to \
+             the last byte read; each single path's is the bytes it had read by the same \
+             time (or all of them, if it finished sooner) over that time; the sum of path \
+             rates adds up the single-path goodputs."
         );
         println!(
             "Nominal: the link rates add up to {:.2} Mbit/s; MPTCP reaches {:.1}% of that.",
@@ -405,23 +527,32 @@ impl<'a> Summary<'a> {
     fn print_baselines(&self) {
         println!();
         println!(
-            "Plain TCP ({}) over each path alone, the same {}:",
+            "Plain TCP ({}) over each path alone, the same {} stream, measured over the \
+             MPTCP run's {:.3} s (or its own run, if shorter):",
             baseline_cc(self.cc),
-            mib(self.spec.bytes)
+            mib(self.spec.bytes),
+            self.report.duration_s
         );
+        let width = self
+            .spec
+            .paths
+            .iter()
+            .map(|p| p.text.len())
+            .fold(16, usize::max);
         println!(
-            "{:<5} {:<8} {:<16} {:>10} {:>16}  integrity",
-            "path", "name", "link", "duration", "goodput"
+            "{:<5} {:<8} {:<width$} {:>10} {:>11} {:>16}  integrity",
+            "path", "name", "link", "over", "read", "goodput"
         );
         for (i, b) in self.baselines.iter().enumerate() {
             println!(
-                "{:<5} {:<8} {:<16} {:>8.3} s {:>9.2} Mbit/s  {}",
+                "{:<5} {:<8} {:<width$} {:>8.3} s {:>11} {:>9.2} Mbit/s  {}",
                 i,
                 self.names[i],
                 self.spec.paths[i].text,
-                b.duration_s,
+                b.window_s,
+                mib(b.read as u64),
                 b.goodput_bps / 1e6,
-                b.integrity
+                b.report.integrity
             );
         }
     }

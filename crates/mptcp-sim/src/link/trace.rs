@@ -147,7 +147,7 @@ impl Trace {
     /// A synthetic cellular-like trace spanning `span_ms` milliseconds (at
     /// least 1): the rate wanders around `mean_bps`, a random walk from
     /// `seed` in steps every 100 ms between a tenth of the mean and twice it,
-    /// with no opportunity at all for the first second of every 20 (a
+    /// with no opportunity at all from 10 s to 11 s of every 20 (a
     /// handover). Deterministic; for demos and benchmarks that must not read
     /// a recorded trace.
     pub fn cellular_like(seed: u64, mean_bps: u64, span_ms: u64) -> Trace {
@@ -162,7 +162,7 @@ impl Trace {
                 let step = (rng.random::<f64>() - 0.5) * mean * 0.6;
                 rate = (rate + step).clamp(mean * 0.1, mean * 2.0);
             }
-            if ms % 20_000 < 1_000 {
+            if (10_000..11_000).contains(&(ms % 20_000)) {
                 continue;
             }
             credit += per_ms(rate);
@@ -309,11 +309,15 @@ mod tests {
         let mean = t.mean_rate_bps() as f64;
         // The walk's bounds are 0.1 and 2 times the mean, less the gaps.
         assert!((4e6..18e6).contains(&mean), "{mean}");
-        // Nothing in the first second of each 20 (but the period's end).
-        for k in 0..t.opportunities() as u64 - 1 {
+        // Nothing from 10 s to 11 s of each 20.
+        for k in 0..t.opportunities() as u64 {
             let ms = t.time(k).as_micros() / 1000;
-            assert!(ms % 20_000 >= 1_000, "opportunity at {ms} ms");
+            assert!(
+                !(10_000..11_000).contains(&(ms % 20_000)),
+                "opportunity at {ms} ms"
+            );
         }
+        assert!(t.time(0) < Instant::from_micros(10_000), "{:?}", t.time(0));
         assert_eq!(Trace::parse(&t.to_text()).expect("parses"), t);
         assert_eq!(Trace::cellular_like(7, 12_000_000, 60_000), t);
         assert_ne!(Trace::cellular_like(8, 12_000_000, 60_000), t);
