@@ -293,3 +293,33 @@ fn baselines_are_measured_over_the_mptcp_runs_span() {
         );
     }
 }
+
+#[test]
+fn from_matrix_draws_the_bench_csv_and_rejects_other_files() {
+    let dir = tmp_dir("matrix");
+    let csv = "row,kind,paths,bytes,direction,buffer,cc,scheduler,default,tcp_cc,mptcp_mbps,\
+               tcp_mbps,best_mbps,sum_mbps,x_best,of_sum,shortfalls,wall_s\n\
+               \"a, b\",disjoint,x,1,up,,lia,minrtt,true,reno,90,60 40,60,100,1.5,0.9,,1\n\
+               \"a, b\",disjoint,x,1,up,,reno,minrtt,false,reno,95,60 40,60,100,1.58,0.95,,1\n\
+               s,shared,x,0,up,,lia,minrtt,true,reno,20,25,25,25,0.8,,,1\n";
+    std::fs::write(dir.join("m.csv"), csv).expect("write csv");
+    let out = mptcp_in(&dir, &["demo", "--from-matrix", "m.csv", "--plot", "m.png"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (w, h) = png_size(&std::fs::read(dir.join("m.png")).expect("the chart"));
+    assert!(w >= 640 && h >= 200, "{w}x{h}");
+    // Not a matrix: exit 2, one line, nothing written.
+    std::fs::write(dir.join("bad.csv"), "a,b\n1,2\n").expect("write csv");
+    let out = mptcp_in(
+        &dir,
+        &["demo", "--from-matrix", "bad.csv", "--plot", "bad.png"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!dir.join("bad.png").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -114,6 +114,11 @@ pub struct Args {
     /// Do not write the plot.
     #[arg(long, conflicts_with = "plot")]
     no_plot: bool,
+    /// Run nothing: draw the chart of a CSV file the real-paths bench wrote
+    /// (`cargo bench -p mptcp-sim --bench real_paths`, target/real_paths.csv)
+    /// to --plot.
+    #[arg(long, value_name = "CSV", conflicts_with = "no_plot")]
+    from_matrix: Option<PathBuf>,
 }
 
 /// A path of the demo and the name it is shown with.
@@ -362,6 +367,13 @@ fn print_scenarios() {
 
 /// Run it.
 pub fn run(args: Args) -> Result<(), Failure> {
+    if let Some(csv) = &args.from_matrix {
+        let title = "MPTCP over real path sets: the acceptance matrix";
+        plot::matrix::write(csv, &args.plot, title)
+            .map_err(|e| Failure::usage(format!("cannot draw {}: {e}", args.plot.display())))?;
+        println!("Plot: {} (from {})", args.plot.display(), csv.display());
+        return Ok(());
+    }
     if args.scenario.as_deref() == Some("list") && args.paths.is_empty() {
         print_scenarios();
         return Ok(());

@@ -2,6 +2,7 @@
 //! and the single-path references, as a PNG drawn with an embedded font
 //! (DejaVu Sans, from the `dejavu` crate; no system fonts).
 
+pub(crate) mod matrix;
 mod text;
 
 use super::{Summary, Timeline};
