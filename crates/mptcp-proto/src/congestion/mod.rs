@@ -36,6 +36,7 @@ mod cubic;
 mod lia;
 mod olia;
 mod reno;
+mod sbd;
 
 pub use balia::Balia;
 pub use bbr::Bbr;
@@ -43,6 +44,7 @@ pub use cubic::Cubic;
 pub use lia::Lia;
 pub use olia::Olia;
 pub use reno::NewReno;
+pub use sbd::{FlowStats, SbdConfig, SbdInput, SbdStats, SharedBottleneck, group as sbd_group};
 
 use crate::time::{Duration, Instant};
 use core::fmt;
@@ -340,5 +342,7 @@ pub(crate) fn min_window(mss: u32) -> u64 {
 
 #[cfg(test)]
 mod coupled_tests;
+#[cfg(test)]
+mod sbd_tests;
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,7 @@ impl Connection {
         entry
             .sf
             .handle_segment(now, seg, &mut owner, &self.cc_scratch);
+        self.feed_sbd(idx, now);
         self.after_activity(idx, now);
     }
 
@@ -58,8 +59,10 @@ impl Connection {
 
     pub(super) fn fill_cc_views(&mut self, idx: usize) {
         self.cc_scratch.clear();
+        let me = self.subflows[idx].sf.id().0;
         for (i, e) in self.subflows.iter().enumerate() {
-            if e.sf.state().is_synchronized() && e.path.can_carry_data() {
+            let coupled = i == idx || self.sbd.as_ref().is_none_or(|s| s.couples(me, e.sf.id().0));
+            if coupled && e.sf.state().is_synchronized() && e.path.can_carry_data() {
                 self.cc_scratch.push(e.sf.cc_view(i == idx));
             }
         }

@@ -20,6 +20,7 @@ mod owner;
 pub mod path;
 mod paths;
 pub mod recv;
+mod sbd;
 pub mod send;
 mod signals;
 mod transmit;
@@ -34,7 +35,7 @@ pub use join::find_syn as join_syn;
 pub use mptcp::{FallbackReason, Mode, MptcpConfig};
 pub use paths::{AddressError, PathRequest};
 
-use crate::congestion::SubflowCcView;
+use crate::congestion::{SharedBottleneck, SubflowCcView};
 use crate::random::Random;
 use crate::scheduler::Scheduler;
 use crate::stats::{Counters, Mib};
@@ -248,6 +249,9 @@ pub struct Connection {
     /// Data resent opportunistically reaches up to here.
     opportunistic_high: DataSeq,
     cc_scratch: Vec<SubflowCcView>,
+    /// Shared bottleneck detection, when configured and the controller is
+    /// coupled (created with the first sample).
+    sbd: Option<SharedBottleneck>,
     last_now: Instant,
 }
 
@@ -310,6 +314,7 @@ impl Connection {
             fail_deadline: None,
             opportunistic_high: DataSeq(0),
             cc_scratch: Vec::new(),
+            sbd: None,
             last_now: Instant::ZERO,
         }
     }

@@ -37,6 +37,10 @@ pub struct MptcpConfig {
     /// connections use the subflow configuration's). LIA (RFC 6356) by
     /// default.
     pub cc: CcAlgorithm,
+    /// Couple only the subflows found to share a bottleneck (RFC 8382
+    /// shared bottleneck detection, see [`crate::congestion::SbdConfig`]);
+    /// off: a coupled controller couples every subflow.
+    pub sbd: bool,
 }
 
 impl Default for MptcpConfig {
@@ -51,6 +55,7 @@ impl Default for MptcpConfig {
             open_subflows: true,
             opportunistic_reinjection: true,
             cc: CcAlgorithm::Lia,
+            sbd: false,
         }
     }
 }

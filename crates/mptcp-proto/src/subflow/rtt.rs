@@ -41,6 +41,8 @@ pub struct RttEstimator {
     config: RtoConfig,
     smoothed: Option<Smoothed>,
     latest: Option<Duration>,
+    /// Samples taken so far.
+    samples: u64,
     min: Option<(Duration, Instant)>,
     backoff: u32,
 }
@@ -58,6 +60,7 @@ impl RttEstimator {
             config,
             smoothed: None,
             latest: None,
+            samples: 0,
             min: None,
             backoff: 0,
         }
@@ -67,6 +70,7 @@ impl RttEstimator {
     pub fn on_sample(&mut self, now: Instant, rtt: Duration) {
         let rtt = rtt.max(Duration::from_micros(1));
         self.latest = Some(rtt);
+        self.samples += 1;
         self.smoothed = Some(match self.smoothed {
             None => Smoothed {
                 srtt: rtt,
@@ -94,6 +98,11 @@ impl RttEstimator {
     /// The RTT variation, once sampled.
     pub fn rttvar(&self) -> Option<Duration> {
         self.smoothed.map(|s| s.rttvar)
+    }
+
+    /// How many samples were taken (a new one when this grows).
+    pub fn samples(&self) -> u64 {
+        self.samples
     }
 
     /// The most recent sample.
