@@ -50,6 +50,11 @@ pub struct Args {
     /// may be sent, the fastest subflow resends what waits on slower ones).
     #[arg(long)]
     no_opportunistic: bool,
+    /// Shared bottleneck detection (RFC 8382): the coupled controllers
+    /// (lia, olia, balia) couple only the subflows found to share a
+    /// bottleneck; until it decides, all of them.
+    #[arg(long)]
+    sbd: bool,
     /// Which ends ask for DSS checksums: none, client, server, both.
     #[arg(long, default_value = "none")]
     checksum: String,
@@ -219,6 +224,7 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
     }
     spec.ipv6 = args.ipv6;
     spec.opportunistic = !args.no_opportunistic;
+    spec.sbd = args.sbd;
     spec.time_limit = parse_duration(&args.time_limit).map_err(usage)?;
     spec.pcap = args.pcap.clone();
     Ok(spec)

@@ -322,6 +322,7 @@ fn endpoint_config(spec: &TransferSpec, side: u64) -> EndpointConfig {
     mp.version = spec.version;
     mp.scheduler = spec.scheduler;
     mp.opportunistic_reinjection = spec.opportunistic;
+    mp.sbd = spec.sbd;
     mp.checksum = if side == 1 {
         spec.checksum.0
     } else {

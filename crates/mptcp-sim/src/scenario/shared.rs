@@ -34,6 +34,8 @@ pub struct ShareSpec {
     pub seed: u64,
     /// Bytes are counted when the server reads them inside this window.
     pub window: (Instant, Instant),
+    /// Shared bottleneck detection at the MPTCP client.
+    pub sbd: bool,
 }
 
 impl ShareSpec {
@@ -55,6 +57,7 @@ impl ShareSpec {
                 Instant::from_micros(10_000_000),
                 Instant::from_micros(40_000_000),
             ),
+            sbd: false,
         }
     }
 }
@@ -68,6 +71,10 @@ pub struct Share {
     pub tcp_bps: f64,
     /// Subflows the MPTCP connection had at the end (2 when both joined).
     pub subflows: usize,
+    /// Share of the once-a-second looks inside the window at which shared
+    /// bottleneck detection had put all the client's subflows in one group
+    /// (0 without detection).
+    pub grouped: f64,
 }
 
 impl Share {
@@ -168,6 +175,7 @@ fn sender(seed: u64, spec: &ShareSpec, mptcp: bool, addrs: &[IpAddr]) -> Peer {
     config.connection.mptcp.enabled = mptcp;
     config.connection.mptcp.cc = spec.cc;
     config.connection.mptcp.scheduler = spec.scheduler;
+    config.connection.mptcp.sbd = spec.sbd;
     config.connection.subflow.cc = spec.tcp_cc;
     let mut ep = Endpoint::new(config);
     for a in addrs {
@@ -216,6 +224,14 @@ pub fn run_share(spec: &ShareSpec) -> Result<Share, SimError> {
         sender(2, spec, false, &[comp]),
         sink,
     );
+    let (mut looks, mut grouped) = (0u32, 0u32);
+    let mut at = spec.window.0;
+    while at < spec.window.1 {
+        sim.run_until(at)?;
+        looks += 1;
+        grouped += u32::from(one_group(sim.node(net.client)));
+        at += Duration::from_secs(1);
+    }
     sim.run_until(spec.window.1 + Duration::from_millis(1))?;
     let Peer::Sink(s) = sim.node(net.server) else {
         unreachable!("the server is the sink")
@@ -226,6 +242,7 @@ pub fn run_share(spec: &ShareSpec) -> Result<Share, SimError> {
         mptcp_bps: 0.0,
         tcp_bps: 0.0,
         subflows: 0,
+        grouped: f64::from(grouped) / f64::from(looks.max(1)),
     };
     for (&h, &bytes) in &s.counted {
         let subflows = s.ep.connection(h).map_or(0, |c| c.subflows().count());
@@ -238,4 +255,20 @@ pub fn run_share(spec: &ShareSpec) -> Result<Share, SimError> {
         }
     }
     Ok(share)
+}
+
+/// Whether the client's connection has subflows, all in one decided
+/// shared-bottleneck group.
+fn one_group(client: &Peer) -> bool {
+    let Peer::Host(h) = client else {
+        return false;
+    };
+    h.endpoint.connections().any(|c| {
+        let Some(conn) = h.endpoint.connection(c) else {
+            return false;
+        };
+        let mut groups = conn.subflows().map(|s| conn.sbd_group(s.id()));
+        let first = groups.next().flatten();
+        first.is_some() && groups.all(|g| g == first)
+    })
 }

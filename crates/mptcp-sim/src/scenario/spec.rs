@@ -371,6 +371,9 @@ pub struct TransferSpec {
     pub middleboxes: Vec<(usize, MiddleboxSpec)>,
     /// Opportunistic reinjection on (the engine's default) or off.
     pub opportunistic: bool,
+    /// Shared bottleneck detection (RFC 8382) for the coupled
+    /// controllers: they couple only the subflows found to share one.
+    pub sbd: bool,
     /// The TCP options the client offers.
     pub client_tcp: TcpFeatures,
     /// The TCP options the server offers.
@@ -405,6 +408,7 @@ impl TransferSpec {
             strip: Vec::new(),
             middleboxes: Vec::new(),
             opportunistic: true,
+            sbd: false,
             client_tcp: TcpFeatures::default(),
             server_tcp: TcpFeatures::default(),
         }
@@ -476,6 +480,9 @@ impl TransferSpec {
             }
             if !self.opportunistic {
                 c.push_str(" --no-opportunistic");
+            }
+            if self.sbd {
+                c.push_str(" --sbd");
             }
             for (path, which) in &self.strip {
                 let w = which.name();
