@@ -30,7 +30,9 @@
 //! - `MPTCP_ROWS`: comma-separated words; only rows whose name contains one
 //!   of them (case-insensitive) run.
 //! - `MPTCP_CC`, `MPTCP_SCHED`: comma-separated controller and scheduler
-//!   names to keep.
+//!   names to keep. Each coupled controller runs twice: coupling all its
+//!   subflows, and (`+sbd`) only those that shared-bottleneck detection
+//!   (RFC 8382) puts in one group.
 //! - `MPTCP_MATRIX=full`: every controller with every scheduler (by
 //!   default: every controller with the default scheduler, and every
 //!   scheduler with the default controller).
@@ -233,12 +235,23 @@ fn rows(target: &Path) -> Vec<Row> {
 struct Config {
     cc: CcAlgorithm,
     scheduler: SchedulerKind,
+    /// Shared-bottleneck detection (RFC 8382): a coupled controller
+    /// couples only the subflows found to share a bottleneck.
+    sbd: bool,
 }
 
 impl Config {
     fn label(&self, default: Config) -> String {
         let mark = if *self == default { " (default)" } else { "" };
-        format!("{}/{}{mark}", self.cc, self.scheduler.name())
+        format!("{}/{}{mark}", self.cc_name(), self.scheduler.name())
+    }
+
+    /// The controller's name, `+sbd` when it couples by detected groups.
+    fn cc_name(&self) -> String {
+        match self.sbd {
+            true => format!("{}+sbd", self.cc),
+            false => self.cc.name().to_owned(),
+        }
     }
 
     /// The controller plain TCP uses as this one's reference.
@@ -283,9 +296,18 @@ fn configs(default: Config) -> Vec<Config> {
     let mut out = Vec::new();
     for &cc in CcAlgorithm::ALL.iter().filter(|c| cc_ok(**c)) {
         for &scheduler in SchedulerKind::ALL.iter().filter(|s| sched_ok(**s)) {
-            let c = Config { cc, scheduler };
-            if full || cc == default.cc || scheduler == default.scheduler {
-                out.push(c);
+            // Detection matters only to the coupled controllers.
+            let sbds: &[bool] = if cc.is_coupled() {
+                &[false, true]
+            } else {
+                &[false]
+            };
+            for &sbd in sbds {
+                let c = Config { cc, scheduler, sbd };
+                let default_sched = scheduler == default.scheduler;
+                if full || (cc == default.cc && sbd == default.sbd) || default_sched {
+                    out.push(c);
+                }
             }
         }
     }
@@ -406,12 +428,14 @@ fn run_job(kind: &Kind, job: Job) -> Done {
             let mut spec = spec_for(kind, None);
             spec.cc = Some(c.cc);
             spec.scheduler = c.scheduler;
+            spec.sbd = c.sbd;
             let report = Scenario::build(&spec).expect("build").run();
             Done::Mptcp(c, Box::new(report), wall.elapsed().as_secs_f64())
         }
         Job::Share(c) => {
             let mut spec = ShareSpec::new(c.cc);
             spec.scheduler = c.scheduler;
+            spec.sbd = c.sbd;
             let r = run_share(&spec).map_err(|e| e.to_string()).and_then(|s| {
                 if s.subflows == 2 {
                     Ok((s.mptcp_bps / 1e6, s.tcp_bps / 1e6))
@@ -561,6 +585,7 @@ fn main() {
     let default = Config {
         cc: mp.cc,
         scheduler: mp.scheduler,
+        sbd: mp.sbd && mp.cc.is_coupled(),
     };
     let configs = configs(default);
     let row_filter = env_list("MPTCP_ROWS");
@@ -651,7 +676,7 @@ fn main() {
                 bytes.to_string(),
                 direction.to_owned(),
                 buffer.clone(),
-                o.config.cc.name().to_owned(),
+                o.config.cc_name(),
                 o.config.scheduler.name().to_owned(),
                 (o.config == default).to_string(),
                 o.config.family().name().to_owned(),
