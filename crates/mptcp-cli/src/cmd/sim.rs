@@ -50,11 +50,15 @@ pub struct Args {
     /// may be sent, the fastest subflow resends what waits on slower ones).
     #[arg(long)]
     no_opportunistic: bool,
-    /// Shared bottleneck detection (RFC 8382): the coupled controllers
-    /// (lia, olia, balia) couple only the subflows found to share a
-    /// bottleneck; until it decides, all of them.
-    #[arg(long)]
+    /// Shared bottleneck detection (RFC 8382, the default): the coupled
+    /// controllers (lia, olia, balia) couple only the subflows found to
+    /// share a bottleneck; until it decides, all of them.
+    #[arg(long, conflicts_with = "no_sbd")]
     sbd: bool,
+    /// No shared bottleneck detection: a coupled controller couples every
+    /// subflow (RFC 6356 as written).
+    #[arg(long)]
+    no_sbd: bool,
     /// Which ends ask for DSS checksums: none, client, server, both.
     #[arg(long, default_value = "none")]
     checksum: String,
@@ -224,7 +228,9 @@ fn build_spec(args: &Args) -> Result<TransferSpec, Failure> {
     }
     spec.ipv6 = args.ipv6;
     spec.opportunistic = !args.no_opportunistic;
-    spec.sbd = args.sbd;
+    if args.sbd || args.no_sbd {
+        spec.sbd = args.sbd;
+    }
     spec.time_limit = parse_duration(&args.time_limit).map_err(usage)?;
     spec.pcap = args.pcap.clone();
     Ok(spec)

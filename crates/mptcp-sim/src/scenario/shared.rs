@@ -57,7 +57,7 @@ impl ShareSpec {
                 Instant::from_micros(10_000_000),
                 Instant::from_micros(40_000_000),
             ),
-            sbd: false,
+            sbd: EndpointConfig::default().connection.mptcp.sbd,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::parse::{
     parse_percent, parse_probability, parse_size,
 };
 use mptcp_proto::congestion::CcAlgorithm;
+use mptcp_proto::connection::MptcpConfig;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_proto::subflow::TcpFeatures;
@@ -408,7 +409,7 @@ impl TransferSpec {
             strip: Vec::new(),
             middleboxes: Vec::new(),
             opportunistic: true,
-            sbd: false,
+            sbd: MptcpConfig::default().sbd,
             client_tcp: TcpFeatures::default(),
             server_tcp: TcpFeatures::default(),
         }
@@ -481,8 +482,8 @@ impl TransferSpec {
             if !self.opportunistic {
                 c.push_str(" --no-opportunistic");
             }
-            if self.sbd {
-                c.push_str(" --sbd");
+            if self.sbd != MptcpConfig::default().sbd {
+                c.push_str(if self.sbd { " --sbd" } else { " --no-sbd" });
             }
             for (path, which) in &self.strip {
                 let w = which.name();
