@@ -231,13 +231,19 @@ fn input(samples: u64, rtt_ms: u64) -> SbdInput {
 }
 
 /// Drive flows 1 and 2 with the delays `delays(flow, sample)` (ms), ten
-/// samples per 350 ms interval, for `intervals` intervals.
-fn drive(sbd: &mut SharedBottleneck, intervals: u64, delays: impl Fn(u32, u64) -> u64) {
-    for k in 0..intervals * 10 {
-        let now = Instant::ZERO + Duration::from_millis(35 * k);
+/// samples per 350 ms interval, for `intervals` intervals from sample `*k`.
+fn drive(
+    sbd: &mut SharedBottleneck,
+    k: &mut u64,
+    intervals: u64,
+    delays: impl Fn(u32, u64) -> u64,
+) {
+    for _ in 0..intervals * 10 {
+        let now = Instant::ZERO + Duration::from_millis(35 * *k);
         for flow in [1, 2] {
-            sbd.observe(now, flow, input(k + 1, delays(flow, k)));
+            sbd.observe(now, flow, input(*k + 1, delays(flow, *k)));
         }
+        *k += 1;
     }
 }
 
@@ -249,12 +255,16 @@ fn queue(k: u64) -> u64 {
 
 #[test]
 fn detector_groups_alike_flows_after_the_warmup() {
-    let config = SbdConfig::default();
+    let config = SbdConfig {
+        warmup: 10,
+        ..SbdConfig::default()
+    };
     let mut sbd = SharedBottleneck::new(config);
-    drive(&mut sbd, 5, |_, k| queue(k));
+    let mut k = 0;
+    drive(&mut sbd, &mut k, 5, |_, k| queue(k));
     assert_eq!(sbd.group(1), None, "undecided during the warmup");
     assert!(sbd.couples(1, 2));
-    drive(&mut sbd, 40, |_, k| queue(k));
+    drive(&mut sbd, &mut k, 40, |_, k| queue(k));
     assert!(sbd.intervals() >= config.warmup);
     assert!(sbd.group(1).is_some());
     assert_eq!(sbd.group(1), sbd.group(2));
@@ -268,14 +278,50 @@ fn detector_groups_alike_flows_after_the_warmup() {
 #[test]
 fn detector_separates_a_steady_path_from_a_queue() {
     let mut sbd = SharedBottleneck::new(SbdConfig::default());
+    let mut k = 0;
     drive(
         &mut sbd,
+        &mut k,
         40,
-        |flow, k| if flow == 1 { queue(k) } else { 30 },
+        |flow, k| {
+            if flow == 1 { queue(k) } else { 30 }
+        },
     );
     assert!(sbd.group(1).is_some() && sbd.group(2).is_some());
     assert!(!sbd.couples(1, 2));
     assert!(!sbd.couples(2, 1));
+}
+
+#[test]
+fn decoupling_waits_for_stable_decisions_and_recoupling_does_not() {
+    let config = SbdConfig {
+        warmup: 0,
+        stable: 20,
+        ..SbdConfig::default()
+    };
+    let mut sbd = SharedBottleneck::new(config);
+    let mut k = 0;
+    drive(
+        &mut sbd,
+        &mut k,
+        12,
+        |flow, k| if flow == 1 { queue(k) } else { 30 },
+    );
+    assert!(sbd.group(1).is_some() && sbd.group(1) != sbd.group(2));
+    assert!(sbd.couples(1, 2), "apart for fewer than 20 decisions");
+    drive(
+        &mut sbd,
+        &mut k,
+        12,
+        |flow, k| if flow == 1 { queue(k) } else { 30 },
+    );
+    assert!(!sbd.couples(1, 2), "apart for 20 decisions in a row");
+    // The steady flow starts queueing alike: grouped, and coupled at once.
+    while sbd.group(1) != sbd.group(2) && k < 2400 {
+        drive(&mut sbd, &mut k, 1, |_, k| queue(k));
+    }
+    assert_eq!(sbd.group(1), sbd.group(2));
+    assert!(sbd.couples(1, 2));
 }
 
 #[test]
@@ -311,7 +357,8 @@ fn odd_configurations_do_not_panic() {
         },
     ] {
         let mut sbd = SharedBottleneck::new(config);
-        drive(&mut sbd, 3, |_, k| queue(k));
+        let mut k = 0;
+        drive(&mut sbd, &mut k, 3, |_, k| queue(k));
         // A jump far ahead closes at most a history's worth of intervals.
         sbd.observe(
             Instant::ZERO + Duration::from_secs(1_000_000),

@@ -43,4 +43,11 @@ impl Connection {
     pub fn sbd_group(&self, id: SubflowId) -> Option<usize> {
         self.sbd.as_ref()?.group(id.0)
     }
+
+    /// Whether the controller of subflow `a` couples with subflow `b`
+    /// (always while detection is off or undecided; see
+    /// [`SharedBottleneck::couples`]).
+    pub fn sbd_couples(&self, a: SubflowId, b: SubflowId) -> bool {
+        self.sbd.as_ref().is_none_or(|s| s.couples(a.0, b.0))
+    }
 }

@@ -72,8 +72,8 @@ pub struct Share {
     /// Subflows the MPTCP connection had at the end (2 when both joined).
     pub subflows: usize,
     /// Share of the once-a-second looks inside the window at which shared
-    /// bottleneck detection had put all the client's subflows in one group
-    /// (0 without detection).
+    /// bottleneck detection had decided on all the client's subflows and
+    /// their controllers coupled them all (0 without detection).
     pub grouped: f64,
 }
 
@@ -257,8 +257,8 @@ pub fn run_share(spec: &ShareSpec) -> Result<Share, SimError> {
     Ok(share)
 }
 
-/// Whether the client's connection has subflows, all in one decided
-/// shared-bottleneck group.
+/// Whether the client's connection has subflows, all decided on by
+/// shared bottleneck detection and all coupled.
 fn one_group(client: &Peer) -> bool {
     let Peer::Host(h) = client else {
         return false;
@@ -267,8 +267,8 @@ fn one_group(client: &Peer) -> bool {
         let Some(conn) = h.endpoint.connection(c) else {
             return false;
         };
-        let mut groups = conn.subflows().map(|s| conn.sbd_group(s.id()));
-        let first = groups.next().flatten();
-        first.is_some() && groups.all(|g| g == first)
+        let ids: Vec<_> = conn.subflows().map(|s| s.id()).collect();
+        ids.iter()
+            .all(|&a| conn.sbd_group(a).is_some() && ids.iter().all(|&b| conn.sbd_couples(a, b)))
     })
 }
