@@ -286,7 +286,13 @@ fn stock_iperf3_client_against_our_perf_server() {
         let theirs = run(&lab, inside(&lab, &client), "iperf3 -c");
         ok(&theirs, "iperf3 -c");
         let out = finish(&lab, ours, "mptcp perf server");
-        ok(&out, "mptcp perf server");
+        // Our server's failure comes with what the stock client printed.
+        let what = format!(
+            "mptcp perf server (iperf3 -c printed: {}{})",
+            String::from_utf8_lossy(&theirs.stdout),
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+        ok(&out, &what);
         let theirs = json(&theirs.stdout, "iperf3's report");
         let counted = if reverse {
             &theirs["end"]["sum_received"]["bytes"]

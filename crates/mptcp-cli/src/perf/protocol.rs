@@ -206,19 +206,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Control<S> {
         self.timeout
     }
 
-    /// Write bytes (states, a JSON message) in one go and flush.
+    /// Write bytes (states, a JSON message) in one go and flush (over our
+    /// stack: until the peer acknowledged them), each within the timeout.
     pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), PerfError> {
-        let write = async {
-            self.io.write_all(bytes).await?;
-            self.io.flush().await
-        };
-        match tokio::time::timeout(self.timeout, write).await {
+        match tokio::time::timeout(self.timeout, self.io.write_all(bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => {
+                return Err(PerfError::Io {
+                    op: "write to the control connection",
+                    source,
+                });
+            }
+            Err(_) => return Err(self.timed_out()),
+        }
+        match tokio::time::timeout(self.timeout, self.io.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(source)) => Err(PerfError::Io {
-                op: "write to the control connection",
+                op: "flush the control connection",
                 source,
             }),
-            Err(_) => Err(self.timed_out()),
+            // Written, but not acknowledged: say so, it is not the
+            // peer's silence in the protocol.
+            Err(_) => Err(PerfError::Io {
+                op: "have the control connection's data acknowledged",
+                source: std::io::ErrorKind::TimedOut.into(),
+            }),
         }
     }
 
