@@ -8,6 +8,17 @@
 //! `tracing-subscriber`'s filter syntax (default `warn`; e.g.
 //! `MPTCP_LOG=mptcp_tun=debug`).
 
+/// `println!` for a command's output: a reader that went away (`| head`)
+/// ends the command quietly instead of a panic.
+macro_rules! outln {
+    () => {
+        $crate::cmd::print_line(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::cmd::print_line(format_args!($($t)*))
+    };
+}
+
 mod cmd;
 mod perf;
 

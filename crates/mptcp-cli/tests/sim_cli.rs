@@ -213,3 +213,20 @@ fn middleboxes_run_and_print_what_they_did() {
         assert!(line.contains(counter), "{line}");
     }
 }
+
+/// `mptcp sim --json | head -c 0`: a reader that goes away before the
+/// report ends the command quietly, not with a panic.
+#[test]
+fn a_closed_pipe_ends_the_report_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mptcp"))
+        .args(["sim", "--path", "20mbit/5ms", "--bytes", "64KiB", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mptcp");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+}

@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             );
         }
         if let Some(line) = outcome.failure_line() {
-            println!("{line}");
+            outln!("{line}");
             failed += 1;
         }
         if let Verdict::Tolerated(_) = outcome.verdict {
@@ -51,11 +51,11 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     }
     if tolerated > 0 {
-        println!(
+        outln!(
             "chaos: {tolerated} runs with a payload rewriter ended in a connection error (tolerated)"
         );
     }
-    println!(
+    outln!(
         "chaos: {} runs, {failed} failed, seeds {}..{end}",
         end - args.seed,
         args.seed

@@ -358,10 +358,10 @@ fn run_baselines(
 }
 
 fn print_scenarios() {
-    println!("Scenarios (mptcp demo --scenario NAME):");
+    outln!("Scenarios (mptcp demo --scenario NAME):");
     for (i, s) in SCENARIOS.iter().enumerate() {
         let mark = if i == 0 { " (default)" } else { "" };
-        println!("  {:<16} {}{mark}", s.name, s.about);
+        outln!("  {:<16} {}{mark}", s.name, s.about);
     }
 }
 
@@ -371,7 +371,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let title = "MPTCP over real path sets: the acceptance matrix";
         plot::matrix::write(csv, &args.plot, title)
             .map_err(|e| Failure::usage(format!("cannot draw {}: {e}", args.plot.display())))?;
-        println!("Plot: {} (from {})", args.plot.display(), csv.display());
+        outln!("Plot: {} (from {})", args.plot.display(), csv.display());
         return Ok(());
     }
     if args.scenario.as_deref() == Some("list") && args.paths.is_empty() {
@@ -393,7 +393,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 args.plot.display()
             ))
         })?;
-        println!(
+        outln!(
             "Plot: {} (per path: IP bytes delivered to the server per {} ms; \
              aggregate: stream bytes read)",
             args.plot.display(),
@@ -495,8 +495,8 @@ impl<'a> Summary<'a> {
 
     fn print(&self, wall: f64) {
         let r = self.report;
-        println!("mptcp demo: {}", self.setup());
-        println!();
+        outln!("mptcp demo: {}", self.setup());
+        outln!();
         let mode = match &r.mptcp {
             Some(m) => match m.fallback.as_deref() {
                 None => format!("MPTCP v{} over all paths", m.version),
@@ -504,7 +504,7 @@ impl<'a> Summary<'a> {
             },
             None => "MPTCP".to_owned(),
         };
-        println!(
+        outln!(
             "{mode}: {} in {:.3} s, goodput {:.2} Mbit/s, integrity {}",
             mib(r.bytes),
             r.duration_s,
@@ -513,32 +513,32 @@ impl<'a> Summary<'a> {
         );
         self.print_subflows();
         self.print_baselines();
-        println!();
-        println!("{}", self.comparison());
-        println!();
-        println!(
+        outln!();
+        outln!("{}", self.comparison());
+        outln!();
+        outln!(
             "Measured: MPTCP's goodput is stream bytes over virtual time from the first SYN to \
              the last byte read; each single path's is the bytes it had read by the same \
              time (or all of them, if it finished sooner) over that time; the sum of path \
              rates adds up the single-path goodputs."
         );
-        println!(
+        outln!(
             "Nominal: the link rates add up to {:.2} Mbit/s; MPTCP reaches {:.1}% of that.",
             self.nominal,
             100.0 * ratio(self.goodput, self.nominal)
         );
-        println!(
+        outln!(
             "Wall clock: {wall:.2} s for the {} runs.",
             1 + self.baselines.len()
         );
         if let Some(e) = &r.error {
-            println!("error: {e}");
+            outln!("error: {e}");
         }
     }
 
     fn print_baselines(&self) {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "Plain TCP ({}) over each path alone, the same {} stream, measured over the \
              MPTCP run's {:.3} s (or its own run, if shorter):",
             baseline_cc(self.cc),
@@ -551,12 +551,17 @@ impl<'a> Summary<'a> {
             .iter()
             .map(|p| p.text.len())
             .fold(16, usize::max);
-        println!(
+        outln!(
             "{:<5} {:<8} {:<width$} {:>10} {:>11} {:>16}  integrity",
-            "path", "name", "link", "over", "read", "goodput"
+            "path",
+            "name",
+            "link",
+            "over",
+            "read",
+            "goodput"
         );
         for (i, b) in self.baselines.iter().enumerate() {
-            println!(
+            outln!(
                 "{:<5} {:<8} {:<width$} {:>8.3} s {:>11} {:>9.2} Mbit/s  {}",
                 i,
                 self.names[i],
@@ -572,16 +577,22 @@ impl<'a> Summary<'a> {
     fn print_subflows(&self) {
         let r = self.report;
         let total: u64 = r.subflows.iter().map(|s| s.bytes).sum();
-        println!();
-        println!(
-            "Subflows, as the sender saw them (bytes acknowledged; srtt and cwnd at the end):"
-        );
-        println!(
+        outln!();
+        outln!("Subflows, as the sender saw them (bytes acknowledged; srtt and cwnd at the end):");
+        outln!(
             "{:<5} {:<8} {:<16} {:<16} {:>10} {:>7} {:>8} {:>9} {:>9}",
-            "path", "name", "local", "remote", "bytes", "share", "retrans", "srtt", "cwnd"
+            "path",
+            "name",
+            "local",
+            "remote",
+            "bytes",
+            "share",
+            "retrans",
+            "srtt",
+            "cwnd"
         );
         for s in &r.subflows {
-            println!(
+            outln!(
                 "{:<5} {:<8} {:<16} {:<16} {:>10} {:>6.1}% {:>8} {:>9} {:>9}",
                 s.path,
                 self.names.get(s.path).copied().unwrap_or("?"),

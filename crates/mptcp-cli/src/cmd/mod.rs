@@ -19,3 +19,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, crate::Failure> {
         .build()
         .map_err(|e| crate::Failure::failed(format!("cannot start the async runtime: {e}")))
 }
+
+/// Write one line of output (see `outln!`): a closed pipe ends the process
+/// with status 0, as the reader wanted no more; another error with 1.
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("mptcp: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}

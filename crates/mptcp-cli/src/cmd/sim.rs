@@ -246,7 +246,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if args.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::failed(format!("cannot format the report: {e}")))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         print_table(&spec, &report, wall);
     }
@@ -283,28 +283,38 @@ fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
         }
     };
     let used = if spec.tcp_only { 1 } else { spec.paths.len() };
-    println!(
+    outln!(
         "{mode} transfer of {} bytes ({}) over {used} path(s), seed {}",
-        r.bytes, r.direction, r.seed
+        r.bytes,
+        r.direction,
+        r.seed
     );
-    println!(
+    outln!(
         "duration   {:.3} s (virtual; {:.2} s wall clock)",
-        r.duration_s, wall
+        r.duration_s,
+        wall
     );
-    println!(
+    outln!(
         "goodput    {}  of {} capacity: efficiency {:.4}",
         mbit(r.goodput_bps),
         mbit(r.capacity_bps),
         r.efficiency
     );
-    println!("integrity  {}", r.integrity);
-    println!();
-    println!(
+    outln!("integrity  {}", r.integrity);
+    outln!();
+    outln!(
         "{:<5} {:<24} {:<24} {:>12} {:>8} {:>5} {:>9} {:>10}",
-        "path", "local", "remote", "bytes", "retrans", "rto", "srtt", "cwnd"
+        "path",
+        "local",
+        "remote",
+        "bytes",
+        "retrans",
+        "rto",
+        "srtt",
+        "cwnd"
     );
     for s in &r.subflows {
-        println!(
+        outln!(
             "{:<5} {:<24} {:<24} {:>12} {:>8} {:>5} {:>9} {:>10}",
             s.path,
             s.local,
@@ -322,7 +332,7 @@ fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
     ] {
         if !counters.is_empty() {
             let list: Vec<String> = counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!("{side:<10} {}", list.join(" "));
+            outln!("{side:<10} {}", list.join(" "));
         }
     }
     let boxes: Vec<String> = r
@@ -333,9 +343,9 @@ fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     if !boxes.is_empty() {
-        println!("{:<10} {}", "middlebox", boxes.join(" "));
+        outln!("{:<10} {}", "middlebox", boxes.join(" "));
     }
     if let Some(e) = &r.error {
-        println!("error      {e}");
+        outln!("error      {e}");
     }
 }
