@@ -41,7 +41,9 @@ pub struct Args {
     /// `,loss=P%|ge:P/R/H[/K]`, `,batch=DUR`, or RATE `trace` with
     /// `,trace=FILE` or `,trace=UPFILE+DOWNFILE` (UPFILE left to right).
     /// Path N gets 10.240.N.1/24 and fd00:240:N::1/64 on the left,
-    /// 10.240.N.2 and fd00:240:N::2 on the right. Repeatable.
+    /// 10.240.N.2 and fd00:240:N::2 on the right; what leaves the left from
+    /// path N's address takes path N, whatever its destination, and the
+    /// right reaches each left address over its path. Repeatable.
     #[arg(long = "path", value_name = "PATH", required = true)]
     paths: Vec<String>,
     /// Take path PATH down at TIME after the start (and up again at
@@ -142,7 +144,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let report = forwarder.report(&args.paths);
     drop(forwarder);
     for path in &plumbing {
-        path.tear_down(&left, &right);
+        path.tear_down(&left);
     }
     print!("{report}");
     result.map_err(|e| Failure::failed(format!("forwarding stopped: {e}")))

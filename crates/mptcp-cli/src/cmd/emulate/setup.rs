@@ -45,10 +45,12 @@ impl fmt::Display for Addrs {
 }
 
 /// Path `index`: device `dev` in both namespaces, 10.240.index.0/24 and
-/// fd00:240:index::/64 on it, and a routing table (`2400 + index`, rule
-/// priority the same) that sends what leaves from the path's address out of
-/// the path's device, so that a connection stays on the path of its source
-/// address whatever the destination.
+/// fd00:240:index::/64 on it. The left side is the multi-homed one: on the
+/// left a routing table (`2400 + index`, rule priority the same) sends what
+/// leaves from the path's address out of the path's device, whatever the
+/// destination; the right side reaches each left address over that
+/// address's path. So a connection (an MPTCP subflow from left address N to
+/// any right address, say) takes path N both ways.
 pub struct PathPlumbing {
     /// The device, in both namespaces.
     pub dev: String,
@@ -100,17 +102,23 @@ impl PathPlumbing {
             format!("link set {dev} addrgenmode none"),
             format!("link set {dev} up"),
             format!("addr add {}/24 dev {dev}", a.v4),
-            format!("rule add from {} table {t} pref {t}", a.v4),
-            format!("route add default dev {dev} table {t}"),
         ];
-        let Some(v6) = a.v6 else {
+        if let Some(v6) = a.v6 {
+            v4.push(format!("addr add {v6}/64 dev {dev} nodad"));
+        }
+        if side == Side::Right {
+            // The right side reaches each left address over its path (the
+            // connected routes): a reply takes the path its request came by.
             return (v4, Vec::new());
-        };
-        v4.push(format!("addr add {v6}/64 dev {dev} nodad"));
-        let v6 = vec![
-            format!("rule add from {v6} table {t} pref {t}"),
-            format!("route add default dev {dev} table {t}"),
-        ];
+        }
+        v4.push(format!("rule add from {} table {t} pref {t}", a.v4));
+        v4.push(format!("route add default dev {dev} table {t}"));
+        let v6 = a.v6.map_or_else(Vec::new, |v6| {
+            vec![
+                format!("rule add from {v6} table {t} pref {t}"),
+                format!("route add default dev {dev} table {t}"),
+            ]
+        });
         (v4, v6)
     }
 
@@ -126,7 +134,7 @@ impl PathPlumbing {
                 done = done.and_then(|_| ns.ip6_batch(&v6));
             }
             if let Err(e) = done {
-                self.tear_down(left, right);
+                self.tear_down(left);
                 return Err(io::Error::new(
                     e.kind(),
                     format!("netns {}: {e}", ns.name()),
@@ -136,17 +144,15 @@ impl PathPlumbing {
         Ok((l, r))
     }
 
-    /// Removes the rules (the devices, with their addresses and routes, go
+    /// Removes the left side's rules (the devices, with their addresses and routes, go
     /// with the ports). Best effort: what is not there is skipped.
-    pub fn tear_down(&self, left: &Netns, right: &Netns) {
+    pub fn tear_down(&self, left: &Netns) {
         let t = self.table();
-        for (ns, side) in [(left, Side::Left), (right, Side::Right)] {
-            let a = self.addrs(side);
-            let t = t.to_string();
-            let _ = ns.ip(&["rule", "del", "from", &a.v4.to_string(), "table", &t]);
-            if let Some(v6) = a.v6 {
-                let _ = ns.ip(&["-6", "rule", "del", "from", &v6.to_string(), "table", &t]);
-            }
+        let a = self.addrs(Side::Left);
+        let t = t.to_string();
+        let _ = left.ip(&["rule", "del", "from", &a.v4.to_string(), "table", &t]);
+        if let Some(v6) = a.v6 {
+            let _ = left.ip(&["-6", "rule", "del", "from", &v6.to_string(), "table", &t]);
         }
     }
 }
@@ -163,9 +169,12 @@ mod tests {
             p.addrs(Side::Left).to_string(),
             "10.240.3.1/24 fd00:240:3::1/64"
         );
+        let (v4, v6) = p.lines(Side::Left);
+        assert!(v4.contains(&"rule add from 10.240.3.1 table 2403 pref 2403".to_owned()));
+        assert!(v6.contains(&"rule add from fd00:240:3::1 table 2403 pref 2403".to_owned()));
         let (v4, v6) = p.lines(Side::Right);
-        assert!(v4.contains(&"rule add from 10.240.3.2 table 2403 pref 2403".to_owned()));
-        assert!(v6.contains(&"rule add from fd00:240:3::2 table 2403 pref 2403".to_owned()));
+        assert!(v4.contains(&"addr add fd00:240:3::2/64 dev emu3 nodad".to_owned()));
+        assert!(!v4.iter().any(|l| l.starts_with("rule")) && v6.is_empty());
         assert!(PathPlumbing::new("a-very-long-name", 1, 1500).is_err());
         let small = PathPlumbing::new("emu", 1, 576).unwrap();
         assert!(small.lines(Side::Left).1.is_empty());
