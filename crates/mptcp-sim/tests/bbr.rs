@@ -5,20 +5,19 @@
 //! measured, never on wall-clock time. Each failure prints the `mptcp sim`
 //! command that reproduces it.
 
+#[path = "support/transfer.rs"]
+mod transfer;
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::subflow::SubflowId;
 use mptcp_sim::Duration;
-use mptcp_sim::scenario::{PathSpec, Scenario, TransferReport, TransferSpec};
+use mptcp_sim::scenario::{Scenario, TransferReport, TransferSpec};
 use std::collections::BTreeMap;
+use transfer::check;
 
 const MIB: u64 = 1 << 20;
 
 fn spec(paths: &[&str], bytes: u64, tcp_only: bool, cc: CcAlgorithm) -> TransferSpec {
-    let paths = paths
-        .iter()
-        .map(|p| PathSpec::parse(p).expect("path"))
-        .collect();
-    let mut s = TransferSpec::new(paths, bytes);
+    let mut s = transfer::spec(paths, bytes);
     s.tcp_only = tcp_only;
     s.cc = Some(cc);
     s
@@ -53,16 +52,6 @@ fn run(spec: &TransferSpec) -> (TransferReport, Trace) {
         }
     };
     (sc.finish(error), trace)
-}
-
-fn check(r: &TransferReport) {
-    assert!(
-        r.is_ok(),
-        "integrity {:?}, error {:?}\nreproduce with: {}",
-        r.integrity,
-        r.error,
-        r.command
-    );
 }
 
 /// The smoothed RTTs measured from `from` seconds on, sorted.

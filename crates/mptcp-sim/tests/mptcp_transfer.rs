@@ -2,10 +2,13 @@
 //! both ends (the connection engine's acceptance tests). Each failure
 //! prints the `mptcp sim` command that reproduces it.
 
+#[path = "support/transfer.rs"]
+mod transfer;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_sim::StripWhich;
 use mptcp_sim::scenario::{Outage, PathSpec, Scenario, TransferReport, TransferSpec, run};
 use mptcp_sim::{Duration, Instant};
+use transfer::check;
 
 const MIB: u64 = 1 << 20;
 
@@ -15,16 +18,6 @@ fn spec(paths: &[&str], bytes: u64) -> TransferSpec {
         .map(|p| PathSpec::parse(p).expect("path"))
         .collect();
     TransferSpec::new(paths, bytes)
-}
-
-fn check(r: &TransferReport) {
-    assert!(
-        r.is_ok(),
-        "integrity {:?}, error {:?}\nreproduce with: {}",
-        r.integrity,
-        r.error,
-        r.command
-    );
 }
 
 fn summary(name: &str, r: &TransferReport) {

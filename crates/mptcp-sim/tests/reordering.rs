@@ -5,10 +5,13 @@
 //! (RFC 9438 §4.9.2). Asserted on counters and integrity, never on time.
 //! Each failure prints the `mptcp sim` command that reproduces it.
 
+#[path = "support/transfer.rs"]
+mod transfer;
 use mptcp_proto::subflow::{SubflowId, SubflowStats};
 use mptcp_sim::Duration;
 use mptcp_sim::scenario::{PathSpec, Scenario, TransferReport, TransferSpec};
 use std::collections::BTreeMap;
+use transfer::check;
 
 const MIB: u64 = 1 << 20;
 
@@ -44,16 +47,6 @@ fn run(spec: &TransferSpec) -> (TransferReport, Vec<SubflowStats>) {
     };
     let report = sc.finish(error);
     (report, seen.into_values().collect())
-}
-
-fn check(r: &TransferReport) {
-    assert!(
-        r.is_ok(),
-        "integrity {:?}, error {:?}\nreproduce with: {}",
-        r.integrity,
-        r.error,
-        r.command
-    );
 }
 
 fn summary(name: &str, r: &TransferReport, stats: &[SubflowStats]) {
