@@ -433,13 +433,12 @@ impl RtxQueue {
     }
 
     /// The segments marked lost since the last call, in the order they
-    /// were marked, stamped `now`.
-    pub fn take_newly_lost(&mut self, now: Instant) -> Vec<LostSegment> {
-        let mut lost = std::mem::take(&mut self.newly_lost);
-        for l in &mut lost {
-            l.now = now;
-        }
-        lost
+    /// were marked, stamped `now` (drained: the buffer is kept for the
+    /// next losses, nothing is allocated per acknowledgment).
+    pub fn take_newly_lost(&mut self, now: Instant) -> impl Iterator<Item = LostSegment> + '_ {
+        self.newly_lost
+            .drain(..)
+            .map(move |l| LostSegment { now, ..l })
     }
 
     /// RFC 8985 §6.2 steps 1-3 for one newly delivered segment.
