@@ -39,10 +39,11 @@ struct Emulator {
 }
 
 impl Emulator {
-    fn start(left: &Netns, right: &Netns, path: &str) -> Emulator {
+    fn start(left: &Netns, right: &Netns, args: &[&str]) -> Emulator {
         let mut child = Command::new(BIN)
             .args(["emulate", "--left", left.name(), "--right", right.name()])
-            .args(["--path", path, "--time", "300s"])
+            .args(args)
+            .args(["--time", "300s"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -127,7 +128,7 @@ fn kernel_tcp_over_an_emulated_lossy_path() {
     }
     let left = Netns::create("emul").expect("netns");
     let right = Netns::create("emur").expect("netns");
-    let mut emu = Emulator::start(&left, &right, "50mbit/10ms/2%");
+    let mut emu = Emulator::start(&left, &right, &["--path", "50mbit/10ms/2%"]);
     let path0 = emu.wait_for("path 0:");
     assert!(
         path0.contains("10.240.0.1/24") && path0.contains("10.240.0.2/24"),
@@ -191,6 +192,76 @@ fn kernel_tcp_over_an_emulated_lossy_path() {
     }
 }
 
+/// `--addr` puts the addresses the user chose on a path (here on the
+/// second path, IPv4 and IPv6), and a kernel TCP connection between them
+/// crosses that path, not the first.
+#[test]
+fn addresses_chosen_by_the_user() {
+    if !can_run() {
+        return;
+    }
+    let left = Netns::create("emual").expect("netns");
+    let right = Netns::create("emuar").expect("netns");
+    let mut emu = Emulator::start(
+        &left,
+        &right,
+        &[
+            "--path",
+            "200mbit/1ms",
+            "--path",
+            "200mbit/1ms",
+            "--addr",
+            "1=192.168.77.10/24,192.168.77.1/24",
+            "--addr",
+            "1=2001:db8:77::10/64,2001:db8:77::1/64",
+        ],
+    );
+    emu.wait_for("path 0:");
+    let path1 = emu.wait_for("path 1:");
+    assert!(
+        path1.contains("192.168.77.10/24 2001:db8:77::10/64")
+            && path1.contains("192.168.77.1/24 2001:db8:77::1/64"),
+        "{path1}"
+    );
+    emu.wait_for("ready");
+    let data = pattern(64 << 10);
+    for server_addr in ["192.168.77.1:5202", "[2001:db8:77::1]:5202"] {
+        let server_addr: SocketAddr = server_addr.parse().unwrap();
+        let listener = right
+            .run(|| kernel::listen(server_addr, false))
+            .expect("listen");
+        let server = std::thread::spawn(move || {
+            let (mut s, peer) = listener.accept().expect("accept");
+            s.set_read_timeout(Some(STEP)).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).expect("server read");
+            (got, peer)
+        });
+        let sent = data.clone();
+        left.run(move || {
+            let mut c = kernel::connect(server_addr, false, STEP).expect("connect");
+            c.set_write_timeout(Some(STEP)).unwrap();
+            c.write_all(&sent).expect("client write");
+            c.shutdown(Shutdown::Write).expect("shutdown");
+        });
+        let (got, peer) = server.join().expect("server thread");
+        assert!(got == data, "{server_addr}: the stream arrived corrupted");
+        let expected = if server_addr.is_ipv4() {
+            "192.168.77.10"
+        } else {
+            "2001:db8:77::10"
+        };
+        assert_eq!(peer.ip().to_string(), expected, "the client's address");
+    }
+    let status = emu.interrupt();
+    let first = emu.wait_for("path 0 left->right");
+    let second = emu.wait_for("path 1 left->right");
+    assert!(status.success(), "mptcp emulate exited with {status}");
+    // Both connections crossed path 1; path 0 carried none of their data.
+    assert!(count(&second, "delivered") >= 2 * 45, "{second}");
+    assert!(count(&first, "delivered") < 10, "{first}");
+}
+
 #[test]
 fn bad_arguments_are_refused() {
     let out = Command::new(BIN)
@@ -218,4 +289,26 @@ fn bad_arguments_are_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Overlapping subnets, an address for a path that is not there: refused
+    // before anything is made.
+    for addr in ["0=10.240.1.5/16,10.240.1.6/16", "3=10.9.0.1,10.9.0.2"] {
+        let out = Command::new(BIN)
+            .args(["emulate", "--left", "x", "--right", "y"])
+            .args([
+                "--path",
+                "10mbit/1ms",
+                "--path",
+                "10mbit/1ms",
+                "--addr",
+                addr,
+            ])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{addr}: {err}");
+        assert!(
+            err.contains("overlap") || err.contains("no such path"),
+            "{err}"
+        );
+    }
 }

@@ -24,7 +24,7 @@ use std::io::Write as _;
 
 use crate::Failure;
 use forward::Forwarder;
-use setup::{PathPlumbing, Side};
+use setup::{AddrOverride, PathPlumbing, Side};
 
 /// Arguments of `mptcp emulate`.
 #[derive(ClapArgs, Debug)]
@@ -46,6 +46,12 @@ pub struct Args {
     /// right reaches each left address over its path. Repeatable.
     #[arg(long = "path", value_name = "PATH", required = true)]
     paths: Vec<String>,
+    /// Path PATH's addresses of one family instead of the defaults:
+    /// PATH=LEFT[/LEN],RIGHT[/LEN], both in one subnet (LEN 24 for IPv4, 64
+    /// for IPv6 when left out), e.g. `--addr 0=192.168.1.10,192.168.1.1`.
+    /// Paths' subnets must not overlap. Repeatable.
+    #[arg(long = "addr", value_name = "PATH=LEFT,RIGHT")]
+    addrs: Vec<String>,
     /// Take path PATH down at TIME after the start (and up again at
     /// UPTIME): PATH@TIME[-UPTIME]. Repeatable.
     #[arg(long = "down", value_name = "PATH@TIME[-UPTIME]")]
@@ -93,6 +99,34 @@ fn link_models(args: &Args) -> Result<Vec<(LinkConfig, LinkConfig)>, Failure> {
     Ok(models)
 }
 
+/// Each path's devices and addresses, checked before anything is made.
+fn plumbing(
+    args: &Args,
+    models: &[(LinkConfig, LinkConfig)],
+) -> Result<Vec<PathPlumbing>, Failure> {
+    let overrides = args
+        .addrs
+        .iter()
+        .map(|a| AddrOverride::parse(a).map_err(usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(o) = overrides.iter().find(|o| o.path() >= models.len()) {
+        return Err(usage(format!(
+            "--addr for path {}: there is no such path",
+            o.path()
+        )));
+    }
+    let mut paths: Vec<PathPlumbing> = Vec::new();
+    for (i, (forward, _)) in models.iter().enumerate() {
+        let path = PathPlumbing::new(&args.dev, i, forward.mtu, &overrides)
+            .map_err(|e| usage(format!("path {i}: {e}")))?;
+        if let Some(j) = paths.iter().position(|p| p.overlaps(&path)) {
+            return Err(usage(format!("paths {j} and {i}: their subnets overlap")));
+        }
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
 /// Set up, forward until told to stop, tear down, report.
 pub fn run(args: Args) -> Result<(), Failure> {
     let models = link_models(&args)?;
@@ -103,19 +137,31 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if args.left == args.right {
         return Err(usage("--left and --right must be different namespaces"));
     }
+    let plumbing = plumbing(&args, &models)?;
     let left = Netns::existing(&args.left).map_err(usage)?;
     let right = Netns::existing(&args.right).map_err(usage)?;
     let stop = stop_on_signals()?;
-    let mut plumbing = Vec::new();
-    let mut ports = Vec::new();
     let mut links = Vec::new();
     for (i, (forward, backward)) in models.into_iter().enumerate() {
-        let path = PathPlumbing::new(&args.dev, i, forward.mtu)
-            .map_err(|e| Failure::usage(format!("path {i}: {e}")))?;
-        let (l, r) = path
-            .open(&left, &right)
-            .map_err(|e| Failure::failed(format!("path {i}: {e}")))?;
-        println!(
+        for (k, model) in [(2 * i, forward), (2 * i + 1, backward)] {
+            let seed = derive_seed(args.seed, "link", k as u64);
+            links.push(LinkDriver::new(model, seed).map_err(usage)?);
+        }
+    }
+    let mut ports = Vec::new();
+    let mut opened = 0;
+    for (i, path) in plumbing.iter().enumerate() {
+        let (l, r) = match path.open(&left, &right) {
+            Ok(ends) => ends,
+            Err(e) => {
+                for made in &plumbing[..opened] {
+                    made.tear_down(&left);
+                }
+                return Err(Failure::failed(format!("path {i}: {e}")));
+            }
+        };
+        opened += 1;
+        outln!(
             "path {i}: {} ({} {}) <-> {} ({} {}): {}",
             path.addrs(Side::Left),
             left.name(),
@@ -125,12 +171,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             path.dev,
             args.paths[i]
         );
-        plumbing.push(path);
         ports.extend([l, r]);
-        for (k, model) in [(2 * i, forward), (2 * i + 1, backward)] {
-            let seed = derive_seed(args.seed, "link", k as u64);
-            links.push(LinkDriver::new(model, seed).map_err(usage)?);
-        }
     }
     if !args.no_realtime
         && let Err(e) = mptcp_tun::lab::set_realtime(50)
@@ -138,7 +179,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         eprintln!("mptcp emulate: no real-time priority ({e}); deliveries may be late");
     }
     let mut forwarder = Forwarder::new(ports, links);
-    println!("ready");
+    outln!("ready");
     let _ = std::io::stdout().flush();
     let result = forwarder.run(&stop, until);
     let report = forwarder.report(&args.paths);
@@ -146,7 +187,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     for path in &plumbing {
         path.tear_down(&left);
     }
-    print!("{report}");
+    outln!("{}", report.trim_end());
     result.map_err(|e| Failure::failed(format!("forwarding stopped: {e}")))
 }
 
