@@ -149,18 +149,16 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     }
     let mut ports = Vec::new();
-    let mut opened = 0;
     for (i, path) in plumbing.iter().enumerate() {
         let (l, r) = match path.open(&left, &right) {
             Ok(ends) => ends,
             Err(e) => {
-                for made in &plumbing[..opened] {
+                for made in &plumbing[..i] {
                     made.tear_down(&left);
                 }
                 return Err(Failure::failed(format!("path {i}: {e}")));
             }
         };
-        opened += 1;
         outln!(
             "path {i}: {} ({} {}) <-> {} ({} {}): {}",
             path.addrs(Side::Left),
