@@ -57,6 +57,10 @@ enum Command {
     /// Join two network namespaces through emulated paths: the simulator's
     /// link model (`--path` as in `mptcp sim`) in real time.
     Emulate(Box<cmd::emulate::Args>),
+    /// Link bonding: carry plain TCP connections over MPTCP across several
+    /// uplinks (client) to a server that connects onward (SOCKS5 or a fixed
+    /// upstream).
+    Proxy(Box<cmd::proxy::Args>),
     /// Measure throughput with the iperf3 protocol (against a stock iperf3,
     /// or our own end), over our stack or the kernel's.
     Perf(Box<perf::Args>),
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Connect(args) => cmd::connect::run(*args),
         Command::Listen(args) => cmd::listen::run(*args),
         Command::Perf(args) => perf::run(*args),
+        Command::Proxy(args) => cmd::proxy::run(*args),
         Command::Emulate(args) => cmd::emulate::run(*args),
     };
     match result {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod emulate;
 pub mod listen;
 pub mod net;
+pub mod proxy;
 pub mod relay;
 pub mod sim;
 pub mod token;

@@ -1,0 +1,723 @@
+//! `mptcp proxy` as deployed: a client host with two uplinks (veth pairs
+//! shaped with tbf, 40 and 20 Mbit/s) through a router doing NAT to a
+//! server, and a web server behind the server. `curl --socks5-hostname`
+//! in the client host downloads and uploads through `mptcp proxy client`,
+//! with our `proxy server` or a stock SOCKS5 server (microsocks) under
+//! `mptcpize` on the server side. Asserts integrity, that both uplinks
+//! carried the data (their own interface counters), that the host setup
+//! is gone after exit, many concurrent connections, and bad SOCKS input.
+//! Throughput is reported (docs/proxy.md), not asserted.
+//!
+//! Needs root, curl, python3, microsocks and mptcpize; without root it
+//! prints one `SKIPPED` line, under `CI=true` it fails.
+
+use mptcp_tun::lab::Netns;
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mptcp");
+/// Longest any step may take before the test fails with what it saw.
+const STEP: Duration = Duration::from_secs(120);
+const MIB: usize = 1 << 20;
+/// Where the proxy client listens, in the client host.
+const SOCKS: &str = "127.0.0.1:1080";
+/// The server host's address, as the router sees it.
+const SERVER: &str = "10.9.0.2:1080";
+
+fn can_run() -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if !mptcp_tun::lab::is_root() {
+        assert!(
+            !ci,
+            "proxy tests need root (CI=true: failing, not skipping)"
+        );
+        let _ = writeln!(std::io::stderr(), "SKIPPED: proxy tests need root");
+        return false;
+    }
+    for tool in ["curl", "python3", "microsocks", "mptcpize", "nft"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} is required (install curl python3 microsocks mptcpd nftables)"
+        );
+    }
+    true
+}
+
+/// The namespaces: client host (uplinks c0, c1), router, server, web.
+struct Testbed {
+    client: Netns,
+    _router: Netns,
+    server: Netns,
+    web: Netns,
+    dir: PathBuf,
+    /// `/etc/netns/<server>`: the server's /etc/hosts names the web host.
+    etc: PathBuf,
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.etc);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) {
+    a.ip(&[
+        "link",
+        "add",
+        a_dev,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_dev,
+        "netns",
+        b.name(),
+    ])
+    .expect("veth");
+}
+
+impl Testbed {
+    fn new(tag: &str) -> Testbed {
+        let client = Netns::create(&format!("pxc{tag}")).expect("netns");
+        let router = Netns::create(&format!("pxr{tag}")).expect("netns");
+        let server = Netns::create(&format!("pxs{tag}")).expect("netns");
+        let web = Netns::create(&format!("pxw{tag}")).expect("netns");
+        veth(&client, "c0", &router, "r0");
+        veth(&client, "c1", &router, "r1");
+        veth(&router, "r2", &server, "s0");
+        veth(&server, "s1", &web, "w0");
+        client
+            .ip_batch(&[
+                "addr add 10.1.0.2/24 dev c0",
+                "addr add 10.2.0.2/24 dev c1",
+                "link set c0 up",
+                "link set c1 up",
+                // The second uplink's gateway comes from here.
+                "route add default via 10.2.0.1 dev c1 metric 200",
+            ])
+            .expect("client");
+        router
+            .ip_batch(&[
+                "addr add 10.1.0.1/24 dev r0",
+                "addr add 10.2.0.1/24 dev r1",
+                "addr add 10.9.0.1/24 dev r2",
+                "link set r0 up",
+                "link set r1 up",
+                "link set r2 up",
+            ])
+            .expect("router");
+        server
+            .ip_batch(&[
+                "addr add 10.9.0.2/24 dev s0",
+                "addr add 10.8.0.1/24 dev s1",
+                "link set s0 up",
+                "link set s1 up",
+                "route add default via 10.9.0.1",
+            ])
+            .expect("server");
+        web.ip_batch(&[
+            "addr add 10.8.0.2/24 dev w0",
+            "link set w0 up",
+            "route add default via 10.8.0.1",
+        ])
+        .expect("web");
+        router
+            .sysctl("net.ipv4.ip_forward", "1")
+            .expect("forwarding");
+        server
+            .sysctl("net.ipv4.ip_forward", "1")
+            .expect("forwarding");
+        let nat = "table ip nat {\n  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n    oifname \"r2\" masquerade\n  }\n}\n";
+        let mut nft = router
+            .exec(&["nft", "-f", "-"])
+            .expect("nft")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft");
+        nft.stdin.take().unwrap().write_all(nat.as_bytes()).unwrap();
+        assert!(nft.wait().unwrap().success(), "router NAT");
+        // Uplinks: 40 and 20 Mbit/s both ways.
+        for (ns, dev, rate) in [
+            (&client, "c0", "40mbit"),
+            (&router, "r0", "40mbit"),
+            (&client, "c1", "20mbit"),
+            (&router, "r1", "20mbit"),
+        ] {
+            ns.tc(&[
+                "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate, "burst", "64kb",
+                "latency", "100ms",
+            ])
+            .expect("tbf");
+        }
+        server
+            .ip(&[
+                "mptcp",
+                "limits",
+                "set",
+                "subflows",
+                "4",
+                "add_addr_accepted",
+                "4",
+            ])
+            .expect("limits");
+        let etc = PathBuf::from("/etc/netns").join(server.name());
+        std::fs::create_dir_all(&etc).expect("/etc/netns");
+        std::fs::write(etc.join("hosts"), "127.0.0.1 localhost\n10.8.0.2 web\n").expect("hosts");
+        let dir = std::env::temp_dir().join(format!("proxy-{}", server.name()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        Testbed {
+            client,
+            _router: router,
+            server,
+            web,
+            dir,
+            etc,
+        }
+    }
+}
+
+/// A process, killed when the test ends; its stderr lines on a channel.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    what: String,
+}
+
+impl Proc {
+    fn start(ns: &Netns, args: &[&str]) -> Proc {
+        let mut child = ns
+            .exec(args)
+            .expect("ip netns exec")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+            what: args.join(" "),
+        }
+    }
+
+    /// The next stderr line containing `text`.
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!("{}: no {text:?} ({e}); saw {:#?}", self.what, self.seen),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        // `ip netns exec` execs the program: the child is the proxy itself.
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -{sig} {}", self.what);
+    }
+
+    /// Asks for the status line until `active` connections are left.
+    fn wait_active(&mut self, active: u64) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            self.signal("USR1");
+            let line = self.wait_for("connections active");
+            if count(&line, "active") == active {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "{}: still {line}", self.what);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// SIGINT, then its exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("INT");
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit on SIGINT",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The number after `key ` in `line` (0 when absent).
+fn count(line: &str, key: &str) -> u64 {
+    line.split(key)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.trim_end_matches([',', ';']).parse().ok())
+        .unwrap_or(0)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The web server: GET /NAME serves a file of the directory, POST answers
+/// the SHA-256 of what it received.
+const WEB: &str = r#"
+import hashlib, http.server, os, sys
+root = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        path = os.path.join(root, os.path.basename(self.path))
+        if not os.path.isfile(path):
+            self.send_error(404); return
+        size = os.path.getsize(path)
+        self.send_response(200)
+        self.send_header("Content-Length", str(size)); self.end_headers()
+        with open(path, "rb") as f:
+            while True:
+                b = f.read(1 << 16)
+                if not b: break
+                self.wfile.write(b)
+    def do_POST(self):
+        n = int(self.headers["Content-Length"]); h = hashlib.sha256(); left = n
+        while left:
+            b = self.rfile.read(min(left, 1 << 16))
+            if not b: break
+            h.update(b); left -= len(b)
+        body = h.hexdigest().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("10.8.0.2", 80), H).serve_forever()
+"#;
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Starts the web server with a file `name` of `len` bytes; its hash.
+fn web_server(bed: &Testbed, files: &[(&str, usize)]) -> (Proc, Vec<String>) {
+    let mut sums = Vec::new();
+    for (i, (name, len)) in files.iter().enumerate() {
+        let data = pattern(*len, i as u64 + 7);
+        sums.push(sha256_hex(&data));
+        std::fs::write(bed.dir.join(name), data).expect("file");
+    }
+    let script = bed.dir.join("web.py");
+    std::fs::write(&script, WEB).expect("web.py");
+    let web = Proc::start(
+        &bed.web,
+        &[
+            "python3",
+            script.to_str().unwrap(),
+            bed.dir.to_str().unwrap(),
+        ],
+    );
+    let deadline = Instant::now() + STEP;
+    while bed.web.run(|| TcpStream::connect("10.8.0.2:80")).is_err() {
+        assert!(Instant::now() < deadline, "the web server never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (web, sums)
+}
+
+fn curl(bed: &Testbed, args: &[&str]) -> String {
+    let mut all = vec![
+        "curl",
+        "-sS",
+        "--fail",
+        "--max-time",
+        "300",
+        "--socks5-hostname",
+        SOCKS,
+    ];
+    all.extend_from_slice(args);
+    let out = bed.client.exec(&all).expect("curl").output().expect("curl");
+    assert!(
+        out.status.success(),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn start_client(bed: &Testbed) -> Proc {
+    let mut c = Proc::start(
+        &bed.client,
+        &[
+            BIN,
+            "proxy",
+            "client",
+            "--listen",
+            SOCKS,
+            "--server",
+            SERVER,
+            "--uplink",
+            "c0=10.1.0.1",
+            "--uplink",
+            "c1",
+        ],
+    );
+    c.wait_for("mptcp proxy client:");
+    c
+}
+
+fn received(bed: &Testbed, dev: &str) -> u64 {
+    bed.client.link_stats(dev).expect("link stats").rx_bytes
+}
+
+/// After the client exits, nothing of its host setup is left.
+fn assert_client_cleaned_up(bed: &Testbed) {
+    let rules = bed.client.ip(&["rule", "show"]).expect("rules");
+    assert!(
+        !rules.contains("2500") && !rules.contains("2501"),
+        "{rules}"
+    );
+    let tables = bed
+        .client
+        .exec(&["nft", "list", "tables"])
+        .unwrap()
+        .output()
+        .unwrap();
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(!tables.contains("mptcp_proxy"), "{tables}");
+    assert!(
+        bed.client.ip(&["link", "show", "mpx0"]).is_err(),
+        "mpx0 left"
+    );
+}
+
+/// Download and upload through our client and our server; both uplinks
+/// carry the data; everything is removed on exit.
+#[test]
+fn curl_through_our_client_and_our_server() {
+    if !can_run() {
+        return;
+    }
+    let bed = Testbed::new("a");
+    let (_web, sums) = web_server(&bed, &[("file", 64 * MIB)]);
+    let mut server = Proc::start(
+        &bed.server,
+        &[
+            BIN,
+            "proxy",
+            "server",
+            "--listen",
+            "1080",
+            "--tun",
+            "mps0=10.251.0.2",
+            "--socks",
+        ],
+    );
+    server.wait_for("mptcp proxy server:");
+    let client = start_client(&bed);
+
+    let before = [received(&bed, "c0"), received(&bed, "c1")];
+    let start = Instant::now();
+    let got = bed.dir.join("got");
+    curl(&bed, &["-o", got.to_str().unwrap(), "http://web/file"]);
+    let secs = start.elapsed().as_secs_f64();
+    let data = std::fs::read(&got).expect("downloaded");
+    assert_eq!(data.len(), 64 * MIB, "bytes downloaded");
+    assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
+    let per_uplink = [
+        received(&bed, "c0") - before[0],
+        received(&bed, "c1") - before[1],
+    ];
+    eprintln!(
+        "64 MiB download in {secs:.1} s: {:.1} Mbit/s (uplinks 40 + 20 Mbit/s); received c0 {} c1 {}",
+        64.0 * 8.388_608 / secs,
+        per_uplink[0],
+        per_uplink[1]
+    );
+    for (dev, bytes) in ["c0", "c1"].iter().zip(per_uplink) {
+        assert!(bytes > 8 * MIB as u64, "uplink {dev} carried {bytes} bytes");
+    }
+
+    // Upload: the web server answers the hash of what it got.
+    let up = pattern(16 * MIB, 99);
+    let file = bed.dir.join("up");
+    std::fs::write(&file, &up).unwrap();
+    let answer = curl(
+        &bed,
+        &[
+            "--data-binary",
+            &format!("@{}", file.display()),
+            "http://web/upload",
+        ],
+    );
+    assert_eq!(answer.trim(), sha256_hex(&up), "the upload is corrupted");
+
+    assert!(client.stop().success(), "the client's exit status");
+    assert_client_cleaned_up(&bed);
+    let tables = bed
+        .server
+        .exec(&["nft", "list", "tables"])
+        .unwrap()
+        .output()
+        .unwrap();
+    assert!(server.stop().success(), "the server's exit status");
+    assert!(String::from_utf8_lossy(&tables.stdout).contains("mptcp_proxy_server"));
+    let tables = bed
+        .server
+        .exec(&["nft", "list", "tables"])
+        .unwrap()
+        .output()
+        .unwrap();
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(
+        !tables.contains("mptcp_proxy"),
+        "server setup left: {tables}"
+    );
+}
+
+/// Our client against the kernel's MPTCP: a stock SOCKS5 server
+/// (microsocks) made MPTCP with mptcpize. Our joins reach the kernel.
+#[test]
+fn curl_through_our_client_and_a_stock_socks_server() {
+    if !can_run() {
+        return;
+    }
+    let bed = Testbed::new("b");
+    let (_web, sums) = web_server(&bed, &[("file", 16 * MIB)]);
+    let before = bed.server.counters().expect("counters");
+    let _socks = Proc::start(
+        &bed.server,
+        &[
+            "mptcpize",
+            "run",
+            "microsocks",
+            "-i",
+            "10.9.0.2",
+            "-p",
+            "1080",
+        ],
+    );
+    let deadline = Instant::now() + STEP;
+    while bed
+        .server
+        .run(|| TcpStream::connect("10.9.0.2:1080"))
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "microsocks never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let client = start_client(&bed);
+    let got = bed.dir.join("got");
+    curl(&bed, &["-o", got.to_str().unwrap(), "http://web/file"]);
+    let data = std::fs::read(&got).expect("downloaded");
+    assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
+    let seen = bed.server.counters().expect("counters").delta(&before);
+    assert!(seen.get("MPCapableSYNRX") >= 1, "not MPTCP: {seen:?}");
+    assert!(seen.get("MPJoinAckRx") >= 1, "no join: {seen:?}");
+    assert!(client.stop().success(), "the client's exit status");
+    assert_client_cleaned_up(&bed);
+}
+
+/// A SOCKS5 CONNECT by hand (no authentication): the reply code.
+fn socks_connect(s: &mut TcpStream, host: &str, port: u16) -> u8 {
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    assert_eq!(m, [5, 0], "method selection");
+    let mut req = vec![5, 1, 0, 3, host.len() as u8];
+    req.extend_from_slice(host.as_bytes());
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).unwrap();
+    let mut reply = [0u8; 10];
+    s.read_exact(&mut reply).unwrap();
+    reply[1]
+}
+
+/// 200 connections at once, each byte-exact; then bad input: garbage,
+/// a closed port, a client vanishing mid-handshake. Afterwards both sides
+/// hold no connection, failed ones are counted, and the client's memory
+/// is back near its idle size.
+#[test]
+fn many_connections_and_bad_input() {
+    if !can_run() {
+        return;
+    }
+    let bed = Testbed::new("c");
+    let (_web, sums) = web_server(&bed, &[("small", 256 << 10)]);
+    let mut server = Proc::start(
+        &bed.server,
+        &[
+            BIN,
+            "proxy",
+            "server",
+            "--listen",
+            "1080",
+            "--tun",
+            "mps0=10.251.0.2",
+            "--socks",
+        ],
+    );
+    server.wait_for("mptcp proxy server:");
+    let mut client = start_client(&bed);
+    let idle = client.rss_kib();
+
+    let results: Vec<Result<String, String>> = bed.client.run(|| {
+        let handles: Vec<_> = (0..200)
+            .map(|_| {
+                std::thread::spawn(|| -> Result<String, String> {
+                    let mut s = TcpStream::connect(SOCKS).map_err(|e| e.to_string())?;
+                    s.set_read_timeout(Some(STEP)).unwrap();
+                    let rep = socks_connect(&mut s, "web", 80);
+                    if rep != 0 {
+                        return Err(format!("SOCKS reply {rep}"));
+                    }
+                    s.write_all(b"GET /small HTTP/1.0\r\n\r\n")
+                        .map_err(|e| e.to_string())?;
+                    let mut all = Vec::new();
+                    s.read_to_end(&mut all).map_err(|e| e.to_string())?;
+                    let body = all
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map(|i| &all[i + 4..])
+                        .ok_or("no HTTP header")?;
+                    Ok(sha256_hex(body))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let bad: Vec<_> = results
+        .iter()
+        .filter(|r| r.as_ref() != Ok(&sums[0]))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of 200 failed: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+
+    bed.client.run(|| {
+        // Garbage: closed without an answer.
+        let mut s = TcpStream::connect(SOCKS).unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "garbage got an answer: {rest:?}");
+        // A closed port: X'05' connection refused.
+        let mut s = TcpStream::connect(SOCKS).unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        assert_eq!(socks_connect(&mut s, "web", 9), 5, "reply to a closed port");
+        // Gone mid-handshake.
+        let mut s = TcpStream::connect(SOCKS).unwrap();
+        s.write_all(&[5, 2, 0]).unwrap();
+        s.shutdown(Shutdown::Both).unwrap();
+    });
+
+    let line = server.wait_active(0);
+    assert!(count(&line, "total") >= 203, "{line}");
+    assert!(count(&line, "failed") >= 2, "bad input not counted: {line}");
+    client.wait_active(0);
+    let after = client.rss_kib();
+    eprintln!("proxy client RSS: idle {idle} KiB, after 200 connections {after} KiB");
+    assert!(
+        after <= idle + 64 * 1024,
+        "the client holds {after} KiB after its connections ended (idle {idle} KiB)"
+    );
+    assert!(client.stop().success());
+    assert!(server.stop().success());
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    for args in [
+        &["proxy", "client", "--server", "10.0.0.1:1080"][..],
+        &["proxy", "client", "--server", "host:1080", "--uplink", "lo"],
+        &[
+            "proxy",
+            "client",
+            "--server",
+            "10.0.0.1:1",
+            "--uplink",
+            "lo,fast",
+        ],
+        &["proxy", "server", "--listen", "1080", "--tun", "x=10.0.0.2"],
+        &[
+            "proxy",
+            "server",
+            "--listen",
+            "1080",
+            "--tun",
+            "x=10.0.0.2",
+            "--socks",
+            "--auth",
+            "nopass",
+        ],
+    ] {
+        let out = Command::new(BIN).args(args).output().expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
