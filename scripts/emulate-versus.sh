@@ -48,7 +48,11 @@ tcp() { ip netns exec $R iperf3 -s -1 > $D/t.log 2>&1 & local s=$!
 t0=$(tcp 10.240.0.2); t1=$(tcp 10.240.1.2)
 srv; ip netns exec $L mptcpize run iperf3 -c 10.240.0.2 -C cubic -n $BYTES -J > $D/k.json || true; wait $SRV || true
 k=$(rate $D/k.json)
-srv; timeout 300 ip netns exec $L $MPTCP perf client 10.240.0.2 -n $BYTES --json --cc ${CC:-cubic} --tun ours0=10.241.0.2 --tun ours1=10.241.1.2 > $D/o.json 2>$D/o.err || { cat $D/o.err; }
-wait $SRV || true
-o=$(rate $D/o.json 2>/dev/null || echo fail)
-echo "| $P0 + $P1 | $t0 | $t1 | $k | $o |"
+row="| $P0 + $P1 | $t0 | $t1 | $k |"
+for cc in ${CCS:-default cubic}; do
+  ccarg=(); [ "$cc" = default ] || ccarg=(--cc "$cc")
+  srv; timeout 300 ip netns exec $L $MPTCP perf client 10.240.0.2 -n $BYTES --json "${ccarg[@]}" --tun ours0=10.241.0.2 --tun ours1=10.241.1.2 > $D/o.json 2>$D/o.err || { cat $D/o.err >&2; }
+  wait $SRV || true
+  row="$row $(rate $D/o.json 2>/dev/null || echo fail) |"
+done
+echo "$row"

@@ -312,3 +312,130 @@ fn bad_arguments_are_refused() {
         );
     }
 }
+
+/// `scripts/mptcp-lab.sh down --name NAME`, also when the test fails.
+struct LabDown(String);
+
+impl Drop for LabDown {
+    fn drop(&mut self) {
+        let _ = lab_script(&["down", "--name", &self.0]);
+    }
+}
+
+fn lab_script(args: &[&str]) -> std::process::Output {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/mptcp-lab.sh");
+    Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env("MPTCP", BIN)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/mptcp-lab.sh")
+}
+
+/// The lab script with `--emulate`: the kernel's MPTCP alone in the lab's
+/// namespace, our `mptcp connect` in the other one, two emulated paths
+/// between them. The bytes arrive whole, our join reached the kernel,
+/// both paths carried data, and `down` removes both namespaces and stops
+/// the emulator.
+#[test]
+fn the_lab_script_puts_emulated_paths_between_the_kernel_and_us() {
+    if !can_run() {
+        return;
+    }
+    let name = format!("emlab{}", std::process::id());
+    let guard = LabDown(name.clone());
+    let up = lab_script(&[
+        "up",
+        "--name",
+        &name,
+        "--emulate",
+        "100mbit/2ms",
+        "--emulate",
+        "60mbit/5ms/0.1%",
+    ]);
+    let said = String::from_utf8_lossy(&up.stdout).into_owned();
+    assert!(
+        up.status.success() && said.contains("kernel at 10.240.i.2"),
+        "lab up failed: {said}{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let kernel_ns = Netns::existing(&name).expect("the kernel's namespace");
+    let ours_ns = Netns::existing(&format!("{name}-ours")).expect("our namespace");
+    let before = kernel_ns.counters().expect("counters");
+
+    let server_addr: SocketAddr = "10.240.0.2:7000".parse().unwrap();
+    let listener = kernel_ns
+        .run(|| kernel::listen(server_addr, true))
+        .expect("kernel MPTCP listen");
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("server read");
+        got
+    });
+    let data = pattern(4 << 20);
+    let mut client = ours_ns
+        .exec(&[
+            BIN,
+            "connect",
+            "10.240.0.2:7000",
+            "--tun",
+            "mptcp0=10.200.0.2",
+            "--tun",
+            "mptcp1=10.200.1.2",
+        ])
+        .expect("ip netns exec")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mptcp connect");
+    let mut stdin = client.stdin.take().expect("stdin");
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&sent));
+    let got = server.join().expect("server thread");
+    writer
+        .join()
+        .expect("writer")
+        .expect("write to mptcp connect");
+    let deadline = Instant::now() + STEP;
+    let status = loop {
+        if let Some(st) = client.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = client.kill();
+            panic!("mptcp connect did not exit after the server closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    let _ = client.stderr.take().map(|mut e| e.read_to_string(&mut err));
+    assert!(status.success(), "mptcp connect: {status}: {err}");
+    assert_eq!(got.len(), data.len(), "bytes received");
+    assert!(got == data, "the stream arrived corrupted");
+    let joins = kernel_ns.counters().expect("counters").delta(&before);
+    assert!(
+        joins.get("MPJoinAckRx") >= 1,
+        "no join completed: {joins:?}"
+    );
+
+    let down = lab_script(&["down", "--name", &name]);
+    assert!(down.status.success(), "lab down failed");
+    std::mem::forget(guard);
+    let log = std::fs::read_to_string(format!("/run/mptcp-lab-{name}.emulate.log"))
+        .expect("the emulator's log");
+    let _ = std::fs::remove_file(format!("/run/mptcp-lab-{name}.emulate.log"));
+    for path in ["path 0 left->right", "path 1 left->right"] {
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(path))
+            .unwrap_or_else(|| panic!("no {path:?} in the emulator's report: {log}"));
+        assert!(count(line, "delivered") >= 100, "{line}");
+    }
+    for ns in [name.clone(), format!("{name}-ours")] {
+        assert!(Netns::existing(&ns).is_err(), "{ns} left behind");
+    }
+}
