@@ -245,13 +245,14 @@ impl Proc {
         assert!(st.success(), "kill -{sig} {}", self.what);
     }
 
-    /// Asks for the status line until `active` connections are left.
-    fn wait_active(&mut self, active: u64) -> String {
+    /// Asks for the status line until no connection is active and at
+    /// least `total` were seen.
+    fn wait_idle(&mut self, total: u64) -> String {
         let deadline = Instant::now() + STEP;
         loop {
             self.signal("USR1");
             let line = self.wait_for("connections active");
-            if count(&line, "active") == active {
+            if count(&line, "active") == 0 && count(&line, "total") >= total {
                 return line;
             }
             assert!(Instant::now() < deadline, "{}: still {line}", self.what);
@@ -575,6 +576,91 @@ fn curl_through_our_client_and_a_stock_socks_server() {
     assert_client_cleaned_up(&bed);
 }
 
+/// The kernel's MPTCP as the client: curl under `mptcpize` straight to our
+/// server, with a `subflow` endpoint on the other uplink. The download
+/// is intact and crossed both uplinks; the kernel saw our join answer.
+#[test]
+fn kernel_client_through_our_server() {
+    if !can_run() {
+        return;
+    }
+    let bed = Testbed::new("d");
+    let (_web, sums) = web_server(&bed, &[("file", 16 * MIB)]);
+    let mut server = Proc::start(
+        &bed.server,
+        &[
+            BIN,
+            "proxy",
+            "server",
+            "--listen",
+            "1080",
+            "--tun",
+            "mps0=10.251.0.2",
+            "--socks",
+            "--stats",
+        ],
+    );
+    server.wait_for("mptcp proxy server:");
+    bed.client
+        .ip_batch(&[
+            // The main table's default route is c1's: the initial subflow
+            // leaves by c1, the join from c0's address by c0.
+            "rule add from 10.1.0.2 table 101 pref 101",
+            "route add default via 10.1.0.1 dev c0 table 101",
+            "mptcp limits set subflows 2 add_addr_accepted 2",
+            "mptcp endpoint add 10.1.0.2 dev c0 subflow",
+        ])
+        .expect("kernel client endpoints");
+    let before = bed.client.counters().expect("counters");
+    let links = [received(&bed, "c0"), received(&bed, "c1")];
+    let got = bed.dir.join("got");
+    let out = bed
+        .client
+        .exec(&[
+            "mptcpize",
+            "run",
+            "curl",
+            "-sS",
+            "--fail",
+            "--max-time",
+            "300",
+            "--socks5-hostname",
+            SERVER,
+            "-o",
+            got.to_str().unwrap(),
+            "http://web/file",
+        ])
+        .unwrap()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl under mptcpize: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = std::fs::read(&got).expect("downloaded");
+    assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
+    let seen = bed.client.counters().expect("counters").delta(&before);
+    assert!(
+        seen.get("MPJoinSynAckRx") >= 1,
+        "no join answered: {seen:?}"
+    );
+    for (i, dev) in ["c0", "c1"].iter().enumerate() {
+        let bytes = received(&bed, dev) - links[i];
+        assert!(bytes > 2 * MIB as u64, "uplink {dev} carried {bytes} bytes");
+    }
+    // The server's own account: the file (and the HTTP header) went out.
+    let done = server.wait_for("web:80");
+    let to_client: u64 = done
+        .split(", ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(to_client > 16 * MIB as u64, "{done}");
+    assert!(server.stop().success());
+}
+
 /// A SOCKS5 CONNECT by hand (no authentication): the reply code.
 fn socks_connect(s: &mut TcpStream, host: &str, port: u16) -> u8 {
     s.write_all(&[5, 1, 0]).unwrap();
@@ -672,10 +758,9 @@ fn many_connections_and_bad_input() {
         s.shutdown(Shutdown::Both).unwrap();
     });
 
-    let line = server.wait_active(0);
-    assert!(count(&line, "total") >= 203, "{line}");
+    let line = server.wait_idle(203);
     assert!(count(&line, "failed") >= 2, "bad input not counted: {line}");
-    client.wait_active(0);
+    client.wait_idle(203);
     let after = client.rss_kib();
     eprintln!("proxy client RSS: idle {idle} KiB, after 200 connections {after} KiB");
     assert!(

@@ -309,7 +309,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     }
                     if stats {
                         match done {
-                            Ok((up, down)) => eprintln!("{peer}: {up} bytes up, {down} down"),
+                            Ok((sent, received)) => {
+                                eprintln!("{peer}: {sent} bytes sent, {received} received")
+                            }
                             Err(e) => eprintln!("{peer}: {e}"),
                         }
                     }

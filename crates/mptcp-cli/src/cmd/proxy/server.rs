@@ -159,9 +159,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     }
                     if stats {
                         match done {
-                            Ok((target, up, down)) => {
-                                eprintln!("{peer} -> {target}: {up} bytes up, {down} down")
-                            }
+                            Ok((target, to_client, from_client)) => eprintln!(
+                                "{peer} -> {target}: {from_client} bytes from the client, {to_client} to it"
+                            ),
                             Err(e) => eprintln!("{peer}: {e}"),
                         }
                     }
@@ -180,7 +180,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
 }
 
 /// One client: the SOCKS handshake (or none), the onward connection, the
-/// relay. Returns the target and the bytes (up, down).
+/// relay. Returns the target and the bytes (to the client, from it).
 async fn serve(
     mut m: MptcpStream,
     mode: &Mode,
@@ -227,10 +227,10 @@ async fn serve(
         }
     };
     let _ = tcp.set_nodelay(true);
-    let (up, down) = bridge(tcp, m, counts)
+    let (to_client, from_client) = bridge(tcp, m, counts)
         .await
         .map_err(|e| format!("{target}: {e}"))?;
-    Ok((target, up, down))
+    Ok((target, to_client, from_client))
 }
 
 /// Connects to a SOCKS target: names through the system's resolver, each
