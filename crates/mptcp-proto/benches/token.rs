@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mptcp_proto::crypto::{MptcpVersion, Token};
-use mptcp_proto::token::{FourTuple, KeyGenerator, KeySource, TokenTable, TokenTableConfig};
+use mptcp_proto::token::{FourTuple, KeyGenerator, KeySource, Shard, TokenTable, TokenTableConfig};
 
 const V1: MptcpVersion = MptcpVersion::V1;
 const ENTRIES: usize = 1_000_000;
@@ -254,12 +254,57 @@ fn join_lookup(c: &mut Criterion) {
     g.finish();
 }
 
+/// Key generation for one shard of N (issue: many engines, the owner of a
+/// join known from its token): time per connection, and the mean attempts
+/// printed beside it. N = 1 is today's unsharded allocation.
+fn shard_alloc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("connect_init_shard");
+    g.throughput(Throughput::Elements(1));
+    for n in [1u32, 2, 4, 16, 64] {
+        let shard = Shard::new(n - 1, n).expect("shard");
+        // The mean number of keys drawn per connection, over 100,000.
+        let table = ours_with_capacity(100_000);
+        let keys = KeyGenerator::new([0x3c; 16], 0).with_shard(shard);
+        let attempts: u64 = (0..100_000u64)
+            .map(|i| {
+                let a = table
+                    .allocate_active(&keys, &tuple(0), V1, i)
+                    .expect("alloc");
+                u64::from(a.attempts)
+            })
+            .sum();
+        eprintln!(
+            "shard {}/{n}: {:.2} keys per connection (100,000 connections)",
+            shard.index(),
+            attempts as f64 / 100_000.0
+        );
+        drop(table);
+        g.bench_with_input(BenchmarkId::new("shards", n), &shard, |b, &shard| {
+            b.iter_custom(|iters| {
+                let table = ours_with_capacity(iters as usize);
+                let keys = KeyGenerator::new([0x5a; 16], 0).with_shard(shard);
+                let t0 = Instant::now();
+                for i in 0..iters {
+                    let a = table
+                        .allocate_active(&keys, &tuple(0), V1, i)
+                        .expect("alloc");
+                    black_box(a.handle.token());
+                }
+                let d = t0.elapsed();
+                drop(table);
+                d
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(10);
-    targets = connect_init, join_lookup
+    targets = connect_init, shard_alloc, join_lookup
 }
 criterion_main!(benches);

@@ -313,3 +313,82 @@ fn table_is_send_and_sync() {
     assert_send_sync::<TokenTable<std::sync::Arc<str>>>();
     assert_send_sync::<KeyGenerator>();
 }
+
+/// A scripted source serving one shard.
+struct ScriptedShard(Scripted, mptcp_proto::token::Shard);
+
+impl KeySource for ScriptedShard {
+    fn next_key(&self, t: &FourTuple) -> u64 {
+        self.0.next_key(t)
+    }
+    fn next_material(&self, t: &FourTuple, v: MptcpVersion) -> KeyMaterial {
+        self.0.next_material(t, v)
+    }
+    fn shard(&self) -> mptcp_proto::token::Shard {
+        self.1
+    }
+}
+
+/// A source serving shard 2 of 4: tokens of other shards are drawn
+/// again without counting as collisions; a taken token of its own shard
+/// is a collision; the first free token of its shard is issued.
+#[test]
+fn a_shard_keeps_only_its_own_tokens() {
+    use mptcp_proto::token::Shard;
+    let shard = Shard::new(2, 4).unwrap();
+    let t = table(DEFAULT_MAX_ATTEMPTS);
+    let first = t
+        .allocate_active(
+            &ScriptedShard(Scripted::new(&[6]), shard),
+            &tuple(),
+            V1,
+            "a",
+        )
+        .unwrap();
+    assert_eq!(first.keys.token, Token(6));
+    let keys = ScriptedShard(Scripted::new(&[5, 7, 6, 0, 8, 9, 10]), shard);
+    let a = t.allocate_active(&keys, &tuple(), V1, "b").unwrap();
+    assert_eq!(
+        a.keys.token,
+        Token(10),
+        "5, 7, 8, 9 are other shards', 6 is taken"
+    );
+    assert_eq!(a.attempts, 7);
+    assert_eq!(keys.0.left(), 0);
+    // 6 taken and 0 are collisions; the other shards' tokens are not.
+    assert_eq!(t.stats().get(Mib::TokenCollision), 2);
+    assert_eq!(Shard::owner(a.keys.token, 4), shard);
+    assert!(Shard::new(4, 4).is_none() && Shard::new(0, 0).is_none());
+}
+
+/// The budget grows with the shard count: a source that never hits its
+/// shard gives up after max_attempts × count keys, counted as a fallback.
+#[test]
+fn a_shard_budget_scales_with_the_count() {
+    use mptcp_proto::token::Shard;
+    let t = table(3);
+    let keys = ScriptedShard(Scripted::new(&[1; 48]), Shard::new(0, 16).unwrap());
+    let e = t.allocate_active(&keys, &tuple(), V1, "x").unwrap_err();
+    assert_eq!(e, TokenError::RetriesExhausted { attempts: 48 });
+    assert_eq!(keys.0.left(), 0);
+    assert_eq!(t.stats().get(Mib::MPFallbackTokenInit), 1);
+}
+
+proptest::proptest! {
+    /// The real generator serving any shard of up to 64: every token it
+    /// gets is unique and names its shard, found again by `Shard::owner`.
+    #[test]
+    fn the_real_generator_serves_any_shard(count in 1u32..=64, pick in 0u32..64, secret in proptest::prelude::any::<[u8; 16]>()) {
+        use mptcp_proto::token::Shard;
+        let shard = Shard::new(pick % count, count).unwrap();
+        let keys = KeyGenerator::new(secret, 0).with_shard(shard);
+        let t: TokenTable<u32> = TokenTable::default();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..50 {
+            let a = t.allocate_active(&keys, &tuple(), V1, i).unwrap();
+            proptest::prop_assert!(shard.contains(a.keys.token));
+            proptest::prop_assert_eq!(Shard::owner(a.keys.token, count), shard);
+            proptest::prop_assert!(seen.insert(a.keys.token));
+        }
+    }
+}

@@ -43,7 +43,59 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use siphasher::sip::SipHasher24;
 
-use crate::crypto::{KeyMaterial, MptcpVersion};
+use crate::crypto::{KeyMaterial, MptcpVersion, Token};
+
+/// Which tokens a key source's keys may have: those whose value modulo
+/// `count` is `index`. An engine that owns shard `index` of `count` issues
+/// only such tokens, so any engine (or anything that can read an MP_JOIN's
+/// token) finds the owner of a connection from its token alone, with
+/// [`Shard::owner`] and no shared table. [`Shard::ALL`] (one shard) is no
+/// constraint. For a power-of-two `count` this is the token's low bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shard {
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    /// Every token: the only shard of one.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count`; `None` unless `index < count`.
+    pub fn new(index: u32, count: u32) -> Option<Shard> {
+        (index < count).then_some(Shard { index, count })
+    }
+
+    /// This shard's number.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// How many shards there are.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Whether `token` belongs to this shard.
+    pub fn contains(&self, token: Token) -> bool {
+        token.0 % self.count == self.index
+    }
+
+    /// The shard of `count` that owns `token`.
+    pub fn owner(token: Token, count: u32) -> Shard {
+        let count = count.max(1);
+        Shard {
+            index: token.0 % count,
+            count,
+        }
+    }
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard::ALL
+    }
+}
 
 /// The addresses and ports of a connection, seen from the local host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -164,6 +216,13 @@ pub trait KeySource: Send + Sync {
     fn next_material(&self, tuple: &FourTuple, version: MptcpVersion) -> KeyMaterial {
         KeyMaterial::derive(self.next_key(tuple), version)
     }
+
+    /// The tokens this source's keys must have ([`Shard::ALL`] unless it
+    /// serves one shard of several): the token table draws keys until one
+    /// falls in it, with a retry budget scaled by the shard count.
+    fn shard(&self) -> Shard {
+        Shard::ALL
+    }
 }
 
 /// The seed's key generator: SipHash-2-4 keyed by a per-endpoint secret over the 4-tuple and a
@@ -174,6 +233,7 @@ pub trait KeySource: Send + Sync {
 pub struct KeyGenerator {
     hasher: SipHasher24,
     seed: AtomicU32,
+    shard: Shard,
 }
 
 impl Clone for KeyGenerator {
@@ -183,6 +243,7 @@ impl Clone for KeyGenerator {
         KeyGenerator {
             hasher: self.hasher,
             seed: AtomicU32::new(self.seed.load(Ordering::Relaxed)),
+            shard: self.shard,
         }
     }
 }
@@ -193,7 +254,16 @@ impl KeyGenerator {
         KeyGenerator {
             hasher: SipHasher24::new_with_key(&secret),
             seed: AtomicU32::new(seed_start),
+            shard: Shard::ALL,
         }
+    }
+
+    /// The same generator serving `shard`: the token table keeps only keys
+    /// whose token falls in it (the seed's regeneration loop, with "unique
+    /// and mine" for "unique").
+    pub fn with_shard(mut self, shard: Shard) -> KeyGenerator {
+        self.shard = shard;
+        self
     }
 
     /// The key for `tuple` with counter value `seed`; a pure function (no counter advance).
@@ -216,6 +286,9 @@ impl KeySource for KeyGenerator {
     fn next_key(&self, tuple: &FourTuple) -> u64 {
         self.key_for(tuple, self.next_seed())
     }
+    fn shard(&self) -> Shard {
+        self.shard
+    }
 }
 
 impl fmt::Debug for KeyGenerator {
@@ -224,6 +297,7 @@ impl fmt::Debug for KeyGenerator {
         f.debug_struct("KeyGenerator")
             .field("secret", &"<redacted>")
             .field("seed", &self.peek_seed())
+            .field("shard", &self.shard)
             .finish()
     }
 }
@@ -235,6 +309,9 @@ impl<K: KeySource + ?Sized> KeySource for &K {
     fn next_material(&self, tuple: &FourTuple, version: MptcpVersion) -> KeyMaterial {
         (**self).next_material(tuple, version)
     }
+    fn shard(&self) -> Shard {
+        (**self).shard()
+    }
 }
 
 impl<K: KeySource + ?Sized> KeySource for std::sync::Arc<K> {
@@ -243,5 +320,8 @@ impl<K: KeySource + ?Sized> KeySource for std::sync::Arc<K> {
     }
     fn next_material(&self, tuple: &FourTuple, version: MptcpVersion) -> KeyMaterial {
         (**self).next_material(tuple, version)
+    }
+    fn shard(&self) -> Shard {
+        (**self).shard()
     }
 }

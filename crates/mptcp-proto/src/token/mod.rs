@@ -4,7 +4,9 @@
 //! - [`KeyGenerator`]: the local key is SipHash-2-4, keyed by a per-endpoint 128-bit secret, over
 //!   the 4-tuple and a counter that advances on every attempt (IPv4 and IPv6 forms; the exact
 //!   bytes are documented in [`keygen`]). It implements [`KeySource`], which tests replace to
-//!   force collisions.
+//!   force collisions. [`KeyGenerator::with_shard`] makes it serve one [`Shard`] of several:
+//!   the table then keeps only keys whose token names that shard, so the owner of a connection
+//!   is known from any MP_JOIN's token ([`Shard::owner`]).
 //! - Token and IDSN come from the key through [`crate::crypto`], for the connection's version.
 //! - [`TokenTable`]: one map whose entries are `Pending` (passive side, between SYN and third
 //!   ACK) or `Established`; a token is unique across both, and the uniqueness check and the
@@ -44,7 +46,7 @@
 pub mod keygen;
 mod table;
 
-pub use keygen::{FourTuple, KeyGenerator, KeyInput, KeySource, key_input};
+pub use keygen::{FourTuple, KeyGenerator, KeyInput, KeySource, Shard, key_input};
 pub use table::{
     Allocation, DEFAULT_MAX_ATTEMPTS, DEFAULT_SHARDS, EntryId, EntryState, Removed, TokenHandle,
     TokenTable, TokenTableConfig,

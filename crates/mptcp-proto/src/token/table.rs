@@ -29,7 +29,8 @@ pub const DEFAULT_SHARDS: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenTableConfig {
     /// Keys generated per allocation before it fails with
-    /// [`TokenError::RetriesExhausted`]; at least 1.
+    /// [`TokenError::RetriesExhausted`]; at least 1. A key source serving
+    /// one shard of N ([`KeySource::shard`]) gets N times as many.
     pub max_attempts: u32,
     /// Number of shards; rounded up to a power of two, at least 2.
     pub shards: usize,
@@ -275,11 +276,20 @@ impl<V: Clone> TokenTable<V> {
         version: MptcpVersion,
         state: SlotState<V>,
     ) -> Result<Allocation, TokenError> {
-        for attempt in 1..=self.max_attempts {
+        // A source serving one shard of N keeps one key in N on average:
+        // the budget grows with N so that giving up stays as unlikely as
+        // with one shard ((1 - 1/N)^(32 N) < e^-32).
+        let shard = keys.shard();
+        let budget = self.max_attempts.saturating_mul(shard.count());
+        for attempt in 1..=budget {
             let material = keys.next_material(tuple, version);
             // Token 0 is never issued (Linux treats it as busy, too).
             if material.token.0 == 0 {
                 self.stats.inc(Mib::TokenCollision);
+                continue;
+            }
+            if !shard.contains(material.token) {
+                // Another shard's token: not a collision, draw again.
                 continue;
             }
             // The uniqueness check and the insertion happen under one shard write lock.
@@ -300,9 +310,7 @@ impl<V: Clone> TokenTable<V> {
             }
         }
         self.stats.inc(Mib::MPFallbackTokenInit);
-        Err(TokenError::RetriesExhausted {
-            attempts: self.max_attempts,
-        })
+        Err(TokenError::RetriesExhausted { attempts: budget })
     }
 
     /// Passive side, on the third ACK: turn the request's pending entry into an established one
