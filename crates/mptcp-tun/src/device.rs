@@ -113,6 +113,10 @@ pub struct DeviceStats {
     /// The largest IP packet written, a train's segments counted one by
     /// one: at most the MTU our stack sends with.
     pub largest_out: u64,
+    /// Read calls on the device, those that found nothing included.
+    pub reads: u64,
+    /// Write calls on the device.
+    pub writes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -126,6 +130,8 @@ pub(crate) struct Counters {
     trains_in: AtomicU64,
     largest_in: AtomicU64,
     largest_out: AtomicU64,
+    pub(crate) reads: AtomicU64,
+    writes: AtomicU64,
     pub(crate) offload: std::sync::atomic::AtomicBool,
 }
 
@@ -142,6 +148,8 @@ impl Counters {
             offload: self.offload.load(Ordering::Relaxed),
             largest_in: self.largest_in.load(Ordering::Relaxed),
             largest_out: self.largest_out.load(Ordering::Relaxed),
+            reads: self.reads.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
         }
     }
 }
@@ -235,6 +243,7 @@ impl Device {
     }
 
     fn note_out(&self, sent: io::Result<usize>, packets: u64, bytes: usize, segment: usize) {
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
         match sent {
             Ok(_) => {
                 self.counters

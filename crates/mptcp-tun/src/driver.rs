@@ -15,6 +15,7 @@ use crate::shared::Shared;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 /// Packets read per device, and written, per round.
@@ -127,6 +128,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
             })
             .await;
         }
+        shared.rounds_run.fetch_add(1, Ordering::Relaxed);
         let deadline = round(&shared, &devices, &rx, &mut tx, &mut routes);
         let st = shared.lock();
         let idle = shared.handles() == 0 && st.ep.connection_count() == 0;
@@ -166,6 +168,7 @@ fn read_some(cx: &mut Context<'_>, devices: &mut [Device], rx: &mut Batch) -> Po
         let offload = guard.get_ref().get_ref().offload();
         for _ in 0..BATCH {
             let slot = rx.free_slot();
+            dev.counters.reads.fetch_add(1, Ordering::Relaxed);
             match guard.try_io(|t| t.get_ref().recv(slot)) {
                 Ok(Ok(n)) => {
                     let (p, train, segment) = received(slot, n, offload, i);

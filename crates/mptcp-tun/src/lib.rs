@@ -53,5 +53,6 @@ pub use mptcp_proto::crypto::MptcpVersion;
 pub use mptcp_proto::scheduler::SchedulerKind;
 pub use mptcp_proto::stats::{Counters, Mib};
 pub use mptcp_proto::subflow::{TcpFeatures, TcpState};
+pub use shared::DriverStats;
 pub use stack::{Stack, StackBuilder};
 pub use stream::{MptcpStream, ReadHalf, WriteHalf};

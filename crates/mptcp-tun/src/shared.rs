@@ -7,7 +7,7 @@ use mptcp_proto::connection::{ConnState, ConnectionError, ConnectionHandle};
 use mptcp_proto::endpoint::{Endpoint, Event};
 use mptcp_proto::time::Instant as EngineInstant;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use tokio::sync::Notify;
@@ -196,6 +196,17 @@ pub(crate) fn driver_stopped() -> std::io::Error {
     std::io::Error::other("the stack's driver stopped (it panicked); see the log")
 }
 
+/// How often the runtime woke up, since the stack was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Rounds of the driver task: each follows a wakeup (packets, a
+    /// deadline or an application call).
+    pub rounds: u64,
+    /// Application tasks woken by the driver or by another application
+    /// call (a reader, a writer, a task waiting for a connection).
+    pub app_wakeups: u64,
+}
+
 /// The shared part of a stack.
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -208,6 +219,10 @@ pub(crate) struct Shared {
     /// Application handles alive (stacks, streams, listeners); the driver
     /// stops when none is left and no connection lingers.
     handles: AtomicUsize,
+    /// Rounds the driver ran (each one a wakeup of its task).
+    pub(crate) rounds_run: AtomicU64,
+    /// Application tasks woken (readers, writers, connect and accept).
+    app_wakeups: AtomicU64,
     pub(crate) devices: Vec<(crate::PathConfig, Arc<DeviceCounters>)>,
 }
 
@@ -221,6 +236,8 @@ impl Shared {
             notify: Notify::new(),
             rounds: Notify::new(),
             handles: AtomicUsize::new(0),
+            rounds_run: AtomicU64::new(0),
+            app_wakeups: AtomicU64::new(0),
             devices,
         })
     }
@@ -236,6 +253,10 @@ impl Shared {
     pub(crate) fn unlock(&self, mut st: MutexGuard<'_, State>) {
         let wakers = std::mem::take(&mut st.to_wake);
         drop(st);
+        if !wakers.is_empty() {
+            self.app_wakeups
+                .fetch_add(wakers.len() as u64, Ordering::Relaxed);
+        }
         for w in wakers {
             w.wake();
         }
@@ -257,5 +278,12 @@ impl Shared {
 
     pub(crate) fn handles(&self) -> usize {
         self.handles.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn driver_stats(&self) -> DriverStats {
+        DriverStats {
+            rounds: self.rounds_run.load(Ordering::Relaxed),
+            app_wakeups: self.app_wakeups.load(Ordering::Relaxed),
+        }
     }
 }

@@ -80,6 +80,11 @@ impl Stack {
         *self.shared().lock().ep.stats()
     }
 
+    /// Wakeups of the driver and of the application's tasks.
+    pub fn driver_stats(&self) -> crate::DriverStats {
+        self.shared().driver_stats()
+    }
+
     /// Packet counters of each path's device.
     pub fn device_stats(&self) -> Vec<(PathConfig, DeviceStats)> {
         self.shared()

@@ -105,6 +105,10 @@ fn one_path(v6: bool) {
         dev.trains_out > 0 && dev.trains_in > 0,
         "segmentation trains both ways: {dev:?}"
     );
+    assert!(
+        dev.writes < dev.packets_out && dev.reads >= dev.packets_in,
+        "a write per train, a read per packet and one finding none: {dev:?}"
+    );
 }
 
 /// The same without the TUN offloads: one packet per read and write.
@@ -117,6 +121,8 @@ fn our_client_one_path_without_offloads() {
     let dev = ours.devices[0];
     assert!(!dev.offload);
     assert_eq!((dev.trains_out, dev.trains_in), (0, 0));
+    assert_eq!(dev.writes, dev.packets_out + dev.send_errors, "{dev:?}");
+    assert!(dev.reads > dev.packets_in, "{dev:?}");
 }
 
 #[test]
