@@ -533,6 +533,78 @@ fn curl_through_our_client_and_our_server() {
     );
 }
 
+/// One uplink goes down for 2 s in the middle of a 128 MiB download (about
+/// 19 s) and comes back: the download completes intact, the client says
+/// the uplink is back, and the returning uplink carries data again (its
+/// subflow resumes once the server's retransmission timer, backed off
+/// during the outage, fires again: seconds, well within the download).
+#[test]
+fn an_uplink_goes_down_and_comes_back() {
+    if !can_run() {
+        return;
+    }
+    let bed = Testbed::new("e");
+    let (_web, sums) = web_server(&bed, &[("file", 128 * MIB)]);
+    let mut server = Proc::start(
+        &bed.server,
+        &[
+            BIN,
+            "proxy",
+            "server",
+            "--listen",
+            "1080",
+            "--tun",
+            "mps0=10.251.0.2",
+            "--socks",
+        ],
+    );
+    server.wait_for("mptcp proxy server:");
+    let mut client = start_client(&bed);
+    let got = bed.dir.join("got");
+    let download = {
+        let cmd = bed
+            .client
+            .exec(&[
+                "curl",
+                "-sS",
+                "--fail",
+                "--max-time",
+                "300",
+                "--socks5-hostname",
+                SOCKS,
+                "-o",
+                got.to_str().unwrap(),
+                "http://web/file",
+            ])
+            .unwrap();
+        let mut cmd = cmd;
+        cmd.stderr(Stdio::piped()).spawn().expect("curl")
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    bed.client.ip(&["link", "set", "c1", "down"]).expect("down");
+    client.wait_for("uplink c1 is down");
+    std::thread::sleep(Duration::from_secs(2));
+    bed.client.ip(&["link", "set", "c1", "up"]).expect("up");
+    client.wait_for("uplink c1 is up again");
+    let at_return = received(&bed, "c1");
+    let out = download.wait_with_output().expect("curl");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = std::fs::read(&got).expect("downloaded");
+    assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
+    let after = received(&bed, "c1") - at_return;
+    assert!(
+        after > MIB as u64,
+        "the returning uplink carried {after} bytes"
+    );
+    assert!(client.stop().success());
+    assert_client_cleaned_up(&bed);
+    assert!(server.stop().success());
+}
+
 /// Our client against the kernel's MPTCP: a stock SOCKS5 server
 /// (microsocks) made MPTCP with mptcpize. Our joins reach the kernel.
 #[test]

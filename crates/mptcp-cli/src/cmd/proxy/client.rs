@@ -141,21 +141,45 @@ fn iface_mtu(iface: &str) -> Option<u16> {
 }
 
 /// The host setup of uplink `n` (our address `ours` behind device `dev`).
+/// `ip` arguments of uplink `n`'s route in its table (`verb`: add, replace).
+fn uplink_route(n: usize, up: &Uplink, verb: &str) -> Vec<String> {
+    let mut route: Vec<String> = ["-4", "route", verb, "default"].map(String::from).to_vec();
+    if let Some(g) = up.gateway {
+        route.extend(["via".into(), g.to_string()]);
+    }
+    let table = (TABLE_BASE + n as u32).to_string();
+    route.extend(["dev".into(), up.iface.clone(), "table".into(), table]);
+    route
+}
+
 fn uplink_steps(n: usize, up: &Uplink, ours: Ipv4Addr, dev: &str, nft_table: &str) -> Vec<Step> {
     let table = (TABLE_BASE + n as u32).to_string();
     let host = format!("{ours}/32");
-    let via: Vec<String> = match up.gateway {
-        Some(g) => vec!["via".into(), g.to_string()],
-        None => Vec::new(),
-    };
-    let mut route = vec!["-4", "route", "add", "default"];
-    route.extend(via.iter().map(String::as_str));
-    route.extend(["dev", &up.iface, "table", &table]);
-    let mut unroute = route.clone();
-    unroute[2] = "del";
+    let route = uplink_route(n, up, "add");
+    let route: Vec<&str> = route.iter().map(String::as_str).collect();
     vec![
         Step::sysctl(&format!("net.ipv4.conf.{dev}.rp_filter"), "0"),
-        Step::ip(&route, &unroute),
+        // While the uplink is down (the kernel drops its routes) what our
+        // stack sends on it is dropped here, not leaked out of another
+        // uplink by the main table; flushing the table removes both routes.
+        Step::ip(
+            &[
+                "-4",
+                "route",
+                "add",
+                "blackhole",
+                "default",
+                "metric",
+                "4294967295",
+                "table",
+                &table,
+            ],
+            &["-4", "route", "flush", "table", &table],
+        ),
+        Step {
+            undo: None,
+            ..Step::ip(&route, &[])
+        },
         Step::ip(
             &[
                 "-4", "rule", "add", "from", &host, "table", &table, "pref", &table,
@@ -166,7 +190,8 @@ fn uplink_steps(n: usize, up: &Uplink, ours: Ipv4Addr, dev: &str, nft_table: &st
         ),
         Step::nft(
             format!(
-                "add rule inet {nft_table} postrouting ip saddr {ours} oifname \"{}\" masquerade\n",
+                "add chain inet {nft_table} up{n}\n{}add rule inet {nft_table} postrouting ip saddr {ours} oifname \"{}\" goto up{n}\n",
+                snat_script(nft_table, n, uplink_addr(&up.iface)),
                 up.iface
             ),
             None,
@@ -174,10 +199,100 @@ fn uplink_steps(n: usize, up: &Uplink, ours: Ipv4Addr, dev: &str, nft_table: &st
     ]
 }
 
+/// The uplink's first IPv4 address (`ip -4 -o addr show dev IFACE`).
+fn uplink_addr(iface: &str) -> Option<Ipv4Addr> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", iface])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "inet" {
+            return words.next()?.split('/').next()?.parse().ok();
+        }
+    }
+    None
+}
+
+/// The contents of uplink `n`'s NAT chain: source NAT to the uplink's
+/// address. Not `masquerade`: the kernel forgets masqueraded connections
+/// when their interface goes down, and the subflows on an uplink that
+/// comes back would meet RSTs; with a fixed address they resume. Without
+/// an address yet, `masquerade` until the watcher sees one.
+fn snat_script(nft_table: &str, n: usize, addr: Option<Ipv4Addr>) -> String {
+    let action = match addr {
+        Some(a) => format!("snat ip to {a}"),
+        None => "masquerade".to_owned(),
+    };
+    format!("flush chain inet {nft_table} up{n}\nadd rule inet {nft_table} up{n} {action}\n")
+}
+
+/// Whether an interface is up with a carrier (`/sys/class/net/IFACE`).
+fn link_up(iface: &str) -> bool {
+    let read = |f: &str| std::fs::read_to_string(format!("/sys/class/net/{iface}/{f}"));
+    let oper = read("operstate").unwrap_or_default();
+    let carrier = read("carrier").unwrap_or_default();
+    oper.trim() != "down" && carrier.trim() == "1"
+}
+
+/// Watches the uplinks: when one comes back, its route (which the kernel
+/// removed when it went down) is put back into its table, so our stack's
+/// subflows on it work again.
+async fn watch_uplinks(uplinks: Vec<Uplink>, nft_table: String) {
+    let mut was: Vec<bool> = uplinks.iter().map(|u| link_up(&u.iface)).collect();
+    let mut addrs: Vec<Option<Ipv4Addr>> = uplinks.iter().map(|u| uplink_addr(&u.iface)).collect();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        for (n, up) in uplinks.iter().enumerate() {
+            let addr = uplink_addr(&up.iface);
+            if addr.is_some() && addr != addrs[n] {
+                addrs[n] = addr;
+                let step = Step::nft(snat_script(&nft_table, n, addr), None);
+                match Plumbing::apply(&[step]) {
+                    Ok(_) => eprintln!(
+                        "mptcp proxy client: uplink {} has address {}",
+                        up.iface,
+                        addr.map(|a| a.to_string()).unwrap_or_default()
+                    ),
+                    Err(e) => eprintln!("mptcp proxy client: uplink {}: {e}", up.iface),
+                }
+            }
+            let now = link_up(&up.iface);
+            if now == was[n] {
+                continue;
+            }
+            was[n] = now;
+            if !now {
+                eprintln!("mptcp proxy client: uplink {} is down", up.iface);
+                continue;
+            }
+            let args = uplink_route(n, up, "replace");
+            let done = std::process::Command::new("ip").args(&args).status();
+            match done {
+                Ok(st) if st.success() => {
+                    eprintln!("mptcp proxy client: uplink {} is up again", up.iface)
+                }
+                other => eprintln!(
+                    "mptcp proxy client: uplink {} is up, but ip {} failed: {other:?}",
+                    up.iface,
+                    args.join(" ")
+                ),
+            }
+        }
+    }
+}
+
 /// Everything the host needs, in order: forwarding, the NAT table, then
 /// each uplink.
+/// The client's nftables table.
+fn nft_table() -> String {
+    format!("mptcp_proxy_client_{}", std::process::id())
+}
+
 fn host_steps(uplinks: &[Uplink], inner: (u8, u8), prefix: &str) -> Vec<Step> {
-    let nft_table = format!("mptcp_proxy_client_{}", std::process::id());
+    let nft_table = nft_table();
     let mut steps = vec![
         Step::sysctl("net.ipv4.ip_forward", "1"),
         Step::nft(
@@ -318,6 +433,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 });
             }
         };
+        tokio::spawn(watch_uplinks(uplinks.clone(), nft_table()));
         tokio::select! {
             _ = accept => Ok(()),
             r = super::wait_for_exit(&counts, &stack) => {
@@ -374,14 +490,20 @@ mod tests {
             "ip -4 route add default via 192.168.1.1 dev up0 table 2500",
             "ip -4 rule add from 10.250.0.2/32 table 2500 pref 2500",
             "ip -4 route add default dev ppp0 table 2501",
+            "ip -4 route add blackhole default metric 4294967295 table 2500",
             "sysctl -w net.ipv4.conf.mpx1.rp_filter=0",
         ] {
             assert!(lines.iter().any(|l| l == want), "no {want:?} in {lines:#?}");
         }
-        let nat = format!(
-            "add rule inet mptcp_proxy_client_{pid} postrouting ip saddr 10.250.1.2 oifname \"ppp0\" masquerade"
+        let jump = format!(
+            "add rule inet mptcp_proxy_client_{pid} postrouting ip saddr 10.250.1.2 oifname \"ppp0\" goto up1"
         );
-        assert!(lines.iter().any(|l| l.contains(&nat)), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.contains(&jump)), "{lines:#?}");
+        assert_eq!(
+            snat_script("t", 1, Some(Ipv4Addr::new(192, 0, 2, 7))),
+            "flush chain inet t up1\nadd rule inet t up1 snat ip to 192.0.2.7\n"
+        );
+        assert!(snat_script("t", 0, None).ends_with("up0 masquerade\n"));
         // Only the table's deletion undoes the NAT rules.
         let undos: Vec<_> = steps.iter().filter_map(|s| s.undo.as_ref()).collect();
         assert_eq!(
