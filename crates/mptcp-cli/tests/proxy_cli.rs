@@ -404,6 +404,11 @@ fn curl(bed: &Testbed, args: &[&str]) -> String {
 }
 
 fn start_client(bed: &Testbed) -> Proc {
+    start_client_with(bed, "c1")
+}
+
+/// The client with uplink c0 (gateway given) and `second` (c1 and flags).
+fn start_client_with(bed: &Testbed, second: &str) -> Proc {
     let mut c = Proc::start(
         &bed.client,
         &[
@@ -417,7 +422,7 @@ fn start_client(bed: &Testbed) -> Proc {
             "--uplink",
             "c0=10.1.0.1",
             "--uplink",
-            "c1",
+            second,
         ],
     );
     c.wait_for("mptcp proxy client:");
@@ -602,6 +607,43 @@ fn an_uplink_goes_down_and_comes_back() {
     );
     assert!(client.stop().success());
     assert_client_cleaned_up(&bed);
+    assert!(server.stop().success());
+}
+
+/// `--uplink c1,backup`: the server is asked (MP_JOIN with flag B) to use
+/// c1 only when c0 fails, so c0 carries the download and c1 next to none.
+#[test]
+fn a_backup_uplink_stays_idle() {
+    if !can_run() {
+        return;
+    }
+    let bed = Testbed::new("f");
+    let (_web, sums) = web_server(&bed, &[("file", 16 * MIB)]);
+    let mut server = Proc::start(
+        &bed.server,
+        &[
+            BIN,
+            "proxy",
+            "server",
+            "--listen",
+            "1080",
+            "--tun",
+            "mps0=10.251.0.2",
+            "--socks",
+        ],
+    );
+    server.wait_for("mptcp proxy server:");
+    let client = start_client_with(&bed, "c1,backup");
+    let before = [received(&bed, "c0"), received(&bed, "c1")];
+    let got = bed.dir.join("got");
+    curl(&bed, &["-o", got.to_str().unwrap(), "http://web/file"]);
+    let data = std::fs::read(&got).expect("downloaded");
+    assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
+    let c0 = received(&bed, "c0") - before[0];
+    let c1 = received(&bed, "c1") - before[1];
+    assert!(c0 > 15 * MIB as u64, "c0 carried {c0} bytes");
+    assert!(c1 < MIB as u64, "the backup uplink carried {c1} bytes");
+    assert!(client.stop().success());
     assert!(server.stop().success());
 }
 
