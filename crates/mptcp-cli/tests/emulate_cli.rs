@@ -8,15 +8,16 @@
 //! Needs root; without it prints one `SKIPPED` line, under `CI=true` fails.
 
 use mptcp_tun::lab::{Netns, kernel};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::{Output, STEP, Watched, count};
+
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp");
-/// Longest any step may take before the test fails with what it saw.
-const STEP: Duration = Duration::from_secs(120);
 
 fn can_run() -> bool {
     if mptcp_tun::lab::is_root() {
@@ -32,89 +33,44 @@ fn can_run() -> bool {
 }
 
 /// The emulator process, killed if the test ends before it exits.
-struct Emulator {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
+struct Emulator(Watched);
 
 impl Emulator {
     fn start(left: &Netns, right: &Netns, args: &[&str]) -> Emulator {
-        let mut child = Command::new(BIN)
-            .args(["emulate", "--left", left.name(), "--right", right.name()])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["emulate", "--left", left.name(), "--right", right.name()])
             .args(args)
-            .args(["--time", "300s"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start mptcp emulate");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Emulator {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
+            .args(["--time", "300s"]);
+        Emulator(Watched::spawn(cmd, Output::Stdout, "mptcp emulate"))
     }
 
     /// Waits for a line starting with `prefix`; fails loudly after [`STEP`].
     fn wait_for(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!(
-                    "no {prefix:?} line from mptcp emulate ({e}); saw {:?}",
-                    self.seen
-                ),
-            }
-        }
+        self.0
+            .wait_line(|l| l.starts_with(prefix), &format!("starting {prefix:?}"))
     }
 
     /// SIGINT, then its exit status (fails after [`STEP`]).
     fn interrupt(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args(["-INT", &pid]).status();
-        assert!(ok.is_ok_and(|s| s.success()), "kill -INT {pid}");
-        let deadline = Instant::now() + STEP;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mptcp emulate ignored SIGINT for {STEP:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.stop_with("INT")
     }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A count after `key ` in `line` (0 when absent).
-fn count(line: &str, key: &str) -> u64 {
-    line.split(key)
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.trim_end_matches(',').parse().ok())
-        .unwrap_or(0)
+/// A kernel TCP (or MPTCP) listener in `ns` at `addr` taking one
+/// connection and reading it to the end: the bytes and the peer's address.
+fn kernel_sink(
+    ns: &Netns,
+    addr: SocketAddr,
+    mptcp: bool,
+) -> std::thread::JoinHandle<(Vec<u8>, SocketAddr)> {
+    let listener = ns.run(|| kernel::listen(addr, mptcp)).expect("listen");
+    std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("server read");
+        (got, peer)
+    })
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -137,16 +93,7 @@ fn kernel_tcp_over_an_emulated_lossy_path() {
     emu.wait_for("ready");
 
     let server_addr: SocketAddr = "10.240.0.2:5201".parse().unwrap();
-    let listener = right
-        .run(|| kernel::listen(server_addr, false))
-        .expect("listen");
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(STEP)).unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).expect("server read");
-        got
-    });
+    let server = kernel_sink(&right, server_addr, false);
     let data = pattern(1 << 20);
     let sent = data.clone();
     let handshake = left.run(move || {
@@ -158,7 +105,7 @@ fn kernel_tcp_over_an_emulated_lossy_path() {
         c.shutdown(Shutdown::Write).expect("shutdown");
         handshake
     });
-    let got = server.join().expect("server thread");
+    let (got, _) = server.join().expect("server thread");
     assert_eq!(got.len(), data.len(), "bytes received");
     assert!(got == data, "the stream arrived corrupted");
     // Two crossings of 10 ms each at least: the delay was applied.
@@ -227,16 +174,7 @@ fn addresses_chosen_by_the_user() {
     let data = pattern(64 << 10);
     for server_addr in ["192.168.77.1:5202", "[2001:db8:77::1]:5202"] {
         let server_addr: SocketAddr = server_addr.parse().unwrap();
-        let listener = right
-            .run(|| kernel::listen(server_addr, false))
-            .expect("listen");
-        let server = std::thread::spawn(move || {
-            let (mut s, peer) = listener.accept().expect("accept");
-            s.set_read_timeout(Some(STEP)).unwrap();
-            let mut got = Vec::new();
-            s.read_to_end(&mut got).expect("server read");
-            (got, peer)
-        });
+        let server = kernel_sink(&right, server_addr, false);
         let sent = data.clone();
         left.run(move || {
             let mut c = kernel::connect(server_addr, false, STEP).expect("connect");
@@ -365,16 +303,7 @@ fn the_lab_script_puts_emulated_paths_between_the_kernel_and_us() {
     let before = kernel_ns.counters().expect("counters");
 
     let server_addr: SocketAddr = "10.240.0.2:7000".parse().unwrap();
-    let listener = kernel_ns
-        .run(|| kernel::listen(server_addr, true))
-        .expect("kernel MPTCP listen");
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(STEP)).unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).expect("server read");
-        got
-    });
+    let server = kernel_sink(&kernel_ns, server_addr, true);
     let data = pattern(4 << 20);
     let mut client = ours_ns
         .exec(&[
@@ -395,7 +324,7 @@ fn the_lab_script_puts_emulated_paths_between_the_kernel_and_us() {
     let mut stdin = client.stdin.take().expect("stdin");
     let sent = data.clone();
     let writer = std::thread::spawn(move || stdin.write_all(&sent));
-    let got = server.join().expect("server thread");
+    let (got, _) = server.join().expect("server thread");
     writer
         .join()
         .expect("writer")

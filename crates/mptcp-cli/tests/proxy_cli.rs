@@ -13,16 +13,17 @@
 
 use mptcp_tun::lab::Netns;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::{Output, STEP, Watched, count};
+
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp");
-/// Longest any step may take before the test fails with what it saw.
-const STEP: Duration = Duration::from_secs(120);
 const MIB: usize = 1 << 20;
 /// Where the proxy client listens, in the client host.
 const SOCKS: &str = "127.0.0.1:1080";
@@ -186,63 +187,20 @@ impl Testbed {
     }
 }
 
-/// A process, killed when the test ends; its stderr lines on a channel.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    what: String,
-}
+/// A process in a namespace, killed when the test ends; its stderr lines
+/// watched.
+struct Proc(Watched);
 
 impl Proc {
     fn start(ns: &Netns, args: &[&str]) -> Proc {
-        let mut child = ns
-            .exec(args)
-            .expect("ip netns exec")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Proc {
-            child,
-            lines,
-            seen: Vec::new(),
-            what: args.join(" "),
-        }
+        let cmd = ns.exec(args).expect("ip netns exec");
+        Proc(Watched::spawn(cmd, Output::Stderr, &args.join(" ")))
     }
 
     /// The next stderr line containing `text`.
     fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!("{}: no {text:?} ({e}); saw {:#?}", self.what, self.seen),
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        // `ip netns exec` execs the program: the child is the proxy itself.
-        let st = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(st.success(), "kill -{sig} {}", self.what);
+        self.0
+            .wait_line(|l| l.contains(text), &format!("containing {text:?}"))
     }
 
     /// Asks for the status line until no connection is active and at
@@ -250,35 +208,24 @@ impl Proc {
     fn wait_idle(&mut self, total: u64) -> String {
         let deadline = Instant::now() + STEP;
         loop {
-            self.signal("USR1");
+            // `ip netns exec` execs the program: the child is the proxy.
+            self.0.signal("USR1");
             let line = self.wait_for("connections active");
             if count(&line, "active") == 0 && count(&line, "total") >= total {
                 return line;
             }
-            assert!(Instant::now() < deadline, "{}: still {line}", self.what);
+            assert!(Instant::now() < deadline, "still {line}");
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     /// SIGINT, then its exit status.
     fn stop(mut self) -> std::process::ExitStatus {
-        self.signal("INT");
-        let deadline = Instant::now() + STEP;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit on SIGINT",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0.stop_with("INT")
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.pid()))
             .expect("/proc status");
         status
             .lines()
@@ -289,20 +236,22 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The number after `key ` in `line` (0 when absent).
-fn count(line: &str, key: &str) -> u64 {
-    line.split(key)
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.trim_end_matches([',', ';']).parse().ok())
-        .unwrap_or(0)
+/// Our proxy server (SOCKS5) in the server host, once it is ready.
+fn our_server(bed: &Testbed, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        BIN,
+        "proxy",
+        "server",
+        "--listen",
+        "1080",
+        "--tun",
+        "mps0=10.251.0.2",
+        "--socks",
+    ];
+    args.extend_from_slice(extra);
+    let mut server = Proc::start(&bed.server, &args);
+    server.wait_for("mptcp proxy server:");
+    server
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -383,18 +332,51 @@ fn web_server(bed: &Testbed, files: &[(&str, usize)]) -> (Proc, Vec<String>) {
     (web, sums)
 }
 
-fn curl(bed: &Testbed, args: &[&str]) -> String {
-    let mut all = vec![
+/// curl in the client host (after `wrap`, like `mptcpize run`) through
+/// `socks`, with `args`.
+fn curl_cmd(bed: &Testbed, wrap: &[&str], socks: &str, args: &[&str]) -> Command {
+    let mut all = wrap.to_vec();
+    all.extend([
         "curl",
         "-sS",
         "--fail",
         "--max-time",
         "300",
         "--socks5-hostname",
-        SOCKS,
-    ];
+        socks,
+    ]);
     all.extend_from_slice(args);
-    let out = bed.client.exec(&all).expect("curl").output().expect("curl");
+    bed.client.exec(&all).expect("curl")
+}
+
+/// curl fetching `http://web/NAME` into the test's directory.
+fn fetch_cmd(bed: &Testbed, wrap: &[&str], socks: &str, name: &str) -> Command {
+    let got = bed.dir.join("got");
+    let url = format!("http://web/{name}");
+    curl_cmd(bed, wrap, socks, &["-o", got.to_str().unwrap(), &url])
+}
+
+/// The fetched bytes, once curl has exited successfully.
+fn fetched(bed: &Testbed, out: std::process::Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(bed.dir.join("got")).expect("downloaded")
+}
+
+/// Downloads `http://web/NAME` through `socks`: the bytes.
+fn download(bed: &Testbed, socks: &str, name: &str) -> Vec<u8> {
+    fetched(
+        bed,
+        fetch_cmd(bed, &[], socks, name).output().expect("curl"),
+    )
+}
+
+fn curl(bed: &Testbed, args: &[&str]) -> String {
+    let all = args;
+    let out = curl_cmd(bed, &[], SOCKS, args).output().expect("curl");
     assert!(
         out.status.success(),
         "{all:?}: {}",
@@ -433,6 +415,16 @@ fn received(bed: &Testbed, dev: &str) -> u64 {
     bed.client.link_stats(dev).expect("link stats").rx_bytes
 }
 
+/// `nft list tables` in `ns`.
+fn nft_tables(ns: &Netns) -> String {
+    let out = ns
+        .exec(&["nft", "list", "tables"])
+        .unwrap()
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// After the client exits, nothing of its host setup is left.
 fn assert_client_cleaned_up(bed: &Testbed) {
     let rules = bed.client.ip(&["rule", "show"]).expect("rules");
@@ -440,13 +432,7 @@ fn assert_client_cleaned_up(bed: &Testbed) {
         !rules.contains("2500") && !rules.contains("2501"),
         "{rules}"
     );
-    let tables = bed
-        .client
-        .exec(&["nft", "list", "tables"])
-        .unwrap()
-        .output()
-        .unwrap();
-    let tables = String::from_utf8_lossy(&tables.stdout);
+    let tables = nft_tables(&bed.client);
     assert!(!tables.contains("mptcp_proxy"), "{tables}");
     assert!(
         bed.client.ip(&["link", "show", "mpx0"]).is_err(),
@@ -463,28 +449,13 @@ fn curl_through_our_client_and_our_server() {
     }
     let bed = Testbed::new("a");
     let (_web, sums) = web_server(&bed, &[("file", 64 * MIB)]);
-    let mut server = Proc::start(
-        &bed.server,
-        &[
-            BIN,
-            "proxy",
-            "server",
-            "--listen",
-            "1080",
-            "--tun",
-            "mps0=10.251.0.2",
-            "--socks",
-        ],
-    );
-    server.wait_for("mptcp proxy server:");
+    let server = our_server(&bed, &[]);
     let client = start_client(&bed);
 
     let before = [received(&bed, "c0"), received(&bed, "c1")];
     let start = Instant::now();
-    let got = bed.dir.join("got");
-    curl(&bed, &["-o", got.to_str().unwrap(), "http://web/file"]);
+    let data = download(&bed, SOCKS, "file");
     let secs = start.elapsed().as_secs_f64();
-    let data = std::fs::read(&got).expect("downloaded");
     assert_eq!(data.len(), 64 * MIB, "bytes downloaded");
     assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
     let per_uplink = [
@@ -517,21 +488,10 @@ fn curl_through_our_client_and_our_server() {
 
     assert!(client.stop().success(), "the client's exit status");
     assert_client_cleaned_up(&bed);
-    let tables = bed
-        .server
-        .exec(&["nft", "list", "tables"])
-        .unwrap()
-        .output()
-        .unwrap();
+    let tables = nft_tables(&bed.server);
     assert!(server.stop().success(), "the server's exit status");
-    assert!(String::from_utf8_lossy(&tables.stdout).contains("mptcp_proxy_server"));
-    let tables = bed
-        .server
-        .exec(&["nft", "list", "tables"])
-        .unwrap()
-        .output()
-        .unwrap();
-    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert!(tables.contains("mptcp_proxy_server"));
+    let tables = nft_tables(&bed.server);
     assert!(
         !tables.contains("mptcp_proxy"),
         "server setup left: {tables}"
@@ -550,41 +510,13 @@ fn an_uplink_goes_down_and_comes_back() {
     }
     let bed = Testbed::new("e");
     let (_web, sums) = web_server(&bed, &[("file", 128 * MIB)]);
-    let mut server = Proc::start(
-        &bed.server,
-        &[
-            BIN,
-            "proxy",
-            "server",
-            "--listen",
-            "1080",
-            "--tun",
-            "mps0=10.251.0.2",
-            "--socks",
-        ],
-    );
-    server.wait_for("mptcp proxy server:");
+    let server = our_server(&bed, &[]);
     let mut client = start_client(&bed);
-    let got = bed.dir.join("got");
-    let download = {
-        let cmd = bed
-            .client
-            .exec(&[
-                "curl",
-                "-sS",
-                "--fail",
-                "--max-time",
-                "300",
-                "--socks5-hostname",
-                SOCKS,
-                "-o",
-                got.to_str().unwrap(),
-                "http://web/file",
-            ])
-            .unwrap();
-        let mut cmd = cmd;
-        cmd.stderr(Stdio::piped()).spawn().expect("curl")
-    };
+    let download = fetch_cmd(&bed, &[], SOCKS, "file")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("curl");
     std::thread::sleep(Duration::from_secs(2));
     bed.client.ip(&["link", "set", "c1", "down"]).expect("down");
     client.wait_for("uplink c1 is down");
@@ -592,13 +524,7 @@ fn an_uplink_goes_down_and_comes_back() {
     bed.client.ip(&["link", "set", "c1", "up"]).expect("up");
     client.wait_for("uplink c1 is up again");
     let at_return = received(&bed, "c1");
-    let out = download.wait_with_output().expect("curl");
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let data = std::fs::read(&got).expect("downloaded");
+    let data = fetched(&bed, download.wait_with_output().expect("curl"));
     assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
     let after = received(&bed, "c1") - at_return;
     assert!(
@@ -619,25 +545,10 @@ fn a_backup_uplink_stays_idle() {
     }
     let bed = Testbed::new("f");
     let (_web, sums) = web_server(&bed, &[("file", 16 * MIB)]);
-    let mut server = Proc::start(
-        &bed.server,
-        &[
-            BIN,
-            "proxy",
-            "server",
-            "--listen",
-            "1080",
-            "--tun",
-            "mps0=10.251.0.2",
-            "--socks",
-        ],
-    );
-    server.wait_for("mptcp proxy server:");
+    let server = our_server(&bed, &[]);
     let client = start_client_with(&bed, "c1,backup");
     let before = [received(&bed, "c0"), received(&bed, "c1")];
-    let got = bed.dir.join("got");
-    curl(&bed, &["-o", got.to_str().unwrap(), "http://web/file"]);
-    let data = std::fs::read(&got).expect("downloaded");
+    let data = download(&bed, SOCKS, "file");
     assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
     let c0 = received(&bed, "c0") - before[0];
     let c1 = received(&bed, "c1") - before[1];
@@ -679,9 +590,7 @@ fn curl_through_our_client_and_a_stock_socks_server() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let client = start_client(&bed);
-    let got = bed.dir.join("got");
-    curl(&bed, &["-o", got.to_str().unwrap(), "http://web/file"]);
-    let data = std::fs::read(&got).expect("downloaded");
+    let data = download(&bed, SOCKS, "file");
     assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
     let seen = bed.server.counters().expect("counters").delta(&before);
     assert!(seen.get("MPCapableSYNRX") >= 1, "not MPTCP: {seen:?}");
@@ -700,21 +609,7 @@ fn kernel_client_through_our_server() {
     }
     let bed = Testbed::new("d");
     let (_web, sums) = web_server(&bed, &[("file", 16 * MIB)]);
-    let mut server = Proc::start(
-        &bed.server,
-        &[
-            BIN,
-            "proxy",
-            "server",
-            "--listen",
-            "1080",
-            "--tun",
-            "mps0=10.251.0.2",
-            "--socks",
-            "--stats",
-        ],
-    );
-    server.wait_for("mptcp proxy server:");
+    let mut server = our_server(&bed, &["--stats"]);
     bed.client
         .ip_batch(&[
             // The main table's default route is c1's: the initial subflow
@@ -727,32 +622,10 @@ fn kernel_client_through_our_server() {
         .expect("kernel client endpoints");
     let before = bed.client.counters().expect("counters");
     let links = [received(&bed, "c0"), received(&bed, "c1")];
-    let got = bed.dir.join("got");
-    let out = bed
-        .client
-        .exec(&[
-            "mptcpize",
-            "run",
-            "curl",
-            "-sS",
-            "--fail",
-            "--max-time",
-            "300",
-            "--socks5-hostname",
-            SERVER,
-            "-o",
-            got.to_str().unwrap(),
-            "http://web/file",
-        ])
-        .unwrap()
+    let out = fetch_cmd(&bed, &["mptcpize", "run"], SERVER, "file")
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "curl under mptcpize: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let data = std::fs::read(&got).expect("downloaded");
+        .expect("curl");
+    let data = fetched(&bed, out);
     assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
     let seen = bed.client.counters().expect("counters").delta(&before);
     assert!(
@@ -801,20 +674,7 @@ fn many_connections_and_bad_input() {
     }
     let bed = Testbed::new("c");
     let (_web, sums) = web_server(&bed, &[("small", 256 << 10)]);
-    let mut server = Proc::start(
-        &bed.server,
-        &[
-            BIN,
-            "proxy",
-            "server",
-            "--listen",
-            "1080",
-            "--tun",
-            "mps0=10.251.0.2",
-            "--socks",
-        ],
-    );
-    server.wait_for("mptcp proxy server:");
+    let mut server = our_server(&bed, &[]);
     let mut client = start_client(&bed);
     let idle = client.rss_kib();
 
