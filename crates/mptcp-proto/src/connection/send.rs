@@ -9,8 +9,12 @@ use bytes::{Bytes, BytesMut};
 use mptcp_wire::DataSeq;
 use std::collections::VecDeque;
 
-/// Capacity of the tail before it is frozen into a chunk.
-const TAIL_CHUNK: usize = 64 * 1024;
+/// The most one allocation of the tail holds; it is frozen into a chunk
+/// once full. Large, so that the pieces a subflow takes (a mapping's
+/// worth, just under 64 KiB) seldom straddle two chunks, which costs a
+/// copy; small writes allocate [`SMALL_TAIL`] at a time.
+const TAIL_CHUNK: usize = 1 << 20;
+const SMALL_TAIL: usize = 64 * 1024;
 
 /// Written, unacknowledged data and where sending stands.
 #[derive(Clone, Debug)]
@@ -100,10 +104,15 @@ impl SendBuffer {
         let n = data.len().min(self.free());
         let mut rest = &data[..n];
         while !rest.is_empty() {
-            if self.tail.len() >= TAIL_CHUNK {
+            let spare = self.tail.capacity() - self.tail.len();
+            if spare == 0 {
+                // Full: a fresh allocation, the full one frozen whole (the
+                // tail is empty, so nothing is copied to grow it).
                 self.freeze_tail(self.tail.len());
+                self.tail.reserve(rest.len().clamp(SMALL_TAIL, TAIL_CHUNK));
+                continue;
             }
-            let take = rest.len().min(TAIL_CHUNK - self.tail.len());
+            let take = rest.len().min(spare);
             self.tail.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
         }
@@ -242,6 +251,26 @@ impl SendBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large write lands in one allocation, and the mapping-sized
+    /// pieces subflows take out of it are views, not copies.
+    #[test]
+    fn pieces_of_a_large_write_are_not_copied() {
+        let mut b = SendBuffer::new(DataSeq(0), 8 << 20);
+        let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        assert_eq!(b.write(&data), data.len());
+        let piece = 45 * 1448;
+        let (_, first) = b.take_new(piece).expect("first");
+        let mut end = first.as_ptr() as usize + first.len();
+        let mut at = first.len();
+        while let Some((_, p)) = b.take_new(piece) {
+            assert_eq!(&p[..], &data[at..at + p.len()]);
+            assert_eq!(p.as_ptr() as usize, end, "the piece at {at} was copied");
+            end += p.len();
+            at += p.len();
+        }
+        assert_eq!(at, data.len());
+    }
 
     #[test]
     fn small_writes_coalesce_into_full_segments() {
