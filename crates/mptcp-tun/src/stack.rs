@@ -253,6 +253,7 @@ impl StackBuilder {
         // Checksums are left to the devices only if all of them take it.
         let partial = devices.iter().all(|d| d.tun.get_ref().offload());
         config.connection.subflow.checksum_offload = partial;
+        config.connection.subflow.segmentation_offload = partial;
         for d in &mut devices {
             d.partial_checksums = partial;
         }

@@ -43,10 +43,19 @@ const MIN_DATA_RTO: Duration = Duration::from_millis(200);
 /// the DSS length field holds. A chunk this size is one scheduling
 /// decision, and one mapping every segment cut from it carries (so that a
 /// runtime may hand the segments to the OS as one, for segmentation
-/// offload).
-fn max_chunk(mss: u64) -> u64 {
-    (u64::from(u16::MAX) / mss.max(1)).max(1) * mss
+/// offload). With segmentation offload (`trains`), the segments and one
+/// copy of the headers (IPv4 and TCP, at most 80 bytes) must also fit the
+/// 65535 bytes of one IP packet: a mapping one segment longer than that
+/// left as two writes, the second of one segment.
+fn max_chunk(mss: u64, trains: bool) -> u64 {
+    let limit = u64::from(u16::MAX) - if trains { TRAIN_HEADERS } else { 0 };
+    (limit / mss.max(1)).max(1) * mss
 }
+
+/// The most header bytes a segmentation train carries once: an IPv4 header
+/// without options and a TCP header with the most options (an IPv6 train
+/// may hold 65535 bytes after its fixed header, so needs less).
+const TRAIN_HEADERS: u64 = 20 + 60;
 
 /// Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): of `space`
 /// bytes of room, only whole segments of `mss`, unless that room takes
@@ -122,6 +131,7 @@ impl Connection {
         // Until the server showed it has our key, the first data rides in
         // MP_CAPABLE, whose mapping covers one segment.
         let chunky = mp.fully_established;
+        let trains = self.config.subflow.segmentation_offload;
         let (views, index) = self.path_views();
         let room = window_end.bytes_since(self.data.send.nxt());
         let send_window = window_end.bytes_since(self.data.send.una());
@@ -149,7 +159,7 @@ impl Connection {
         {
             let idx = index[i];
             let mss = u64::from(self.subflows[idx].sf.send_mss());
-            let chunk = if chunky { max_chunk(mss) } else { mss };
+            let chunk = if chunky { max_chunk(mss, trains) } else { mss };
             let max = chunk.min(views[i].send_space) as usize;
             if let Some((dsn, bytes)) = self.data.send.take_reinject(max) {
                 self.data.mib.inc(Mib::MPTCPRetrans);
@@ -173,7 +183,7 @@ impl Connection {
             .iter()
             .map(|&i| {
                 let mss = u64::from(self.subflows[index[i]].sf.send_mss());
-                let chunk = if chunky { max_chunk(mss) } else { mss };
+                let chunk = if chunky { max_chunk(mss, trains) } else { mss };
                 chunk.min(views[i].send_space)
             })
             .min()
@@ -298,6 +308,7 @@ impl Connection {
     /// TCP mode: feed the first subflow (late binding) and close it after
     /// the last byte.
     fn feed_tcp(&mut self) -> bool {
+        let trains = self.config.subflow.segmentation_offload;
         let Some(entry) = self.subflows.first_mut() else {
             return false;
         };
@@ -308,7 +319,10 @@ impl Connection {
         let mut pushed = false;
         if unsent > 0
             && space > 0
-            && let Some((dsn, bytes)) = self.data.send.take_new(space.min(max_chunk(mss)) as usize)
+            && let Some((dsn, bytes)) = self
+                .data
+                .send
+                .take_new(space.min(max_chunk(mss, trains)) as usize)
         {
             sf.push(bytes, Some(dsn), None);
             pushed = true;
@@ -494,4 +508,23 @@ impl Connection {
 /// Payload bytes a subflow holds unacknowledged (sent or queued).
 fn unacked(v: &crate::subflow::SubflowView) -> u64 {
     u64::try_from(v.payload_end - v.snd_una).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod train_tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_fits_one_train_with_its_headers() {
+        for mss in [536u64, 1220, 1424, 1448, 1460, 8948, 65000] {
+            let chunk = max_chunk(mss, true);
+            assert!(chunk + TRAIN_HEADERS <= 65535, "mss {mss}: {chunk}");
+            assert_eq!(chunk % mss, 0);
+            assert!(chunk + mss + TRAIN_HEADERS > 65535 || chunk == mss);
+            assert!(max_chunk(mss, false) <= 65535);
+        }
+        // 1424-byte segments: 46 fit the DSS length, 45 one IPv4 packet.
+        assert_eq!(max_chunk(1424, false), 46 * 1424);
+        assert_eq!(max_chunk(1424, true), 45 * 1424);
+    }
 }

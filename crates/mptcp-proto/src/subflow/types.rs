@@ -62,6 +62,10 @@ pub struct SubflowConfig {
     /// holds the pseudo-header's sum, as Linux's `CHECKSUM_PARTIAL`); the
     /// runtime must have the device complete them. Off by default.
     pub checksum_offload: bool,
+    /// The runtime hands a mapping's segments to the OS as one train
+    /// (segmentation offload), so a mapping is cut to fit one IP packet of
+    /// 65535 bytes with its headers. Off by default.
+    pub segmentation_offload: bool,
 }
 
 impl Default for SubflowConfig {
@@ -80,6 +84,7 @@ impl Default for SubflowConfig {
             data_retries: 15,
             time_wait: Duration::from_secs(60),
             checksum_offload: false,
+            segmentation_offload: false,
         }
     }
 }
