@@ -37,6 +37,9 @@ struct Run {
     cpu: CpuUsage,
     /// Ours only: device reads and writes, driver rounds, app wakeups.
     syscalls: u64,
+    writes: u64,
+    /// Ours only: segments written (a train's counted one by one).
+    segments: u64,
     rounds: u64,
     app_wakeups: u64,
 }
@@ -45,6 +48,8 @@ struct Run {
 #[derive(Clone, Copy, Default)]
 struct Tally {
     syscalls: u64,
+    writes: u64,
+    segments: u64,
     driver: DriverStats,
 }
 
@@ -54,6 +59,12 @@ fn tally(stack: &Stack) -> Tally {
             .device_stats()
             .iter()
             .map(|(_, d)| d.reads + d.writes)
+            .sum(),
+        writes: stack.device_stats().iter().map(|(_, d)| d.writes).sum(),
+        segments: stack
+            .device_stats()
+            .iter()
+            .map(|(_, d)| d.packets_out)
             .sum(),
         driver: stack.driver_stats(),
     }
@@ -67,6 +78,8 @@ fn finish(t: Instant, meter: &CpuMeter, before: Tally, stack: &Stack) -> Run {
         secs,
         cpu,
         syscalls: after.syscalls - before.syscalls,
+        writes: after.writes - before.writes,
+        segments: after.segments - before.segments,
         rounds: after.driver.rounds - before.driver.rounds,
         app_wakeups: after.driver.app_wakeups - before.driver.app_wakeups,
     }
@@ -258,10 +271,16 @@ fn main() {
         for _ in 0..runs {
             let r = f(paths, bytes);
             println!(
-                "{only}: {:.2} Gbit/s, {:.2} ({:.2}) CPU s/GiB",
+                "{only}: {:.2} Gbit/s, {:.2} ({:.2}) CPU s/GiB, per GiB {:.0} reads {:.0} \
+                 writes ({:.1} segments each) {:.0} driver wakeups {:.0} app wakeups",
                 bytes as f64 * 8.0 / r.secs / 1e9,
                 r.cpu.system_busy_s / gib,
-                r.cpu.process_s / gib
+                r.cpu.process_s / gib,
+                (r.syscalls - r.writes) as f64 / gib,
+                r.writes as f64 / gib,
+                r.segments as f64 / r.writes.max(1) as f64,
+                r.rounds as f64 / gib,
+                r.app_wakeups as f64 / gib,
             );
         }
         return;

@@ -12,14 +12,20 @@ use crate::device::Device;
 use crate::gso::{self, Layout, VNET_HDR_LEN, VnetHdr};
 use crate::routes::Routes;
 use crate::shared::Shared;
+use arrayvec::ArrayVec;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-/// Packets read per device, and written, per round.
+/// Packets read per device per round.
 const BATCH: usize = 64;
+
+/// Packets taken from the engine before they are written: several
+/// mappings' worth (a mapping is one train of up to 45 segments at a
+/// 1500-byte MTU), so that few trains are cut short by the batch's end.
+const TX_BATCH: usize = 256;
 
 /// The largest packet a device with offloads hands over (a train).
 const MAX_TRAIN: usize = 65535;
@@ -105,7 +111,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
     // Each device may fill its own share of a round's reads, so that a busy
     // path cannot starve the others.
     let mut rx = Batch::new(slot, BATCH * devices.len());
-    let mut tx = Batch::new(tx_slot, BATCH);
+    let mut tx = Batch::new(tx_slot, TX_BATCH);
     let mut routes = Routes::default();
     let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(sleep);
@@ -321,12 +327,11 @@ fn send_batch(devices: &[Device], tx: &Batch) {
         } else {
             let (hdr, vnet) = gso::train_header(first, &fl, size, prev.flags());
             let vnet = vnet.bytes();
-            let mut parts = Vec::with_capacity(j - i + 2);
+            let mut parts: ArrayVec<IoSlice<'_>, { TX_BATCH + 2 }> = ArrayVec::new();
             parts.push(IoSlice::new(&vnet));
             parts.push(IoSlice::new(&hdr));
             for k in i..j {
-                let p = tx.packet(k);
-                parts.push(IoSlice::new(&p[fl.hdr_len()..]));
+                parts.push(IoSlice::new(&tx.packet(k)[fl.hdr_len()..]));
             }
             dev.send_train(&parts, j - i, first.len());
         }
