@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod endpoint;
 pub mod error;
 pub mod forge;
+pub mod pm;
 pub mod random;
 pub mod reassembly;
 pub mod scheduler;

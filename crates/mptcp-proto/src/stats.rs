@@ -269,6 +269,10 @@ mib_list! {
         /// **Not in the kernel.** A path whose address the peer removed
         /// answered our keepalive, so it was kept (RFC 8684 §3.4.2).
         RmAddrProbeAnswered = "RmAddrProbeAnswered",
+        /// **Not in the kernel.** The path manager opened again a subflow
+        /// of its own that had failed (reset, refused or timed out), after
+        /// a backoff, its endpoint still there (see [`crate::pm`]).
+        MPJoinSynTxRetry = "MPJoinSynTxRetry",
     }
 }
 

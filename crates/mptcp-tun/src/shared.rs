@@ -156,6 +156,8 @@ impl State {
                         self.to_wake.extend(s.writer.take());
                     }
                 }
+                // Path-manager events are off unless asked for.
+                Event::Pm(..) => {}
                 Event::Closed(h, err) => {
                     if let Some(s) = self.conns.get_mut(&h) {
                         s.closed = Some(err);

@@ -27,6 +27,7 @@ impl Connection {
         };
         self.fill_cc_views(idx);
         let entry = &mut self.subflows[idx];
+        let peer_backup = entry.path.peer_backup;
         let mut owner = Owner {
             data: &mut self.data,
             path: &mut entry.path,
@@ -36,6 +37,12 @@ impl Connection {
             .sf
             .handle_segment(now, seg, &mut owner, &self.cc_scratch);
         self.feed_sbd(idx, now);
+        if self.subflows[idx].path.peer_backup != peer_backup
+            && let Some(sub) = self.sub_attrs(idx)
+        {
+            // The peer's MP_PRIO changed it (RFC 8684 §3.3.8).
+            self.push_pm_event(crate::pm::PmEvent::SubPriority(sub));
+        }
         self.after_activity(idx, now);
     }
 
@@ -54,6 +61,9 @@ impl Connection {
             }
         }
         self.on_data_timers(now);
+        if self.pm_timeout().is_some_and(|t| t <= now) {
+            self.run_path_manager(now);
+        }
         self.end_if_fatal();
     }
 
@@ -158,6 +168,7 @@ impl Connection {
     fn on_subflow_event(&mut self, idx: usize, ev: SubflowEvent) {
         match ev {
             SubflowEvent::Established => {
+                self.pm_on_established(idx);
                 if idx == 0 && self.state == ConnState::Handshaking {
                     self.state = ConnState::Open;
                     self.data.events.push_back(ConnEvent::Connected);
@@ -179,6 +190,7 @@ impl Connection {
 
     fn on_subflow_closed(&mut self, idx: usize, reason: CloseReason) {
         self.data.live_subflows = self.data.live_subflows.saturating_sub(1);
+        self.pm_on_closed(idx, reason);
         if reason != CloseReason::Normal {
             self.data.mib.inc(Mib::RmSubflow);
         }
@@ -255,6 +267,12 @@ impl Connection {
         let removed = std::mem::take(&mut mp.removed);
         // A removed address announced again later is joined again.
         mp.remote_addrs.retain(|r| !removed.contains(&r.id));
+        if !removed.is_empty() {
+            self.pm_removed(&removed);
+        }
+        let Mode::Mptcp(mp) = &mut self.data.mode else {
+            return;
+        };
         let fin_acked = mp.data_fin == DataFinTx::Acked;
         for e in &mut self.subflows {
             let removing = removed.contains(&e.path.remote_id)

@@ -19,6 +19,7 @@ pub mod mptcp;
 mod owner;
 pub mod path;
 mod paths;
+mod pm;
 pub mod recv;
 mod sbd;
 pub mod send;
@@ -36,6 +37,7 @@ pub use mptcp::{FallbackReason, Mode, MptcpConfig};
 pub use paths::{AddressError, PathRequest};
 
 use crate::congestion::{SharedBottleneck, SubflowCcView};
+use crate::pm::{EndpointFlags, PathManager, PmEvent, PmSetup};
 use crate::random::Random;
 use crate::scheduler::Scheduler;
 use crate::stats::{Counters, Mib};
@@ -219,6 +221,21 @@ pub struct DataLevel {
     join_requests: Vec<RemoteAddr>,
 }
 
+/// The connection's path manager and what it reported.
+#[derive(Clone, Debug)]
+struct PmState {
+    /// The policy.
+    manager: Box<dyn PathManager>,
+    /// Whether it was told the connection is fully established.
+    started: bool,
+    /// The peer's announced addresses it accepted.
+    accepted: Vec<RemoteAddr>,
+    /// Events for the application, when asked for.
+    events: Option<VecDeque<PmEvent>>,
+    /// Whether `created` was reported.
+    created: bool,
+}
+
 /// One connection.
 #[derive(Clone, Debug)]
 pub struct Connection {
@@ -234,14 +251,14 @@ pub struct Connection {
     scheduler: Box<dyn Scheduler>,
     rng: Random,
     next_subflow_id: u32,
-    /// The endpoint's addresses (the path manager opens subflows from them).
+    /// The endpoint's addresses.
     local_addrs: Vec<IpAddr>,
+    pm: PmState,
     /// Address ids of our addresses, 0 for the first subflow's.
     local_ids: Vec<(IpAddr, u8)>,
     /// Our addresses whose subflows are backups (MP_JOIN flag B, MP_PRIO).
     backup_addrs: Vec<IpAddr>,
     path_requests: VecDeque<PathRequest>,
-    paths_opened: bool,
     rtx: transmit::DataRtx,
     /// After our MP_FAIL on the only subflow: when we stop waiting for the
     /// peer's answer (RFC 8684 §3.7).
@@ -257,15 +274,21 @@ pub struct Connection {
 
 impl Connection {
     /// A connection around its first subflow; `mode` says whether MPTCP is
-    /// off, or offered/accepted (with our keys).
+    /// off, or offered/accepted (with our keys); `setup` gives the path
+    /// manager's addresses, endpoints and limits (see [`crate::pm`]).
     pub fn new(
         role: Role,
         config: ConnectionConfig,
         mut first: Subflow,
         mode: Mode,
         rng: Random,
-        local_addrs: Vec<IpAddr>,
+        setup: PmSetup,
     ) -> Connection {
+        let PmSetup {
+            local_addrs,
+            endpoints,
+            limits,
+        } = setup;
         let start = match &mode {
             Mode::Mptcp(mp) => mp.send_start(),
             _ => DataSeq(0),
@@ -274,6 +297,24 @@ impl Connection {
             first.set_option_reserve(transmit::dss_reserve(mp.checksum));
         }
         let first_local = first.tuple().local.ip();
+        let mut local_ids = vec![(first_local, 0)];
+        for e in &endpoints {
+            if let Some(id) = e.id.filter(|_| e.addr != first_local) {
+                local_ids.push((e.addr, id));
+            }
+        }
+        let backup_addrs = endpoints
+            .iter()
+            .filter(|e| e.has(EndpointFlags::BACKUP))
+            .map(|e| e.addr)
+            .collect();
+        let pm = PmState {
+            manager: crate::pm::build(config.mptcp.pm.kind, limits, endpoints),
+            started: false,
+            accepted: Vec::new(),
+            events: config.mptcp.pm.events.then(VecDeque::new),
+            created: false,
+        };
         Connection {
             role,
             config,
@@ -306,10 +347,10 @@ impl Connection {
             rng,
             next_subflow_id: 1,
             local_addrs,
-            local_ids: vec![(first_local, 0)],
-            backup_addrs: Vec::new(),
+            pm,
+            local_ids,
+            backup_addrs,
             path_requests: VecDeque::new(),
-            paths_opened: false,
             rtx: transmit::DataRtx::default(),
             fail_deadline: None,
             opportunistic_high: DataSeq(0),
@@ -466,6 +507,7 @@ impl Connection {
         if !matches!(self.state, ConnState::Closed(_)) {
             self.state = ConnState::Closed(err);
             self.data.events.push_back(ConnEvent::Closed(err));
+            self.pm_closed();
         }
     }
 }

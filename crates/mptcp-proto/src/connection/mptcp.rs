@@ -2,6 +2,7 @@
 
 use crate::congestion::CcAlgorithm;
 use crate::crypto::{KeyMaterial, MptcpVersion};
+use crate::pm::PmConfig;
 use crate::scheduler::SchedulerKind;
 use crate::time::Instant;
 use crate::token::TokenHandle;
@@ -26,9 +27,12 @@ pub struct MptcpConfig {
     pub scheduler: SchedulerKind,
     /// Subflows per connection, the first included.
     pub max_subflows: usize,
-    /// Client: open a subflow from every other local address (the minimal
-    /// full-mesh path manager) and to every address the peer announces.
+    /// Without endpoints configured (see [`crate::pm`]), the client's
+    /// path manager opens a subflow from every other local address and to
+    /// every address the peer announces; off: none.
     pub open_subflows: bool,
+    /// The path manager: its kind, limits and events.
+    pub pm: PmConfig,
     /// When nothing new may be sent, resend the oldest data outstanding on
     /// a slower subflow on the fastest one with room (see the connection's
     /// transmit module).
@@ -58,6 +62,7 @@ impl Default for MptcpConfig {
             scheduler: SchedulerKind::MinRtt,
             max_subflows: 8,
             open_subflows: true,
+            pm: PmConfig::default(),
             opportunistic_reinjection: true,
             cc: CcAlgorithm::Lia,
             sbd: true,

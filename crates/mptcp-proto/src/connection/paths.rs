@@ -1,14 +1,13 @@
-//! Adding subflows: the minimal path manager (the client joins from each
-//! other local address to the server, and to every address the server
-//! announces) and the server's acceptance of joins.
+//! The subflow table: opening the joins the path manager ([`crate::pm`])
+//! asks for, accepting the peer's within its limits, pruning closed ones;
+//! and the address calls (announce, backup, remove).
 
-use super::mptcp::{Mode, RemoteAddr};
+use super::mptcp::Mode;
 use super::path::{Join, JoinStage, PathKind, PathState};
-use super::{Connection, PathEntry, Role, join, transmit};
+use super::{Connection, PathEntry, join, transmit};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;
 use crate::subflow::{FourTuple, Subflow, SubflowConfig, SubflowId, TcpState};
-use crate::time::Instant;
 use mptcp_wire::{ResetReason, SubflowSeq};
 use std::net::{IpAddr, SocketAddr};
 
@@ -42,10 +41,6 @@ impl Connection {
         self.path_requests.pop_front()
     }
 
-    fn live_count(&self) -> usize {
-        self.data.live_subflows + self.path_requests.len()
-    }
-
     fn local_id(&mut self, addr: IpAddr) -> u8 {
         if let Some(&(_, id)) = self.local_ids.iter().find(|(a, _)| *a == addr) {
             return id;
@@ -59,58 +54,6 @@ impl Connection {
             .wrapping_add(1);
         self.local_ids.push((addr, id));
         id
-    }
-
-    /// The client's path manager: once the server showed it has our keys
-    /// (RFC 8684 §3.1: no join before a DSS arrived), join from every
-    /// other local address to the server's address, and from our first
-    /// address to every address the server announces.
-    pub(super) fn run_path_manager(&mut self, _now: Instant) {
-        let Some(mp) = self.data.mode.mptcp() else {
-            return;
-        };
-        if self.role != Role::Client || !self.config.mptcp.open_subflows {
-            self.data.join_requests.clear();
-            return;
-        }
-        // Announcements that arrive before the connection is fully
-        // established wait for it.
-        if !mp.fully_established {
-            return;
-        }
-        let announced = std::mem::take(&mut self.data.join_requests);
-        let Some(first) = self.subflows.first().map(|e| e.sf.tuple()) else {
-            return;
-        };
-        let mut wanted = Vec::new();
-        if !self.paths_opened && !mp.no_join_to_source {
-            self.paths_opened = true;
-            for &addr in &self.local_addrs {
-                if addr != first.local.ip() && addr.is_ipv4() == first.remote.is_ipv4() {
-                    wanted.push(PathRequest {
-                        local: addr,
-                        remote: first.remote,
-                    });
-                }
-            }
-        }
-        for RemoteAddr { addr, .. } in announced {
-            if addr != first.remote && addr.is_ipv4() == first.local.is_ipv4() {
-                wanted.push(PathRequest {
-                    local: first.local.ip(),
-                    remote: addr,
-                });
-            }
-        }
-        for req in wanted {
-            let exists = self
-                .subflows
-                .iter()
-                .any(|e| e.sf.tuple().local.ip() == req.local && e.sf.tuple().remote == req.remote);
-            if !exists && self.live_count() < self.config.mptcp.max_subflows {
-                self.path_requests.push_back(req);
-            }
-        }
     }
 
     /// Open a subflow the path manager asked for, on `tuple` (the endpoint
@@ -165,9 +108,11 @@ impl Connection {
             .iter()
             .filter(|e| e.path.is_half_open_join() && e.sf.state() != TcpState::Closed)
             .count();
-        let established = self.data.live_subflows - half_open;
+        // As the kernel counts them: half-open joins take their place in
+        // the limit at once, so simultaneous SYNs cannot exceed it.
+        let extra = self.data.live_subflows.saturating_sub(1);
         if !mp.fully_established
-            || established >= self.config.mptcp.max_subflows
+            || !self.pm.manager.accept_join(extra)
             || half_open >= MAX_HALF_OPEN_JOINS
         {
             self.data.mib.inc(Mib::MPJoinRejected);
@@ -188,7 +133,9 @@ impl Connection {
             remote_nonce: nonce,
             stage: JoinStage::AwaitAck,
         });
-        let mut path = PathState::new(kind, local_id, remote_id, false);
+        // The B flag of our SYN-ACK: a backup endpoint (RFC 8684 §3.2).
+        let ours = self.backup_addrs.contains(&tuple.local.ip());
+        let mut path = PathState::new(kind, local_id, remote_id, ours);
         path.peer_backup = backup;
         self.subflows.push(PathEntry { sf, path });
         self.data.live_subflows += 1;
@@ -322,6 +269,7 @@ impl Connection {
             }
         }
         self.local_addrs.retain(|a| *a != addr);
+        self.pm.manager.on_endpoint_removed(addr);
         self.subflows[carrier].sf.request_pure_ack();
         let now = self.last_now;
         let mut reset = 0;
@@ -347,6 +295,8 @@ pub enum AddressError {
     Unknown(IpAddr),
     /// Removing the address would leave no subflow.
     LastSubflow(IpAddr),
+    /// That subflow exists already.
+    Exists(IpAddr, SocketAddr),
 }
 
 impl std::fmt::Display for AddressError {
@@ -354,6 +304,7 @@ impl std::fmt::Display for AddressError {
         match self {
             AddressError::NotMptcp => f.write_str("the connection does not use MPTCP"),
             AddressError::Unknown(a) => write!(f, "{a} is not an address of the connection"),
+            AddressError::Exists(l, r) => write!(f, "a subflow from {l} to {r} exists"),
             AddressError::LastSubflow(a) => {
                 write!(
                     f,

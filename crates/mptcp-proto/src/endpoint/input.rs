@@ -123,19 +123,8 @@ impl Endpoint {
             config.subflow.cc = config.mptcp.cc;
         }
         let sf = Subflow::accept(SubflowId(0), tuple, iss, config.subflow, syn);
-        let mut conn = Connection::new(
-            Role::Server,
-            config,
-            sf,
-            mode,
-            self.rng.fork(),
-            self.local_addrs(),
-        );
-        for &(addr, port) in &self.signal {
-            if addr != tuple.local.ip() && addr.is_ipv4() == tuple.local.is_ipv4() {
-                conn.announce(addr, port);
-            }
-        }
+        let setup = self.pm_setup(Role::Server);
+        let conn = Connection::new(Role::Server, config, sf, mode, self.rng.fork(), setup);
         let idx = self.insert(conn, false).index();
         self.tuples.insert(tuple, (idx, SubflowId(0)));
         self.stats.passive_opens += 1;
@@ -446,19 +435,8 @@ impl Endpoint {
         }
         let mut sf = Subflow::accept(SubflowId(0), tuple, iss, config.subflow, &syn);
         sf.assume_syn_ack_sent();
-        let mut conn = Connection::new(
-            Role::Server,
-            config,
-            sf,
-            mode,
-            self.rng.fork(),
-            self.local_addrs(),
-        );
-        for &(addr, port) in &self.signal {
-            if addr != tuple.local.ip() && addr.is_ipv4() == tuple.local.is_ipv4() {
-                conn.announce(addr, port);
-            }
-        }
+        let setup = self.pm_setup(Role::Server);
+        let conn = Connection::new(Role::Server, config, sf, mode, self.rng.fork(), setup);
         let idx = self.insert(conn, false).index();
         self.tuples.insert(tuple, (idx, SubflowId(0)));
         self.stats.passive_opens += 1;

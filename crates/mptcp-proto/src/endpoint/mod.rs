@@ -10,12 +10,14 @@
 mod cookie;
 mod input;
 mod output;
+mod pm;
 
 pub use cookie::{CookieJar, SynParams};
 
 use crate::connection::{
     AddressError, Connection, ConnectionConfig, ConnectionError, ConnectionHandle, Role,
 };
+use crate::pm::{EndpointFlags, PmEndpoint, PmEvent};
 use crate::random::Random;
 use crate::stats::Counters;
 use crate::subflow::{FourTuple, Subflow, SubflowId};
@@ -75,6 +77,10 @@ pub enum Event {
     PeerClosed(ConnectionHandle),
     /// The connection ended (`None`: gracefully).
     Closed(ConnectionHandle, Option<ConnectionError>),
+    /// A path-manager event, named as the kernel's (only with
+    /// `MptcpConfig::pm.events`); the connection's handle, none for a
+    /// listener's.
+    Pm(Option<ConnectionHandle>, PmEvent),
 }
 
 /// A caller mistake.
@@ -90,6 +96,8 @@ pub enum ApiMisuse {
     PortsExhausted,
     /// An address could not be marked backup or removed.
     Address(AddressError),
+    /// Another path-manager endpoint has this id.
+    EndpointIdTaken(u8),
 }
 
 impl fmt::Display for ApiMisuse {
@@ -100,6 +108,7 @@ impl fmt::Display for ApiMisuse {
             ApiMisuse::FamilyMismatch => f.write_str("address family mismatch"),
             ApiMisuse::PortsExhausted => f.write_str("no free ephemeral port"),
             ApiMisuse::Address(e) => e.fmt(f),
+            ApiMisuse::EndpointIdTaken(id) => write!(f, "endpoint id {id} is taken"),
         }
     }
 }
@@ -193,6 +202,9 @@ pub struct Endpoint {
     addrs: Vec<(IpAddr, u16)>,
     listeners: BTreeSet<u16>,
     signal: Vec<(IpAddr, Option<u16>)>,
+    /// The path manager's endpoints, once configured (until then they are
+    /// derived: see [`Endpoint::add_endpoint`]).
+    pm_endpoints: Option<Vec<PmEndpoint>>,
     conns: Slab<Slot>,
     tuples: HashMap<FourTuple, (usize, SubflowId)>,
     timers: BTreeSet<(Instant, usize)>,
@@ -235,6 +247,7 @@ impl Clone for Endpoint {
             addrs: self.addrs.clone(),
             listeners: self.listeners.clone(),
             signal: self.signal.clone(),
+            pm_endpoints: self.pm_endpoints.clone(),
             conns: self.conns.clone(),
             tuples: self.tuples.clone(),
             timers: self.timers.clone(),
@@ -285,6 +298,7 @@ impl Endpoint {
             addrs: Vec::new(),
             listeners: BTreeSet::new(),
             signal: Vec::new(),
+            pm_endpoints: None,
             conns: Slab::new(),
             tuples: HashMap::new(),
             timers: BTreeSet::new(),
@@ -311,13 +325,17 @@ impl Endpoint {
 
     /// Accept connections to `port` on every local address.
     pub fn listen(&mut self, port: u16) {
-        self.listeners.insert(port);
+        if self.listeners.insert(port) {
+            self.pm_event(None, PmEvent::ListenerCreated { port });
+        }
     }
 
     /// Stop accepting connections to `port` (those already accepted or
     /// under way are not affected).
     pub fn unlisten(&mut self, port: u16) {
-        self.listeners.remove(&port);
+        if self.listeners.remove(&port) {
+            self.pm_event(None, PmEvent::ListenerClosed { port });
+        }
     }
 
     /// Announce `addr` (and `port`, when not the connection's) with
@@ -326,6 +344,11 @@ impl Endpoint {
     pub fn signal_address(&mut self, addr: IpAddr, port: Option<u16>) {
         if !self.signal.iter().any(|(a, _)| *a == addr) {
             self.signal.push((addr, port));
+        }
+        if self.pm_endpoints.is_some() {
+            let mut ep = PmEndpoint::new(addr, EndpointFlags::SIGNAL);
+            ep.port = port;
+            let _ = self.add_endpoint(ep);
         }
     }
 
@@ -436,14 +459,8 @@ impl Endpoint {
             config.subflow.cc = config.mptcp.cc;
         }
         let sf = Subflow::connect(SubflowId(0), tuple, iss, config.subflow);
-        let conn = Connection::new(
-            Role::Client,
-            config,
-            sf,
-            mode,
-            self.rng.fork(),
-            self.local_addrs(),
-        );
+        let setup = self.pm_setup(Role::Client);
+        let conn = Connection::new(Role::Client, config, sf, mode, self.rng.fork(), setup);
         let got = self.insert(conn, true);
         debug_assert_eq!(got, h);
         self.tuples.insert(tuple, (h.index(), SubflowId(0)));

@@ -152,6 +152,9 @@ impl Endpoint {
                 self.events.push_back(event);
             }
         }
+        while let Some(ev) = slot.conn.poll_pm_event() {
+            self.events.push_back(Event::Pm(Some(h), ev));
+        }
     }
 
     /// Server: promote the token on the third ACK; either side: drop the

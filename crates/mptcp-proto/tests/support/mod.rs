@@ -6,6 +6,7 @@
 use mptcp_proto::connection::{ConnectionError, ConnectionHandle};
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig, Event};
 use mptcp_proto::forge::{self, Observer};
+use mptcp_proto::pm::PmEvent;
 use mptcp_proto::stats::Mib;
 use mptcp_proto::time::{Duration, Instant};
 use mptcp_wire::{IpPacket, TcpOption, TcpRepr};
@@ -45,6 +46,8 @@ pub struct Net {
     pub closed: [Option<Option<ConnectionError>>; 2],
     /// What an on-path attacker saw of each 4-tuple.
     pub wire: Observer,
+    /// Path-manager events of each side (when configured).
+    pub pm_events: [Vec<PmEvent>; 2],
 }
 
 impl Net {
@@ -90,6 +93,7 @@ impl Net {
             eof: [false, false],
             closed: [None, None],
             wire: Observer::default(),
+            pm_events: [Vec::new(), Vec::new()],
         }
     }
 
@@ -173,16 +177,17 @@ impl Net {
 
     fn events(&mut self) {
         while let Some(ev) = self.client.poll_event() {
-            if let Event::Closed(h, e) = ev
-                && h == self.conn
-            {
-                self.closed[0] = Some(e);
+            match ev {
+                Event::Closed(h, e) if h == self.conn => self.closed[0] = Some(e),
+                Event::Pm(_, pm) => self.pm_events[0].push(pm),
+                _ => {}
             }
         }
         while let Some(ev) = self.server.poll_event() {
             match ev {
                 Event::Incoming(_) => self.accepted = self.server.accept(),
                 Event::Closed(h, e) if Some(h) == self.accepted => self.closed[1] = Some(e),
+                Event::Pm(_, pm) => self.pm_events[1].push(pm),
                 _ => {}
             }
         }
