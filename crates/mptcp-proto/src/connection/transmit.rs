@@ -498,6 +498,7 @@ impl Connection {
         subflows
             .chain(joins)
             .chain(self.rtx.deadline)
+            .chain(self.pm_timeout())
             .chain(self.fail_deadline)
             .chain(self.subflows.iter().filter_map(|e| e.path.removal_probe))
             .chain(signals)
