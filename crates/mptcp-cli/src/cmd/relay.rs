@@ -4,10 +4,16 @@
 use mptcp_tun::{ConnectionInfo, MptcpStream};
 use std::io;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 
 /// How long to wait for the closing handshake once both directions ended.
 const LINGER: Duration = Duration::from_secs(10);
+
+/// Bytes read and written at a time each way: each write to the stream
+/// takes the stack's lock and wakes its driver, and each read or write of
+/// standard input and output is a hop to a blocking thread, so small ones
+/// (`tokio::io::copy`'s 8 KiB) cost more than the bytes.
+const CHUNK: usize = 1 << 20;
 
 /// Relay until both directions are closed: standard input to the stream
 /// (its end sends a DATA_FIN), the stream to standard output (until the
@@ -19,15 +25,17 @@ where
 {
     let (mut rd, mut wr) = stream.into_split();
     let up = async {
-        if let Some(mut input) = input {
-            tokio::io::copy(&mut input, &mut wr).await?;
+        if let Some(input) = input {
+            let mut input = BufReader::with_capacity(CHUNK, input);
+            tokio::io::copy_buf(&mut input, &mut wr).await?;
         }
         wr.shutdown().await?;
         io::Result::Ok(())
     };
     let down = async {
         let mut out = tokio::io::stdout();
-        tokio::io::copy(&mut rd, &mut out).await?;
+        let mut rd = BufReader::with_capacity(CHUNK, &mut rd);
+        tokio::io::copy_buf(&mut rd, &mut out).await?;
         out.flush().await?;
         io::Result::Ok(())
     };
