@@ -56,3 +56,11 @@ pub use mptcp_proto::subflow::{TcpFeatures, TcpState};
 pub use shared::DriverStats;
 pub use stack::{Stack, StackBuilder};
 pub use stream::{MptcpStream, ReadHalf, WriteHalf};
+
+/// If `fd` is a pipe, ask the kernel for a buffer of `bytes` (as
+/// `F_SETPIPE_SZ`): a tool relaying a pipe then reads and writes it in
+/// large pieces rather than the default 64 KiB. Returns the pipe's size
+/// then, or `None` if `fd` is no pipe or the kernel refused.
+pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> Option<usize> {
+    sys::grow_pipe(fd, bytes)
+}

@@ -3,6 +3,7 @@
 
 use mptcp_tun::{ConnectionInfo, MptcpStream};
 use std::io;
+use std::os::fd::AsFd;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 
@@ -23,6 +24,9 @@ pub async fn relay<I>(stream: MptcpStream, input: Option<I>) -> io::Result<Conne
 where
     I: AsyncRead + Unpin,
 {
+    // Standard input and output in large pieces when they are pipes.
+    let _ = mptcp_tun::grow_pipe(std::io::stdin().as_fd(), CHUNK);
+    let _ = mptcp_tun::grow_pipe(std::io::stdout().as_fd(), CHUNK);
     let (mut rd, mut wr) = stream.into_split();
     let up = async {
         if let Some(input) = input {

@@ -23,3 +23,31 @@ pub fn random_seed() -> io::Result<u64> {
     std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
     Ok(u64::from_ne_bytes(b))
 }
+
+/// If `fd` is a pipe, ask for a buffer of `bytes` (`F_SETPIPE_SZ`; the
+/// kernel rounds up to pages and caps it at `/proc/sys/fs/pipe-max-size`
+/// for unprivileged processes). Returns the pipe's size then, or `None`
+/// when `fd` is no pipe or the kernel refused.
+#[allow(unsafe_code)]
+pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let want = libc::c_int::try_from(bytes).ok()?;
+    // SAFETY: fcntl on a descriptor the borrow keeps open, with an
+    // integer argument; it touches no memory of ours.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, want) };
+    usize::try_from(check(rc).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_pipe_grows_and_a_file_is_left_alone() {
+        let (r, _w) = std::io::pipe().expect("pipe");
+        let size = super::grow_pipe(r.as_fd(), 256 * 1024).expect("a pipe");
+        assert!(size >= 256 * 1024, "{size}");
+        let file = std::fs::File::open("/proc/self/stat").expect("a file");
+        assert_eq!(super::grow_pipe(file.as_fd(), 256 * 1024), None);
+    }
+}
