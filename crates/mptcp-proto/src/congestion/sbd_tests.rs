@@ -297,6 +297,7 @@ fn decoupling_waits_for_stable_decisions_and_recoupling_does_not() {
     let config = SbdConfig {
         warmup: 0,
         stable: 20,
+        quick: 20,
         ..SbdConfig::default()
     };
     let mut sbd = SharedBottleneck::new(config);
@@ -322,6 +323,82 @@ fn decoupling_waits_for_stable_decisions_and_recoupling_does_not() {
     }
     assert_eq!(sbd.group(1), sbd.group(2));
     assert!(sbd.couples(1, 2));
+}
+
+/// Drive flows 1 and 2 one interval at a time for `intervals` intervals
+/// and check after each that they are coupled exactly while fewer than
+/// `needed` decisions in a row put them in different groups. Returns the
+/// longest such run.
+fn check_decoupling(
+    sbd: &mut SharedBottleneck,
+    intervals: u64,
+    needed: usize,
+    delays: impl Fn(u32, u64) -> u64,
+) -> usize {
+    let (mut k, mut run, mut longest) = (0, 0, 0);
+    for _ in 0..intervals {
+        let before = sbd.intervals();
+        drive(sbd, &mut k, 1, &delays);
+        if sbd.intervals() == before {
+            continue;
+        }
+        let (a, b) = (sbd.group(1), sbd.group(2));
+        run = if a.is_some() && b.is_some() && a != b {
+            run + 1
+        } else {
+            0
+        };
+        longest = longest.max(run);
+        assert_eq!(
+            sbd.couples(1, 2),
+            run < needed,
+            "after {run} decisions apart (interval {})",
+            sbd.intervals()
+        );
+    }
+    longest
+}
+
+#[test]
+fn a_flow_crossing_no_bottleneck_is_decoupled_after_quick_decisions() {
+    let config = SbdConfig {
+        warmup: 0,
+        stable: 20,
+        quick: 4,
+        ..SbdConfig::default()
+    };
+    let mut sbd = SharedBottleneck::new(config);
+    // Flow 2's delay never varies: it crosses no bottleneck.
+    let longest = check_decoupling(
+        &mut sbd,
+        40,
+        4,
+        |flow, k| {
+            if flow == 1 { queue(k) } else { 30 }
+        },
+    );
+    assert!(longest >= 10, "apart for {longest} decisions only");
+}
+
+#[test]
+fn two_bottlenecked_flows_kept_apart_wait_for_the_stable_rule() {
+    // Decisions once the statistics have settled: in the first intervals
+    // no flow is found crossing a bottleneck yet.
+    let config = SbdConfig {
+        warmup: 10,
+        stable: 20,
+        quick: 4,
+        ..SbdConfig::default()
+    };
+    let mut sbd = SharedBottleneck::new(config);
+    // Both queue most of the time, flow 2 three times as deep: split by
+    // var_est, and only the long rule may decouple them.
+    // Noise within each interval keeps var_est above p_q of the mean.
+    let longest = check_decoupling(&mut sbd, 60, 20, |flow, k| {
+        let noisy = queue(k) + 3 * (k % 3);
+        if flow == 1 { noisy } else { 3 * noisy - 40 }
+    });
+    assert!(longest >= 25, "apart for {longest} decisions only");
 }
 
 #[test]
