@@ -50,11 +50,12 @@ pub use mptcp_proto::connection::{
     ConnectionError, ConnectionInfo, FallbackReason, MptcpInfo, SubflowInfo,
 };
 pub use mptcp_proto::crypto::MptcpVersion;
+pub use mptcp_proto::pm::{EndpointFlags, PmEndpoint, PmEvent, PmKind, PmLimits};
 pub use mptcp_proto::scheduler::SchedulerKind;
 pub use mptcp_proto::stats::{Counters, Mib};
 pub use mptcp_proto::subflow::{TcpFeatures, TcpState};
 pub use shared::DriverStats;
-pub use stack::{Stack, StackBuilder};
+pub use stack::{PmEvents, Stack, StackBuilder};
 pub use stream::{MptcpStream, ReadHalf, WriteHalf};
 
 /// If `fd` is a pipe, ask the kernel for a buffer of `bytes` (as

@@ -5,6 +5,7 @@
 use crate::device::Counters as DeviceCounters;
 use mptcp_proto::connection::{ConnState, ConnectionError, ConnectionHandle};
 use mptcp_proto::endpoint::{Endpoint, Event};
+use mptcp_proto::pm::PmEvent;
 use mptcp_proto::time::Instant as EngineInstant;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -70,6 +71,8 @@ pub(crate) struct State {
     /// The driver is gone (it panicked): nothing moves any more, so every
     /// connection, old or new, ends with an error instead of waiting.
     stopped: bool,
+    /// Where path-manager events go (see [`crate::Stack::pm_events`]).
+    pub(crate) pm_events: Option<tokio::sync::mpsc::UnboundedSender<PmEvent>>,
 }
 
 impl State {
@@ -82,6 +85,7 @@ impl State {
             next_id: 1,
             to_wake: Vec::new(),
             stopped: false,
+            pm_events: None,
         }
     }
 
@@ -156,8 +160,14 @@ impl State {
                         self.to_wake.extend(s.writer.take());
                     }
                 }
-                // Path-manager events are off unless asked for.
-                Event::Pm(..) => {}
+                Event::Pm(_, ev) => {
+                    // Nobody listening any more: the events are dropped.
+                    if let Some(tx) = &self.pm_events
+                        && tx.send(ev).is_err()
+                    {
+                        self.pm_events = None;
+                    }
+                }
                 Event::Closed(h, err) => {
                     if let Some(s) = self.conns.get_mut(&h) {
                         s.closed = Some(err);

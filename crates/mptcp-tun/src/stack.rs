@@ -7,6 +7,7 @@ use crate::{MptcpListener, MptcpStream, driver, sys};
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig, EndpointStats};
+use mptcp_proto::pm::{PmEndpoint, PmEvent, PmKind, PmLimits};
 use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_proto::stats::Counters;
 use mptcp_proto::subflow::TcpFeatures;
@@ -27,7 +28,12 @@ pub struct Stack {
 struct StackHandle {
     shared: Arc<Shared>,
     paths: Vec<PathConfig>,
+    /// The path-manager events, until taken.
+    pm_events: std::sync::Mutex<Option<PmEvents>>,
 }
+
+/// The stream of path-manager events (see [`Stack::pm_events`]).
+pub type PmEvents = tokio::sync::mpsc::UnboundedReceiver<PmEvent>;
 
 impl Drop for StackHandle {
     fn drop(&mut self) {
@@ -75,6 +81,49 @@ impl Stack {
         self.shared().lock().ep.mib_total()
     }
 
+    /// The path-manager events, named as the kernel's MPTCP netlink events
+    /// (`created`, `established`, `announced`, `sub_established`, ...), once:
+    /// `None` if taken before or if the builder did not ask for them
+    /// ([`StackBuilder::pm_events`]).
+    pub fn pm_events(&self) -> Option<PmEvents> {
+        let mut slot = self
+            .handle
+            .pm_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        slot.take()
+    }
+
+    /// Add (or replace) a path-manager endpoint while the stack runs (as
+    /// `ip mptcp endpoint add`): connections under way announce it or join
+    /// from it as its flags say. Returns its id.
+    pub fn add_endpoint(&self, ep: PmEndpoint) -> io::Result<u8> {
+        let shared = self.shared();
+        let mut st = shared.lock();
+        let id = st.ep.add_endpoint(ep);
+        shared.unlock(st);
+        shared.kick();
+        id.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    }
+
+    /// Remove the path-manager endpoint of `addr` while the stack runs:
+    /// every connection withdraws the address (REMOVE_ADDR) and resets its
+    /// subflows from it.
+    pub fn remove_endpoint(&self, addr: IpAddr) -> Option<PmEndpoint> {
+        let shared = self.shared();
+        let mut st = shared.lock();
+        let ep = st.ep.remove_endpoint(addr);
+        shared.unlock(st);
+        shared.kick();
+        ep
+    }
+
+    /// The path manager's endpoints as configured (`None`: derived from
+    /// the paths, see [`Endpoint::add_endpoint`]).
+    pub fn endpoints(&self) -> Option<Vec<PmEndpoint>> {
+        self.shared().lock().ep.endpoints().map(<[_]>::to_vec)
+    }
+
     /// Endpoint-wide packet and connection counts.
     pub fn endpoint_stats(&self) -> EndpointStats {
         *self.shared().lock().ep.stats()
@@ -100,6 +149,7 @@ impl Stack {
 pub struct StackBuilder {
     paths: Vec<PathConfig>,
     signal: Vec<IpAddr>,
+    endpoints: Vec<PmEndpoint>,
     config: EndpointConfig,
     seed: Option<u64>,
     no_offload: bool,
@@ -227,6 +277,34 @@ impl StackBuilder {
         self
     }
 
+    /// A path-manager endpoint (as `ip mptcp endpoint add`): once one is
+    /// given, the path manager uses only those given (see
+    /// [`Endpoint::add_endpoint`]).
+    pub fn endpoint(mut self, ep: PmEndpoint) -> StackBuilder {
+        self.endpoints.push(ep);
+        self
+    }
+
+    /// The path manager's limits (as `ip mptcp limits`); by default every
+    /// subflow up to the maximum.
+    pub fn pm_limits(mut self, limits: PmLimits) -> StackBuilder {
+        self.config.connection.mptcp.pm.limits = Some(limits);
+        self
+    }
+
+    /// Which path manager decides: the in-kernel policy (default) or only
+    /// the application.
+    pub fn path_manager(mut self, kind: PmKind) -> StackBuilder {
+        self.config.connection.mptcp.pm.kind = kind;
+        self
+    }
+
+    /// Report path-manager events ([`Stack::pm_events`]).
+    pub fn pm_events(mut self, yes: bool) -> StackBuilder {
+        self.config.connection.mptcp.pm.events = yes;
+        self
+    }
+
     /// Open the devices and start the driver on the current tokio runtime.
     /// Devices are found (or created) in the calling thread's network
     /// namespace. Needs CAP_NET_ADMIN.
@@ -264,16 +342,32 @@ impl StackBuilder {
         for &a in &self.signal {
             ep.signal_address(a, None);
         }
+        for &e in &self.endpoints {
+            ep.add_endpoint(e)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        let (events_tx, events_rx) = if config.connection.mptcp.pm.events {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let counters = devices
             .iter()
             .map(|d| (d.config.clone(), d.counters.clone()))
             .collect();
         let paths = devices.iter().map(|d| d.config.clone()).collect();
-        let shared = Shared::new(State::new(ep), counters);
+        let mut state = State::new(ep);
+        state.pm_events = events_tx;
+        let shared = Shared::new(state, counters);
         shared.handle_opened();
         rt.spawn(driver::run(shared.clone(), devices));
         Ok(Stack {
-            handle: Arc::new(StackHandle { shared, paths }),
+            handle: Arc::new(StackHandle {
+                shared,
+                paths,
+                pm_events: std::sync::Mutex::new(events_rx),
+            }),
         })
     }
 }
