@@ -27,7 +27,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let builder = args.stack.builder()?;
     let rt = super::runtime()?;
     let result = rt.block_on(async {
-        let stack = net::build(builder)?;
+        let stack = args.stack.start(builder)?;
         let stream = stack
             .connect(target)
             .await

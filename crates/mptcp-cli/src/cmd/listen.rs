@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let rt = super::runtime()?;
     let result = rt.block_on(async {
-        let stack = net::build(builder)?;
+        let stack = args.stack.start(builder)?;
         let listener = stack
             .listen(args.port)
             .map_err(|e| Failure::failed(format!("listen on {}: {e}", args.port)))?;

@@ -4,19 +4,41 @@
 use crate::Failure;
 use clap::Args as ClapArgs;
 use mptcp_tun::{
-    CcAlgorithm, ConnectionInfo, MptcpVersion, PathConfig, SchedulerKind, Stack, StackBuilder,
+    CcAlgorithm, ConnectionInfo, EndpointFlags, MptcpVersion, PathConfig, PmEndpoint, PmEvents,
+    PmKind, PmLimits, SchedulerKind, Stack, StackBuilder,
 };
 use serde_json::{Value, json};
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// The userspace stack's options.
 #[derive(ClapArgs, Debug, Clone, PartialEq)]
 pub struct StackArgs {
-    /// A path: TUN device and our address on it, DEV=ADDR (the device is
-    /// attached, or created if absent). Repeatable; the first carries the
-    /// initial subflow, the others add subflows.
-    #[arg(long = "tun", value_name = "DEV=ADDR")]
-    pub tun: Vec<PathConfig>,
+    /// A path: TUN device and our address on it, DEV=ADDR[,mtu=N][,FLAG...]
+    /// (the device is attached, or created if absent). Repeatable; the
+    /// first carries the initial subflow. FLAGs make the address a path
+    /// manager endpoint, as `ip mptcp endpoint add`: signal, subflow,
+    /// backup, fullmesh, laminar, port=N, id=N. Without any flag on any
+    /// path: every other path opens a subflow (and `listen --signal`
+    /// announces).
+    #[arg(long = "tun", value_name = "DEV=ADDR[,FLAG...]")]
+    pub tun: Vec<TunArg>,
+    /// Path-manager limits, as `ip mptcp limits`:
+    /// subflows=N,add_addr_accepted=M (each 0 to 8; one left out takes the
+    /// kernel's default, 2 and 0). Default: every subflow up to 8.
+    #[arg(long, value_name = "subflows=N,add_addr_accepted=M")]
+    pub limits: Option<PmLimits>,
+    /// Path manager: kernel (the in-kernel policy over the endpoints) or
+    /// userspace (nothing opened or announced by itself).
+    #[arg(long, default_value = "kernel")]
+    pub pm: PmKind,
+    /// Write path-manager events to FILE (`-`: standard error), one JSON
+    /// object per line, named as the kernel's (created, established,
+    /// announced, removed, sub_established, sub_closed, sub_priority,
+    /// closed, listener_created, ...).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
     /// MPTCP version offered: 1 (RFC 8684) or 0 (RFC 6824).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub version: u8,
@@ -71,11 +93,103 @@ impl StackArgs {
             .scheduler(scheduler)
             .congestion(cc)
             .checksum(self.checksum)
-            .open_subflows(!self.no_subflows);
+            .open_subflows(!self.no_subflows)
+            .path_manager(self.pm)
+            .pm_events(self.events.is_some());
+        if let Some(l) = self.limits {
+            b = b.pm_limits(l);
+        }
         for p in &self.tun {
-            b = b.path_config(p.clone());
+            b = b.path_config(p.path.clone());
+            if let Some(ep) = p.endpoint {
+                b = b.endpoint(ep);
+            }
         }
         Ok(b)
+    }
+
+    /// Build the stack from `b` (made by [`StackArgs::builder`]) and start
+    /// writing its path-manager events where `--events` says.
+    pub fn start(&self, b: StackBuilder) -> Result<Stack, Failure> {
+        let stack = build(b)?;
+        if let (Some(path), Some(events)) = (&self.events, stack.pm_events()) {
+            let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+                Box::new(std::io::stderr())
+            } else {
+                let f = std::fs::File::create(path)
+                    .map_err(|e| Failure::failed(format!("--events {}: {e}", path.display())))?;
+                Box::new(f)
+            };
+            tokio::spawn(write_events(events, out));
+        }
+        Ok(stack)
+    }
+}
+
+/// One JSON line per event, flushed at once (a reader follows the file).
+async fn write_events(mut events: PmEvents, mut out: Box<dyn Write + Send>) {
+    while let Some(ev) = events.recv().await {
+        if writeln!(out, "{}", ev.to_json())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// One `--tun` argument: the path, and the path-manager endpoint its
+/// flags make of its address.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TunArg {
+    /// The device, address and MTU.
+    pub path: PathConfig,
+    /// The endpoint, when any flag, port or id was given.
+    pub endpoint: Option<PmEndpoint>,
+}
+
+impl std::ops::Deref for TunArg {
+    type Target = PathConfig;
+
+    fn deref(&self) -> &PathConfig {
+        &self.path
+    }
+}
+
+impl From<PathConfig> for TunArg {
+    fn from(path: PathConfig) -> TunArg {
+        TunArg {
+            path,
+            endpoint: None,
+        }
+    }
+}
+
+impl std::str::FromStr for TunArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<TunArg, String> {
+        let mut parts = s.split(',');
+        let mut path_text = parts.next().unwrap_or_default().to_string();
+        let mut endpoint: Option<PmEndpoint> = None;
+        for opt in parts {
+            if opt.starts_with("mtu=") {
+                path_text = format!("{path_text},{opt}");
+                continue;
+            }
+            let (_, addr) = path_text.split_once('=').unwrap_or_default();
+            let addr = addr
+                .parse()
+                .map_err(|_| format!("{addr:?}: not an IPv4 or IPv6 address"))?;
+            endpoint
+                .get_or_insert_with(|| PmEndpoint::new(addr, EndpointFlags::NONE))
+                .apply_option(opt)
+                .map_err(|e| format!("{s:?}: {e}"))?;
+        }
+        Ok(TunArg {
+            path: path_text.parse()?,
+            endpoint,
+        })
     }
 }
 
@@ -214,4 +328,31 @@ pub fn write_json(path: &std::path::Path, v: &Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(v).expect("JSON values serialize");
     std::fs::write(path, text + "\n")
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tun_path_takes_endpoint_flags_as_ip_mptcp_does() {
+        let t: TunArg = "mptcp1=10.1.0.2,signal,backup,port=8080,id=3,mtu=1400"
+            .parse()
+            .unwrap();
+        assert_eq!(t.path.to_string(), "mptcp1=10.1.0.2,mtu=1400");
+        let ep = t.endpoint.expect("an endpoint");
+        assert_eq!(ep.addr, "10.1.0.2".parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(ep.flags, EndpointFlags::SIGNAL.union(EndpointFlags::BACKUP));
+        assert_eq!((ep.port, ep.id), (Some(8080), Some(3)));
+        // No flag: a plain path, today's behaviour.
+        let plain: TunArg = "mptcp0=10.0.0.2".parse().unwrap();
+        assert_eq!(plain.endpoint, None);
+        for bad in [
+            "mptcp0=10.0.0.2,turbo",
+            "mptcp0=10.0.0.2,id=0",
+            "mptcp0,signal",
+        ] {
+            assert!(bad.parse::<TunArg>().is_err(), "{bad}");
+        }
+    }
 }

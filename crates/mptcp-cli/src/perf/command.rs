@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             let result = runtime.block_on(interruptible(async {
                 match &args.role {
                     Role::Client(client) => {
-                        let stack = crate::cmd::net::build(client.stack.builder()?)?;
+                        let stack = client.stack.start(client.stack.builder()?)?;
                         run_client_with(&TunTransport { stack }, client, &mut out).await
                     }
                     Role::Server(server) => {
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                         for a in &server.signal {
                             b = b.signal(*a);
                         }
-                        let stack = crate::cmd::net::build(b)?;
+                        let stack = server.stack.start(b)?;
                         let listener = stack.listen(server.port).map_err(|e| {
                             Failure::failed(format!("cannot listen on {}: {e}", server.port))
                         })?;

@@ -362,7 +362,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             .parse()
             .map_err(|e| Failure::usage(format!("uplink {n}: {e}")))?;
         path.mtu = iface_mtu(&up.iface);
-        stack_args.tun.push(path);
+        stack_args.tun.push(path.into());
         if up.backup {
             backups.push(ours);
         }
@@ -370,7 +370,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let builder = stack_args.builder()?;
     let rt = crate::cmd::runtime()?;
     let result = rt.block_on(async {
-        let stack = net::build(builder)?;
+        let stack = stack_args.start(builder)?;
         let _plumbing = Plumbing::apply(&steps)
             .map_err(|e| Failure::failed(format!("setting up the host: {e}")))?;
         let listener = TcpListener::bind(listen)

@@ -127,7 +127,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let rt = crate::cmd::runtime()?;
     let result = rt.block_on(async {
-        let stack = net::build(builder)?;
+        let stack = args.stack.start(builder)?;
         let listener = stack
             .listen(listen.1)
             .map_err(|e| Failure::failed(format!("listen on {}: {e}", listen.1)))?;

@@ -136,6 +136,9 @@ fn arguments_use_iperf3_letters() {
             cc: "olia".into(),
             checksum: false,
             no_subflows: false,
+            limits: None,
+            pm: Default::default(),
+            events: None,
         },
     };
     assert_eq!(c, &expected);
