@@ -298,3 +298,44 @@ fn our_v0_client_falls_back_against_a_v1_only_kernel() {
     assert_eq!(m.version, MptcpVersion::V0);
     assert_eq!(m.fallback, Some(FallbackReason::NoCapableInSynAck));
 }
+
+/// A `subflow,backup` endpoint: our join carries flag B, which the kernel
+/// counts (MPJoinSynBackupRx), and no other path is used for a subflow.
+#[test]
+fn our_backup_subflow_endpoint_joins_with_flag_b() {
+    let Some((lab, _serial)) = lab(3) else { return };
+    let backup = lab.path(1).stack_addr(false);
+    let mut ep = mptcp_tun::PmEndpoint::new(backup, mptcp_tun::EndpointFlags::SUBFLOW);
+    ep.apply_option("backup").expect("flag");
+    let b = stack_on(&lab, 3, false).endpoint(ep);
+    let (_k, ours, delta, ready) =
+        exchange_with(&lab, b, false, true, 4 * MIB, JOINED, |i| established(i, 2));
+    assert_eq!(delta.get("MPJoinSynRx"), 1, "{delta}");
+    assert_eq!(delta.get("MPJoinSynBackupRx"), 1, "{delta}");
+    let join = ready
+        .subflows
+        .iter()
+        .find(|s| s.tuple.local.ip() == backup)
+        .expect("the join from the backup endpoint");
+    assert!(join.backup, "{join:?}");
+    // The third path is no endpoint: no subflow from it.
+    assert_eq!(ours.counters.get(Mib::MPJoinSynTx), 1);
+}
+
+/// `subflows 1`: of two `subflow` endpoints only one joins.
+#[test]
+fn our_subflows_limit_bounds_the_joins_to_the_kernel() {
+    let Some((lab, _serial)) = lab(3) else { return };
+    let flags = mptcp_tun::EndpointFlags::SUBFLOW;
+    let mut b = stack_on(&lab, 3, false).pm_limits("subflows=1".parse().expect("limits"));
+    for n in 1..3 {
+        b = b.endpoint(mptcp_tun::PmEndpoint::new(
+            lab.path(n).stack_addr(false),
+            flags,
+        ));
+    }
+    let (_k, ours, delta, _) =
+        exchange_with(&lab, b, false, true, 4 * MIB, JOINED, |i| established(i, 2));
+    assert_eq!(delta.get("MPJoinSynRx"), 1, "{delta}");
+    assert_eq!(ours.counters.get(Mib::MPJoinSynTx), 1);
+}
