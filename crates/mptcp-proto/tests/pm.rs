@@ -312,3 +312,24 @@ fn no_event_is_queued_unless_asked_for() {
     // Today's default: the client joins from its second address.
     assert_eq!(net.client_mib(Mib::MPJoinSynTx), 1);
 }
+
+#[test]
+fn an_interface_that_goes_down_withdraws_its_address_and_comes_back_joined() {
+    // Today's defaults: every local address joins; no endpoint configured.
+    let mut net = Net::new(true, |_, _| {});
+    open(&mut net);
+    net.run(300);
+    assert_eq!(client_paths(&net).len(), 2);
+    net.client.set_link(ip(CLIENT2), false);
+    net.run(2_000);
+    assert_eq!(net.server_mib(Mib::RmAddr), 1);
+    assert_eq!(client_paths(&net).len(), 1);
+    // Down twice is once.
+    net.client.set_link(ip(CLIENT2), false);
+    net.run(2_000);
+    assert_eq!(net.client_mib(Mib::RmAddrTx), 1);
+    net.client.set_link(ip(CLIENT2), true);
+    net.run(300);
+    assert_eq!(net.server_mib(Mib::MPJoinSynRx), 2);
+    assert!(client_paths(&net).contains(&(CLIENT2.to_string(), server_at(80))));
+}

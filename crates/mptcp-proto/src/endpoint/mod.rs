@@ -205,6 +205,8 @@ pub struct Endpoint {
     /// The path manager's endpoints, once configured (until then they are
     /// derived: see [`Endpoint::add_endpoint`]).
     pm_endpoints: Option<Vec<PmEndpoint>>,
+    /// Our addresses whose interface is down (see [`Endpoint::set_link`]).
+    links_down: Vec<IpAddr>,
     conns: Slab<Slot>,
     tuples: HashMap<FourTuple, (usize, SubflowId)>,
     timers: BTreeSet<(Instant, usize)>,
@@ -248,6 +250,7 @@ impl Clone for Endpoint {
             listeners: self.listeners.clone(),
             signal: self.signal.clone(),
             pm_endpoints: self.pm_endpoints.clone(),
+            links_down: self.links_down.clone(),
             conns: self.conns.clone(),
             tuples: self.tuples.clone(),
             timers: self.timers.clone(),
@@ -299,6 +302,7 @@ impl Endpoint {
             listeners: BTreeSet::new(),
             signal: Vec::new(),
             pm_endpoints: None,
+            links_down: Vec::new(),
             conns: Slab::new(),
             tuples: HashMap::new(),
             timers: BTreeSet::new(),

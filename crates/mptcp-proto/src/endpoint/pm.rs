@@ -53,6 +53,40 @@ impl Endpoint {
         ep
     }
 
+    /// The interface of our address `addr` went down (`up` false) or came
+    /// back. Down: every connection withdraws the address (REMOVE_ADDR)
+    /// and resets its subflows from it, and new connections leave it out.
+    /// Back: connections under way use it again as its endpoint says (the
+    /// in-kernel policy joins from a `subflow` one, announces a `signal`
+    /// one). Nothing changes for an address already in that state.
+    pub fn set_link(&mut self, addr: IpAddr, up: bool) {
+        if self.links_down.contains(&addr) != up {
+            return;
+        }
+        let handles: Vec<ConnectionHandle> = self.connections().collect();
+        if !up {
+            self.links_down.push(addr);
+            for h in handles {
+                let _ = self.remove_address(h, addr);
+            }
+            return;
+        }
+        self.links_down.retain(|a| *a != addr);
+        for h in handles {
+            let Ok(slot) = self.slot(h) else { continue };
+            let role = slot.conn.role();
+            let ep = self
+                .pm_setup(role)
+                .endpoints
+                .into_iter()
+                .find(|e| e.addr == addr);
+            if let (Some(ep), Ok(slot)) = (ep, self.slot(h)) {
+                slot.conn.add_endpoint(ep);
+            }
+            self.refresh(h.index());
+        }
+    }
+
     /// The path manager's endpoints as configured (none: derived).
     pub fn endpoints(&self) -> Option<&[PmEndpoint]> {
         self.pm_endpoints.as_deref()
@@ -85,9 +119,14 @@ impl Endpoint {
             subflows: extra,
             add_addr_accepted: accepted,
         });
+        let down = |a: &IpAddr| self.links_down.contains(a);
         PmSetup {
-            local_addrs: self.local_addrs(),
-            endpoints,
+            local_addrs: self
+                .local_addrs()
+                .into_iter()
+                .filter(|a| !down(a))
+                .collect(),
+            endpoints: endpoints.into_iter().filter(|e| !down(&e.addr)).collect(),
             limits,
         }
     }
