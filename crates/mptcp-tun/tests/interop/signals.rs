@@ -224,3 +224,58 @@ fn the_kernels_remove_addr_closes_our_subflow() {
     assert_eq!(there.state, TcpState::Closed);
     assert_eq!(late, 0, "nothing arrived there in the second half");
 }
+
+/// Mobility: the joined path's TUN device goes down mid-upload: we
+/// withdraw its address (the kernel counts the REMOVE_ADDR) and reset the
+/// subflow there; the device comes back: we join again (the kernel counts
+/// a second join SYN). Every byte arrives.
+#[test]
+fn a_device_down_withdraws_its_address_and_back_joins_again() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    let len = 64 * MIB;
+    let up = pattern(8, len);
+    let before = lab.ns().counters().expect("counters");
+    let down = pattern(9, len);
+    let kernel = kernel_server_joined(&lab, down.clone());
+    let second = lab.path(1).stack_addr(false);
+    let (ns, dev) = (lab.ns().name().to_owned(), lab.path(1).dev.clone());
+    let link = move |state: &str| {
+        let st = std::process::Command::new("ip")
+            .args(["-n", &ns, "link", "set", "dev", &dev, state])
+            .status()
+            .expect("ip");
+        assert!(st.success(), "ip link set {state}: {st}");
+    };
+    let on_second = move |i: &mptcp_tun::ConnectionInfo, state: TcpState| {
+        i.subflows
+            .iter()
+            .any(|f| f.tuple.local.ip() == second && f.state == state)
+    };
+    let (info, got) = in_lab(&lab, || async {
+        let stack = stack_on(&lab, 2, false).build().expect("stack");
+        let mut s = stack.connect(server(&lab)).await.expect("connect");
+        joined(&s).await;
+        s.write_all(&up[..len / 4]).await.expect("write");
+        link("down");
+        s.wait_info(|i| !on_second(i, TcpState::Established))
+            .await
+            .expect("the subflow on the downed device closes");
+        link("up");
+        s.wait_info(|i| on_second(i, TcpState::Established))
+            .await
+            .expect("a new subflow once the device is back");
+        s.write_all(&up[len / 4..]).await.expect("write");
+        s.shutdown().await.expect("DATA_FIN");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.expect("read");
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
+        (s.info().expect("info"), got)
+    });
+    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    let delta = lab.ns().counters().expect("counters").delta(&before);
+    assert_eq!(k.received_sha, sha256(&up), "the kernel got our bytes");
+    assert_eq!(sha256(&got), sha256(&down), "we got the kernel's");
+    assert_eq!(info.counters.get(Mib::RmAddrTx), 1);
+    assert_eq!(delta.get("RmAddr"), 1, "{delta}");
+    assert_eq!(delta.get("MPJoinSynRx"), 2, "{delta}");
+}
