@@ -137,3 +137,28 @@ fn kernel_client_falls_back_against_our_plain_tcp_server() {
     assert_eq!(delta.get("MPCapableFallbackSYNACK"), 1, "{delta}");
     assert!(ours.info.mptcp.is_none(), "no MPTCP: {:?}", ours.info.mptcp);
 }
+
+/// A `signal` endpoint with a port of its own: the kernel client counts
+/// an announcement with a port (PortAdd) and joins that address and port.
+#[test]
+fn kernel_client_joins_our_signal_endpoint_on_its_port() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    lab.endpoint(1, "subflow").expect("subflow endpoint");
+    let signalled = SocketAddr::new(lab.path(1).stack_addr(false), 5202);
+    let mut ep = mptcp_tun::PmEndpoint::new(signalled.ip(), mptcp_tun::EndpointFlags::SIGNAL);
+    ep.port = Some(signalled.port());
+    let b = stack_on(&lab, 2, false).endpoint(ep);
+    let plan = KernelPlan {
+        fin: Fin::WhenWritten,
+        join_counter: Some("MPJoinSynAckRx"),
+    };
+    let to_signalled = |i: &ConnectionInfo| {
+        i.subflows
+            .iter()
+            .any(|s| s.tuple.local == signalled && s.state == TcpState::Established)
+    };
+    let (_k, ours, delta, ready) = serve_with(&lab, b, true, 8 * MIB, plan, to_signalled);
+    assert_eq!(ours.counters.get(Mib::AddAddrTx), 1);
+    assert_eq!(delta.get("PortAdd"), 1, "{delta}");
+    assert!(to_signalled(&ready), "{:?}", ready.subflows);
+}
