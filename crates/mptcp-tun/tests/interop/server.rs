@@ -55,6 +55,13 @@ fn serve_with(
     (kernel, ours, delta, ready)
 }
 
+/// The kernel client waits for a join of its own before it writes past
+/// its first block.
+const JOINS_FIRST: KernelPlan = KernelPlan {
+    fin: Fin::WhenWritten,
+    join_counter: Some("MPJoinSynAckRx"),
+};
+
 /// Test 3: a kernel client with a `subflow` endpoint on path 1: we accept
 /// its MP_CAPABLE and its MP_JOIN, and both subflows carry its data.
 #[test]
@@ -63,12 +70,9 @@ fn kernel_client_with_a_subflow_endpoint_joins_our_server() {
     lab.endpoint(1, "subflow").expect("subflow endpoint");
     // The kernel writes past its first block only once its join's
     // handshake is done, so the transfer cannot end before it.
-    let plan = KernelPlan {
-        fin: Fin::WhenWritten,
-        join_counter: Some("MPJoinSynAckRx"),
-    };
     let b = stack_on(&lab, 2, false);
-    let (k, ours, delta, _) = serve_with(&lab, b, true, 16 * MIB, plan, |i| established(i, 2));
+    let (k, ours, delta, _) =
+        serve_with(&lab, b, true, 16 * MIB, JOINS_FIRST, |i| established(i, 2));
     assert_eq!(ours.counters.get(Mib::MPCapableSYNRX), 1);
     assert_eq!(ours.counters.get(Mib::MPCapableACKRX), 1);
     assert_eq!(ours.counters.get(Mib::MPJoinSynRx), 1);
@@ -100,16 +104,12 @@ fn kernel_client_joins_the_address_our_server_announces() {
     // write: the transfer cannot end before it. Checked then, not in the
     // list at the end, which a subflow the kernel reset at its close has
     // already left.
-    let plan = KernelPlan {
-        fin: Fin::WhenWritten,
-        join_counter: Some("MPJoinSynAckRx"),
-    };
     let to_signalled = |i: &ConnectionInfo| {
         i.subflows
             .iter()
             .any(|s| s.tuple.local.ip() == signalled && s.state == TcpState::Established)
     };
-    let (_k, ours, delta, ready) = serve_with(&lab, b, true, 8 * MIB, plan, to_signalled);
+    let (_k, ours, delta, ready) = serve_with(&lab, b, true, 8 * MIB, JOINS_FIRST, to_signalled);
     assert_eq!(ours.counters.get(Mib::AddAddrTx), 1);
     assert_eq!(ours.counters.get(Mib::EchoAdd), 1, "the kernel echoed it");
     assert_eq!(delta.get("AddAddr"), 1, "the kernel verified our HMAC");
@@ -148,16 +148,12 @@ fn kernel_client_joins_our_signal_endpoint_on_its_port() {
     let mut ep = mptcp_tun::PmEndpoint::new(signalled.ip(), mptcp_tun::EndpointFlags::SIGNAL);
     ep.port = Some(signalled.port());
     let b = stack_on(&lab, 2, false).endpoint(ep);
-    let plan = KernelPlan {
-        fin: Fin::WhenWritten,
-        join_counter: Some("MPJoinSynAckRx"),
-    };
     let to_signalled = |i: &ConnectionInfo| {
         i.subflows
             .iter()
             .any(|s| s.tuple.local == signalled && s.state == TcpState::Established)
     };
-    let (_k, ours, delta, ready) = serve_with(&lab, b, true, 8 * MIB, plan, to_signalled);
+    let (_k, ours, delta, ready) = serve_with(&lab, b, true, 8 * MIB, JOINS_FIRST, to_signalled);
     assert_eq!(ours.counters.get(Mib::AddAddrTx), 1);
     assert_eq!(delta.get("PortAdd"), 1, "{delta}");
     assert!(to_signalled(&ready), "{:?}", ready.subflows);
