@@ -405,6 +405,8 @@ fn start_client_with(bed: &Testbed, second: &str) -> Proc {
             "c0=10.1.0.1",
             "--uplink",
             second,
+            "--events",
+            "-",
         ],
     );
     c.wait_for("mptcp proxy client:");
@@ -456,6 +458,10 @@ fn curl_through_our_client_and_our_server() {
     let start = Instant::now();
     let data = download(&bed, SOCKS, "file");
     let secs = start.elapsed().as_secs_f64();
+    // `--events -`: the connection and its join, as the kernel names them.
+    let mut client = client;
+    client.wait_for(r#""type":"established""#);
+    client.wait_for(r#""type":"sub_established""#);
     assert_eq!(data.len(), 64 * MIB, "bytes downloaded");
     assert_eq!(sha256_hex(&data), sums[0], "the download is corrupted");
     let per_uplink = [
