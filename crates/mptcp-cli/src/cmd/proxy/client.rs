@@ -116,20 +116,20 @@ fn parse_inner(text: &str) -> Result<(u8, u8), Failure> {
     Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
 }
 
-/// The gateway of `iface`'s default route in the main table, if any.
-fn default_gateway(iface: &str) -> Option<IpAddr> {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "route", "show", "default", "dev", iface])
-        .output()
-        .ok()?;
+/// The word after the first `key` in what `ip ARGS` prints.
+fn ip_word_after(args: &[&str], key: &str) -> Option<String> {
+    let out = std::process::Command::new("ip").args(args).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut words = text.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == "via" {
-            return words.next()?.parse().ok();
-        }
-    }
-    None
+    words.find(|w| *w == key)?;
+    words.next().map(str::to_owned)
+}
+
+/// The gateway of `iface`'s default route in the main table, if any.
+fn default_gateway(iface: &str) -> Option<IpAddr> {
+    ip_word_after(&["-4", "route", "show", "default", "dev", iface], "via")?
+        .parse()
+        .ok()
 }
 
 fn iface_mtu(iface: &str) -> Option<u16> {
@@ -201,18 +201,8 @@ fn uplink_steps(n: usize, up: &Uplink, ours: Ipv4Addr, dev: &str, nft_table: &st
 
 /// The uplink's first IPv4 address (`ip -4 -o addr show dev IFACE`).
 fn uplink_addr(iface: &str) -> Option<Ipv4Addr> {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "dev", iface])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut words = text.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == "inet" {
-            return words.next()?.split('/').next()?.parse().ok();
-        }
-    }
-    None
+    let addr = ip_word_after(&["-4", "-o", "addr", "show", "dev", iface], "inet")?;
+    addr.split('/').next()?.parse().ok()
 }
 
 /// The contents of uplink `n`'s NAT chain: source NAT to the uplink's
