@@ -2,6 +2,8 @@
 //! fields, and emitted as complete IP packets.
 
 use arrayvec::ArrayVec;
+use bytes::Bytes;
+use mptcp_wire::checksum::pseudo_header;
 use mptcp_wire::{
     EmitError, IpProtocol, Ipv4Repr, Ipv6Repr, MptcpOption, SackBlocks, SubflowSeq, TcpFlags,
     TcpOption, TcpRepr, TcpSegment, emit_segment,
@@ -149,7 +151,17 @@ pub fn emit_ip_tcp_with(
         emit_segment
     };
     let tcp_len = emit(repr, options, payload, local.ip(), remote.ip(), body)?;
-    match (local.ip(), remote.ip()) {
+    emit_ip_header(local.ip(), remote.ip(), buf, tcp_len).map(|_| hdr + tcp_len)
+}
+
+/// Our IP header for a TCP segment of `tcp_len` bytes, at the start of `buf`.
+fn emit_ip_header(
+    local: IpAddr,
+    remote: IpAddr,
+    buf: &mut [u8],
+    tcp_len: usize,
+) -> Result<usize, EmitError> {
+    match (local, remote) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => Ipv4Repr {
             src,
             dst,
@@ -173,5 +185,119 @@ pub fn emit_ip_tcp_with(
         .emit(buf, tcp_len),
         _ => Err(EmitError::AddressFamilyMismatch),
     }
-    .map(|_| hdr + tcp_len)
+}
+
+/// [`emit_ip_tcp_with`] without the payload: the IP and TCP headers of a
+/// packet carrying `payload` (its lengths and TCP checksum account for
+/// it), for the payload to follow them from where it lies (gathered I/O).
+/// Returns the headers' length.
+pub fn emit_ip_tcp_headers(
+    local: SocketAddr,
+    remote: SocketAddr,
+    repr: &TcpRepr,
+    options: &[TcpOption<'_>],
+    payload: &[u8],
+    buf: &mut [u8],
+    offload: bool,
+) -> Result<usize, EmitError> {
+    let hdr = ip_header_len(local.ip());
+    let available = buf.len();
+    let body = buf.get_mut(hdr..).ok_or(EmitError::BufferTooSmall {
+        needed: hdr,
+        available,
+    })?;
+    let tcp_hdr = emit_segment(repr, options, &[], local.ip(), remote.ip(), body)?;
+    let tcp_len = tcp_hdr.saturating_add(payload.len());
+    let too_long = EmitError::TooLong {
+        what: "TCP segment",
+        len: tcp_len,
+        max: usize::from(u16::MAX),
+    };
+    let pseudo = pseudo_header(local.ip(), remote.ip(), 6, tcp_len).ok_or(
+        match local.is_ipv4() == remote.is_ipv4() {
+            true => too_long,
+            false => EmitError::AddressFamilyMismatch,
+        },
+    )?;
+    // The checksum covers the payload: only its sum (or, offloaded, the
+    // pseudo-header's alone) is needed, not its bytes in place.
+    body[16..18].copy_from_slice(&[0, 0]);
+    let value = if offload {
+        pseudo.sum()
+    } else {
+        let mut sum = pseudo;
+        sum.add_bytes(&body[..tcp_hdr]).add_bytes(payload);
+        sum.finish()
+    };
+    body[16..18].copy_from_slice(&value.to_be_bytes());
+    emit_ip_header(local.ip(), remote.ip(), buf, tcp_len)?;
+    Ok(hdr + tcp_hdr)
+}
+
+/// Where [`Subflow::poll_transmit`](crate::subflow::Subflow) and its
+/// callers write a packet: whole into the buffer (copying), or its
+/// headers into the buffer and its payload kept aside by reference
+/// (gathering), for the runtime to write both with one gathered call.
+#[derive(Debug)]
+pub struct PacketBuf<'a> {
+    buf: &'a mut [u8],
+    gather: bool,
+    payload: Bytes,
+}
+
+impl<'a> PacketBuf<'a> {
+    /// Whole packets into `buf`.
+    pub fn copying(buf: &'a mut [u8]) -> PacketBuf<'a> {
+        PacketBuf {
+            buf,
+            gather: false,
+            payload: Bytes::new(),
+        }
+    }
+
+    /// Headers into `buf`, the payload by reference (see [`Self::payload`]).
+    pub fn gathering(buf: &'a mut [u8]) -> PacketBuf<'a> {
+        PacketBuf {
+            gather: true,
+            ..PacketBuf::copying(buf)
+        }
+    }
+
+    /// The payload of the packet written last, when gathering: it follows
+    /// the bytes written into the buffer. Empty when copying.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// The buffer, for a packet written whole into it (no payload aside).
+    pub fn whole(&mut self) -> &mut [u8] {
+        self.payload = Bytes::new();
+        self.buf
+    }
+
+    /// The payload, taken out.
+    pub fn take_payload(&mut self) -> Bytes {
+        std::mem::take(&mut self.payload)
+    }
+
+    /// Write a packet carrying one TCP segment (see [`emit_ip_tcp_with`]).
+    /// Returns the bytes written into the buffer: the whole packet, or
+    /// when gathering its headers.
+    pub fn emit(
+        &mut self,
+        (local, remote): (SocketAddr, SocketAddr),
+        repr: &TcpRepr,
+        options: &[TcpOption<'_>],
+        payload: &Bytes,
+        offload: bool,
+    ) -> Result<usize, EmitError> {
+        if self.gather && !payload.is_empty() {
+            let n = emit_ip_tcp_headers(local, remote, repr, options, payload, self.buf, offload)?;
+            self.payload = payload.clone();
+            Ok(n)
+        } else {
+            self.payload = Bytes::new();
+            emit_ip_tcp_with(local, remote, repr, options, payload, self.buf, offload)
+        }
+    }
 }

@@ -218,16 +218,25 @@ impl Device {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Write one packet; a refusal counts as a loss (TCP recovers).
-    pub(crate) fn send(&self, packet: &[u8]) {
+    /// Write one packet: `packet`, then `payload` (gathered; empty when
+    /// `packet` is whole). A refusal counts as a loss (TCP recovers).
+    pub(crate) fn send(&self, packet: &[u8], payload: &[u8]) {
         let tun = self.tun.get_ref();
-        let sent = if tun.offload() {
-            let hdr = crate::gso::single(packet, self.partial_checksums).bytes();
-            tun.send_vectored(&[IoSlice::new(&hdr), IoSlice::new(packet)])
-        } else {
-            tun.send(packet)
+        let len = packet.len() + payload.len();
+        let sent = match (tun.offload(), payload.is_empty()) {
+            (true, _) => {
+                let hdr = crate::gso::single(packet, payload.len(), self.partial_checksums);
+                let hdr = hdr.bytes();
+                tun.send_vectored(&[
+                    IoSlice::new(&hdr),
+                    IoSlice::new(packet),
+                    IoSlice::new(payload),
+                ])
+            }
+            (false, true) => tun.send(packet),
+            (false, false) => tun.send_vectored(&[IoSlice::new(packet), IoSlice::new(payload)]),
         };
-        self.note_out(sent, 1, packet.len(), packet.len());
+        self.note_out(sent, 1, len, len);
     }
 
     /// Write a segmentation train of `segments` segments gathered from

@@ -13,6 +13,7 @@ use crate::gso::{self, Layout, VNET_HDR_LEN, VnetHdr};
 use crate::routes::Routes;
 use crate::shared::Shared;
 use arrayvec::ArrayVec;
+use bytes::Bytes;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -41,11 +42,14 @@ struct Pkt {
     verified: bool,
 }
 
-/// Packets in fixed-size slots of one buffer.
+/// Packets in fixed-size slots of one buffer; for packets to send, each
+/// one's headers in its slot and its payload by reference beside them
+/// (gathered into one write, never copied into the slot).
 struct Batch {
     buf: Vec<u8>,
     slot: usize,
     packets: Vec<Pkt>,
+    payloads: Vec<Bytes>,
 }
 
 impl Batch {
@@ -54,7 +58,13 @@ impl Batch {
             buf: vec![0; slot * capacity],
             slot,
             packets: Vec::with_capacity(capacity),
+            payloads: Vec::new(),
         }
+    }
+
+    fn clear(&mut self) {
+        self.packets.clear();
+        self.payloads.clear();
     }
 
     fn is_full(&self) -> bool {
@@ -71,6 +81,12 @@ impl Batch {
         let p = self.packets[i];
         let at = i * self.slot + p.off;
         &self.buf[at..at + p.len]
+    }
+
+    /// The payload that follows packet `i`'s bytes (empty for a packet
+    /// read, or written whole).
+    fn payload(&self, i: usize) -> &[u8] {
+        self.payloads.get(i).map_or(&[], |b| &b[..])
     }
 }
 
@@ -116,7 +132,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
     let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(sleep);
     loop {
-        rx.packets.clear();
+        rx.clear();
         {
             // Every source is polled every time, so that a stream of
             // application calls cannot starve the devices, nor the reverse.
@@ -261,22 +277,25 @@ fn round(
     st.ep.handle_timeout(now);
     st.dispatch_events();
     loop {
-        tx.packets.clear();
+        tx.clear();
         while !tx.is_full() {
             let slot = tx.free_slot();
-            let Some(t) = st.ep.poll_transmit(now, slot) else {
+            let Some((t, payload)) = st.ep.poll_transmit_gathered(now, slot) else {
                 break;
             };
             let dev = routes
                 .lookup(&slot[..t.len])
                 .or_else(|| devices.iter().position(|d| d.config.addr == t.src));
             match dev {
-                Some(dev) => tx.packets.push(Pkt {
-                    off: 0,
-                    len: t.len,
-                    dev,
-                    verified: false,
-                }),
+                Some(dev) => {
+                    tx.packets.push(Pkt {
+                        off: 0,
+                        len: t.len,
+                        dev,
+                        verified: false,
+                    });
+                    tx.payloads.push(payload);
+                }
                 None => tracing::debug!(src = %t.src, "no device for source address"),
             }
         }
@@ -305,15 +324,16 @@ fn send_batch(devices: &[Device], tx: &Batch) {
         let dev = &devices[tx.packets[i].dev];
         let first = tx.packet(i);
         let offload = dev.tun.get_ref().offload();
-        let Some(fl) = Layout::of(first).filter(|l| offload && l.payload() > 0) else {
-            dev.send(first);
+        let layout = Layout::gathered(first, tx.payload(i).len());
+        let Some(fl) = layout.filter(|l| offload && l.payload() > 0) else {
+            dev.send(first, tx.payload(i));
             i += 1;
             continue;
         };
         let (mut prev, mut size, mut j) = (fl, fl.payload(), i + 1);
         while j < n && tx.packets[j].dev == tx.packets[i].dev {
             let next = tx.packet(j);
-            match Layout::of(next) {
+            match Layout::gathered(next, tx.payload(j).len()) {
                 Some(nl) if gso::continues(first, &fl, &prev, next, &nl, size) => {
                     size += nl.payload();
                     prev = nl;
@@ -323,17 +343,21 @@ fn send_batch(devices: &[Device], tx: &Batch) {
             }
         }
         if j == i + 1 {
-            dev.send(first);
+            dev.send(first, tx.payload(i));
         } else {
             let (hdr, vnet) = gso::train_header(first, &fl, size, prev.flags());
             let vnet = vnet.bytes();
-            let mut parts: ArrayVec<IoSlice<'_>, { TX_BATCH + 2 }> = ArrayVec::new();
+            let mut parts: ArrayVec<IoSlice<'_>, { 2 * TX_BATCH + 2 }> = ArrayVec::new();
             parts.push(IoSlice::new(&vnet));
             parts.push(IoSlice::new(&hdr));
             for k in i..j {
-                parts.push(IoSlice::new(&tx.packet(k)[fl.hdr_len()..]));
+                for part in [&tx.packet(k)[fl.hdr_len()..], tx.payload(k)] {
+                    if !part.is_empty() {
+                        parts.push(IoSlice::new(part));
+                    }
+                }
             }
-            dev.send_train(&parts, j - i, first.len());
+            dev.send_train(&parts, j - i, fl.hdr_len() + fl.payload());
         }
         i = j;
     }

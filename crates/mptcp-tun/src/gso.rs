@@ -99,6 +99,12 @@ impl Layout {
     /// The layout of an IPv4 (no options, not a fragment) or IPv6 (TCP
     /// right after the fixed header) TCP packet.
     pub fn of(p: &[u8]) -> Option<Layout> {
+        Layout::gathered(p, 0)
+    }
+
+    /// The layout of such a packet in two parts: `p`, which holds at least
+    /// its headers, followed by `more` bytes of payload kept elsewhere.
+    pub fn gathered(p: &[u8], more: usize) -> Option<Layout> {
         let (v6, ip_len, total) = match p.first()? >> 4 {
             4 => {
                 let frag = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]) & 0x3fff;
@@ -116,7 +122,7 @@ impl Layout {
             }
             _ => return None,
         };
-        if total != p.len() {
+        if total != p.len() + more {
             return None;
         }
         let tcp = p.get(ip_len..ip_len + 20)?;
@@ -128,7 +134,7 @@ impl Layout {
             v6,
             ip_len,
             hdr_len,
-            payload: p.len() - hdr_len,
+            payload: total - hdr_len,
             seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
             flags: tcp[13],
         })
@@ -231,10 +237,11 @@ pub fn checksum_trusted(hdr: &VnetHdr) -> bool {
     hdr.flags & (F_NEEDS_CSUM | F_DATA_VALID) != 0
 }
 
-/// The header of one packet whose TCP checksum the engine left partial
-/// (`offload`), or of a packet with its checksum complete.
-pub fn single(packet: &[u8], offload: bool) -> VnetHdr {
-    match Layout::of(packet) {
+/// The header of one packet (`packet` and `more` bytes of payload after
+/// it) whose TCP checksum the engine left partial (`offload`), or of a
+/// packet with its checksum complete.
+pub fn single(packet: &[u8], more: usize, offload: bool) -> VnetHdr {
+    match Layout::gathered(packet, more) {
         Some(l) if offload => VnetHdr {
             flags: F_NEEDS_CSUM,
             csum_start: l.ip_len as u16,

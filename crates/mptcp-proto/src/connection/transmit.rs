@@ -11,6 +11,7 @@ use super::mptcp::{DataFinTx, Mode};
 use super::owner::Owner;
 use super::path::{JoinStage, PathKind};
 use crate::scheduler::{PathView, SchedContext};
+use crate::segment::PacketBuf;
 use crate::stats::Mib;
 use crate::subflow::{FourTuple, TcpState};
 use crate::time::{Duration, Instant};
@@ -84,6 +85,16 @@ impl Connection {
     /// Write the next packet due on any subflow into `buf`; returns its
     /// length and the subflow's addresses.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, FourTuple)> {
+        self.poll_transmit_into(now, &mut PacketBuf::copying(buf))
+    }
+
+    /// [`Self::poll_transmit`] into a [`PacketBuf`] (which may keep the
+    /// payload aside).
+    pub fn poll_transmit_into(
+        &mut self,
+        now: Instant,
+        buf: &mut PacketBuf<'_>,
+    ) -> Option<(usize, FourTuple)> {
         self.last_now = now;
         self.prepare_data_fin();
         let mut budget = 256;
@@ -97,7 +108,7 @@ impl Connection {
                 path: &mut entry.path,
                 now,
             };
-            if let Some(n) = entry.sf.poll_transmit(now, &mut owner, buf) {
+            if let Some(n) = entry.sf.poll_transmit_into(now, &mut owner, buf) {
                 let tuple = entry.sf.tuple();
                 self.after_activity(idx, now);
                 return Some((n, tuple));

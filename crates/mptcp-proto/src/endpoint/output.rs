@@ -3,24 +3,44 @@
 
 use super::{Endpoint, Event, ResetPlan, TokenOwner, Transmit};
 use crate::connection::{ConnEvent, ConnState, ConnectionHandle, Role};
-use crate::segment::emit_ip_tcp_with;
+use crate::segment::PacketBuf;
 use crate::time::Instant;
+use bytes::Bytes;
 use mptcp_wire::{MpTcpRst, MptcpOption, TcpFlags, TcpOption, TcpRepr, TcpRstFlags};
 
 impl Endpoint {
     /// Write the next packet into `buf` (at least the largest MTU).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.poll_transmit_into(now, &mut PacketBuf::copying(buf))
+    }
+
+    /// The next packet as its headers, written into `buf` (at least the
+    /// largest MTU; `len` counts them), and its payload by reference (a
+    /// slice of the send buffer, empty for a packet without one), to be
+    /// sent one after the other (gathered I/O): no copy of the payload.
+    /// Interchangeable with [`Self::poll_transmit`], call after call.
+    pub fn poll_transmit_gathered(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(Transmit, Bytes)> {
+        let mut out = PacketBuf::gathering(buf);
+        let t = self.poll_transmit_into(now, &mut out)?;
+        Some((t, out.take_payload()))
+    }
+
+    fn poll_transmit_into(&mut self, now: Instant, buf: &mut PacketBuf<'_>) -> Option<Transmit> {
         if let Some(rst) = self.resets.pop_front() {
             return self.emit_reset(rst, buf);
         }
         if let Some(ack) = self.cookie_acks.pop_front() {
-            return self.emit_cookie_syn_ack(ack, buf);
+            return self.emit_cookie_syn_ack(ack, buf.whole());
         }
         while let Some(idx) = self.ready.pop_front() {
             let Some(slot) = self.conns.get_mut(idx) else {
                 continue;
             };
-            match slot.conn.poll_transmit(now, buf) {
+            match slot.conn.poll_transmit_into(now, buf) {
                 Some((len, tuple)) => {
                     // Round robin: back of the queue.
                     self.ready.push_back(idx);
@@ -40,7 +60,7 @@ impl Endpoint {
         None
     }
 
-    fn emit_reset(&mut self, rst: ResetPlan, buf: &mut [u8]) -> Option<Transmit> {
+    fn emit_reset(&mut self, rst: ResetPlan, buf: &mut PacketBuf<'_>) -> Option<Transmit> {
         let flags = if rst.ack.is_some() {
             TcpFlags::RST | TcpFlags::ACK
         } else {
@@ -67,7 +87,9 @@ impl Endpoint {
         };
         let offload = self.config.connection.subflow.checksum_offload;
         let (local, remote) = (rst.tuple.local, rst.tuple.remote);
-        let len = emit_ip_tcp_with(local, remote, &repr, opts, &[], buf, offload).ok()?;
+        let len = buf
+            .emit((local, remote), &repr, opts, &Bytes::new(), offload)
+            .ok()?;
         self.stats.resets_sent += 1;
         Some(Transmit {
             len,

@@ -4,7 +4,7 @@ use super::recovery::{Recovery, RecoveryKind};
 use super::timers::TimerKind;
 use super::{CloseReason, RstPlan, SegmentMeta, Subflow, SubflowOwner, TcpState};
 use crate::congestion::SubflowCcView;
-use crate::segment::{MptcpOptionList, emit_ip_tcp_with};
+use crate::segment::{MptcpOptionList, PacketBuf};
 use crate::time::Instant;
 use arrayvec::ArrayVec;
 use bytes::Bytes;
@@ -44,6 +44,18 @@ impl Subflow {
         owner: &mut O,
         buf: &mut [u8],
     ) -> Option<usize> {
+        self.poll_transmit_into(now, owner, &mut PacketBuf::copying(buf))
+    }
+
+    /// [`Self::poll_transmit`] into a [`PacketBuf`], which may keep the
+    /// payload aside by reference: the length returned is what went into
+    /// its buffer.
+    pub fn poll_transmit_into<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        owner: &mut O,
+        buf: &mut PacketBuf<'_>,
+    ) -> Option<usize> {
         if let Some(rst) = self.rst.take() {
             return self.emit_rst(rst, owner, buf);
         }
@@ -64,7 +76,7 @@ impl Subflow {
         &mut self,
         now: Instant,
         owner: &mut O,
-        buf: &mut [u8],
+        buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
         let passive = self.state == TcpState::SynReceived;
         let mut opts = OptionList::new();
@@ -110,7 +122,7 @@ impl Subflow {
         &mut self,
         now: Instant,
         owner: &mut O,
-        buf: &mut [u8],
+        buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
         if self.ack.pure {
             self.ack.pure = false;
@@ -218,7 +230,7 @@ impl Subflow {
         idx: usize,
         retx: bool,
         owner: &mut O,
-        buf: &mut [u8],
+        buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
         let seg = self.rtx.get(idx)?.clone();
         let last = idx + 1 == self.rtx.len();
@@ -321,7 +333,7 @@ impl Subflow {
         owner: &mut O,
         plan: Plan,
         mut opts: OptionList,
-        buf: &mut [u8],
+        buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
         let view = self.view();
         let used: usize = opts.iter().map(|o| o.len()).sum();
@@ -355,7 +367,7 @@ impl Subflow {
             // leave without them. Reset instead; the owner resends the data.
             self.stats.withheld_segments += 1;
             self.abort();
-            return self.poll_transmit(now, owner, buf);
+            return self.poll_transmit_into(now, owner, buf);
         }
         if !plan.flags.syn() && !opts.is_full() {
             self.add_sack(&mut opts, used, room);
@@ -375,16 +387,9 @@ impl Subflow {
             window,
             urgent: 0,
         };
-        let len = emit_ip_tcp_with(
-            self.tuple.local,
-            self.tuple.remote,
-            &repr,
-            &opts,
-            &plan.payload,
-            buf,
-            self.config.checksum_offload,
-        )
-        .ok()?;
+        let tuple = (self.tuple.local, self.tuple.remote);
+        let offload = self.config.checksum_offload;
+        let len = buf.emit(tuple, &repr, &opts, &plan.payload, offload).ok()?;
         self.stats.segs_out += 1;
         if plan.flags.ack() {
             self.ack.now = false;
@@ -445,7 +450,7 @@ impl Subflow {
         &mut self,
         rst: RstPlan,
         owner: &mut O,
-        buf: &mut [u8],
+        buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
         let view = self.view();
         let flags = if rst.ack.is_some() {
@@ -473,16 +478,9 @@ impl Subflow {
             window: 0,
             urgent: 0,
         };
-        let len = emit_ip_tcp_with(
-            self.tuple.local,
-            self.tuple.remote,
-            &repr,
-            &opts,
-            &[],
-            buf,
-            self.config.checksum_offload,
-        )
-        .ok()?;
+        let tuple = (self.tuple.local, self.tuple.remote);
+        let offload = self.config.checksum_offload;
+        let len = buf.emit(tuple, &repr, &opts, &Bytes::new(), offload).ok()?;
         self.stats.segs_out += 1;
         Some(len)
     }
