@@ -2,8 +2,8 @@
 //! an announced address, checksums, and a server without MPTCP.
 
 use crate::support::{
-    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, kernel_server_with,
-    kinfo, lab, pattern, sha256, stack_on,
+    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, join_within,
+    kernel_server_with, kinfo, lab, pattern, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -68,7 +68,7 @@ fn exchange_with(
         io::Result::Ok((ours, ready))
     })
     .expect("our end");
-    let kernel = kernel.join().expect("kernel thread").expect("kernel end");
+    let kernel = join_within(kernel, "the kernel's end finished").expect("kernel end");
     let delta = lab.ns().counters().expect("counters").delta(&before);
     assert_eq!(kernel.received, len, "the kernel got every byte");
     assert_eq!(kernel.received_sha, sha256(&up), "the kernel got our bytes");

@@ -1,7 +1,7 @@
 //! Test 7: closing. Gracefully (DATA_FIN) with either side first, and
 //! abortively (MP_FASTCLOSE) from either side.
 
-use crate::support::{DEADLINE, in_lab, lab, pattern, stack_on};
+use crate::support::{DEADLINE, in_lab, join_within, lab, pattern, stack_on};
 use mptcp_tun::lab::kernel;
 use mptcp_tun::{Mib, MptcpStream};
 use socket2::SockRef;
@@ -42,7 +42,7 @@ fn graceful_close_we_first() {
         s.closed().await.expect("closed gracefully");
         (reply, stack.counters())
     });
-    assert_eq!(kernel.join().expect("kernel"), LEN);
+    assert_eq!(join_within(kernel, "the kernel's end finished"), LEN);
     assert_eq!(reply, b"bye");
     assert_eq!(counters.get(Mib::MPFastcloseTx), 0);
     assert_eq!(counters.get(Mib::MPRstTx), 0);
@@ -79,7 +79,7 @@ fn graceful_close_kernel_first() {
         (got.len(), stack.counters())
     });
     assert_eq!(n, LEN);
-    assert_eq!(kernel.join().expect("kernel"), b"thanks");
+    assert_eq!(join_within(kernel, "the kernel's end finished"), b"thanks");
     assert_eq!(counters.get(Mib::MPFastcloseRx), 0);
 }
 
@@ -163,7 +163,7 @@ fn abort_from_the_kernel_is_a_fastclose() {
         };
         (err, stack.counters())
     });
-    kernel.join().expect("kernel");
+    join_within(kernel, "the kernel's end finished");
     let delta = lab.ns().counters().expect("counters").delta(&before);
     assert_eq!(
         err,

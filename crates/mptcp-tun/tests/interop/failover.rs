@@ -7,7 +7,9 @@
 //! down itself, so that the rest of the stream waits for it (flow control
 //! with a receive buffer of at most 2 MiB) however long the cut takes.
 
-use crate::support::{DEADLINE, established, in_lab, lab, pattern, sha256, stack_on, wait_until};
+use crate::support::{
+    DEADLINE, established, in_lab, join_within, lab, pattern, sha256, stack_on, wait_until,
+};
 use mptcp_tun::MptcpStream;
 use mptcp_tun::lab::kernel::{self, MptcpInfo as KernelInfo};
 use sha2::{Digest, Sha256};
@@ -98,7 +100,7 @@ fn path_goes_down(down: usize) {
         let _ = tokio::time::timeout(Duration::from_secs(5), wr.closed()).await;
         (joined, wr.info().expect("info"))
     });
-    let run = kernel.join().expect("kernel thread").unwrap_or_else(|e| {
+    let run = join_within(kernel, "the kernel's end finished").unwrap_or_else(|e| {
         let delta = lab.ns().counters().map(|c| c.delta(&before).to_string());
         panic!(
             "the kernel's reader: {e}\n  kernel counters: {delta:?}\n  ours: {:?}\n  {:#?}",

@@ -21,8 +21,8 @@
 //! and used by both ends (the largest packet each way).
 
 use crate::support::{
-    Fin, KernelEnd, KernelPlan, OurEnd, in_lab, kernel_client_with, kernel_server_with, kinfo, lab,
-    our_exchange_with, pattern, sha256,
+    Fin, KernelEnd, KernelPlan, OurEnd, in_lab, join_within, kernel_client_with,
+    kernel_server_with, kinfo, lab, our_exchange_with, pattern, sha256,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -210,9 +210,7 @@ fn exchange(lab: &TunLab, cell: &Cell) -> Run {
         }
     };
     let ours = ours.unwrap_or_else(|e| panic!("{cell}: our end: {e}"));
-    let kernel = kernel
-        .join()
-        .expect("kernel thread")
+    let kernel = join_within(kernel, "the kernel's end finished")
         .unwrap_or_else(|e| panic!("{cell}: the kernel's end: {e}"));
     let delta = lab.ns().counters().expect("counters").delta(&before);
     Run {

@@ -2,8 +2,8 @@
 //! and a kernel client without MPTCP served as plain TCP.
 
 use crate::support::{
-    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, kernel_client_with,
-    kinfo, lab, our_exchange, pattern, sha256, stack_on,
+    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, join_within,
+    kernel_client_with, kinfo, lab, our_exchange, pattern, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -48,7 +48,7 @@ fn serve_with(
         (our_exchange(s, &down, &stack).await, ready, kernel)
     });
     let ours = ours.expect("our end");
-    let kernel = kernel.join().expect("kernel thread").expect("kernel end");
+    let kernel = join_within(kernel, "the kernel's end finished").expect("kernel end");
     let delta = lab.ns().counters().expect("counters").delta(&before);
     assert_eq!(ours.received_sha, sha256(&up), "we got the kernel's bytes");
     assert_eq!(kernel.received_sha, sha256(&down), "the kernel got ours");

@@ -3,8 +3,8 @@
 //! REMOVE_ADDR (an endpoint deleted mid-transfer) makes us drop ours.
 
 use crate::support::{
-    Fin, KernelEnd, KernelPlan, established, in_lab, kernel_server_with, kinfo, lab, pattern,
-    sha256, stack_on,
+    Fin, KernelEnd, KernelPlan, established, in_lab, join_within, kernel_server_with, kinfo, lab,
+    pattern, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::{Mib, MptcpStream, TcpState};
@@ -107,7 +107,7 @@ fn our_mp_prio_moves_the_kernels_sending_off_a_subflow() {
         let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
         (sha, late, told, s.info().expect("info"))
     });
-    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    let k = join_within(kernel, "the kernel's end finished").expect("kernel end");
     let delta = lab.ns().counters().expect("counters").delta(&before);
     assert_eq!(sha, sha256(&down), "we got the kernel's bytes");
     assert_eq!(told, Some(1), "one subflow from {second}");
@@ -147,7 +147,7 @@ fn our_remove_addr_makes_the_kernel_drop_the_subflow() {
         let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
         (s.info().expect("info"), got)
     });
-    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    let k = join_within(kernel, "the kernel's end finished").expect("kernel end");
     let delta = lab.ns().counters().expect("counters").delta(&before);
     assert_eq!(k.received, len);
     assert_eq!(k.received_sha, sha256(&up), "the kernel got our bytes");
@@ -204,7 +204,7 @@ fn the_kernels_remove_addr_closes_our_subflow() {
         let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
         (sha, late, s.info().expect("info"))
     });
-    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    let k = join_within(kernel, "the kernel's end finished").expect("kernel end");
     assert_eq!(sha, sha256(&down), "we got the kernel's bytes");
     assert!(!kinfo(&k).fallback());
     let delta = lab.ns().counters().expect("counters").delta(&before);
@@ -271,7 +271,7 @@ fn a_device_down_withdraws_its_address_and_back_joins_again() {
         let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
         (s.info().expect("info"), got)
     });
-    let k = kernel.join().expect("kernel thread").expect("kernel end");
+    let k = join_within(kernel, "the kernel's end finished").expect("kernel end");
     let delta = lab.ns().counters().expect("counters").delta(&before);
     assert_eq!(k.received_sha, sha256(&up), "the kernel got our bytes");
     assert_eq!(sha256(&got), sha256(&down), "we got the kernel's");

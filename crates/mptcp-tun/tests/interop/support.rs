@@ -56,6 +56,16 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The result of the kernel's thread, once it finished; fails the test
+/// after [`DEADLINE`] instead of waiting forever (a kernel socket blocks
+/// without end on a peer that is gone, and the test would never report).
+pub fn join_within<T>(thread: JoinHandle<T>, what: &str) -> T {
+    wait_until(what, || thread.is_finished());
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// `len` bytes of a stream seeded by `seed` (xorshift64*): cheap, and
 /// different for each direction.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
