@@ -213,3 +213,67 @@ fn a_forged_infinite_mapping_never_injects_bytes() {
         .map(|c| c.fallback());
     assert!(s.is_none_or(|f| f.is_none()), "no fallback: {s:?}");
 }
+
+/// A checksum failure on the only subflow left when the streams no longer
+/// run one to one over it (a join carried data, then went away): no
+/// fallback is possible, so the receiver resets the subflow with MP_FAIL
+/// (RFC 8684 §3.7). That leaves the sender's connection without a
+/// subflow; a peer that opens none (the kernel as a server) would wait for
+/// ever, so the same RST carries MP_FASTCLOSE and both connections end.
+#[test]
+fn a_checksum_failure_on_the_last_subflow_without_fallback_fast_closes() {
+    let mut n = Net::new(true, checksums(true));
+    let msg = pattern(4, 40 * LEN);
+    n.to_send[0] = msg.clone();
+    let destroyed = Rc::new(RefCell::new(false));
+    let armed = destroyed.clone();
+    let rst: Rc<RefCell<Option<Vec<MptcpOption>>>> = Rc::default();
+    let seen = rst.clone();
+    let mut after = 0;
+    n.tamper = Box::new(move |_, dir, pkt| {
+        if dir == Dir::ToServer && *armed.borrow() && data_from(pkt, support::CLIENT) {
+            after += 1;
+            if after == 1 {
+                assert!(flip_payload_byte(pkt, 100));
+            }
+        }
+        let is_rst = IpPacket::parse(pkt).is_ok_and(|ip| ip.tcp().is_ok_and(|t| t.flags().rst()));
+        if dir == Dir::ToClient && is_rst {
+            seen.borrow_mut().get_or_insert(mptcp_options(pkt));
+        }
+        true
+    });
+    // Until the join has carried data (which ends the one-to-one run).
+    let s2 = std::net::SocketAddr::new(support::ip(support::SERVER), 80);
+    for ms in 0.. {
+        if n.server_mib(Mib::MPJoinAckRx) > 0 && n.got[1].len() >= LEN {
+            break;
+        }
+        assert!(ms < 5_000, "the join carried data");
+        n.run(1);
+    }
+    let local = std::net::SocketAddr::new(support::ip(support::CLIENT2), 0);
+    n.client
+        .destroy_subflow(n.conn, local, s2)
+        .expect("destroy");
+    // The server has seen the join go.
+    n.run(20);
+    assert_eq!(n.server_mib(Mib::RmSubflow), 1);
+    *destroyed.borrow_mut() = true;
+    n.run_to_end(20_000);
+    assert_eq!(n.server_mib(Mib::DataCsumErr), 1);
+    assert_eq!(n.server_mib(Mib::MPFailTx), 1);
+    let opts = rst.borrow().clone().expect("the server reset the subflow");
+    assert!(
+        opts.iter().any(|o| matches!(o, MptcpOption::Fail(_))),
+        "{opts:?}"
+    );
+    assert!(
+        opts.iter().any(|o| matches!(o, MptcpOption::FastClose(_))),
+        "the last subflow's RST ends the peer's connection: {opts:?}"
+    );
+    assert_eq!(n.client_mib(Mib::MPFastcloseRx), 1);
+    assert!(is_prefix(&n.got[1], &msg), "no altered byte delivered");
+    assert_eq!(n.closed[1], Some(Some(ConnectionError::Corrupted)));
+    assert_eq!(n.closed[0], Some(Some(ConnectionError::Reset)));
+}

@@ -219,11 +219,35 @@ impl Connection {
         }
         if self.data.live_subflows == 0 {
             let done = self.data_level_done();
+            if !done {
+                self.last_subflow_reset(idx);
+            }
+            let err = if self.subflows[idx].path.fail_due.is_some() {
+                // Our checksum failed on it (RFC 8684 §3.7, the data not
+                // contiguous): nothing altered was delivered, and nothing
+                // more will come.
+                Some(ConnectionError::Corrupted)
+            } else {
+                err
+            };
             self.finish(if done {
                 None
             } else {
                 err.or(Some(ConnectionError::Reset))
             });
+        }
+    }
+
+    /// We reset the last subflow with the stream unfinished: the peer's
+    /// connection would be left without a subflow and, if it opens none
+    /// (a server never does), wait for ever. The RST, not sent yet,
+    /// carries MP_FASTCLOSE as well (RFC 8684 §3.5), so that the peer's
+    /// connection ends with ours.
+    fn last_subflow_reset(&mut self, idx: usize) {
+        let known = self.data.mode.mptcp().is_some_and(|m| m.remote.is_some());
+        let path = &mut self.subflows[idx].path;
+        if known && path.reset_reason.is_some() {
+            path.fast_close = true;
         }
     }
 
