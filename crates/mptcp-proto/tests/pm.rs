@@ -8,7 +8,7 @@ use mptcp_proto::pm::{EndpointFlags as F, PmEndpoint, PmEvent, PmKind, PmLimits}
 use mptcp_proto::stats::Mib;
 use mptcp_proto::subflow::TcpState;
 use std::net::SocketAddr;
-use support::{CLIENT, CLIENT2, Net, SERVER, ip, pattern};
+use support::{CLIENT, CLIENT2, Dir, Net, SERVER, ip, pattern};
 
 const SERVER2: &str = "192.0.2.4";
 const CLIENT3: &str = "192.0.2.5";
@@ -332,4 +332,70 @@ fn an_interface_that_goes_down_withdraws_its_address_and_comes_back_joined() {
     net.run(300);
     assert_eq!(net.server_mib(Mib::MPJoinSynRx), 2);
     assert!(client_paths(&net).contains(&(CLIENT2.to_string(), server_at(80))));
+}
+
+/// The `sub_closed` events of one side for subflows from `from`.
+fn sub_closed_from(net: &Net, side: usize, from: &str) -> Vec<Option<u32>> {
+    net.pm_events[side]
+        .iter()
+        .filter_map(|e| match e {
+            PmEvent::SubClosed { sub, error } if sub.local.ip() == ip(from) => Some(*error),
+            PmEvent::SubClosed { sub, error } if sub.remote.ip() == ip(from) => Some(*error),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_refused_join_is_reported_closed_with_econnrefused() {
+    // The server takes no join: its RST answers the MP_JOIN SYN.
+    let mut net = pair(None, Some(limits(0, 0)));
+    add(&mut net.client, endpoint(CLIENT2, &[F::SUBFLOW]));
+    // Before the first retry (a second after the refusal).
+    net.run(500);
+    assert_eq!(net.server_mib(Mib::MPJoinRejected), 1);
+    assert_eq!(sub_closed_from(&net, 0, CLIENT2), [Some(111)]);
+    // The server never had the subflow.
+    assert_eq!(sub_closed_from(&net, 1, CLIENT2), []);
+    assert!(
+        !net.pm_events[0]
+            .iter()
+            .any(|e| matches!(e, PmEvent::SubEstablished(_)))
+    );
+}
+
+#[test]
+fn a_timed_out_join_is_reported_closed_with_etimedout_and_the_peers_half_open_one_not_at_all() {
+    let mut net = Net::new(true, |is_client, c| {
+        c.connection.mptcp.pm.events = true;
+        if is_client {
+            c.connection.subflow.syn_retries = 1;
+        }
+    });
+    // Nothing reaches the client's second address: its join's SYN arrives,
+    // the server's SYN-ACKs do not.
+    let second = match ip(CLIENT2) {
+        std::net::IpAddr::V4(a) => a.octets(),
+        std::net::IpAddr::V6(_) => unreachable!(),
+    };
+    net.tamper = Box::new(move |_, dir, pkt| !(dir == Dir::ToClient && pkt[16..20] == second));
+    open(&mut net);
+    // One SYN retransmission: the attempt gives up after 1 + 2 s.
+    net.run(3_500);
+    assert_eq!(net.client_mib(Mib::MPJoinSynTx), 1);
+    assert_eq!(net.server_mib(Mib::MPJoinSynRx), 1);
+    assert_eq!(sub_closed_from(&net, 0, CLIENT2), [Some(110)]);
+    net.run(30_000);
+    assert_eq!(sub_closed_from(&net, 1, CLIENT2), []);
+}
+
+#[test]
+fn no_event_comes_before_created() {
+    // The server refuses the connection itself: no MPTCP connection ever
+    // existed, so nothing is reported (not even its subflow's end).
+    let mut net = Net::new(false, |_, c| c.connection.mptcp.pm.events = true);
+    net.server.unlisten(80);
+    net.run(3_000);
+    assert!(net.closed[0].is_some(), "the connection failed");
+    assert_eq!(net.pm_events[0], []);
 }

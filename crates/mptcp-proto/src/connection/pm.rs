@@ -144,7 +144,11 @@ impl Connection {
             CloseReason::TimedOut => Some(errno::ETIMEDOUT),
             CloseReason::Aborted => Some(errno::ECONNABORTED),
         };
-        if let Some(sub) = self.sub_attrs(idx) {
+        // As the kernel: a join of ours that failed (refused, timed out) is
+        // reported with its error too; a join of the peer's that never
+        // completed is no subflow yet (the kernel's request socket).
+        let half_open = matches!(e.path.kind, PathKind::Join(j) if j.stage == JoinStage::AwaitAck);
+        if let Some(sub) = self.attrs_of(idx).filter(|_| !half_open) {
             self.push_pm_event(PmEvent::SubClosed { sub, error });
         }
         let open = !self.shutdown && !matches!(self.state, super::ConnState::Closed(_));
@@ -262,7 +266,13 @@ impl Connection {
         self.pm.events.as_mut()?.pop_front()
     }
 
+    /// Queue `ev`. Nothing of a connection comes before its `created` (as
+    /// the kernel: a connection whose MP_CAPABLE handshake never completed
+    /// reports nothing).
     pub(super) fn push_pm_event(&mut self, ev: PmEvent) {
+        if !self.pm.created {
+            return;
+        }
         if let Some(q) = self.pm.events.as_mut() {
             q.push_back(ev);
         }
@@ -274,11 +284,17 @@ impl Connection {
 
     /// The `sub_*` attributes of subflow `idx`, once its join completed.
     pub(super) fn sub_attrs(&self, idx: usize) -> Option<SubflowAttrs> {
-        let token = self.token()?;
         let e = &self.subflows[idx];
         if matches!(e.path.kind, PathKind::Join(j) if j.stage == JoinStage::SynSent) {
             return None;
         }
+        self.attrs_of(idx)
+    }
+
+    /// The `sub_*` attributes of subflow `idx`, whatever its stage.
+    fn attrs_of(&self, idx: usize) -> Option<SubflowAttrs> {
+        let token = self.token()?;
+        let e = &self.subflows[idx];
         let t = e.sf.tuple();
         Some(SubflowAttrs {
             token,
