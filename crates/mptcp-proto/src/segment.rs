@@ -235,23 +235,34 @@ pub fn emit_ip_tcp_headers(
 }
 
 /// Where [`Subflow::poll_transmit`](crate::subflow::Subflow) and its
-/// callers write a packet: whole into the buffer (copying), or its
+/// callers write packets: one whole into the buffer (copying); or its
 /// headers into the buffer and its payload kept aside by reference
-/// (gathering), for the runtime to write both with one gathered call.
+/// (gathering), for the runtime to write both with one gathered call; or,
+/// gathering a batch, several packets of one subflow, each in its slot of
+/// the buffer, listed with their payloads.
 #[derive(Debug)]
 pub struct PacketBuf<'a> {
     buf: &'a mut [u8],
     gather: bool,
+    /// Bytes per packet in `buf`.
+    slot: usize,
     payload: Bytes,
+    /// Batch: each packet's length in its slot and its payload.
+    batch: Option<&'a mut Vec<(usize, Bytes)>>,
+    /// Batch: the most packets.
+    max: usize,
 }
 
 impl<'a> PacketBuf<'a> {
     /// Whole packets into `buf`.
     pub fn copying(buf: &'a mut [u8]) -> PacketBuf<'a> {
         PacketBuf {
+            slot: buf.len(),
             buf,
             gather: false,
             payload: Bytes::new(),
+            batch: None,
+            max: 1,
         }
     }
 
@@ -263,21 +274,56 @@ impl<'a> PacketBuf<'a> {
         }
     }
 
+    /// Gathering up to `buf.len() / slot` packets, the `i`-th of those
+    /// listed in `out` (its length and payload) written at `i * slot`.
+    pub fn batch(
+        buf: &'a mut [u8],
+        slot: usize,
+        out: &'a mut Vec<(usize, Bytes)>,
+    ) -> PacketBuf<'a> {
+        out.clear();
+        let max = buf.len().checked_div(slot).unwrap_or(0).max(1);
+        PacketBuf {
+            slot: slot.min(buf.len()),
+            batch: Some(out),
+            max,
+            ..PacketBuf::gathering(buf)
+        }
+    }
+
     /// The payload of the packet written last, when gathering: it follows
     /// the bytes written into the buffer. Empty when copying.
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }
 
-    /// The buffer, for a packet written whole into it (no payload aside).
-    pub fn whole(&mut self) -> &mut [u8] {
-        self.payload = Bytes::new();
-        self.buf
-    }
-
     /// The payload, taken out.
     pub fn take_payload(&mut self) -> Bytes {
         std::mem::take(&mut self.payload)
+    }
+
+    /// Whether a batch has room for another packet after those written.
+    pub fn has_room(&self) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.len() < self.max)
+    }
+
+    fn written(&self) -> usize {
+        self.batch.as_ref().map_or(0, |b| b.len())
+    }
+
+    /// The free slot, for a packet written whole into it (no payload
+    /// aside); [`Self::wrote_whole`] records it.
+    pub fn whole(&mut self) -> &mut [u8] {
+        self.payload = Bytes::new();
+        let at = self.written() * self.slot;
+        self.buf.get_mut(at..at + self.slot).unwrap_or_default()
+    }
+
+    /// Record the packet of `len` bytes written into [`Self::whole`].
+    pub fn wrote_whole(&mut self, len: usize) {
+        if let Some(b) = self.batch.as_mut() {
+            b.push((len, Bytes::new()));
+        }
     }
 
     /// Write a packet carrying one TCP segment (see [`emit_ip_tcp_with`]).
@@ -291,13 +337,22 @@ impl<'a> PacketBuf<'a> {
         payload: &Bytes,
         offload: bool,
     ) -> Result<usize, EmitError> {
-        if self.gather && !payload.is_empty() {
-            let n = emit_ip_tcp_headers(local, remote, repr, options, payload, self.buf, offload)?;
-            self.payload = payload.clone();
-            Ok(n)
+        let gather = self.gather && !payload.is_empty();
+        let slot = self.whole();
+        let n = if gather {
+            emit_ip_tcp_headers(local, remote, repr, options, payload, slot, offload)?
         } else {
-            self.payload = Bytes::new();
-            emit_ip_tcp_with(local, remote, repr, options, payload, self.buf, offload)
+            emit_ip_tcp_with(local, remote, repr, options, payload, slot, offload)?
+        };
+        let kept = if gather {
+            payload.clone()
+        } else {
+            Bytes::new()
+        };
+        match self.batch.as_mut() {
+            Some(b) => b.push((n, kept)),
+            None => self.payload = kept,
         }
+        Ok(n)
     }
 }

@@ -68,9 +68,18 @@ fn headers_refuse_a_packet_over_the_ip_limit() {
     assert!(emit_ip_tcp_headers(local, remote, &repr(), &[], &payload, &mut head, true).is_err());
 }
 
+/// How the client is polled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Form {
+    Copying,
+    Gathered,
+    /// Up to this many packets a call.
+    Batch(usize),
+}
+
 /// Every packet the client sends in a 300 KB upload (and the server's
-/// answers), with the client polled in the gathered form or not.
-fn upload(gathered: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
+/// answers), with the client polled in `form`.
+fn upload(form: Form) -> (Vec<Vec<u8>>, usize) {
     let config = |seed| {
         let mut c = EndpointConfig {
             seed,
@@ -93,27 +102,50 @@ fn upload(gathered: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let (mut sent, mut got, mut wire) = (0, Vec::new(), Vec::new());
     let mut accepted = None;
+    let mut most = 1;
     let mut buf = vec![0u8; 2048];
+    let mut slots = vec![0u8; 2048 * 64];
+    let mut out = Vec::new();
     for _ in 0..2000 {
         if let Ok(n) = client.write(conn, &data[sent..]) {
             sent += n;
         }
         loop {
-            let pkt = if gathered {
-                let Some((t, payload)) = client.poll_transmit_gathered(now, &mut buf) else {
-                    break;
-                };
-                let mut p = buf[..t.len].to_vec();
-                p.extend_from_slice(&payload);
-                p
-            } else {
-                let Some(t) = client.poll_transmit(now, &mut buf) else {
-                    break;
-                };
-                buf[..t.len].to_vec()
+            let pkts = match form {
+                Form::Gathered => {
+                    let Some((t, payload)) = client.poll_transmit_gathered(now, &mut buf) else {
+                        break;
+                    };
+                    let mut p = buf[..t.len].to_vec();
+                    p.extend_from_slice(&payload);
+                    vec![p]
+                }
+                Form::Copying => {
+                    let Some(t) = client.poll_transmit(now, &mut buf) else {
+                        break;
+                    };
+                    vec![buf[..t.len].to_vec()]
+                }
+                Form::Batch(n) => {
+                    let area = &mut slots[..2048 * n];
+                    if client
+                        .poll_transmit_batch(now, area, 2048, &mut out)
+                        .is_none()
+                    {
+                        break;
+                    }
+                    assert!(!out.is_empty() && out.len() <= n, "{} packets", out.len());
+                    most = most.max(out.len());
+                    let slot = |i: usize| &area[i * 2048..];
+                    (out.iter().enumerate())
+                        .map(|(i, (len, payload))| [&slot(i)[..*len], &payload[..]].concat())
+                        .collect()
+                }
             };
-            server.handle_verified(now, &pkt);
-            wire.push(pkt);
+            for pkt in pkts {
+                server.handle_verified(now, &pkt);
+                wire.push(pkt);
+            }
         }
         while let Some(t) = server.poll_transmit(now, &mut buf) {
             client.handle_verified(now, &buf[..t.len]);
@@ -134,14 +166,25 @@ fn upload(gathered: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
         client.handle_timeout(now);
         server.handle_timeout(now);
     }
-    assert_eq!(got, data, "everything arrived (gathered: {gathered})");
-    (wire, got)
+    assert_eq!(got, data, "everything arrived ({form:?})");
+    (wire, most)
 }
 
 #[test]
 fn gathered_packets_are_the_copied_ones() {
-    let (copied, _) = upload(false);
-    let (gathered, _) = upload(true);
+    let (copied, _) = upload(Form::Copying);
     assert!(copied.len() > 200, "{} packets", copied.len());
-    assert_eq!(copied, gathered);
+    for form in [
+        Form::Gathered,
+        Form::Batch(1),
+        Form::Batch(7),
+        Form::Batch(64),
+    ] {
+        let (gathered, most) = upload(form);
+        if let Form::Batch(n) = form {
+            assert!(most > 1 || n == 1, "{form:?}: one packet a call at most");
+        }
+        assert_eq!(copied.len(), gathered.len(), "{form:?}");
+        assert!(copied == gathered, "{form:?}: other packets");
+    }
 }

@@ -265,6 +265,7 @@ fn round(
     for i in 0..rx.packets.len() {
         routes.learn(rx.packet(i), rx.packets[i].dev);
     }
+    let mut sent = Vec::new();
     let mut st = shared.lock();
     let now = st.clock.now();
     for i in 0..rx.packets.len() {
@@ -279,24 +280,26 @@ fn round(
     loop {
         tx.clear();
         while !tx.is_full() {
-            let slot = tx.free_slot();
-            let Some((t, payload)) = st.ep.poll_transmit_gathered(now, slot) else {
+            let (at, slot) = (tx.packets.len() * tx.slot, tx.slot);
+            let area = &mut tx.buf[at..];
+            let Some(t) = st.ep.poll_transmit_batch(now, area, slot, &mut sent) else {
                 break;
             };
             let dev = routes
-                .lookup(&slot[..t.len])
+                .lookup(&area[..t.len])
                 .or_else(|| devices.iter().position(|d| d.config.addr == t.src));
-            match dev {
-                Some(dev) => {
-                    tx.packets.push(Pkt {
-                        off: 0,
-                        len: t.len,
-                        dev,
-                        verified: false,
-                    });
-                    tx.payloads.push(payload);
-                }
-                None => tracing::debug!(src = %t.src, "no device for source address"),
+            let Some(dev) = dev else {
+                tracing::debug!(src = %t.src, "no device for source address");
+                continue;
+            };
+            for (len, payload) in sent.drain(..) {
+                tx.packets.push(Pkt {
+                    off: 0,
+                    len,
+                    dev,
+                    verified: false,
+                });
+                tx.payloads.push(payload);
             }
         }
         st.dispatch_events();

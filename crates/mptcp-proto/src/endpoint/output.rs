@@ -29,12 +29,31 @@ impl Endpoint {
         Some((t, out.take_payload()))
     }
 
+    /// Gathered packets as [`Self::poll_transmit_gathered`], several at a
+    /// time: up to `buf.len() / slot` (`slot` at least the largest MTU),
+    /// the `i`-th written at `i * slot` and listed in `out` with its
+    /// length there and its payload. All are from one source to one
+    /// destination (the `Transmit`, whose `len` is the first's); those of
+    /// one subflow's data come out together, without a return through the
+    /// connection and the endpoint for each.
+    pub fn poll_transmit_batch(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        slot: usize,
+        out: &mut Vec<(usize, Bytes)>,
+    ) -> Option<Transmit> {
+        self.poll_transmit_into(now, &mut PacketBuf::batch(buf, slot, out))
+    }
+
     fn poll_transmit_into(&mut self, now: Instant, buf: &mut PacketBuf<'_>) -> Option<Transmit> {
         if let Some(rst) = self.resets.pop_front() {
             return self.emit_reset(rst, buf);
         }
         if let Some(ack) = self.cookie_acks.pop_front() {
-            return self.emit_cookie_syn_ack(ack, buf.whole());
+            let t = self.emit_cookie_syn_ack(ack, buf.whole())?;
+            buf.wrote_whole(t.len);
+            return Some(t);
         }
         while let Some(idx) = self.ready.pop_front() {
             let Some(slot) = self.conns.get_mut(idx) else {

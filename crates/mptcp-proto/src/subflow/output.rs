@@ -68,7 +68,19 @@ impl Subflow {
                     None
                 }
             }
-            _ => self.emit_established(now, owner, buf),
+            _ => {
+                let n = self.emit_established(now, owner, buf)?;
+                // A batch takes the rest of what the windows let go now.
+                while buf.has_room() && self.rst.is_none() && self.state.can_send() {
+                    let Some((idx, false)) = self.sendable(now) else {
+                        break;
+                    };
+                    if self.emit_queued(now, idx, false, owner, buf).is_none() {
+                        break;
+                    }
+                }
+                Some(n)
+            }
         }
     }
 
