@@ -30,6 +30,10 @@ pub struct SendBuffer {
     capacity: usize,
     /// Ranges to send again, oldest first.
     reinject: VecDeque<(DataSeq, u64)>,
+    /// Handles on earlier tails' allocations, for reuse once released:
+    /// about as many as the capacity spans, dropped when all is
+    /// acknowledged.
+    spare: VecDeque<BytesMut>,
 }
 
 impl SendBuffer {
@@ -43,6 +47,7 @@ impl SendBuffer {
             nxt: start,
             capacity,
             reinject: VecDeque::new(),
+            spare: VecDeque::new(),
         }
     }
 
@@ -109,7 +114,7 @@ impl SendBuffer {
                 // Full: a fresh allocation, the full one frozen whole (the
                 // tail is empty, so nothing is copied to grow it).
                 self.freeze_tail(self.tail.len());
-                self.tail.reserve(rest.len().clamp(SMALL_TAIL, TAIL_CHUNK));
+                self.next_tail(rest.len().clamp(SMALL_TAIL, TAIL_CHUNK));
                 continue;
             }
             let take = rest.len().min(spare);
@@ -117,6 +122,22 @@ impl SendBuffer {
             rest = &rest[take..];
         }
         n
+    }
+
+    /// A new tail of `want` bytes: an earlier allocation whose bytes were
+    /// all acknowledged and released, when there is one (its pages are in
+    /// place: a fresh megabyte costs page faults and zeroing), else a new
+    /// one. The full tail's handle waits for its turn.
+    fn next_tail(&mut self, want: usize) {
+        let full = std::mem::take(&mut self.tail);
+        match self.spare.iter_mut().position(|t| t.try_reclaim(want)) {
+            Some(i) => self.tail = self.spare.remove(i).unwrap_or_default(),
+            None => self.tail.reserve(want),
+        }
+        if self.spare.len() > self.capacity / TAIL_CHUNK + 1 {
+            self.spare.pop_front();
+        }
+        self.spare.push_back(full);
     }
 
     fn freeze_tail(&mut self, len: usize) {
@@ -244,6 +265,10 @@ impl SendBuffer {
                 break;
             }
         }
+        if self.una == self.end() {
+            // All acknowledged: an idle connection holds no spare memory.
+            self.spare.clear();
+        }
         freed
     }
 }
@@ -335,6 +360,26 @@ mod tests {
         // Once something was sent, the numbers are fixed.
         b.rebase(DataSeq(7));
         assert_eq!(b.una(), DataSeq(1 << 40));
+    }
+
+    #[test]
+    fn released_tails_are_reused() {
+        let mut b = SendBuffer::new(DataSeq(0), 4 << 20);
+        let data = vec![7u8; TAIL_CHUNK];
+        assert_eq!(b.write(&data), TAIL_CHUNK);
+        let (_, first) = b.take_new(TAIL_CHUNK).expect("first megabyte");
+        let first_at = first.as_ptr();
+        b.write(&data);
+        b.take_new(1).expect("a byte of the second");
+        drop(first);
+        // The first megabyte acknowledged (not all: the spare stays).
+        b.ack(DataSeq(TAIL_CHUNK as u64));
+        b.write(&data);
+        b.take_new(TAIL_CHUNK - 1).expect("the rest of the second");
+        let (_, third) = b.take_new(TAIL_CHUNK).expect("the third");
+        assert_eq!(third.as_ptr(), first_at, "the first allocation again");
+        b.ack(b.end());
+        assert!(b.spare.is_empty(), "nothing kept once all is acknowledged");
     }
 
     #[test]
