@@ -71,6 +71,12 @@ fn check_coverage(outcomes: &[ChaosOutcome]) {
         count(&|o| counter(o, "client", "MPTCPRetrans") + counter(o, "server", "MPTCPRetrans") > 0);
     assert!(reinjected >= n / 20, "{reinjected} runs reinjected");
     assert!(count(&|o| !o.spec.outages.is_empty()) >= n / 10);
+    // Shared-bottleneck detection on, bursty loss and batched delivery.
+    assert!(count(&|o| o.spec.sbd) >= n / 5);
+    let on_a_path =
+        |f: fn(&mptcp_sim::LinkConfig) -> bool| count(&|o| o.spec.paths.iter().any(|p| f(&p.link)));
+    assert!(on_a_path(|l| l.burst_loss.is_some()) >= n / 20);
+    assert!(on_a_path(|l| l.batch > mptcp_proto::time::Duration::ZERO) >= n / 20);
     assert!(count(&|o| report(o).sim_drops > 0) >= n / 4);
     let mb = |f: fn(&mptcp_sim::MiddleboxStats) -> u64| count(&|o| f(&report(o).middleboxes) > 0);
     assert!(mb(|m| m.syn_options_stripped) >= n / 50);

@@ -52,7 +52,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     if tolerated > 0 {
         outln!(
-            "chaos: {tolerated} runs with a payload rewriter ended in a connection error (tolerated)"
+            "chaos: {tolerated} runs with a payload rewriter, or a subflow-breaking middlebox on \
+             every path, ended in a connection error (tolerated)"
         );
     }
     outln!(

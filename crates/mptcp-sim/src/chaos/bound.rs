@@ -92,7 +92,16 @@ pub(super) fn model(spec: &TransferSpec, i: usize) -> PathModel {
     let wire_rate = link.rate_bps as f64 / 8.0;
     let rtt = rtt(link);
     let rto = INITIAL_RTO + 2.0 * rtt;
-    let loss = 1.0 - (1.0 - link.loss).powi(2);
+    // Bursty loss: its long-run rate adds to the Bernoulli one; a packet
+    // lost in a burst is lost again, as long as the chain stays bad, with
+    // the bad state's probability (the chain steps per packet, and few
+    // packets pass while a retransmission backs off).
+    let (burst_mean, burst_again) = link.burst_loss.map_or((0.0, 0.0), |ge| {
+        let again = (1.0 - ge.bad_to_good) * ge.loss_in_bad + ge.bad_to_good * ge.loss_in_good;
+        (ge.mean_loss(), again)
+    });
+    let one_way = 1.0 - (1.0 - link.loss) * (1.0 - burst_mean.max(burst_again));
+    let loss = 1.0 - (1.0 - one_way).powi(2);
     // The most packets in flight before the queue overflows: the
     // bandwidth-delay product plus the queue.
     let base_rtt = 2.0 * link.delay.as_secs_f64();
@@ -100,7 +109,7 @@ pub(super) fn model(spec: &TransferSpec, i: usize) -> PathModel {
     // Reno's sawtooth between most / 2 and most: one loss per 3/8 most²
     // packets; random losses and reordering add their own signals.
     let overflow = 8.0 / (3.0 * most * most);
-    let events = (link.loss + link.reorder + overflow).min(1.0);
+    let events = (link.loss + burst_mean + link.reorder + overflow).min(1.0);
     let window = window(spec, i);
     // A sender without pacing may lose every packet of a burst past the
     // queue: at worst a queue's worth gets through per round trip.
@@ -138,7 +147,7 @@ fn rtt(link: &LinkConfig) -> f64 {
     } else {
         0.0
     };
-    2.0 * (secs(link.delay) + secs(link.jitter) + queue) + reorder
+    2.0 * (secs(link.delay) + secs(link.jitter) + queue + secs(link.batch)) + reorder
 }
 
 /// The largest window on path `i`: the buffer, unscaled when either end
@@ -194,7 +203,7 @@ fn total_bytes(spec: &TransferSpec) -> f64 {
 
 /// Whether a middlebox on the path may take a subflow down (a reset with
 /// MP_FAIL, a stripped mapping, a crude coalescer).
-fn breaks_subflows(spec: &TransferSpec, path: usize) -> bool {
+pub(super) fn breaks_subflows(spec: &TransferSpec, path: usize) -> bool {
     boxes(spec, path).any(|(k, _, _)| {
         matches!(
             k,

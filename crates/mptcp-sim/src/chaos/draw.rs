@@ -48,6 +48,20 @@ fn path(r: &mut Random, ipv6: bool) -> String {
     if one_in(r, 4) {
         p.push_str(&format!(",jitter={}us", 100 + r.below(5000)));
     }
+    if one_in(r, 6) {
+        // Bursty loss (Wi-Fi, cellular handovers): bursts of 1 / R packets
+        // on average, the chain in its bad state a share P / (P + R).
+        p.push_str(&format!(
+            ",loss=ge:{}%/{}%/{}%",
+            pick(r, &["0.1", "0.5", "1", "3"]),
+            pick(r, &[30, 50, 80]),
+            pick(r, &[20, 50, 80]),
+        ));
+    }
+    if one_in(r, 8) {
+        // Delivery in bursts (Wi-Fi aggregation, cellular scheduling).
+        p.push_str(&format!(",batch={}ms", 1 + r.below(8)));
+    }
     let floor = if ipv6 { 1280 } else { 576 };
     let mtu = match r.below(6) {
         0 => floor + r.below(9001 - floor),
@@ -234,6 +248,7 @@ pub(super) fn scenario(seed: u64) -> TransferSpec {
         spec.checksum = (one_in(&mut r, 4), one_in(&mut r, 4));
         spec.scheduler = pick(&mut r, SchedulerKind::ALL);
         spec.opportunistic = !one_in(&mut r, 8);
+        spec.sbd = one_in(&mut r, 2);
     }
     if one_in(&mut r, 6) {
         let at = Instant::ZERO + Duration::from_millis(r.below(2000));

@@ -6,11 +6,14 @@
 //! Run `seed` draws, from a generator seeded with `seed` alone: plain TCP
 //! (one run in eight) or MPTCP over 1 to 4 paths, each with a rate of 1 to
 //! 300 Mbit/s, a delay of 1 to 80 ms, and sometimes loss (up to 3 %),
+//! bursty loss (Gilbert-Elliott: bursts of 1.25 to 3.3 packets on
+//! average, 20 to 80 % lost in them), delivery in batches of 1 to 8 ms,
 //! duplication, reordering, jitter, a small queue and an MTU from 576 (1280
 //! over IPv6) to 9000; IPv4 or IPv6; a stream of 0 bytes to 600 kB, one
 //! way or both; write and read sizes; each end's TCP options (timestamps,
 //! SACK, window scaling, MSS); the congestion control; MPTCP version,
-//! checksums at either end, scheduler and opportunistic reinjection; a read
+//! checksums at either end, scheduler, opportunistic reinjection and
+//! shared-bottleneck detection (RFC 8382) on or off; a read
 //! pause; small buffers; outages (a path flapping, or a path other than the
 //! first going away for good); middleboxes on some paths (SYN option
 //! strippers, splitters, GRO and LRO coalescers, NATs, MPTCP option
@@ -25,7 +28,9 @@
 //!    equal, both SHA-256 equal, end of stream both ways, no simulator invariant
 //!    broken: no ACK going back, no bad checksum, no packet over an MTU,
 //!    `DssNoRoomTx` = 0, no stuck timer). One outcome is tolerated: with a
-//!    payload rewriter on a path, a run may end with a connection error
+//!    payload rewriter on a path, or on every path a middlebox that may
+//!    take a subflow down (an MPTCP option stripper, LRO, a rewriter), a
+//!    run may end with a connection error
 //!    (never with an altered byte delivered, a broken invariant or a
 //!    stall) — the engine resets a subflow whose DSS checksum fails and
 //!    may have no clean subflow left; and a run whose connection fell back
@@ -44,12 +49,12 @@
 //!      splitter), the window over the round trip (the buffer, 64 KiB
 //!      without window scaling), and the PFTK formula (Padhye et al.,
 //!      SIGCOMM 1998, delayed ACKs) whose congestion-signal rate is the
-//!      loss, plus the reordering, plus the queue overflows of Reno's
+//!      loss (the bursty loss's long-run rate included), plus the reordering, plus the queue overflows of Reno's
 //!      sawtooth (`8 / 3W²` for `W` packets of bandwidth-delay product
 //!      plus queue), and a queue's worth of packets per round trip (a
 //!      sender without pacing may lose whatever of a burst does not fit
-//!      the queue). The round trip counts delay and jitter both ways, full
-//!      queues both ways and the reordering delay; a retransmission
+//!      the queue). The round trip counts delay, jitter and the batching
+//!      interval both ways, full queues both ways and the reordering delay; a retransmission
 //!      timeout is `1 s + 2 × RTT`.
 //!    - `ramp`: slow start, `(paths + 2) × RTT × log2(B / 10 segments + 2)`.
 //!    - `overshoot`: per path, the losses of slow start's last window,
@@ -59,7 +64,10 @@
 //!      handshake's three packets.
 //!    - `tails`: per path, the backed-off timeouts (each at most 60 s) of
 //!      the longest run of consecutive losses of one packet or its ACK
-//!      whose chance among the transfer's packets is above 10⁻⁶.
+//!      whose chance among the transfer's packets is above 10⁻⁶ (with
+//!      bursty loss, a lost packet is taken to be lost again with the
+//!      chance of staying in the bad state and losing there: the chain
+//!      steps per packet, and few pass while a timeout backs off).
 //!    - `outages`: per outage, its length twice (the backoff spans it, at
 //!      most 60 s more) plus a timeout; three timeouts for a path lost for
 //!      good.
@@ -257,7 +265,9 @@ pub fn judge(spec: &TransferSpec, report: &TransferReport) -> Verdict {
 fn judge_with(spec: &TransferSpec, report: &TransferReport, bound_scale: f64) -> Verdict {
     let fell_back = fell_back(report);
     if !report.is_ok() {
-        if rewrites(spec) && (failed_cleanly(report) || fell_back && delivered_altered(report)) {
+        let tolerated = (rewrites(spec) || all_paths_break(spec)) && failed_cleanly(report)
+            || rewrites(spec) && fell_back && delivered_altered(report);
+        if tolerated {
             return Verdict::Tolerated(report.integrity.clone());
         }
         return Verdict::Failed(ChaosFailure::Broken {
@@ -308,6 +318,13 @@ fn rewrites(spec: &TransferSpec) -> bool {
     spec.middleboxes
         .iter()
         .any(|(_, m)| matches!(m.kind, MiddleboxKind::Rewrite { .. }))
+}
+
+/// Whether a middlebox that may take a subflow down (a rewriter, an MPTCP
+/// option stripper, LRO) sits on every path the run uses: then every
+/// subflow may be reset, and the connection with them.
+fn all_paths_break(spec: &TransferSpec) -> bool {
+    (0..bound::used(spec)).all(|i| bound::breaks_subflows(spec, i))
 }
 
 /// A connection error at either end, no byte delivered altered, no broken

@@ -57,6 +57,18 @@ fn one_path(path: &str, bytes: u64) -> TransferSpec {
     TransferSpec::new(vec![PathSpec::parse(path).unwrap()], bytes)
 }
 
+/// Two clean paths with `boxes` (`PATH:KIND`) on them.
+fn two_paths(boxes: &[&str], bytes: u64) -> TransferSpec {
+    let paths = ["10mbit/10ms", "10mbit/20ms"]
+        .map(|p| PathSpec::parse(p).unwrap())
+        .to_vec();
+    let mut s = TransferSpec::new(paths, bytes);
+    for b in boxes {
+        s.middleboxes.push(MiddleboxSpec::parse_on_path(b).unwrap());
+    }
+    s
+}
+
 #[test]
 fn the_bound_grows_with_what_slows_a_transfer() {
     let base = liveness_bound(&one_path("10mbit/10ms", 1_000_000));
@@ -69,6 +81,8 @@ fn the_bound_grows_with_what_slows_a_transfer() {
         one_path("10mbit/10ms/2%", 1_000_000),
         one_path("10mbit/80ms", 1_000_000),
         one_path("10mbit/10ms,queue=4500", 1_000_000),
+        one_path("10mbit/10ms,loss=ge:1%/30%/50%", 1_000_000),
+        one_path("10mbit/10ms,batch=8ms", 1_000_000),
     ] {
         assert!(liveness_bound(&slower) > base, "{}", slower.command_line());
     }
@@ -94,16 +108,7 @@ fn the_bound_grows_with_what_slows_a_transfer() {
 
 #[test]
 fn joins_are_expected_only_where_nothing_prevents_them() {
-    let two = |boxes: &[&str]| {
-        let paths = ["10mbit/10ms", "10mbit/20ms"]
-            .map(|p| PathSpec::parse(p).unwrap())
-            .to_vec();
-        let mut s = TransferSpec::new(paths, 1_000_000);
-        for b in boxes {
-            s.middleboxes.push(MiddleboxSpec::parse_on_path(b).unwrap());
-        }
-        s
-    };
+    let two = |boxes: &[&str]| two_paths(boxes, 1_000_000);
     let deadline = join_deadline(&two(&[])).expect("a join is expected");
     assert!(deadline > 0.0 && deadline < 1.0, "{deadline}");
     assert!(join_deadline(&two(&["1:nat", "0:split", "1:coalesce"])).is_some());
@@ -153,6 +158,17 @@ fn the_verdict_follows_the_checks() {
     let mut altered = report.clone();
     altered.integrity = "data mismatch at byte 7; sha256 differs".into();
     assert!(matches!(judge(&rewriting, &altered), Verdict::Failed(_)));
+    // LRO on every path may take every subflow down: a clean error is
+    // tolerated there, not where a path is left clean.
+    let two = |boxes: &[&str]| two_paths(boxes, 100_000);
+    let everywhere = two(&["0:coalesce=lro", "1:coalesce=lro"]);
+    assert!(matches!(
+        judge(&everywhere, &errored),
+        Verdict::Tolerated(_)
+    ));
+    let one_clean = two(&["0:coalesce=lro"]);
+    assert!(matches!(judge(&one_clean, &errored), Verdict::Failed(_)));
+    assert!(matches!(judge(&everywhere, &altered), Verdict::Failed(_)));
 
     let line = ChaosOutcome {
         seed: 9,
