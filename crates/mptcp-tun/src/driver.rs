@@ -262,11 +262,14 @@ fn round(
     tx: &mut Batch,
     routes: &mut Routes,
 ) -> Option<tokio::time::Instant> {
-    for i in 0..rx.packets.len() {
-        routes.learn(rx.packet(i), rx.packets[i].dev);
-    }
     let mut sent = Vec::new();
     let mut st = shared.lock();
+    for i in 0..rx.packets.len() {
+        let ep = &st.ep;
+        routes.learn(rx.packet(i), rx.packets[i].dev, |(ours, peer)| {
+            ep.has_subflow(ours, peer)
+        });
+    }
     let now = st.clock.now();
     for i in 0..rx.packets.len() {
         if rx.packets[i].verified {

@@ -626,6 +626,12 @@ impl Endpoint {
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
+
+    /// Whether a subflow between our `local` and the peer's `remote` is
+    /// still here (a runtime forgets what it kept for the others).
+    pub fn has_subflow(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.tuples.contains_key(&FourTuple { local, remote })
+    }
 }
 
 /// The bytes of a 4-tuple, for hashing (local address, remote address,
