@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn a_full_table_forgets_only_closed_flows() {
         let mut r = Routes::with_limit(4);
-        let open = |f: Flow| f.1.port() % 2 == 0;
+        let open = |f: Flow| f.1.port().is_multiple_of(2);
         for port in 1..=4 {
             r.learn(&from_peer(port, TcpFlags::SYN), 1, open);
         }
