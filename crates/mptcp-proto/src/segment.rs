@@ -297,6 +297,13 @@ impl<'a> PacketBuf<'a> {
         &self.payload
     }
 
+    /// Whether a packet of `headers` bytes before `payload` bytes of
+    /// payload fits its slot (when gathering, the payload stays aside).
+    pub fn fits(&self, headers: usize, payload: usize) -> bool {
+        let copied = if self.gather { 0 } else { payload };
+        self.slot >= headers + copied
+    }
+
     /// The payload, taken out.
     pub fn take_payload(&mut self) -> Bytes {
         std::mem::take(&mut self.payload)

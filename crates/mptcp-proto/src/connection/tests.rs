@@ -522,3 +522,38 @@ fn a_cloned_endpoint_pair_runs_on_independently_and_identically() {
     assert!(mib_p == mib_q);
     assert!(!std::sync::Arc::ptr_eq(p.a.tokens(), q.a.tokens()));
 }
+
+#[test]
+fn a_signal_outlasts_a_buffer_too_small_to_carry_it() {
+    use crate::stats::Mib;
+    let mut p = Pair::new();
+    p.a.connect(p.now, A.parse().expect("addr"), remote())
+        .expect("connect");
+    while p.step() && p.now < Instant::from_micros(200_000) {}
+    let s = p.b.accept().expect("accepted");
+    let told = p.b.set_backup(s, B.parse().expect("addr"), true);
+    assert_eq!(told, Ok(1));
+    // The caller's buffer holds the headers but not the option room: the
+    // MP_PRIO must stay due, not be marked sent and dropped.
+    let mut small = [0u8; 48];
+    assert!(p.b.poll_transmit(p.now, &mut small).is_none());
+    assert_eq!(p.b.mib_total().get(Mib::MPPrioTx), 0);
+    while p.step() && p.now < Instant::from_micros(400_000) {}
+    assert_eq!(p.b.mib_total().get(Mib::MPPrioTx), 1);
+    assert_eq!(p.a.mib_total().get(Mib::MPPrioRx), 1);
+}
+
+#[test]
+fn a_reset_outlasts_a_buffer_too_small_to_carry_it() {
+    let mut p = Pair::new();
+    let dead = SocketAddr::new(B.parse::<IpAddr>().expect("addr"), 81);
+    p.a.connect(p.now, A.parse().expect("addr"), dead)
+        .expect("connect");
+    let mut buf = vec![0u8; 2048];
+    let syn = p.a.poll_transmit(p.now, &mut buf).expect("syn");
+    p.b.handle(p.now, &buf[..syn.len]);
+    let mut small = [0u8; 20];
+    assert!(p.b.poll_transmit(p.now, &mut small).is_none());
+    assert!(p.b.poll_transmit(p.now, &mut buf).is_some());
+    assert_eq!(p.b.stats().resets_sent, 1);
+}

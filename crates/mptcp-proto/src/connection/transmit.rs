@@ -118,6 +118,12 @@ impl Connection {
         None
     }
 
+    /// Whether the last [`Connection::poll_transmit`] held a packet back
+    /// because the buffer was too small for it (it stays due).
+    pub fn wants_larger_buffer(&self) -> bool {
+        self.subflows.iter().any(|e| e.sf.wants_larger_buffer())
+    }
+
     /// Hand one chunk to a subflow. Returns whether something was pushed.
     fn schedule(&mut self, now: Instant) -> bool {
         if self.data.mode.is_tcp() {

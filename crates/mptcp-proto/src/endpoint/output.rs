@@ -6,7 +6,7 @@ use crate::connection::{ConnEvent, ConnState, ConnectionHandle, Role};
 use crate::segment::PacketBuf;
 use crate::time::Instant;
 use bytes::Bytes;
-use mptcp_wire::{MpTcpRst, MptcpOption, TcpFlags, TcpOption, TcpRepr, TcpRstFlags};
+use mptcp_wire::{EmitError, MpTcpRst, MptcpOption, TcpFlags, TcpOption, TcpRepr, TcpRstFlags};
 
 impl Endpoint {
     /// Write the next packet into `buf` (at least the largest MTU).
@@ -48,7 +48,15 @@ impl Endpoint {
 
     fn poll_transmit_into(&mut self, now: Instant, buf: &mut PacketBuf<'_>) -> Option<Transmit> {
         if let Some(rst) = self.resets.pop_front() {
-            return self.emit_reset(rst, buf);
+            return match self.emit_reset(rst, buf) {
+                Ok(t) => Some(t),
+                Err(EmitError::BufferTooSmall { .. }) => {
+                    // The caller's buffer: the reset stays first in line.
+                    self.resets.push_front(rst);
+                    None
+                }
+                Err(_) => None,
+            };
         }
         if let Some(ack) = self.cookie_acks.pop_front() {
             let t = self.emit_cookie_syn_ack(ack, buf.whole())?;
@@ -70,6 +78,11 @@ impl Endpoint {
                         dst: tuple.remote.ip(),
                     });
                 }
+                None if slot.conn.wants_larger_buffer() => {
+                    // Still due: first in line for a larger buffer.
+                    self.ready.push_front(idx);
+                    return None;
+                }
                 None => {
                     slot.queued = false;
                     self.refresh_quiet(idx, now);
@@ -79,7 +92,11 @@ impl Endpoint {
         None
     }
 
-    fn emit_reset(&mut self, rst: ResetPlan, buf: &mut PacketBuf<'_>) -> Option<Transmit> {
+    fn emit_reset(
+        &mut self,
+        rst: ResetPlan,
+        buf: &mut PacketBuf<'_>,
+    ) -> Result<Transmit, EmitError> {
         let flags = if rst.ack.is_some() {
             TcpFlags::RST | TcpFlags::ACK
         } else {
@@ -106,11 +123,9 @@ impl Endpoint {
         };
         let offload = self.config.connection.subflow.checksum_offload;
         let (local, remote) = (rst.tuple.local, rst.tuple.remote);
-        let len = buf
-            .emit((local, remote), &repr, opts, &Bytes::new(), offload)
-            .ok()?;
+        let len = buf.emit((local, remote), &repr, opts, &Bytes::new(), offload)?;
         self.stats.resets_sent += 1;
-        Some(Transmit {
+        Ok(Transmit {
             len,
             src: rst.tuple.local.ip(),
             dst: rst.tuple.remote.ip(),

@@ -78,6 +78,9 @@ pub struct Subflow {
     /// Consecutive RTO expirations without progress.
     rto_streak: u32,
     rst: Option<RstPlan>,
+    /// The last `poll_transmit` held a segment back because the caller's
+    /// buffer could not take it (see `Subflow::fits`).
+    short_buffer: bool,
     /// The owner has data it would push if the peer's window allowed.
     send_pending: bool,
     /// Option bytes the owner adds to every data segment.
@@ -276,6 +279,7 @@ impl Subflow {
             dupacks: 0,
             rto_streak: 0,
             rst: None,
+            short_buffer: false,
             send_pending: false,
             option_reserve: 0,
             hystart: hystart::HyStart::default(),

@@ -56,8 +56,12 @@ impl Subflow {
         owner: &mut O,
         buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
-        if let Some(rst) = self.rst.take() {
-            return self.emit_rst(rst, owner, buf);
+        self.short_buffer = false;
+        if let Some(rst) = self.rst {
+            // Taken only once it is out: a buffer too small keeps it due.
+            let len = self.emit_rst(rst, owner, buf)?;
+            self.rst = None;
+            return Some(len);
         }
         match self.state {
             TcpState::Closed => None,
@@ -136,32 +140,50 @@ impl Subflow {
         owner: &mut O,
         buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
+        // Each request is cleared only once its segment is out: a buffer
+        // too small for it leaves it due for the next call.
         if self.ack.pure {
-            self.ack.pure = false;
             let plan = self.pure_ack_plan(self.snd.nxt);
             let opts = self.base_options(now);
-            return self.emit(now, owner, plan, opts, buf);
+            let len = self.emit(now, owner, plan, opts, buf)?;
+            self.ack.pure = false;
+            return Some(len);
         }
         if let Some((idx, retx)) = self.sendable(now) {
+            let len = self.emit_queued(now, idx, retx, owner, buf)?;
             self.ack.tlp = false;
-            return self.emit_queued(now, idx, retx, owner, buf);
+            return Some(len);
         }
         if self.ack.tlp {
-            self.ack.tlp = false;
             // RFC 8985 §7.3: no new data to send: probe with the last
             // segment sent.
-            if let Some(idx) = self.rtx.last_sent() {
-                self.stats.tail_loss_probes += 1;
-                return self.emit_queued(now, idx, true, owner, buf);
-            }
+            let Some(idx) = self.rtx.last_sent() else {
+                self.ack.tlp = false;
+                return self.emit_acks(now, owner, buf);
+            };
+            let len = self.emit_queued(now, idx, true, owner, buf)?;
+            self.ack.tlp = false;
+            self.stats.tail_loss_probes += 1;
+            return Some(len);
         }
+        self.emit_acks(now, owner, buf)
+    }
+
+    /// A window probe or an acknowledgment, when one is due.
+    fn emit_acks<O: SubflowOwner>(
+        &mut self,
+        now: Instant,
+        owner: &mut O,
+        buf: &mut PacketBuf<'_>,
+    ) -> Option<usize> {
         if self.ack.probe {
-            self.ack.probe = false;
-            self.stats.window_probes += 1;
             // An old sequence number elicits an ACK with the current window.
             let plan = self.pure_ack_plan(self.snd.una - 1);
             let opts = self.base_options(now);
-            return self.emit(now, owner, plan, opts, buf);
+            let len = self.emit(now, owner, plan, opts, buf)?;
+            self.ack.probe = false;
+            self.stats.window_probes += 1;
+            return Some(len);
         }
         if self.ack.now {
             let plan = self.pure_ack_plan(self.snd.nxt);
@@ -262,6 +284,9 @@ impl Subflow {
             map: seg.map,
             retransmission: retx,
         };
+        if !self.fits(buf, plan.payload.len()) {
+            return None;
+        }
         let opts = self.base_options(now);
         let in_flight = self.rtx.in_flight();
         let app_limited = self.rtx.is_app_limited();
@@ -347,6 +372,10 @@ impl Subflow {
         mut opts: OptionList,
         buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
+        // Before the owner is asked: its options may mark signals as sent.
+        if !self.fits(buf, plan.payload.len()) {
+            return None;
+        }
         let view = self.view();
         let used: usize = opts.iter().map(|o| o.len()).sum();
         let room = self.option_room(plan.payload.len());
@@ -413,6 +442,25 @@ impl Subflow {
         Some(len)
     }
 
+    /// Whether `buf` holds any segment with `payload` bytes this subflow
+    /// may build: the headers, all the option room and the payload (unless
+    /// gathered). Checked before anything is marked sent, so that a buffer
+    /// too small (a caller's mistake) never loses a segment or a signal: it
+    /// stays due (see [`Subflow::wants_larger_buffer`]).
+    fn fits(&mut self, buf: &PacketBuf<'_>, payload: usize) -> bool {
+        let headers = crate::segment::ip_header_len(self.tuple.local.ip()) + 20;
+        let fits = buf.fits(headers + (self.option_room(payload) & !3), payload);
+        self.short_buffer |= !fits;
+        fits
+    }
+
+    /// Whether the last [`Subflow::poll_transmit`] returned `None` with a
+    /// segment due that the buffer given was too small for: call again with
+    /// a buffer of at least the MTU.
+    pub fn wants_larger_buffer(&self) -> bool {
+        self.short_buffer
+    }
+
     /// SACK blocks (a D-SACK block first) for what the reassembly queue
     /// holds, as many as fit (see `Subflow::sack_option`).
     fn add_sack(&mut self, opts: &mut OptionList, used: usize, room: usize) {
@@ -464,6 +512,11 @@ impl Subflow {
         owner: &mut O,
         buf: &mut PacketBuf<'_>,
     ) -> Option<usize> {
+        let headers = crate::segment::ip_header_len(self.tuple.local.ip()) + 20;
+        if !buf.fits(headers + OPTION_SPACE, 0) {
+            self.short_buffer = true;
+            return None;
+        }
         let view = self.view();
         let flags = if rst.ack.is_some() {
             TcpFlags::RST | TcpFlags::ACK
