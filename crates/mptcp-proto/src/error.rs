@@ -2,8 +2,10 @@
 //!
 //! Each error says who is at fault (DESIGN.md, rule 5): a [`TokenError`] is a local resource
 //! condition or a lost race on the shared token table, never a peer's fault; the caller decides
-//! what goes on the wire (typically: fall back to plain TCP, or drop the request). There is no
-//! catch-all `Other(String)` variant.
+//! what goes on the wire (typically: fall back to plain TCP, or drop the request). A
+//! [`ProtocolViolation`] is the peer's fault; [`Exhausted`], a local resource that ran out (the
+//! caller's mistakes are [`ApiMisuse`](crate::endpoint::ApiMisuse)). There is no catch-all
+//! `Other(String)` variant.
 
 use core::fmt;
 
@@ -60,3 +62,47 @@ impl fmt::Display for TokenError {
 }
 
 impl std::error::Error for TokenError {}
+
+/// How the peer broke the protocol (DESIGN.md rule 5: the peer is at fault). The subflow it
+/// happened on is reset with MP_TCPRST "MPTCP-specific error" (RFC 8684 §3.6); when no subflow
+/// is left, the connection ends with [`ConnectionError::ProtocolViolation`](crate::connection::ConnectionError).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProtocolViolation {
+    /// A DSS mapping contradicts one already received for the same bytes (RFC 8684 §3.3.1: a
+    /// mapping, once declared, cannot change).
+    ContradictingMapping,
+    /// After the connection fell back to TCP, a segment mapped its payload elsewhere in the data
+    /// stream: the peer had not fallen back, and its bytes cannot be placed.
+    MappingAfterFallback,
+    /// An MP_JOIN SYN-ACK or third ACK whose HMAC is wrong or missing (RFC 8684 §3.2).
+    JoinHmacMismatch,
+}
+
+impl fmt::Display for ProtocolViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProtocolViolation::ContradictingMapping => "a DSS mapping contradicts an earlier one",
+            ProtocolViolation::MappingAfterFallback => "a DSS mapping after the fallback to TCP",
+            ProtocolViolation::JoinHmacMismatch => "an MP_JOIN HMAC is wrong or missing",
+        })
+    }
+}
+
+impl std::error::Error for ProtocolViolation {}
+
+/// A local resource ran out: neither the caller's mistake nor the peer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exhausted {
+    /// No ephemeral port is free for this destination.
+    EphemeralPorts,
+}
+
+impl fmt::Display for Exhausted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exhausted::EphemeralPorts => f.write_str("no free ephemeral port"),
+        }
+    }
+}
+
+impl std::error::Error for Exhausted {}

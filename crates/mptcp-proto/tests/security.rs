@@ -253,3 +253,46 @@ fn a_syn_flood_does_not_keep_an_honest_client_out() {
     let c = n.client.connection(n.conn).expect("client");
     assert_eq!(c.fallback(), None, "MPTCP through the cookie");
 }
+
+#[test]
+fn a_contradicting_mapping_on_the_last_subflow_ends_as_the_peers_violation() {
+    use mptcp_proto::connection::{ConnectionError, ProtocolViolation};
+    use mptcp_wire::{Dss, DssMapping, WireSeq};
+    let mut n = Net::new(false, |_, _| {});
+    n.to_send[0] = pattern(12, 2_000_000);
+    n.run(20);
+    let h = n.accepted.expect("accepted");
+    let c = n.server.connection(h).expect("conn");
+    let view = c.subflows().next().expect("sf").snapshot();
+    let rel = (view.rcv_nxt - view.irs) as u32;
+    let dsn = c.data().recv.nxt().0;
+    // One mapping of 20 bytes declared on its first 10, then declared
+    // again on the next 10 at another data sequence number (RFC 8684
+    // §3.3.1: a mapping, once declared, cannot change).
+    let dss = |at: u64| {
+        [TcpOption::Mptcp(MptcpOption::Dss(Dss {
+            data_ack: None,
+            mapping: Some(DssMapping {
+                dsn: WireSeq::Long(at),
+                subflow_seq: rel,
+                data_len: 20,
+                checksum: None,
+            }),
+            data_fin: false,
+            reserved: 0,
+            unused_flags: 0,
+        }))]
+    };
+    let first = n.forge_to_server(&dss(dsn), &[0xee; 10], |_| {});
+    n.forged_to_server(&first);
+    let second = n.forge_to_server(&dss(dsn + 7), &[0xee; 10], |r| r.seq += 10);
+    n.server.handle(n.now, &second);
+    assert_eq!(n.server_mib(Mib::DSSNotMatching), 1);
+    n.run(100);
+    assert_eq!(
+        n.closed[1],
+        Some(Some(ConnectionError::ProtocolViolation(
+            ProtocolViolation::ContradictingMapping
+        )))
+    );
+}

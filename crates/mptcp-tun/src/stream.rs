@@ -78,6 +78,7 @@ pub(crate) fn io_error(e: ConnectionError) -> io::Error {
         ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
         ConnectionError::TimedOut => io::ErrorKind::TimedOut,
         ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
+        ConnectionError::ProtocolViolation(_) => io::ErrorKind::InvalidData,
     };
     io::Error::new(kind, e)
 }

@@ -4,6 +4,7 @@ use super::ConnectionError;
 use super::DataLevel;
 use super::mptcp::{DataFinTx, FallbackReason, Mode};
 use super::path::{PathKind, PathState, RxMapping};
+use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta, SubflowView};
@@ -141,7 +142,7 @@ pub fn on_segment(
     if !path.add_mapping(mapping) {
         // RFC 8684 §3.3.1: a mapping cannot be changed once made.
         data.mib.inc(Mib::DSSNotMatching);
-        path.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
+        path.violated(ProtocolViolation::ContradictingMapping);
         return InputVerdict::Reset;
     }
     InputVerdict::Accept

@@ -199,7 +199,10 @@ impl Connection {
             CloseReason::ResetByPeer => Some(ConnectionError::Reset),
             CloseReason::Refused => Some(ConnectionError::Refused),
             CloseReason::TimedOut => Some(ConnectionError::TimedOut),
-            CloseReason::Aborted => Some(ConnectionError::Aborted),
+            CloseReason::Aborted => Some(match self.subflows[idx].path.violation {
+                Some(v) => ConnectionError::ProtocolViolation(v),
+                None => ConnectionError::Aborted,
+            }),
         };
         if self.data.mode.is_tcp() {
             if idx == 0 {

@@ -13,11 +13,12 @@ use super::path::{JoinStage, PathKind, PathState};
 use crate::crypto::{
     join_hmac, join_hmac_truncated, verify_join_ack_hmac, verify_join_synack_hmac,
 };
+use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta};
 use crate::time::Instant;
-use mptcp_wire::{BackupFlags, MpJoin, MptcpOption, ResetReason, TcpFlags};
+use mptcp_wire::{BackupFlags, MpJoin, MptcpOption, TcpFlags};
 
 fn backup_flags(backup: bool) -> BackupFlags {
     if backup {
@@ -147,7 +148,7 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
                 } else {
                     Mib::MPJoinSynAckNoMPJoin
                 });
-                path.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
+                path.violated(ProtocolViolation::JoinHmacMismatch);
                 return InputVerdict::Reset;
             };
             data.mib.inc(Mib::MPJoinSynAckRx);
@@ -179,7 +180,7 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
             });
             if !ok {
                 data.mib.inc(Mib::MPJoinAckHMacFailure);
-                path.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
+                path.violated(ProtocolViolation::JoinHmacMismatch);
                 return InputVerdict::Reset;
             }
             data.mib.inc(Mib::MPJoinAckRx);

@@ -37,6 +37,7 @@ pub use mptcp::{FallbackReason, Mode, MptcpConfig};
 pub use paths::{AddressError, PathRequest};
 
 use crate::congestion::{SharedBottleneck, SubflowCcView};
+pub use crate::error::ProtocolViolation;
 use crate::pm::{EndpointFlags, PathManager, PmEvent, PmSetup};
 use crate::random::Random;
 use crate::scheduler::Scheduler;
@@ -106,8 +107,11 @@ pub enum ConnectionError {
     Refused,
     /// Retransmissions were exhausted.
     TimedOut,
-    /// We aborted it.
+    /// We aborted it (the application asked, or a subflow could not go on
+    /// for a reason of ours).
     Aborted,
+    /// The peer broke the protocol: its last subflow was reset for this.
+    ProtocolViolation(ProtocolViolation),
 }
 
 impl fmt::Display for ConnectionError {
@@ -118,6 +122,9 @@ impl fmt::Display for ConnectionError {
             ConnectionError::Refused => "connection refused",
             ConnectionError::TimedOut => "connection timed out",
             ConnectionError::Aborted => "connection aborted",
+            ConnectionError::ProtocolViolation(v) => {
+                return write!(f, "the peer broke the protocol: {v}");
+            }
         })
     }
 }

@@ -4,6 +4,7 @@
 use super::mptcp::{FallbackReason, Mode};
 use super::path::{JoinStage, PathKind, PathState};
 use super::{DataLevel, capable, dss, join, signals};
+use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta, SubflowOwner, SubflowView};
@@ -141,7 +142,9 @@ impl Owner<'_> {
         });
         if contradicts && !seg.payload.is_empty() {
             self.data.mib.inc(Mib::FallbackFailed);
-            self.data.fatal = Some(super::ConnectionError::Reset);
+            self.data.fatal = Some(super::ConnectionError::ProtocolViolation(
+                ProtocolViolation::MappingAfterFallback,
+            ));
             let _ = view;
             return InputVerdict::Discard;
         }

@@ -1,6 +1,7 @@
 //! Per-subflow MPTCP state: how the subflow joined, its address ids, and
 //! the mappings it received.
 
+use crate::error::ProtocolViolation;
 use crate::time::Instant;
 use mptcp_wire::{DataSeq, ResetReason};
 use std::collections::VecDeque;
@@ -108,6 +109,8 @@ pub struct PathState {
     pub fin_queued: bool,
     /// MP_TCPRST reason for our RST, if we reset it.
     pub reset_reason: Option<ResetReason>,
+    /// The peer's violation we reset it for, if that was the reason.
+    pub violation: Option<ProtocolViolation>,
     /// Our RST carries MP_FASTCLOSE.
     pub fast_close: bool,
     /// An MP_PRIO is due (RFC 8684 §3.3.8).
@@ -135,6 +138,14 @@ pub struct PathState {
 }
 
 impl PathState {
+    /// The peer broke the protocol here: our RST says "MPTCP-specific
+    /// error" (RFC 8684 §3.6) and the violation is kept for the
+    /// connection's error, should this subflow be its last.
+    pub fn violated(&mut self, v: ProtocolViolation) {
+        self.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
+        self.violation = Some(v);
+    }
+
     /// Whether this is a join we accepted whose third ACK has not arrived.
     pub fn is_half_open_join(&self) -> bool {
         matches!(self.kind, PathKind::Join(j) if j.stage == JoinStage::AwaitAck)
@@ -154,6 +165,7 @@ impl PathState {
             data_ack_seen: false,
             fin_queued: false,
             reset_reason: None,
+            violation: None,
             fast_close: false,
             prio_due: false,
             fail_due: None,

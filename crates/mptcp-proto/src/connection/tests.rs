@@ -557,3 +557,28 @@ fn a_reset_outlasts_a_buffer_too_small_to_carry_it() {
     assert!(p.b.poll_transmit(p.now, &mut buf).is_some());
     assert_eq!(p.b.stats().resets_sent, 1);
 }
+
+#[test]
+fn running_out_of_ports_is_exhaustion_not_misuse() {
+    use crate::endpoint::{ConnectError, Exhausted};
+    let mut a = Endpoint::new(EndpointConfig {
+        seed: 1,
+        ephemeral_ports: (40000, 40000),
+        ..EndpointConfig::default()
+    });
+    a.add_address(A.parse().expect("addr"), 1500);
+    let local = A.parse().expect("addr");
+    a.connect(Instant::ZERO, local, remote())
+        .expect("the one port");
+    assert_eq!(
+        a.connect(Instant::ZERO, local, remote()),
+        Err(ConnectError::Exhausted(Exhausted::EphemeralPorts))
+    );
+    let v6 = "2001:db8::1".parse().expect("addr");
+    assert_eq!(
+        a.connect(Instant::ZERO, local, SocketAddr::new(v6, 80)),
+        Err(ConnectError::Misuse(
+            crate::endpoint::ApiMisuse::FamilyMismatch
+        ))
+    );
+}

@@ -12,6 +12,7 @@ mod input;
 mod output;
 mod pm;
 
+pub use crate::error::Exhausted;
 pub use cookie::{CookieJar, SynParams};
 
 use crate::connection::{
@@ -92,8 +93,6 @@ pub enum ApiMisuse {
     NotLocal(IpAddr),
     /// Local and remote addresses are of different families.
     FamilyMismatch,
-    /// No ephemeral port is free for this destination.
-    PortsExhausted,
     /// An address could not be marked backup or removed.
     Address(AddressError),
     /// Another path-manager endpoint has this id.
@@ -106,7 +105,6 @@ impl fmt::Display for ApiMisuse {
             ApiMisuse::UnknownConnection(h) => write!(f, "unknown connection {h}"),
             ApiMisuse::NotLocal(a) => write!(f, "{a} is not a local address"),
             ApiMisuse::FamilyMismatch => f.write_str("address family mismatch"),
-            ApiMisuse::PortsExhausted => f.write_str("no free ephemeral port"),
             ApiMisuse::Address(e) => e.fmt(f),
             ApiMisuse::EndpointIdTaken(id) => write!(f, "endpoint id {id} is taken"),
         }
@@ -114,6 +112,39 @@ impl fmt::Display for ApiMisuse {
 }
 
 impl std::error::Error for ApiMisuse {}
+
+/// Why [`Endpoint::connect`] failed: the caller's mistake, or a local
+/// resource that ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The caller's mistake.
+    Misuse(ApiMisuse),
+    /// A local resource ran out.
+    Exhausted(Exhausted),
+}
+
+impl From<ApiMisuse> for ConnectError {
+    fn from(e: ApiMisuse) -> ConnectError {
+        ConnectError::Misuse(e)
+    }
+}
+
+impl From<Exhausted> for ConnectError {
+    fn from(e: Exhausted) -> ConnectError {
+        ConnectError::Exhausted(e)
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Misuse(e) => e.fmt(f),
+            ConnectError::Exhausted(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 /// A packet written by [`Endpoint::poll_transmit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -448,10 +479,10 @@ impl Endpoint {
         now: Instant,
         local: IpAddr,
         remote: SocketAddr,
-    ) -> Result<ConnectionHandle, ApiMisuse> {
+    ) -> Result<ConnectionHandle, ConnectError> {
         let mtu = self.mtu_of(local).ok_or(ApiMisuse::NotLocal(local))?;
         if local.is_ipv4() != remote.is_ipv4() {
-            return Err(ApiMisuse::FamilyMismatch);
+            return Err(ApiMisuse::FamilyMismatch.into());
         }
         let tuple = self.free_tuple(local, remote)?;
         let mut config = self.config.connection;
@@ -504,7 +535,7 @@ impl Endpoint {
         total
     }
 
-    fn free_tuple(&mut self, local: IpAddr, remote: SocketAddr) -> Result<FourTuple, ApiMisuse> {
+    fn free_tuple(&mut self, local: IpAddr, remote: SocketAddr) -> Result<FourTuple, Exhausted> {
         let (lo, hi) = self.config.ephemeral_ports;
         let span = u32::from(hi.saturating_sub(lo)) + 1;
         for _ in 0..span {
@@ -518,7 +549,7 @@ impl Endpoint {
                 return Ok(tuple);
             }
         }
-        Err(ApiMisuse::PortsExhausted)
+        Err(Exhausted::EphemeralPorts)
     }
 
     /// The handle the next inserted connection gets.
