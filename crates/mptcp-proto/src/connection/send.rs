@@ -268,6 +268,9 @@ impl SendBuffer {
         if self.una == self.end() {
             // All acknowledged: an idle connection holds no spare memory.
             self.spare.clear();
+            if self.tail.is_empty() {
+                self.tail = BytesMut::new();
+            }
         }
         freed
     }
@@ -380,6 +383,21 @@ mod tests {
         assert_eq!(third.as_ptr(), first_at, "the first allocation again");
         b.ack(b.end());
         assert!(b.spare.is_empty(), "nothing kept once all is acknowledged");
+    }
+
+    #[test]
+    fn an_idle_buffer_holds_no_allocation() {
+        let mut b = SendBuffer::new(DataSeq(0), 4 << 20);
+        b.write(b"x");
+        assert!(b.tail.capacity() >= SMALL_TAIL - 1);
+        let (_, sent) = b.take_new(1).expect("the byte");
+        drop(sent);
+        b.ack(DataSeq(1));
+        // 64 KiB per idle connection would be 6.4 GB for 100,000.
+        assert_eq!(b.tail.capacity(), 0);
+        // And the next write still lands.
+        assert_eq!(b.write(b"yz"), 2);
+        assert_eq!(&b.slice(DataSeq(1), 2)[..], b"yz");
     }
 
     #[test]
