@@ -399,3 +399,22 @@ fn no_event_comes_before_created() {
     assert!(net.closed[0].is_some(), "the connection failed");
     assert_eq!(net.pm_events[0], []);
 }
+
+#[test]
+fn a_signal_address_whose_link_comes_back_is_announced_and_joined_again() {
+    let mut net = pair(Some(limits(2, 1)), None);
+    add(&mut net.server, endpoint(SERVER2, &[F::SIGNAL]));
+    net.run(300);
+    let s2 = SocketAddr::new(ip(SERVER2), 80);
+    assert!(client_paths(&net).contains(&(CLIENT.to_string(), s2)));
+    net.server.set_link(ip(SERVER2), false);
+    net.run(2_000);
+    assert_eq!(net.client_mib(Mib::RmAddr), 1);
+    assert!(!client_paths(&net).contains(&(CLIENT.to_string(), s2)));
+    net.server.set_link(ip(SERVER2), true);
+    net.run(300);
+    assert_eq!(net.server_mib(Mib::AddAddrTx), 2);
+    assert_eq!(net.client_mib(Mib::AddAddr), 2);
+    // The withdrawn address no longer counts against add_addr_accepted.
+    assert!(client_paths(&net).contains(&(CLIENT.to_string(), s2)));
+}

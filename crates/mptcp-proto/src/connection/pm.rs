@@ -345,7 +345,13 @@ impl Connection {
 
     /// The peer withdrew its addresses `ids`.
     pub(super) fn pm_removed(&mut self, ids: &[u8]) {
-        self.pm.accepted.retain(|r| !ids.contains(&r.id));
+        let (gone, kept) = std::mem::take(&mut self.pm.accepted)
+            .into_iter()
+            .partition(|r| ids.contains(&r.id));
+        self.pm.accepted = kept;
+        for remote in gone {
+            self.pm.manager.on_accepted_removed(remote);
+        }
         if let Some(token) = self.token() {
             for &remote_id in ids {
                 self.push_pm_event(PmEvent::Removed { token, remote_id });

@@ -263,6 +263,10 @@ impl PathManager for KernelPm {
         o.retry_at = Some(view.now + wait);
     }
 
+    fn on_accepted_removed(&mut self, _remote: RemoteAddr) {
+        self.accepted = self.accepted.saturating_sub(1);
+    }
+
     fn on_endpoint_added(&mut self, view: &PmView<'_>, ep: PmEndpoint, out: &mut Vec<PmAction>) {
         self.endpoints.retain(|e| e.addr != ep.addr);
         self.endpoints.push(ep);

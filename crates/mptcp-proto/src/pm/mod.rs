@@ -156,6 +156,11 @@ pub trait PathManager: std::fmt::Debug + Send + ClonePathManager {
         end: SubflowEnd,
     );
 
+    /// The peer withdrew `remote`, an announced address this policy had
+    /// accepted: it no longer counts against `add_addr_accepted` (as the
+    /// kernel's counter goes down on REMOVE_ADDR).
+    fn on_accepted_removed(&mut self, _remote: RemoteAddr) {}
+
     /// A local endpoint appeared while the connection runs (an interface
     /// came back, or the application added one).
     fn on_endpoint_added(&mut self, view: &PmView<'_>, ep: PmEndpoint, out: &mut Vec<PmAction>);
