@@ -36,6 +36,7 @@ mod device;
 mod driver;
 mod gso;
 pub mod lab;
+mod links;
 mod listener;
 mod routes;
 mod shared;

@@ -3,7 +3,7 @@
 
 use crate::device::{Device, DeviceStats, PathConfig};
 use crate::shared::{Shared, State};
-use crate::{MptcpListener, MptcpStream, driver, sys};
+use crate::{MptcpListener, MptcpStream, driver, links, sys};
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::endpoint::{Endpoint, EndpointConfig, EndpointStats};
@@ -141,34 +141,6 @@ impl Stack {
             .iter()
             .map(|(p, c)| (p.clone(), c.snapshot()))
             .collect()
-    }
-}
-
-/// How often the devices' state is looked at.
-const LINK_POLL: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// Mobility: a device that goes down withdraws its address from every
-/// connection (REMOVE_ADDR, its subflows reset); once it is up again the
-/// path manager uses it again (joins, ADD_ADDR). Ends with the stack.
-async fn watch_links(shared: std::sync::Weak<Shared>, links: Vec<(String, IpAddr)>) {
-    let mut up = vec![true; links.len()];
-    loop {
-        tokio::time::sleep(LINK_POLL).await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        for (i, (dev, addr)) in links.iter().enumerate() {
-            // A device that cannot be asked (gone) counts as down.
-            let now_up = sys::tun::is_up(dev).unwrap_or(false);
-            if now_up == up[i] {
-                continue;
-            }
-            up[i] = now_up;
-            let mut st = shared.lock();
-            st.ep.set_link(*addr, now_up);
-            shared.unlock(st);
-            shared.kick();
-        }
     }
 }
 
@@ -394,7 +366,7 @@ impl StackBuilder {
             .map(|d| (d.config.device.clone(), d.config.addr))
             .collect();
         rt.spawn(driver::run(shared.clone(), devices));
-        rt.spawn(watch_links(Arc::downgrade(&shared), links));
+        rt.spawn(links::watch_links(Arc::downgrade(&shared), links));
         Ok(Stack {
             handle: Arc::new(StackHandle {
                 shared,

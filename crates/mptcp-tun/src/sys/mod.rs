@@ -1,7 +1,8 @@
-//! System calls behind safe functions: TUN devices, interface ioctls,
-//! rtnetlink routes, the OS's randomness. Every `unsafe` block of the
+//! System calls behind safe functions: TUN devices, interface ioctls and
+//! addresses, rtnetlink routes, the OS's randomness. Every `unsafe` block of the
 //! runtime lives here, each with the reason it is sound.
 
+pub mod ifaddrs;
 pub mod netlink;
 pub mod tun;
 

@@ -6,7 +6,7 @@ use crate::support::{
     Fin, KernelEnd, KernelPlan, established, in_lab, join_within, kernel_server_with, kinfo, lab,
     pattern, sha256, stack_on,
 };
-use mptcp_tun::lab::TunLab;
+use mptcp_tun::lab::{MptcpCounters, TunLab};
 use mptcp_tun::{Mib, MptcpStream, TcpState};
 use sha2::{Digest, Sha256};
 use std::io;
@@ -121,25 +121,39 @@ fn our_mp_prio_moves_the_kernels_sending_off_a_subflow() {
     );
 }
 
-/// We withdraw the joined subflow's address mid-upload: the kernel counts
-/// the REMOVE_ADDR and keeps no extra subflow; every byte arrives.
-#[test]
-fn our_remove_addr_makes_the_kernel_drop_the_subflow() {
-    let Some((lab, _serial)) = lab(2) else { return };
+/// What a [`withdrawn_mid_exchange`] ended with.
+struct Withdrawn {
+    /// Our connection, after the exchange.
+    info: mptcp_tun::ConnectionInfo,
+    /// The kernel's end.
+    kernel: KernelEnd,
+    /// The kernel's MPTCP counters over the exchange.
+    delta: MptcpCounters,
+}
+
+/// 64 MiB each way with a kernel server over two paths: once our second
+/// path joined and a quarter of our upload went out, `withdraw` runs (it
+/// takes the second path's address away, and maybe back), then the rest
+/// goes. Checks that every byte arrived both ways and that we sent one
+/// REMOVE_ADDR, which the kernel counted.
+fn withdrawn_mid_exchange(
+    lab: &TunLab,
+    seed: u64,
+    withdraw: impl AsyncFnOnce(&MptcpStream) + Send,
+) -> Withdrawn {
     let len = 64 * MIB;
-    let up = pattern(6, len);
+    let up = pattern(seed, len);
     let before = lab.ns().counters().expect("counters");
     // The kernel sends too: a server that shut its side at once would
     // refuse our join (it takes joins only while established).
-    let down = pattern(7, len);
-    let kernel = kernel_server_joined(&lab, down.clone());
-    let second = lab.path(1).stack_addr(false);
-    let (info, got) = in_lab(&lab, || async {
-        let stack = stack_on(&lab, 2, false).build().expect("stack");
-        let mut s = stack.connect(server(&lab)).await.expect("connect");
+    let down = pattern(seed + 1, len);
+    let kernel = kernel_server_joined(lab, down.clone());
+    let (info, got) = in_lab(lab, || async {
+        let stack = stack_on(lab, 2, false).build().expect("stack");
+        let mut s = stack.connect(server(lab)).await.expect("connect");
         joined(&s).await;
         s.write_all(&up[..len / 4]).await.expect("write");
-        assert_eq!(s.remove_address(second).expect("remove_address"), 1);
+        withdraw(&s).await;
         s.write_all(&up[len / 4..]).await.expect("write");
         s.shutdown().await.expect("DATA_FIN");
         let mut got = Vec::new();
@@ -147,19 +161,57 @@ fn our_remove_addr_makes_the_kernel_drop_the_subflow() {
         let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
         (s.info().expect("info"), got)
     });
-    let k = join_within(kernel, "the kernel's end finished").expect("kernel end");
+    let kernel = kernel.join().expect("kernel thread").expect("kernel end");
     let delta = lab.ns().counters().expect("counters").delta(&before);
-    assert_eq!(k.received, len);
-    assert_eq!(k.received_sha, sha256(&up), "the kernel got our bytes");
+    assert_eq!(kernel.received, len);
+    assert_eq!(kernel.received_sha, sha256(&up), "the kernel got our bytes");
     assert_eq!(sha256(&got), sha256(&down), "we got the kernel's");
     assert_eq!(info.counters.get(Mib::RmAddrTx), 1);
     assert_eq!(delta.get("RmAddr"), 1, "{delta}");
+    Withdrawn {
+        info,
+        kernel,
+        delta,
+    }
+}
+
+/// Whether `i` has a subflow from our address `local` in `state`.
+fn from_in_state(i: &mptcp_tun::ConnectionInfo, local: IpAddr, state: TcpState) -> bool {
+    i.subflows
+        .iter()
+        .any(|f| f.tuple.local.ip() == local && f.state == state)
+}
+
+/// Takes the path of our address `local` away with `off`, waits until its
+/// subflow closed, brings it back with `on`, and waits for a new subflow
+/// from it.
+async fn away_and_back(s: &MptcpStream, local: IpAddr, off: impl FnOnce(), on: impl FnOnce()) {
+    off();
+    s.wait_info(|i| !from_in_state(i, local, TcpState::Established))
+        .await
+        .expect("the subflow on the withdrawn path closes");
+    on();
+    s.wait_info(|i| from_in_state(i, local, TcpState::Established))
+        .await
+        .expect("a new subflow once the path is back");
+}
+
+/// We withdraw the joined subflow's address mid-upload: the kernel counts
+/// the REMOVE_ADDR and keeps no extra subflow; every byte arrives.
+#[test]
+fn our_remove_addr_makes_the_kernel_drop_the_subflow() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    let second = lab.path(1).stack_addr(false);
+    let w = withdrawn_mid_exchange(&lab, 6, async |s| {
+        assert_eq!(s.remove_address(second).expect("remove_address"), 1);
+    });
     assert_eq!(
-        kinfo(&k).subflows,
+        kinfo(&w.kernel).subflows,
         0,
         "the kernel dropped the joined subflow"
     );
-    let gone = info
+    let gone = w
+        .info
         .subflows
         .iter()
         .find(|f| f.tuple.local.ip() == second)
@@ -193,11 +245,7 @@ fn the_kernels_remove_addr_closes_our_subflow() {
         .await
         .expect("a subflow to the announced address");
         let (sha, late) = read_all(&mut s, len, announced, |_| {
-            let st = std::process::Command::new("ip")
-                .args(["-n", &ns, "mptcp", "endpoint", "delete", "id", "7"])
-                .status()
-                .expect("ip");
-            assert!(st.success(), "ip mptcp endpoint delete");
+            ip_in(&ns, &["mptcp", "endpoint", "delete", "id", "7"]);
         })
         .await;
         s.shutdown().await.expect("DATA_FIN");
@@ -225,6 +273,16 @@ fn the_kernels_remove_addr_closes_our_subflow() {
     assert_eq!(late, 0, "nothing arrived there in the second half");
 }
 
+/// `ip -n NS ARGS`, which must succeed.
+fn ip_in(ns: &str, args: &[&str]) {
+    let st = std::process::Command::new("ip")
+        .args(["-n", ns])
+        .args(args)
+        .status()
+        .expect("ip");
+    assert!(st.success(), "ip {args:?}: {st}");
+}
+
 /// Mobility: the joined path's TUN device goes down mid-upload: we
 /// withdraw its address (the kernel counts the REMOVE_ADDR) and reset the
 /// subflow there; the device comes back: we join again (the kernel counts
@@ -232,50 +290,38 @@ fn the_kernels_remove_addr_closes_our_subflow() {
 #[test]
 fn a_device_down_withdraws_its_address_and_back_joins_again() {
     let Some((lab, _serial)) = lab(2) else { return };
-    let len = 64 * MIB;
-    let up = pattern(8, len);
-    let before = lab.ns().counters().expect("counters");
-    let down = pattern(9, len);
-    let kernel = kernel_server_joined(&lab, down.clone());
     let second = lab.path(1).stack_addr(false);
     let (ns, dev) = (lab.ns().name().to_owned(), lab.path(1).dev.clone());
-    let link = move |state: &str| {
-        let st = std::process::Command::new("ip")
-            .args(["-n", &ns, "link", "set", "dev", &dev, state])
-            .status()
-            .expect("ip");
-        assert!(st.success(), "ip link set {state}: {st}");
-    };
-    let on_second = move |i: &mptcp_tun::ConnectionInfo, state: TcpState| {
-        i.subflows
-            .iter()
-            .any(|f| f.tuple.local.ip() == second && f.state == state)
-    };
-    let (info, got) = in_lab(&lab, || async {
-        let stack = stack_on(&lab, 2, false).build().expect("stack");
-        let mut s = stack.connect(server(&lab)).await.expect("connect");
-        joined(&s).await;
-        s.write_all(&up[..len / 4]).await.expect("write");
-        link("down");
-        s.wait_info(|i| !on_second(i, TcpState::Established))
-            .await
-            .expect("the subflow on the downed device closes");
-        link("up");
-        s.wait_info(|i| on_second(i, TcpState::Established))
-            .await
-            .expect("a new subflow once the device is back");
-        s.write_all(&up[len / 4..]).await.expect("write");
-        s.shutdown().await.expect("DATA_FIN");
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).await.expect("read");
-        let _ = tokio::time::timeout(Duration::from_secs(5), s.closed()).await;
-        (s.info().expect("info"), got)
+    let link = |state: &str| ip_in(&ns, &["link", "set", "dev", &dev, state]);
+    let w = withdrawn_mid_exchange(&lab, 8, async |s| {
+        away_and_back(s, second, || link("down"), || link("up")).await;
     });
-    let k = join_within(kernel, "the kernel's end finished").expect("kernel end");
-    let delta = lab.ns().counters().expect("counters").delta(&before);
-    assert_eq!(k.received_sha, sha256(&up), "the kernel got our bytes");
-    assert_eq!(sha256(&got), sha256(&down), "we got the kernel's");
-    assert_eq!(info.counters.get(Mib::RmAddrTx), 1);
-    assert_eq!(delta.get("RmAddr"), 1, "{delta}");
-    assert_eq!(delta.get("MPJoinSynRx"), 2, "{delta}");
+    assert_eq!(w.delta.get("MPJoinSynRx"), 2, "{}", w.delta);
+}
+
+/// Mobility without the device going down: the joined path's TUN device
+/// loses its (IPv4) address mid-upload and stays up: we withdraw our
+/// address there (the kernel counts the REMOVE_ADDR); the address comes
+/// back (with the path's routes, which went with it): we join again (a
+/// second join SYN). Every byte arrives.
+#[test]
+fn a_device_that_loses_its_address_withdraws_ours_and_joins_again_once_back() {
+    let Some((lab, _serial)) = lab(2) else { return };
+    let path = lab.path(1).clone();
+    let second = path.stack_addr(false);
+    let ns = lab.ns().name().to_owned();
+    let (dev, table) = (path.dev.as_str(), path.table.to_string());
+    let kernel = format!("{}/24", path.kernel_v4);
+    let net = format!("10.200.{}.0/24", path.index);
+    let del = || ip_in(&ns, &["addr", "del", &kernel, "dev", dev]);
+    let add = || {
+        ip_in(&ns, &["addr", "add", &kernel, "dev", dev]);
+        for to in [net.as_str(), "default"] {
+            ip_in(&ns, &["route", "replace", to, "dev", dev, "table", &table]);
+        }
+    };
+    let w = withdrawn_mid_exchange(&lab, 10, async |s| {
+        away_and_back(s, second, del, add).await;
+    });
+    assert_eq!(w.delta.get("MPJoinSynRx"), 2, "{}", w.delta);
 }
