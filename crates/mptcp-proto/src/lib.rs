@@ -22,6 +22,7 @@
 //!   security tests and the fuzz target.
 #![forbid(unsafe_code)]
 
+mod chunks;
 pub mod congestion;
 pub mod connection;
 pub mod crypto;

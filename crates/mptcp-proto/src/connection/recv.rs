@@ -6,8 +6,9 @@
 //! the connection, shared by all subflows). Bytes already received are
 //! dropped and counted (duplicates across subflows).
 
+use crate::chunks::ChunkPool;
 use crate::reassembly::{Inserted, Reassembly};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mptcp_wire::DataSeq;
 use std::collections::VecDeque;
 
@@ -26,7 +27,17 @@ pub struct RecvBuffer {
     fin: Option<DataSeq>,
     /// Whether the DATA_FIN was reached (end of stream).
     eof: bool,
+    /// Where in-order data is copied to; pieces of it become readable.
+    tail: BytesMut,
+    spare: ChunkPool,
 }
+
+/// The allocation in-order data is copied into, a piece per segment.
+const RECV_CHUNK: usize = 256 * 1024;
+/// Earlier allocations kept for reuse: with an application that reads
+/// as data arrives, the one before the current is free again by the time
+/// the current one is full. An idle connection keeps at most this many.
+const RECV_SPARE: usize = 4;
 
 impl RecvBuffer {
     /// An empty buffer expecting `start` next.
@@ -40,6 +51,8 @@ impl RecvBuffer {
             capacity: capacity as u64,
             fin: None,
             eof: false,
+            tail: BytesMut::new(),
+            spare: ChunkPool::default(),
         }
     }
 
@@ -108,7 +121,8 @@ impl RecvBuffer {
         let ins = if dsn == self.nxt && self.ofo.is_empty() {
             let take = data.len().min(self.capacity as usize);
             if take > 0 {
-                self.push_ready(Bytes::copy_from_slice(&data[..take]));
+                let piece = self.copy_in(&data[..take]);
+                self.push_ready(piece);
             }
             Inserted {
                 new: take as u64,
@@ -130,6 +144,17 @@ impl RecvBuffer {
     /// map far beyond any window, so they are dropped).
     fn offset(&self, dsn: DataSeq) -> u64 {
         dsn.0.wrapping_sub(self.base.0)
+    }
+
+    /// `data` copied into the tail's allocation (see [`ChunkPool`]).
+    fn copy_in(&mut self, data: &[u8]) -> Bytes {
+        if self.tail.capacity() < data.len() {
+            let full = std::mem::take(&mut self.tail);
+            let want = data.len().max(RECV_CHUNK);
+            self.tail = self.spare.next(full, want, RECV_SPARE);
+        }
+        self.tail.extend_from_slice(data);
+        self.tail.split().freeze()
     }
 
     fn push_ready(&mut self, piece: Bytes) {
@@ -213,6 +238,22 @@ mod tests {
         assert_eq!(buf[0], 1);
         assert_eq!(buf[50], 2);
         assert_eq!(r.space(), 1000);
+    }
+
+    #[test]
+    fn read_data_frees_its_allocation_for_later_data() {
+        let mut r = RecvBuffer::new(DataSeq(0), 1 << 20);
+        let seg = [5u8; 1000];
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = DataSeq(0);
+        // Ten allocations' worth, read as it arrives.
+        for _ in 0..10 * RECV_CHUNK / seg.len() {
+            r.insert(at, &seg);
+            at += seg.len() as u64;
+            assert_eq!(r.read(&mut buf), seg.len());
+            assert_eq!(buf[..seg.len()], seg);
+        }
+        assert_eq!(r.spare.fresh(), 2, "the two allocations in turn");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! them can be sent again on another subflow. Small writes coalesce in an
 //! unfrozen tail, so segments are full-sized whatever the write pattern.
 
+use crate::chunks::ChunkPool;
 use bytes::{Bytes, BytesMut};
 use mptcp_wire::DataSeq;
 use std::collections::VecDeque;
@@ -33,7 +34,7 @@ pub struct SendBuffer {
     /// Handles on earlier tails' allocations, for reuse once released:
     /// about as many as the capacity spans, dropped when all is
     /// acknowledged.
-    spare: VecDeque<BytesMut>,
+    spare: ChunkPool,
 }
 
 impl SendBuffer {
@@ -47,7 +48,7 @@ impl SendBuffer {
             nxt: start,
             capacity,
             reinject: VecDeque::new(),
-            spare: VecDeque::new(),
+            spare: ChunkPool::default(),
         }
     }
 
@@ -124,20 +125,12 @@ impl SendBuffer {
         n
     }
 
-    /// A new tail of `want` bytes: an earlier allocation whose bytes were
-    /// all acknowledged and released, when there is one (its pages are in
-    /// place: a fresh megabyte costs page faults and zeroing), else a new
-    /// one. The full tail's handle waits for its turn.
+    /// A new tail of `want` bytes, an earlier allocation when one was
+    /// released (see [`ChunkPool`]); as many kept as the capacity spans.
     fn next_tail(&mut self, want: usize) {
         let full = std::mem::take(&mut self.tail);
-        match self.spare.iter_mut().position(|t| t.try_reclaim(want)) {
-            Some(i) => self.tail = self.spare.remove(i).unwrap_or_default(),
-            None => self.tail.reserve(want),
-        }
-        if self.spare.len() > self.capacity / TAIL_CHUNK + 1 {
-            self.spare.pop_front();
-        }
-        self.spare.push_back(full);
+        let max = self.capacity / TAIL_CHUNK + 2;
+        self.tail = self.spare.next(full, want, max);
     }
 
     fn freeze_tail(&mut self, len: usize) {
