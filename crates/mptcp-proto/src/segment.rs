@@ -139,12 +139,7 @@ pub fn emit_ip_tcp_with(
     buf: &mut [u8],
     offload: bool,
 ) -> Result<usize, EmitError> {
-    let hdr = ip_header_len(local.ip());
-    let available = buf.len();
-    let body = buf.get_mut(hdr..).ok_or(EmitError::BufferTooSmall {
-        needed: hdr,
-        available,
-    })?;
+    let (hdr, body) = after_ip_header(local.ip(), buf)?;
     let emit = if offload {
         mptcp_wire::emit_segment_partial
     } else {
@@ -152,6 +147,17 @@ pub fn emit_ip_tcp_with(
     };
     let tcp_len = emit(repr, options, payload, local.ip(), remote.ip(), body)?;
     emit_ip_header(local.ip(), remote.ip(), buf, tcp_len).map(|_| hdr + tcp_len)
+}
+
+/// The length of our IP header from `local`, and the part of `buf` after it.
+fn after_ip_header(local: IpAddr, buf: &mut [u8]) -> Result<(usize, &mut [u8]), EmitError> {
+    let hdr = ip_header_len(local);
+    let available = buf.len();
+    let body = buf.get_mut(hdr..).ok_or(EmitError::BufferTooSmall {
+        needed: hdr,
+        available,
+    })?;
+    Ok((hdr, body))
 }
 
 /// Our IP header for a TCP segment of `tcp_len` bytes, at the start of `buf`.
@@ -200,12 +206,7 @@ pub fn emit_ip_tcp_headers(
     buf: &mut [u8],
     offload: bool,
 ) -> Result<usize, EmitError> {
-    let hdr = ip_header_len(local.ip());
-    let available = buf.len();
-    let body = buf.get_mut(hdr..).ok_or(EmitError::BufferTooSmall {
-        needed: hdr,
-        available,
-    })?;
+    let (hdr, body) = after_ip_header(local.ip(), buf)?;
     let tcp_hdr = emit_segment(repr, options, &[], local.ip(), remote.ip(), body)?;
     let tcp_len = tcp_hdr.saturating_add(payload.len());
     let too_long = EmitError::TooLong {
