@@ -463,3 +463,13 @@ pub fn nft(lab: &TunLab, input: &str) -> String {
     assert!(out.status.success(), "nft -f: {err}\n{input}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Our endpoint on path `path` of `lab` with `flags`.
+pub fn our_endpoint(lab: &TunLab, path: usize, flags: &str) -> mptcp_tun::PmEndpoint {
+    let addr = lab.path(path).stack_addr(false);
+    let mut ep = mptcp_tun::PmEndpoint::new(addr, mptcp_tun::EndpointFlags::NONE);
+    for f in flags.split_whitespace() {
+        ep.apply_option(f).expect("flag");
+    }
+    ep
+}
