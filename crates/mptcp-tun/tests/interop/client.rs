@@ -2,8 +2,8 @@
 //! an announced address, checksums, and a server without MPTCP.
 
 use crate::support::{
-    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, join_within,
-    kernel_server_with, kinfo, lab, our_endpoint, pattern, sha256, stack_on,
+    Fin, FlagRow, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, join_within,
+    kernel_server_with, kinfo, lab, our_endpoint, pattern, run_flag_rows, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -313,123 +313,55 @@ fn our_subflows_limit_bounds_the_joins_to_the_kernel() {
     assert_eq!(ours.counters.get(Mib::MPJoinSynTx), 1);
 }
 
-/// One endpoint flag of ours, our client against a kernel server (the
-/// `backup` row: our join carries flag B, which the kernel counts): the
-/// kernel's `signal` endpoints, ours, and what must come of them.
-struct FlagRow {
-    flag: &'static str,
-    /// Paths whose kernel address is a `signal` endpoint.
-    kernel_signals: &'static [usize],
-    /// Our endpoints: (path, flags as `ip mptcp endpoint` writes them).
-    ours: &'static [(usize, &'static str)],
-    /// Our established subflows once ready: (our path, the kernel's path).
-    subflows: &'static [(usize, usize)],
-    /// The kernel's `MPTCP_INFO` at the end: subflows beyond the first.
-    kernel_subflows: u8,
-    /// The kernel's counters over the exchange.
-    counters: &'static [(&'static str, u64)],
-}
-
+/// Each endpoint flag of ours, our client against a kernel server over
+/// three paths (the kernel announcing its other two addresses where the
+/// flag uses announcements); the `backup` row: our join carries flag B,
+/// which the kernel counts.
 const FLAG_ROWS: &[FlagRow] = &[
     FlagRow {
         flag: "subflow",
-        kernel_signals: &[],
+        kernel: &[],
         ours: &[(1, "subflow")],
         subflows: &[(0, 0), (1, 0)],
+        backup: &[],
         kernel_subflows: 1,
         counters: &[("MPJoinSynRx", 1), ("MPJoinSynBackupRx", 0)],
     },
     FlagRow {
         flag: "backup",
-        kernel_signals: &[],
+        kernel: &[],
         ours: &[(1, "subflow backup")],
         subflows: &[(0, 0), (1, 0)],
+        backup: &[(1, 0)],
         kernel_subflows: 1,
         counters: &[("MPJoinSynRx", 1), ("MPJoinSynBackupRx", 1)],
     },
     FlagRow {
         flag: "fullmesh",
-        kernel_signals: &[1, 2],
+        kernel: &[(1, "signal"), (2, "signal")],
         ours: &[(1, "subflow fullmesh")],
         subflows: &[(0, 0), (1, 0), (1, 1), (1, 2)],
+        backup: &[],
         kernel_subflows: 3,
         counters: &[("MPJoinSynRx", 3), ("AddAddrTx", 2), ("EchoAdd", 2)],
     },
     FlagRow {
         flag: "laminar",
-        kernel_signals: &[1, 2],
+        kernel: &[(1, "signal"), (2, "signal")],
         ours: &[(1, "laminar"), (2, "laminar")],
         subflows: &[(0, 0), (1, 1), (2, 2)],
+        backup: &[],
         kernel_subflows: 2,
         counters: &[("MPJoinSynRx", 2), ("AddAddrTx", 2), ("EchoAdd", 2)],
     },
 ];
 
-/// Each endpoint flag of ours, our client against a kernel server over
-/// three paths: the subflows we open, the kernel's `MPTCP_INFO` (subflows
-/// live while it reads to the end) and its counters.
+/// [`FLAG_ROWS`]: the subflows we open, the kernel's `MPTCP_INFO` and
+/// counters.
 #[test]
 fn our_client_endpoint_flags_against_a_kernel_server() {
-    let mut failures = Vec::new();
-    for row in FLAG_ROWS {
-        let Some((lab, _serial)) = lab(3) else { return };
-        for &p in row.kernel_signals {
-            lab.endpoint(p, "signal").expect("signal endpoint");
-        }
-        let mut b = stack_on(&lab, 3, false);
-        for &(p, flags) in row.ours {
-            b = b.endpoint(our_endpoint(&lab, p, flags));
-        }
-        let want: Vec<(IpAddr, IpAddr)> = row
-            .subflows
-            .iter()
-            .map(|&(o, k)| {
-                (
-                    lab.path(o).stack_addr(false),
-                    lab.path(k).kernel_addr(false),
-                )
-            })
-            .collect();
-        let have = |i: &ConnectionInfo| -> Vec<(IpAddr, IpAddr)> {
-            let mut v: Vec<_> = i
-                .subflows
-                .iter()
-                .filter(|s| s.state == TcpState::Established)
-                .map(|s| (s.tuple.local.ip(), s.tuple.remote.ip()))
-                .collect();
-            v.sort();
-            v
-        };
-        let mut sorted = want.clone();
-        sorted.sort();
-        let plan = KernelPlan {
-            fin: Fin::AfterInfo,
-            join_counter: Some("MPJoinAckRx"),
-        };
-        let ready = |i: &ConnectionInfo| have(i).len() >= sorted.len();
-        let (k, _ours, delta, ready) = exchange_with(&lab, b, false, true, 4 * MIB, plan, ready);
-        let name = row.flag;
-        if have(&ready) != sorted {
-            failures.push(format!(
-                "{name}: subflows {:?}, want {sorted:?}",
-                have(&ready)
-            ));
-        }
-        let ki = kinfo(&k);
-        if ki.subflows != row.kernel_subflows {
-            failures.push(format!(
-                "{name}: the kernel's MPTCP_INFO subflows {}, want {}",
-                ki.subflows, row.kernel_subflows
-            ));
-        }
-        for &(counter, value) in row.counters {
-            if delta.get(counter) != value {
-                failures.push(format!(
-                    "{name}: kernel {counter} {}, want {value}: {delta}",
-                    delta.get(counter)
-                ));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    run_flag_rows(FLAG_ROWS, "MPJoinAckRx", |lab, b, plan, ready| {
+        let (k, _, delta, ready) = exchange_with(lab, b, false, true, 4 * MIB, plan, ready);
+        (k, delta, ready)
+    });
 }

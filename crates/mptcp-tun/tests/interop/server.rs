@@ -2,13 +2,13 @@
 //! and a kernel client without MPTCP served as plain TCP.
 
 use crate::support::{
-    Fin, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, join_within,
-    kernel_client_with, kinfo, lab, our_endpoint, our_exchange, pattern, sha256, stack_on,
+    Fin, FlagRow, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, join_within,
+    kernel_client_with, kinfo, lab, our_exchange, pattern, run_flag_rows, sha256, stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
 use mptcp_tun::{ConnectionInfo, Mib, StackBuilder, TcpState};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 const MIB: usize = 1 << 20;
 
@@ -159,26 +159,12 @@ fn kernel_client_joins_our_signal_endpoint_on_its_port() {
     assert!(to_signalled(&ready), "{:?}", ready.subflows);
 }
 
-/// One endpoint flag, a kernel client against our server: the kernel's
-/// endpoints, ours, and what must come of them.
-struct ServerRow {
-    flag: &'static str,
-    /// The kernel client's endpoints: (path, flags for `ip mptcp endpoint`).
-    kernel: &'static [(usize, &'static str)],
-    /// Our endpoints: (path, flags).
-    ours: &'static [(usize, &'static str)],
-    /// Our established subflows once ready: (our path, the kernel's path).
-    subflows: &'static [(usize, usize)],
-    /// Those the kernel marked backup: (our path, the kernel's path).
-    backup: &'static [(usize, usize)],
-    /// The kernel's `MPTCP_INFO` at the end: subflows beyond the first.
-    kernel_subflows: u8,
-    /// The kernel's counters over the exchange.
-    counters: &'static [(&'static str, u64)],
-}
-
-const SERVER_ROWS: &[ServerRow] = &[
-    ServerRow {
+/// Each endpoint flag with a kernel client against our server over three
+/// paths: its `subflow` and `backup` endpoints join us (flag B seen),
+/// our `signal` endpoint is joined, its `fullmesh` endpoint joins both
+/// our initial address and the one we announce.
+const SERVER_ROWS: &[FlagRow] = &[
+    FlagRow {
         flag: "subflow",
         kernel: &[(1, "subflow")],
         ours: &[],
@@ -187,7 +173,7 @@ const SERVER_ROWS: &[ServerRow] = &[
         kernel_subflows: 1,
         counters: &[("MPJoinSynAckRx", 1)],
     },
-    ServerRow {
+    FlagRow {
         flag: "backup",
         kernel: &[(1, "subflow backup")],
         ours: &[],
@@ -196,7 +182,7 @@ const SERVER_ROWS: &[ServerRow] = &[
         kernel_subflows: 1,
         counters: &[("MPJoinSynAckRx", 1)],
     },
-    ServerRow {
+    FlagRow {
         flag: "signal",
         kernel: &[],
         ours: &[(1, "signal")],
@@ -205,7 +191,7 @@ const SERVER_ROWS: &[ServerRow] = &[
         kernel_subflows: 1,
         counters: &[("AddAddr", 1), ("MPJoinSynAckRx", 1)],
     },
-    ServerRow {
+    FlagRow {
         flag: "fullmesh",
         kernel: &[(1, "subflow fullmesh")],
         ours: &[(2, "signal")],
@@ -216,77 +202,12 @@ const SERVER_ROWS: &[ServerRow] = &[
     },
 ];
 
-/// Each endpoint flag with a kernel client against our server over three
-/// paths: the subflows, flag B, the kernel's `MPTCP_INFO` (subflows live
-/// while it reads to the end) and its counters.
+/// [`SERVER_ROWS`]: the subflows, flag B, the kernel's `MPTCP_INFO` and
+/// counters.
 #[test]
 fn kernel_client_endpoint_flags_against_our_server() {
-    let mut failures = Vec::new();
-    for row in SERVER_ROWS {
-        let Some((lab, _serial)) = lab(3) else { return };
-        for &(p, flags) in row.kernel {
-            lab.endpoint(p, flags).expect("kernel endpoint");
-        }
-        let mut b = stack_on(&lab, 3, false);
-        for &(p, flags) in row.ours {
-            b = b.endpoint(our_endpoint(&lab, p, flags));
-        }
-        let pairs = |list: &[(usize, usize)]| -> Vec<(IpAddr, IpAddr)> {
-            let mut v: Vec<_> = list
-                .iter()
-                .map(|&(o, k)| {
-                    (
-                        lab.path(o).stack_addr(false),
-                        lab.path(k).kernel_addr(false),
-                    )
-                })
-                .collect();
-            v.sort();
-            v
-        };
-        let have = |i: &ConnectionInfo, backup: bool| -> Vec<(IpAddr, IpAddr)> {
-            let mut v: Vec<_> = i
-                .subflows
-                .iter()
-                .filter(|s| s.state == TcpState::Established && (s.backup || !backup))
-                .map(|s| (s.tuple.local.ip(), s.tuple.remote.ip()))
-                .collect();
-            v.sort();
-            v
-        };
-        let want = pairs(row.subflows);
-        let plan = KernelPlan {
-            fin: Fin::AfterInfo,
-            join_counter: Some("MPJoinSynAckRx"),
-        };
-        let ready = |i: &ConnectionInfo| have(i, false).len() >= want.len();
-        let (k, _ours, delta, ready) = serve_with(&lab, b, true, 4 * MIB, plan, ready);
-        let name = row.flag;
-        if have(&ready, false) != want {
-            failures.push(format!(
-                "{name}: subflows {:?}, want {want:?}",
-                have(&ready, false)
-            ));
-        }
-        if have(&ready, true) != pairs(row.backup) {
-            let (got, want) = (have(&ready, true), pairs(row.backup));
-            failures.push(format!("{name}: backups {got:?}, want {want:?}"));
-        }
-        let ki = kinfo(&k);
-        if ki.subflows != row.kernel_subflows {
-            failures.push(format!(
-                "{name}: the kernel's MPTCP_INFO subflows {}, want {}",
-                ki.subflows, row.kernel_subflows
-            ));
-        }
-        for &(counter, value) in row.counters {
-            if delta.get(counter) != value {
-                let got = delta.get(counter);
-                failures.push(format!(
-                    "{name}: kernel {counter} {got}, want {value}: {delta}"
-                ));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    run_flag_rows(SERVER_ROWS, "MPJoinSynAckRx", |lab, b, plan, ready| {
+        let (k, _, delta, ready) = serve_with(lab, b, true, 4 * MIB, plan, ready);
+        (k, delta, ready)
+    });
 }

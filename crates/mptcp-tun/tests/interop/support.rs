@@ -3,12 +3,13 @@
 //! end (a stack on a tokio runtime inside the namespace), and what each
 //! end saw.
 
+use mptcp_tun::lab::counters::MptcpCounters;
 use mptcp_tun::lab::kernel::{self, MptcpInfo as KernelInfo};
 use mptcp_tun::lab::{self, Netns, TunLab};
 use mptcp_tun::{ConnectionInfo, MptcpStream, StackBuilder, TcpState};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::process::Stdio;
 use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -472,4 +473,113 @@ pub fn our_endpoint(lab: &TunLab, path: usize, flags: &str) -> mptcp_tun::PmEndp
         ep.apply_option(f).expect("flag");
     }
     ep
+}
+
+/// One endpoint-flag case between us and the kernel, in either role.
+pub struct FlagRow {
+    pub flag: &'static str,
+    /// The kernel's endpoints: (path, flags for `ip mptcp endpoint`).
+    pub kernel: &'static [(usize, &'static str)],
+    /// Our endpoints: (path, flags).
+    pub ours: &'static [(usize, &'static str)],
+    /// Our established subflows once ready: (our path, the kernel's path).
+    pub subflows: &'static [(usize, usize)],
+    /// Those of them that are backups.
+    pub backup: &'static [(usize, usize)],
+    /// The kernel's `MPTCP_INFO` at the end: subflows beyond the first.
+    pub kernel_subflows: u8,
+    /// The kernel's counters over the exchange.
+    pub counters: &'static [(&'static str, u64)],
+}
+
+/// What one exchange of a [`FlagRow`] gave: the kernel's end, its
+/// counters, and our connection once ready.
+pub type FlagOutcome = (KernelEnd, MptcpCounters, ConnectionInfo);
+
+/// Run every row on a three-path lab: the endpoints configured, then
+/// `exchange` (the kernel running as `plan`, our end ready once it has as
+/// many established subflows as the row wants); checks the subflows,
+/// backups, the kernel's `MPTCP_INFO` (taken while its peer's subflows
+/// live: `Fin::AfterInfo`) and its counters. Reports every row's
+/// mismatches at once.
+pub fn run_flag_rows(
+    rows: &[FlagRow],
+    join_counter: &'static str,
+    exchange: impl Fn(
+        &TunLab,
+        StackBuilder,
+        KernelPlan,
+        &(dyn Fn(&ConnectionInfo) -> bool + Sync),
+    ) -> FlagOutcome,
+) {
+    let mut failures = Vec::new();
+    for row in rows {
+        let Some((lab, _serial)) = lab(3) else { return };
+        for &(p, flags) in row.kernel {
+            lab.endpoint(p, flags).expect("kernel endpoint");
+        }
+        let mut b = stack_on(&lab, 3, false);
+        for &(p, flags) in row.ours {
+            b = b.endpoint(our_endpoint(&lab, p, flags));
+        }
+        let pairs = |list: &[(usize, usize)]| -> Vec<(IpAddr, IpAddr)> {
+            let mut v: Vec<_> = list
+                .iter()
+                .map(|&(o, k)| {
+                    (
+                        lab.path(o).stack_addr(false),
+                        lab.path(k).kernel_addr(false),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let want = pairs(row.subflows);
+        let plan = KernelPlan {
+            fin: Fin::AfterInfo,
+            join_counter: Some(join_counter),
+        };
+        let ready = |i: &ConnectionInfo| established_pairs(i, false).len() >= want.len();
+        let (k, delta, ready) = exchange(&lab, b, plan, &ready);
+        let name = row.flag;
+        let got = established_pairs(&ready, false);
+        if got != want {
+            failures.push(format!("{name}: subflows {got:?}, want {want:?}"));
+        }
+        let (got, want) = (established_pairs(&ready, true), pairs(row.backup));
+        if got != want {
+            failures.push(format!("{name}: backups {got:?}, want {want:?}"));
+        }
+        let ki = kinfo(&k);
+        if ki.subflows != row.kernel_subflows {
+            let want = row.kernel_subflows;
+            failures.push(format!(
+                "{name}: the kernel's MPTCP_INFO subflows {}, want {want}",
+                ki.subflows
+            ));
+        }
+        for &(counter, value) in row.counters {
+            let got = delta.get(counter);
+            if got != value {
+                failures.push(format!(
+                    "{name}: kernel {counter} {got}, want {value}: {delta}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The established subflows of `i` (only the backups with `backup_only`)
+/// as sorted (our address, the peer's).
+fn established_pairs(i: &ConnectionInfo, backup_only: bool) -> Vec<(IpAddr, IpAddr)> {
+    let mut v: Vec<_> = i
+        .subflows
+        .iter()
+        .filter(|s| s.state == TcpState::Established && (s.backup || !backup_only))
+        .map(|s| (s.tuple.local.ip(), s.tuple.remote.ip()))
+        .collect();
+    v.sort();
+    v
 }
