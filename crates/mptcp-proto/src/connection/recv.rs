@@ -30,10 +30,18 @@ pub struct RecvBuffer {
     /// Where in-order data is copied to; pieces of it become readable.
     tail: BytesMut,
     spare: ChunkPool,
+    /// The size of the next allocation.
+    next_chunk: usize,
+    /// The size of the tail's allocation.
+    tail_size: usize,
 }
 
 /// The allocation in-order data is copied into, a piece per segment.
 const RECV_CHUNK: usize = 256 * 1024;
+/// The first allocation: a connection that carries little (most of them,
+/// idle most of the time) holds little; each next one doubles up to
+/// [`RECV_CHUNK`].
+const FIRST_CHUNK: usize = 4 * 1024;
 /// Earlier allocations kept for reuse: with an application that reads
 /// as data arrives, the one before the current is free again by the time
 /// the current one is full. An idle connection keeps at most this many.
@@ -53,6 +61,8 @@ impl RecvBuffer {
             eof: false,
             tail: BytesMut::new(),
             spare: ChunkPool::default(),
+            next_chunk: FIRST_CHUNK,
+            tail_size: 0,
         }
     }
 
@@ -150,7 +160,9 @@ impl RecvBuffer {
     fn copy_in(&mut self, data: &[u8]) -> Bytes {
         if self.tail.capacity() < data.len() {
             let full = std::mem::take(&mut self.tail);
-            let want = data.len().max(RECV_CHUNK);
+            let want = data.len().max(self.next_chunk);
+            self.next_chunk = (2 * self.next_chunk).min(RECV_CHUNK);
+            self.tail_size = want;
             self.tail = self.spare.next(full, want, RECV_SPARE);
         }
         self.tail.extend_from_slice(data);
@@ -197,7 +209,18 @@ impl RecvBuffer {
             n += take;
         }
         self.ready_len -= n as u64;
+        self.release_small_tail();
         n
+    }
+
+    /// All read: a tail still growing towards [`RECV_CHUNK`] is let go (an
+    /// idle connection that carried a few bytes keeps no allocation); a
+    /// full-sized one stays for the data to come.
+    fn release_small_tail(&mut self) {
+        if self.ready_len == 0 && self.tail_size < RECV_CHUNK {
+            self.tail = BytesMut::new();
+            self.tail_size = 0;
+        }
     }
 
     /// Take the next readable chunk without copying.
@@ -209,6 +232,7 @@ impl RecvBuffer {
             front.split_to(max)
         };
         self.ready_len -= chunk.len() as u64;
+        self.release_small_tail();
         Some(chunk)
     }
 }
@@ -253,7 +277,18 @@ mod tests {
             assert_eq!(r.read(&mut buf), seg.len());
             assert_eq!(buf[..seg.len()], seg);
         }
-        assert_eq!(r.spare.fresh(), 2, "the two allocations in turn");
+        // The first few grow from 4 KiB; then two of the full size in turn.
+        let ramp = (RECV_CHUNK / FIRST_CHUNK).ilog2() as u64;
+        assert_eq!(r.spare.fresh(), ramp + 2, "the two allocations in turn");
+    }
+
+    #[test]
+    fn a_connection_that_carries_little_holds_little() {
+        let mut r = RecvBuffer::new(DataSeq(0), 1 << 20);
+        r.insert(DataSeq(0), b"x");
+        let mut buf = [0u8; 4];
+        assert_eq!(r.read(&mut buf), 1);
+        assert_eq!(r.tail.capacity(), 0);
     }
 
     #[test]
