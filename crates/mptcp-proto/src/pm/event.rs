@@ -35,7 +35,9 @@ pub struct SubflowAttrs {
     pub backup: bool,
 }
 
-/// One path-manager event.
+/// One path-manager event. A connection reports nothing before its
+/// `created` (one whose MP_CAPABLE handshake never completed, nothing at
+/// all), as the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PmEvent {
     /// `created`: an MPTCP connection exists (its first subflow completed
@@ -85,8 +87,10 @@ pub enum PmEvent {
     },
     /// `sub_established`: a subflow joined the connection.
     SubEstablished(SubflowAttrs),
-    /// `sub_closed`: a subflow ended; `error` is the errno-style reason
-    /// (see [`errno`]), none when it closed in order.
+    /// `sub_closed`: a subflow ended, or a join of ours failed (refused,
+    /// timed out); `error` is the errno-style reason (see [`errno`]), none
+    /// when it closed in order. A join of the peer's that never completed
+    /// reports nothing.
     SubClosed {
         /// The subflow.
         sub: SubflowAttrs,
