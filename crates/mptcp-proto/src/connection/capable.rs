@@ -8,7 +8,7 @@
 //! length. v0: the client's key already travels in the SYN.
 
 use super::DataLevel;
-use super::mptcp::{FallbackReason, Mode, MptcpConn, Phase};
+use super::mptcp::{FallbackReason, Mode, Phase};
 use super::path::{PathState, RxMapping};
 use crate::crypto::{KeyMaterial, MptcpVersion};
 use crate::segment::{MptcpOptionList, SegmentIn};
@@ -33,26 +33,31 @@ pub fn engine_version(v: Version) -> Option<MptcpVersion> {
     }
 }
 
-/// Flags we send: the crypto bit (HMAC-SHA256 for v1, HMAC-SHA1 for v0)
-/// and A when checksums are wanted.
-fn flags(mp: &MptcpConn) -> CapableFlags {
+/// Flags we send: the crypto bit (HMAC-SHA256 for v1, HMAC-SHA1 for v0),
+/// A when checksums are wanted, and C when `no_join` (RFC 8684 §3.1: in
+/// v1 only; v0 reserves the bit).
+fn flags(version: MptcpVersion, checksum: bool, no_join: bool) -> CapableFlags {
     let mut f = CapableFlags::HMAC_SHA.0;
-    if mp.checksum {
+    if checksum {
         f |= CapableFlags::CHECKSUM_REQUIRED.0;
+    }
+    if no_join && version == MptcpVersion::V1 {
+        f |= CapableFlags::NO_JOIN_TO_SOURCE.0;
     }
     CapableFlags(f)
 }
 
 /// The MP_CAPABLE of a SYN-ACK carrying `key`, for a connection not built
-/// yet (a SYN cookie's SYN-ACK).
-pub fn syn_ack_option(version: MptcpVersion, key: u64, checksum: bool) -> MptcpOption {
-    let mut f = CapableFlags::HMAC_SHA.0;
-    if checksum {
-        f |= CapableFlags::CHECKSUM_REQUIRED.0;
-    }
+/// yet (a SYN cookie's SYN-ACK); `no_join` sets flag C.
+pub fn syn_ack_option(
+    version: MptcpVersion,
+    key: u64,
+    checksum: bool,
+    no_join: bool,
+) -> MptcpOption {
     MptcpOption::Capable(MpCapable {
         version: wire_version(version),
-        flags: CapableFlags(f),
+        flags: flags(version, checksum, no_join),
         body: CapableBody::SenderKey(key),
     })
 }
@@ -104,7 +109,10 @@ pub fn options(
         return false;
     };
     let version = wire_version(mp.version);
-    let flags = flags(mp);
+    // Flag C only where RFC 8684 §3.1 gives it meaning: the server's
+    // SYN-ACK.
+    let syn_ack = seg.flags.syn() && seg.flags.ack();
+    let flags = flags(mp.version, mp.checksum, syn_ack && mp.deny_join_initial);
     let body = if seg.flags.syn() && !seg.flags.ack() {
         data.mib.inc(Mib::MPCapableSYNTX);
         match mp.version {

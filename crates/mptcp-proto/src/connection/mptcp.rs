@@ -50,6 +50,13 @@ pub struct MptcpConfig {
     /// bottleneck detection still couples (0.97 of the TCP beside it);
     /// `docs/performance.md` has the matrix.
     pub sbd: bool,
+    /// Server: set flag C in our SYN-ACK (RFC 8684 §3.1, v1 only) and
+    /// refuse joins to the connection's initial address and port, so that
+    /// peers join only the addresses we announce: for servers behind a
+    /// load balancer that spreads by 4-tuple (`docs/scaling.md`). The
+    /// kernel's `net.mptcp.allow_join_initial_addr_port = 0`. Off by
+    /// default.
+    pub no_join_initial: bool,
 }
 
 impl Default for MptcpConfig {
@@ -66,6 +73,7 @@ impl Default for MptcpConfig {
             opportunistic_reinjection: true,
             cc: CcAlgorithm::Lia,
             sbd: true,
+            no_join_initial: false,
         }
     }
 }
@@ -169,6 +177,9 @@ pub struct MptcpConn {
     /// Client: the server's SYN-ACK set flag C: it accepts no subflows to
     /// its initial address and port, only to addresses it announces.
     pub no_join_to_source: bool,
+    /// Server: our SYN-ACK set flag C ([`MptcpConfig::no_join_initial`]):
+    /// joins to the first subflow's local address and port are refused.
+    pub deny_join_initial: bool,
 }
 
 impl MptcpConn {
@@ -199,6 +210,7 @@ impl MptcpConn {
             fast_closed: false,
             fail_sent: None,
             no_join_to_source: false,
+            deny_join_initial: false,
         }
     }
 

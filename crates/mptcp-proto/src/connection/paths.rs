@@ -100,6 +100,14 @@ impl Connection {
         let Mode::Mptcp(mp) = &self.data.mode else {
             return Err(ResetReason::MPTCP_SPECIFIC);
         };
+        // RFC 8684 §3.1: our SYN-ACK's flag C said that the initial address
+        // and port take no joins (behind a balancer they may reach another
+        // machine); a peer that tries anyway is refused.
+        let initial = self.subflows.first().map(|e| e.sf.tuple().local);
+        if mp.deny_join_initial && initial == Some(tuple.local) {
+            self.data.mib.inc(Mib::MPJoinRejected);
+            return Err(ResetReason::ADMINISTRATIVELY_PROHIBITED);
+        }
         // RFC 7430 §4.1: half-open joins have their own small bound (a flood
         // of join SYNs with the token cannot take the established ones'
         // places), and a short life (few SYN-ACK retries).

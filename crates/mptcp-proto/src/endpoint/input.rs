@@ -193,6 +193,7 @@ impl Endpoint {
                 );
                 conn.token = Some(alloc.handle);
                 conn.remote = client_key.map(|k| KeyMaterial::derive(k, version));
+                conn.deny_join_initial = mp.no_join_initial;
                 Mode::Mptcp(Box::new(conn))
             }
             Err(_) => {
@@ -357,9 +358,13 @@ impl Endpoint {
         }
         if let Some(version) = c.params.mptcp {
             let key = self.cookies.key(&c.tuple, c.peer_isn, c.iss);
-            let checksum = c.params.checksum || self.config.connection.mptcp.checksum;
+            let mp = self.config.connection.mptcp;
+            let checksum = c.params.checksum || mp.checksum;
             opts.push(TcpOption::Mptcp(crate::connection::capable_syn_ack(
-                version, key, checksum,
+                version,
+                key,
+                checksum,
+                mp.no_join_initial,
             )));
         }
         let repr = TcpRepr {
@@ -478,6 +483,7 @@ impl Endpoint {
                     Phase::AwaitThirdAck,
                 );
                 conn.token = Some(handle);
+                conn.deny_join_initial = mp.no_join_initial;
                 Mode::Mptcp(Box::new(conn))
             }
             Err(_) => {
