@@ -201,3 +201,34 @@ fn v0_has_no_flag_c() {
     assert!(!seen.is_empty());
     assert!(seen.iter().all(|f| !has_c(*f)), "{seen:?}");
 }
+
+#[test]
+fn the_initial_address_with_a_port_of_its_own_is_announced_and_joined() {
+    // One address per backend: the server announces its initial address
+    // with another port (`signal,port=N`); the client joins it there, and
+    // the join is taken although nothing listens on that port.
+    let mut n = Net::new(false, |client, c| {
+        c.connection.mptcp.no_join_initial = !client;
+    });
+    n.server.signal_address(ip(SERVER), Some(9001));
+    let joins = Rc::new(RefCell::new(Vec::new()));
+    let log = joins.clone();
+    n.tamper = Box::new(move |_, _, pkt| {
+        if mptcp_options(pkt)
+            .iter()
+            .any(|o| matches!(o, MptcpOption::Join(MpJoin::Syn { .. })))
+        {
+            log.borrow_mut().push(dst(pkt));
+        }
+        true
+    });
+    n.to_send = [pattern(3, 100_000), pattern(4, 100_000)];
+    n.run_to_end(20_000);
+    assert_eq!(n.got[1], n.to_send[0]);
+    assert_eq!(n.got[0], n.to_send[1]);
+    let port = SocketAddr::new(ip(SERVER), 9001);
+    assert_eq!(*joins.borrow(), vec![port]);
+    let c = n.server.connection(n.accepted.unwrap()).unwrap();
+    assert!(c.subflows().any(|s| s.tuple().local == port));
+    assert_eq!(n.server_mib(Mib::MPJoinRejected), 0);
+}

@@ -236,6 +236,15 @@ impl StackBuilder {
         self
     }
 
+    /// Server: flag C in the SYN-ACK, and joins to the connection's initial
+    /// address and port refused (off by default): for servers behind a
+    /// load balancer, which announce addresses of their own
+    /// (`docs/scaling.md`).
+    pub fn no_join_initial(mut self, yes: bool) -> StackBuilder {
+        self.config.connection.mptcp.no_join_initial = yes;
+        self
+    }
+
     /// Path manager: the most subflows per connection (8 by default).
     pub fn max_subflows(mut self, n: usize) -> StackBuilder {
         self.config.connection.mptcp.max_subflows = n.max(1);

@@ -18,6 +18,12 @@ pub struct Args {
     /// should be one of the `--tun` addresses.
     #[arg(long, value_name = "ADDR")]
     pub signal: Vec<IpAddr>,
+    /// Set flag C (RFC 8684 §3.1): clients must not join the address and
+    /// port they connected to, and such joins are refused; they join the
+    /// addresses announced (`--tun DEV=ADDR,signal[,port=N]`). For
+    /// servers behind a load balancer (docs/scaling.md).
+    #[arg(long)]
+    pub no_join_initial: bool,
     /// Serve connections one after another instead of exiting after the
     /// first; standard input goes to the first only.
     #[arg(long)]
@@ -32,7 +38,7 @@ pub struct Args {
 
 /// Listen, relay standard input and output for each connection.
 pub fn run(args: Args) -> Result<(), Failure> {
-    let mut builder = args.stack.builder()?;
+    let mut builder = args.stack.builder()?.no_join_initial(args.no_join_initial);
     for a in &args.signal {
         if !args.stack.tun.iter().any(|p| p.addr == *a) {
             return Err(Failure::usage(format!(

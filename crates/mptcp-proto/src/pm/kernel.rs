@@ -139,8 +139,12 @@ impl KernelPm {
     }
 
     fn announce(&mut self, view: &PmView<'_>, ep: PmEndpoint, out: &mut Vec<PmAction>) {
+        // The first subflow's own address is known to the peer; with a
+        // port of its own it is a new place to join (one address per
+        // machine behind a balancer, `docs/scaling.md`).
+        let new_port = ep.port.is_some_and(|p| p != view.first.local.port());
         let usable = ep.has(EndpointFlags::SIGNAL)
-            && ep.addr != view.first.local.ip()
+            && (ep.addr != view.first.local.ip() || new_port)
             && ep.addr.is_ipv4() == view.first.local.is_ipv4()
             && !self.announced.contains(&ep.addr);
         if usable {

@@ -49,6 +49,12 @@ pub struct Args {
     /// reach our stack's address themselves.
     #[arg(long)]
     no_setup: bool,
+    /// Set flag C (RFC 8684 §3.1): clients must not join the address and
+    /// port they connected to, and such joins are refused; they join the
+    /// addresses announced (`--tun DEV=ADDR,signal[,port=N]`). For
+    /// servers behind a load balancer (docs/scaling.md).
+    #[arg(long)]
+    no_join_initial: bool,
     /// Print what the host setup would run, and exit.
     #[arg(long)]
     dry_run: bool,
@@ -112,7 +118,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             None => Auth::None,
         }),
     };
-    let builder = args.stack.builder()?;
+    let builder = args.stack.builder()?.no_join_initial(args.no_join_initial);
     let first = &args.stack.tun[0];
     let steps = if args.no_setup {
         Vec::new()
