@@ -58,6 +58,10 @@ pub use mptcp_proto::subflow::{TcpFeatures, TcpState};
 pub use shared::DriverStats;
 pub use stack::{PmEvents, Stack, StackBuilder};
 pub use stream::{MptcpStream, ReadHalf, WriteHalf};
+/// The addresses configured on a network interface of this namespace
+/// (`getifaddrs(3)`; none if it does not exist), as the runtime's device
+/// watcher sees them.
+pub use sys::ifaddrs::addresses as interface_addresses;
 
 /// If `fd` is a pipe, ask the kernel for a buffer of `bytes` (as
 /// `F_SETPIPE_SZ`): a tool relaying a pipe then reads and writes it in

@@ -199,10 +199,16 @@ fn uplink_steps(n: usize, up: &Uplink, ours: Ipv4Addr, dev: &str, nft_table: &st
     ]
 }
 
-/// The uplink's first IPv4 address (`ip -4 -o addr show dev IFACE`).
+/// The uplink's first IPv4 address (asked twice a second by the watcher:
+/// `getifaddrs`, not a process).
 fn uplink_addr(iface: &str) -> Option<Ipv4Addr> {
-    let addr = ip_word_after(&["-4", "-o", "addr", "show", "dev", iface], "inet")?;
-    addr.split('/').next()?.parse().ok()
+    mptcp_tun::interface_addresses(iface)
+        .ok()?
+        .into_iter()
+        .find_map(|a| match a {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
 }
 
 /// The contents of uplink `n`'s NAT chain: source NAT to the uplink's
