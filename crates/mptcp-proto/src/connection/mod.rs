@@ -537,7 +537,6 @@ impl DataLevel {
             reason,
             FallbackReason::NoCapableInSynAck
                 | FallbackReason::NoCapableInAck
-                | FallbackReason::TokenExhausted
                 | FallbackReason::InfiniteMapping
         );
         self.mode = Mode::Fallback {

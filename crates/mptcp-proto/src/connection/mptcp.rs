@@ -263,14 +263,10 @@ pub enum FallbackReason {
     NoCapableInSynAck,
     /// The third ACK carried no MP_CAPABLE.
     NoCapableInAck,
-    /// No unique token could be allocated (MPFallbackTokenInit).
-    TokenExhausted,
     /// Data arrived without a DSS mapping on the only subflow.
     MissingMapping,
     /// The peer sent an infinite mapping.
     InfiniteMapping,
-    /// A DSS checksum failed on the only subflow.
-    ChecksumFailure,
     /// The peer sent MP_FAIL on the only subflow.
     PeerFail,
     /// Our data was acknowledged without a DATA_ACK (or any MPTCP
@@ -284,10 +280,8 @@ impl FallbackReason {
         match self {
             FallbackReason::NoCapableInSynAck => "no MP_CAPABLE in SYN-ACK",
             FallbackReason::NoCapableInAck => "no MP_CAPABLE in third ACK",
-            FallbackReason::TokenExhausted => "token allocation exhausted",
             FallbackReason::MissingMapping => "data without DSS mapping",
             FallbackReason::InfiniteMapping => "infinite mapping received",
-            FallbackReason::ChecksumFailure => "DSS checksum failure",
             FallbackReason::PeerFail => "MP_FAIL received",
             FallbackReason::NoDataAck => "data acknowledged without DATA_ACK",
         }

@@ -172,7 +172,7 @@ impl Connection {
             self.data.send.clear_reinject();
         }
         if self.data.send.has_reinject()
-            && let Some(i) = self.scheduler.select_reinject(&views, None, &ctx)
+            && let Some(i) = self.scheduler.select_reinject(&views, &ctx)
         {
             let idx = index[i];
             let mss = u64::from(self.subflows[idx].sf.send_mss());

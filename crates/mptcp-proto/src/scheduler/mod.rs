@@ -171,18 +171,14 @@ pub trait Scheduler: fmt::Debug + Send + CloneScheduler {
     /// mean the same bytes go on each (redundant). Nothing means wait.
     fn select(&mut self, paths: &[PathView], ctx: &SchedContext, out: &mut Vec<usize>);
 
-    /// Choose the subflow that resends bytes first sent on `from` (which it
-    /// should avoid when another subflow has room).
+    /// Choose the subflow that resends bytes the data level reinjects (a
+    /// closed subflow's, or the oldest unacknowledged after the data-level
+    /// timeout; which subflow first carried them is not kept).
     ///
     /// The provided method is [`default_reinject`].
-    fn select_reinject(
-        &mut self,
-        paths: &[PathView],
-        from: Option<SubflowId>,
-        ctx: &SchedContext,
-    ) -> Option<usize> {
+    fn select_reinject(&mut self, paths: &[PathView], ctx: &SchedContext) -> Option<usize> {
         let _ = ctx;
-        default_reinject(paths, from)
+        default_reinject(paths)
     }
 }
 
@@ -210,12 +206,12 @@ impl Clone for Box<dyn Scheduler> {
 /// room, a regular one other than `from` with the lowest smoothed RTT;
 /// failing that `from` itself if it is regular; then backup subflows the
 /// same way (others first, `from` last). Ties go to the lowest index.
-pub fn default_reinject(paths: &[PathView], from: Option<SubflowId>) -> Option<usize> {
+pub fn default_reinject(paths: &[PathView]) -> Option<usize> {
     paths
         .iter()
         .enumerate()
         .filter(|(_, p)| p.has_room())
-        .min_by_key(|(i, p)| (p.backup, Some(p.id) == from, p.srtt, *i))
+        .min_by_key(|(i, p)| (p.backup, p.srtt, *i))
         .map(|(i, _)| i)
 }
 

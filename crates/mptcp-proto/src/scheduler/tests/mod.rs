@@ -85,53 +85,34 @@ fn path_room_is_send_space() {
 }
 
 #[test]
-fn reinject_avoids_the_original_subflow() {
-    // sf1 is the fastest but sent the bytes first; sf2 beats sf3.
+fn reinject_takes_the_fastest_with_room() {
     let paths = [path(1, 10, 5000), path(2, 30, 5000), path(3, 20, 5000)];
-    assert_eq!(default_reinject(&paths, Some(SubflowId(1))), Some(2));
-    assert_eq!(default_reinject(&paths, Some(SubflowId(3))), Some(0));
-    assert_eq!(default_reinject(&paths, None), Some(0));
+    assert_eq!(default_reinject(&paths), Some(0));
+    let paths = [path(1, 10, 0), path(2, 30, 5000), path(3, 20, 5000)];
+    assert_eq!(default_reinject(&paths), Some(2));
 }
 
 #[test]
-fn reinject_falls_back_to_the_original_then_to_backups() {
+fn reinject_goes_to_a_backup_only_when_no_regular_subflow_has_room() {
     let full_other = path(2, 5, 0);
-    let from = path(1, 10, 5000);
+    let regular = path(1, 10, 5000);
     let spare = backup(path(3, 1, 5000));
-    // The other regular subflow is full: resend on the original, even
-    // though a faster backup has room.
-    assert_eq!(
-        default_reinject(&[from, full_other, spare], Some(from.id)),
-        Some(0)
-    );
-    // The original is full too: the backup takes it.
-    let from_full = path(1, 10, 0);
-    assert_eq!(
-        default_reinject(&[from_full, full_other, spare], Some(from.id)),
-        Some(2)
-    );
-}
-
-#[test]
-fn reinject_on_a_backup_original_prefers_other_backups() {
-    let from = backup(path(1, 5, 5000));
-    let other = backup(path(2, 50, 5000));
-    assert_eq!(default_reinject(&[from, other], Some(from.id)), Some(1));
-    assert_eq!(
-        default_reinject(&[from, path(2, 50, 0)], Some(from.id)),
-        Some(0)
-    );
+    // A regular subflow with room wins over a faster backup.
+    assert_eq!(default_reinject(&[regular, full_other, spare]), Some(0));
+    // No regular one has room: the backup takes it.
+    let full = path(1, 10, 0);
+    assert_eq!(default_reinject(&[full, full_other, spare]), Some(2));
 }
 
 #[test]
 fn reinject_ties_go_to_the_lowest_index_and_full_paths_never_win() {
     let paths = [path(1, 20, 0), path(2, 20, 100), path(3, 20, 100)];
-    assert_eq!(default_reinject(&paths, None), Some(1));
+    assert_eq!(default_reinject(&paths), Some(1));
     assert_eq!(
-        default_reinject(&[path(1, 20, 0), backup(path(2, 5, 0))], None),
+        default_reinject(&[path(1, 20, 0), backup(path(2, 5, 0))]),
         None
     );
-    assert_eq!(default_reinject(&[], Some(SubflowId(1))), None);
+    assert_eq!(default_reinject(&[]), None);
 }
 
 #[test]
@@ -139,8 +120,8 @@ fn every_scheduler_reinjects_the_default_way() {
     let paths = [path(1, 10, 5000), path(2, 30, 5000), path(3, 20, 0)];
     for &kind in SchedulerKind::ALL {
         let mut s = kind.build();
-        let got = s.select_reinject(&paths, Some(SubflowId(1)), &ctx(0));
-        assert_eq!(got, Some(1), "{kind}");
+        let got = s.select_reinject(&paths, &ctx(0));
+        assert_eq!(got, Some(0), "{kind}");
     }
 }
 
@@ -243,7 +224,6 @@ proptest! {
     #[test]
     fn selections_are_in_range_with_room_and_distinct(
         rounds in prop::collection::vec((arb_paths(), arb_ctx()), 1..12),
-        from in prop::option::of(0u32..30),
     ) {
         for &kind in SchedulerKind::ALL {
             let mut s = kind.build();
@@ -260,8 +240,7 @@ proptest! {
                     let fastest = super::fastest(super::eligible(paths));
                     prop_assert!(!out.is_empty() || fastest.is_none_or(|f| !paths[f].has_room()));
                 }
-                let from = from.map(SubflowId);
-                if let Some(i) = s.select_reinject(paths, from, ctx) {
+                if let Some(i) = s.select_reinject(paths, ctx) {
                     prop_assert!(i < paths.len() && paths[i].has_room());
                 } else {
                     prop_assert!(paths.iter().all(|p| !p.has_room()));
