@@ -3,14 +3,14 @@
 use super::ConnectionError;
 use super::DataLevel;
 use super::mptcp::{DataFinTx, FallbackReason, Mode};
-use super::path::{PathKind, PathState, RxMapping};
+use super::path::{PathKind, PathState, ResetCause, RxMapping};
 use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta, SubflowView};
 use mptcp_wire::{
-    DataSeq, Dss, DssMapping, MptcpOption, ResetReason, SubflowSeq, TcpFlags, WireSeq,
-    dss_checksum, verify_dss_checksum,
+    DataSeq, Dss, DssMapping, MptcpOption, SubflowSeq, TcpFlags, WireSeq, dss_checksum,
+    verify_dss_checksum,
 };
 
 /// The DSS for an outgoing segment of an established MPTCP subflow: the
@@ -329,7 +329,7 @@ fn on_checksum_failure(data: &mut DataLevel, path: &mut PathState, dsn: DataSeq)
         path.ack_due = true;
         return false;
     }
-    path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+    path.reset_for(ResetCause::Middlebox);
     true
 }
 
@@ -358,7 +358,7 @@ fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8
         return false;
     }
     data.mib.inc(Mib::DssReset);
-    path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+    path.reset_for(ResetCause::Middlebox);
     true
 }
 

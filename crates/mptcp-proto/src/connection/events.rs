@@ -3,7 +3,7 @@
 
 use super::mptcp::{DataFinTx, Mode};
 use super::owner::Owner;
-use super::path::PathKind;
+use super::path::{OurReset, PathKind, ResetCause};
 use super::{ConnEvent, ConnState, Connection, ConnectionError};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;
@@ -12,7 +12,7 @@ use crate::time::{Duration, Instant};
 
 /// The least time a removed path gets to answer its keepalive probe.
 const REMOVAL_PROBE_MIN: Duration = Duration::from_millis(500);
-use mptcp_wire::{DataSeq, ResetReason};
+use mptcp_wire::DataSeq;
 
 impl Connection {
     pub(super) fn index_of(&self, id: SubflowId) -> Option<usize> {
@@ -87,7 +87,8 @@ impl Connection {
             self.subflows[idx].sf.set_option_reserve(reserve);
         }
         let entry = &mut self.subflows[idx];
-        if std::mem::take(&mut entry.path.reset_requested) {
+        if entry.path.reset.is_some() {
+            // A hook decided to reset it (a no-op once it is closed).
             entry.sf.abort();
         }
         if std::mem::take(&mut entry.path.ack_due) {
@@ -199,7 +200,7 @@ impl Connection {
             CloseReason::ResetByPeer => Some(ConnectionError::Reset),
             CloseReason::Refused => Some(ConnectionError::Refused),
             CloseReason::TimedOut => Some(ConnectionError::TimedOut),
-            CloseReason::Aborted => Some(match self.subflows[idx].path.violation {
+            CloseReason::Aborted => Some(match self.subflows[idx].path.violation() {
                 Some(v) => ConnectionError::ProtocolViolation(v),
                 None => ConnectionError::Aborted,
             }),
@@ -249,8 +250,8 @@ impl Connection {
     fn last_subflow_reset(&mut self, idx: usize) {
         let known = self.data.mode.mptcp().is_some_and(|m| m.remote.is_some());
         let path = &mut self.subflows[idx].path;
-        if known && path.reset_reason.is_some() {
-            path.fast_close = true;
+        if known && let Some(OurReset::Subflow(cause)) = path.reset {
+            path.reset = Some(OurReset::FastClose(Some(cause)));
         }
     }
 
@@ -361,10 +362,8 @@ impl Connection {
         };
         // MP_FASTCLOSE on every RST (RFC 8684 §3.5): one that gets through
         // ends the whole connection at the peer, even if a path is dead.
-        let fast = self.data.mode.mptcp().is_some_and(|m| m.remote.is_some());
         for e in &mut self.subflows {
-            e.path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
-            e.path.fast_close = fast;
+            e.path.reset = Some(OurReset::FastClose(Some(ResetCause::Middlebox)));
             e.sf.abort();
         }
         self.finish(Some(err));

@@ -497,9 +497,8 @@ impl Connection {
     /// MP_FASTCLOSE when MPTCP is in use (RFC 8684 §3.5).
     pub fn abort(&mut self) {
         self.released = true;
-        let mptcp = self.data.mode.mptcp().is_some_and(|m| m.remote.is_some());
         for e in &mut self.subflows {
-            e.path.fast_close = mptcp;
+            e.path.reset = Some(path::OurReset::FastClose(None));
             e.sf.abort();
         }
         self.finish(Some(ConnectionError::Aborted));

@@ -2,14 +2,14 @@
 //! level and the subflow's own MPTCP state.
 
 use super::mptcp::{FallbackReason, Mode};
-use super::path::{JoinStage, PathKind, PathState};
+use super::path::{JoinStage, PathKind, PathState, ResetCause};
 use super::{DataLevel, capable, dss, join, signals};
 use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta, SubflowOwner, SubflowView};
 use crate::time::Instant;
-use mptcp_wire::{CapableBody, MptcpOption, ResetReason, SubflowSeq, TcpFlags};
+use mptcp_wire::{CapableBody, MptcpOption, SubflowSeq, TcpFlags};
 
 /// Borrows the data level and one subflow's path state for one call into
 /// that subflow.
@@ -91,7 +91,7 @@ impl Owner<'_> {
             return Some(InputVerdict::Accept);
         }
         self.data.mib.inc(Mib::DssReset);
-        self.path.reset_reason = Some(ResetReason::MIDDLEBOX_INTERFERENCE);
+        self.path.reset_for(ResetCause::Middlebox);
         Some(InputVerdict::Reset)
     }
 
@@ -200,7 +200,7 @@ impl SubflowOwner for Owner<'_> {
         });
         if needs_map && !mapped {
             self.data.mib.inc(Mib::DssNoRoomTx);
-            self.path.reset_reason = Some(ResetReason::UNSPECIFIED);
+            self.path.reset_for(ResetCause::Local);
             return false;
         }
         true
@@ -266,8 +266,8 @@ impl SubflowOwner for Owner<'_> {
         if !matches!(self.data.mode, Mode::Mptcp(_)) {
             return;
         }
-        if dss::on_data(self.data, self.path, view, seq, data) {
-            self.path.reset_requested = true;
-        }
+        let reset = dss::on_data(self.data, self.path, view, seq, data);
+        // The cause is in the path state, which makes the connection reset it.
+        debug_assert!(!reset || self.path.reset.is_some());
     }
 }

@@ -82,6 +82,49 @@ pub struct Pending {
     pub bytes: Vec<u8>,
 }
 
+/// Why we reset a subflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetCause {
+    /// The peer broke the protocol.
+    Violation(ProtocolViolation),
+    /// Options or bytes are altered or lost on the path.
+    Middlebox,
+    /// Our own decision (an address withdrawn, the path manager), or a
+    /// segment that could not leave with its mapping.
+    Local,
+}
+
+impl ResetCause {
+    /// The MP_TCPRST reason that says it (RFC 8684 §3.6).
+    pub fn reason(self) -> ResetReason {
+        match self {
+            ResetCause::Violation(_) => ResetReason::MPTCP_SPECIFIC,
+            ResetCause::Middlebox => ResetReason::MIDDLEBOX_INTERFERENCE,
+            ResetCause::Local => ResetReason::UNSPECIFIED,
+        }
+    }
+}
+
+/// What our RST on a subflow carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OurReset {
+    /// This subflow alone ends: MP_TCPRST with the cause's reason.
+    Subflow(ResetCause),
+    /// The whole connection ends: MP_FASTCLOSE (once the peer's key is
+    /// known, RFC 8684 §3.5), and MP_TCPRST when there is a cause.
+    FastClose(Option<ResetCause>),
+}
+
+impl OurReset {
+    /// Its MP_TCPRST reason, if any.
+    pub fn reason(self) -> Option<ResetReason> {
+        match self {
+            OurReset::Subflow(c) | OurReset::FastClose(Some(c)) => Some(c.reason()),
+            OurReset::FastClose(None) => None,
+        }
+    }
+}
+
 /// The MPTCP side of one subflow.
 #[derive(Clone, Debug)]
 pub struct PathState {
@@ -107,18 +150,13 @@ pub struct PathState {
     pub data_ack_seen: bool,
     /// Whether this subflow's FIN was queued.
     pub fin_queued: bool,
-    /// MP_TCPRST reason for our RST, if we reset it.
-    pub reset_reason: Option<ResetReason>,
-    /// The peer's violation we reset it for, if that was the reason.
-    pub violation: Option<ProtocolViolation>,
-    /// Our RST carries MP_FASTCLOSE.
-    pub fast_close: bool,
+    /// Whether and why we reset it: what our RST carries. Once set, the
+    /// connection aborts the subflow (see `Connection::after_activity`).
+    pub reset: Option<OurReset>,
     /// An MP_PRIO is due (RFC 8684 §3.3.8).
     pub prio_due: bool,
     /// An MP_FAIL is due, with this DSN (RFC 8684 §3.7).
     pub fail_due: Option<DataSeq>,
-    /// A hook asked for the subflow to be reset.
-    pub reset_requested: bool,
     /// A hook asked for an immediate ACK.
     pub ack_due: bool,
     /// Whether the subflow is stale (see the connection's scheduling).
@@ -138,12 +176,25 @@ pub struct PathState {
 }
 
 impl PathState {
+    /// Reset this subflow alone, for `cause`.
+    pub fn reset_for(&mut self, cause: ResetCause) {
+        self.reset = Some(OurReset::Subflow(cause));
+    }
+
     /// The peer broke the protocol here: our RST says "MPTCP-specific
     /// error" (RFC 8684 §3.6) and the violation is kept for the
     /// connection's error, should this subflow be its last.
     pub fn violated(&mut self, v: ProtocolViolation) {
-        self.reset_reason = Some(ResetReason::MPTCP_SPECIFIC);
-        self.violation = Some(v);
+        self.reset_for(ResetCause::Violation(v));
+    }
+
+    /// The peer's violation this subflow was reset for, if that was why.
+    pub fn violation(&self) -> Option<ProtocolViolation> {
+        match self.reset {
+            Some(OurReset::Subflow(ResetCause::Violation(v)))
+            | Some(OurReset::FastClose(Some(ResetCause::Violation(v)))) => Some(v),
+            _ => None,
+        }
     }
 
     /// Whether this is a join we accepted whose third ACK has not arrived.
@@ -164,12 +215,9 @@ impl PathState {
             dss_seen: false,
             data_ack_seen: false,
             fin_queued: false,
-            reset_reason: None,
-            violation: None,
-            fast_close: false,
+            reset: None,
             prio_due: false,
             fail_due: None,
-            reset_requested: false,
             ack_due: false,
             stale: false,
             signal_ack_at: None,

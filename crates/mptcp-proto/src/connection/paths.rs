@@ -3,7 +3,7 @@
 //! and the address calls (announce, backup, remove).
 
 use super::mptcp::Mode;
-use super::path::{Join, JoinStage, PathKind, PathState};
+use super::path::{Join, JoinStage, PathKind, PathState, ResetCause};
 use super::{Connection, PathEntry, join, transmit};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;
@@ -284,8 +284,7 @@ impl Connection {
         for idx in 0..self.subflows.len() {
             let e = &mut self.subflows[idx];
             if live(e) && on_addr(e) {
-                e.path.reset_reason = Some(ResetReason::UNSPECIFIED);
-                e.path.reset_requested = true;
+                e.path.reset_for(ResetCause::Local);
                 reset += 1;
                 self.after_activity(idx, now);
             }

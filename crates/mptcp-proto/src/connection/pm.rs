@@ -3,14 +3,13 @@
 //! application's own path-manager calls, and the events.
 
 use super::mptcp::RemoteAddr;
-use super::path::{JoinStage, PathKind};
+use super::path::{JoinStage, PathKind, ResetCause};
 use super::paths::{AddressError, PathRequest};
 use super::{Connection, PathEntry};
 use crate::pm::{PmAction, PmEndpoint, PmEvent, PmView, SubflowAttrs, SubflowEnd, errno};
 use crate::stats::Mib;
 use crate::subflow::{CloseReason, FourTuple, TcpState};
 use crate::time::Instant;
-use mptcp_wire::ResetReason;
 use std::net::{IpAddr, SocketAddr};
 
 impl Connection {
@@ -254,8 +253,7 @@ impl Connection {
             return Err(AddressError::LastSubflow(local.ip()));
         }
         let e = &mut self.subflows[idx];
-        e.path.reset_reason = Some(ResetReason::UNSPECIFIED);
-        e.path.reset_requested = true;
+        e.path.reset_for(ResetCause::Local);
         let now = self.last_now;
         self.after_activity(idx, now);
         Ok(())

@@ -3,7 +3,7 @@
 //! (§3.5) and MP_TCPRST (§3.6).
 
 use super::mptcp::{FallbackReason, Mode, RemoteAddr};
-use super::path::{PathKind, PathState};
+use super::path::{OurReset, PathKind, PathState};
 use super::{ConnectionError, DataLevel};
 use crate::crypto::{MptcpVersion, add_addr_hmac, verify_add_addr_hmac};
 use crate::segment::{MptcpOptionList, SegmentIn};
@@ -27,7 +27,7 @@ const ADD_ADDR_SENDS: u8 = 4;
 /// whole connection is being torn down, MP_FAIL after a checksum failure.
 pub fn rst_options(data: &mut DataLevel, path: &PathState, out: &mut MptcpOptionList) {
     let Mode::Mptcp(mp) = &data.mode else { return };
-    if path.fast_close
+    if matches!(path.reset, Some(OurReset::FastClose(_)))
         && let Some(key) = mp.remote_key()
     {
         data.mib.inc(Mib::MPFastcloseTx);
@@ -43,7 +43,8 @@ pub fn rst_options(data: &mut DataLevel, path: &PathState, out: &mut MptcpOption
         }));
     }
     // MP_TCPRST is v1's (RFC 8684 §3.6); v0 has none.
-    if let Some(reason) = path.reset_reason.filter(|_| mp.version == MptcpVersion::V1) {
+    let reason = path.reset.and_then(OurReset::reason);
+    if let Some(reason) = reason.filter(|_| mp.version == MptcpVersion::V1) {
         data.mib.inc(Mib::MPRstTx);
         let _ = out.try_push(MptcpOption::TcpRst(MpTcpRst {
             flags: TcpRstFlags::NONE,
