@@ -9,7 +9,7 @@
 
 use super::DataLevel;
 use super::mptcp::{FallbackReason, Mode, Phase};
-use super::path::{PathState, RxMapping};
+use super::path_state::{PathState, RxMapping};
 use crate::crypto::{KeyMaterial, MptcpVersion};
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;

@@ -3,7 +3,7 @@
 use super::ConnectionError;
 use super::DataLevel;
 use super::mptcp::{DataFinTx, FallbackReason, Mode};
-use super::path::{PathKind, PathState, ResetCause, RxMapping};
+use super::path_state::{PathKind, PathState, ResetCause, RxMapping};
 use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;

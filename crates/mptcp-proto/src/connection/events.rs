@@ -3,7 +3,7 @@
 
 use super::mptcp::{DataFinTx, Mode};
 use super::owner::Owner;
-use super::path::{OurReset, PathKind, ResetCause};
+use super::path_state::{OurReset, PathKind, ResetCause};
 use super::{ConnEvent, ConnState, Connection, ConnectionError};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;

@@ -9,7 +9,7 @@
 
 use super::DataLevel;
 use super::mptcp::Mode;
-use super::path::{JoinStage, PathKind, PathState};
+use super::path_state::{JoinStage, PathKind, PathState};
 use crate::crypto::{
     join_hmac, join_hmac_truncated, verify_join_ack_hmac, verify_join_synack_hmac,
 };

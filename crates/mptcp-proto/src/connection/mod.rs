@@ -17,7 +17,7 @@ mod info;
 mod join;
 pub mod mptcp;
 mod owner;
-pub mod path;
+pub mod path_state;
 mod paths;
 mod pm;
 pub mod recv;
@@ -47,7 +47,7 @@ use crate::time::Instant;
 use crate::token::TokenHandle;
 use mptcp::{MptcpConn, RemoteAddr};
 use mptcp_wire::DataSeq;
-use path::PathState;
+use path_state::PathState;
 use recv::RecvBuffer;
 use send::SendBuffer;
 use std::collections::VecDeque;
@@ -327,7 +327,7 @@ impl Connection {
             config,
             subflows: vec![PathEntry {
                 sf: first,
-                path: PathState::new(path::PathKind::Initial, 0, 0, false),
+                path: PathState::new(path_state::PathKind::Initial, 0, 0, false),
             }],
             data: DataLevel {
                 send: SendBuffer::new(start, config.send_buffer),
@@ -498,7 +498,7 @@ impl Connection {
     pub fn abort(&mut self) {
         self.released = true;
         for e in &mut self.subflows {
-            e.path.reset = Some(path::OurReset::FastClose(None));
+            e.path.reset = Some(path_state::OurReset::FastClose(None));
             e.sf.abort();
         }
         self.finish(Some(ConnectionError::Aborted));

@@ -2,7 +2,7 @@
 //! level and the subflow's own MPTCP state.
 
 use super::mptcp::{FallbackReason, Mode};
-use super::path::{JoinStage, PathKind, PathState, ResetCause};
+use super::path_state::{JoinStage, PathKind, PathState, ResetCause};
 use super::{DataLevel, capable, dss, join, signals};
 use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};

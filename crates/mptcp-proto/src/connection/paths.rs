@@ -3,7 +3,7 @@
 //! and the address calls (announce, backup, remove).
 
 use super::mptcp::Mode;
-use super::path::{Join, JoinStage, PathKind, PathState, ResetCause};
+use super::path_state::{Join, JoinStage, PathKind, PathState, ResetCause};
 use super::{Connection, PathEntry, join, transmit};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;

@@ -3,7 +3,7 @@
 //! application's own path-manager calls, and the events.
 
 use super::mptcp::RemoteAddr;
-use super::path::{JoinStage, PathKind, ResetCause};
+use super::path_state::{JoinStage, PathKind, ResetCause};
 use super::paths::{AddressError, PathRequest};
 use super::{Connection, PathEntry};
 use crate::pm::{PmAction, PmEndpoint, PmEvent, PmView, SubflowAttrs, SubflowEnd, errno};

@@ -3,7 +3,7 @@
 //! (§3.5) and MP_TCPRST (§3.6).
 
 use super::mptcp::{FallbackReason, Mode, RemoteAddr};
-use super::path::{OurReset, PathKind, PathState};
+use super::path_state::{OurReset, PathKind, PathState};
 use super::{ConnectionError, DataLevel};
 use crate::crypto::{MptcpVersion, add_addr_hmac, verify_add_addr_hmac};
 use crate::segment::{MptcpOptionList, SegmentIn};

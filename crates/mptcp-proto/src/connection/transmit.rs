@@ -9,7 +9,7 @@ use super::Connection;
 use super::dss::send_checksum;
 use super::mptcp::{DataFinTx, Mode};
 use super::owner::Owner;
-use super::path::{JoinStage, PathKind};
+use super::path_state::{JoinStage, PathKind};
 use crate::scheduler::{PathView, SchedContext};
 use crate::segment::PacketBuf;
 use crate::stats::Mib;
