@@ -117,35 +117,6 @@ impl Connection {
         self.after_data_level(now);
     }
 
-    /// A subflow that turned stale hands what it holds to the others at
-    /// once (SubflowStale); one that made progress again is used again
-    /// (SubflowRecover).
-    fn track_staleness(&mut self, idx: usize) {
-        if self.data.mode.is_tcp() {
-            return;
-        }
-        let entry = &mut self.subflows[idx];
-        let stale = super::transmit::is_stale(entry);
-        if stale == entry.path.stale {
-            return;
-        }
-        entry.path.stale = stale;
-        if !stale {
-            self.data.mib.inc(Mib::SubflowRecover);
-            return;
-        }
-        self.data.mib.inc(Mib::SubflowStale);
-        let held: Vec<(DataSeq, u64)> = entry
-            .sf
-            .send_queue()
-            .iter()
-            .filter_map(|s| s.dsn.map(|d| (d, s.data.len() as u64)))
-            .collect();
-        for (dsn, len) in held {
-            self.data.send.queue_reinject(dsn, len);
-        }
-    }
-
     /// TCP mode: the first subflow's acknowledgments are the data level's.
     fn sync_tcp_ack(&mut self, idx: usize) {
         if idx != 0 {
@@ -212,15 +183,7 @@ impl Connection {
             return;
         }
         // Whatever this subflow still held goes out on the others.
-        let segments: Vec<(DataSeq, u64)> = self.subflows[idx]
-            .sf
-            .send_queue()
-            .iter()
-            .filter_map(|s| s.dsn.map(|d| (d, s.data.len() as u64)))
-            .collect();
-        for (dsn, len) in segments {
-            self.data.send.queue_reinject(dsn, len);
-        }
+        self.reinject_held(idx);
         if self.data.live_subflows == 0 {
             let done = self.data_level_done();
             if !done {

@@ -21,9 +21,11 @@ pub mod path_state;
 mod paths;
 mod pm;
 pub mod recv;
+mod reinject;
 mod sbd;
 pub mod send;
 mod signals;
+mod timers;
 mod transmit;
 
 #[cfg(test)]
@@ -266,7 +268,7 @@ pub struct Connection {
     /// Our addresses whose subflows are backups (MP_JOIN flag B, MP_PRIO).
     backup_addrs: Vec<IpAddr>,
     path_requests: VecDeque<PathRequest>,
-    rtx: transmit::DataRtx,
+    rtx: timers::DataRtx,
     /// After our MP_FAIL on the only subflow: when we stop waiting for the
     /// peer's answer (RFC 8684 §3.7).
     fail_deadline: Option<Instant>,
@@ -358,7 +360,7 @@ impl Connection {
             local_ids,
             backup_addrs,
             path_requests: VecDeque::new(),
-            rtx: transmit::DataRtx::default(),
+            rtx: timers::DataRtx::default(),
             fail_deadline: None,
             opportunistic_high: DataSeq(0),
             cc_scratch: Vec::new(),

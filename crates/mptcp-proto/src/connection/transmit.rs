@@ -1,4 +1,5 @@
-//! Sending: which subflow carries which bytes, and when.
+//! Sending: which subflow carries which bytes, and when. (The data-level
+//! timers are in `timers.rs`; what goes out again, in `reinject.rs`.)
 //!
 //! Data stays in the connection's send buffer until the peer acknowledges
 //! it at the data level. Subflows get it late, a segment at a time, when
@@ -9,11 +10,11 @@ use super::Connection;
 use super::dss::send_checksum;
 use super::mptcp::{DataFinTx, Mode};
 use super::owner::Owner;
-use super::path_state::{JoinStage, PathKind};
+use super::reinject::is_stale;
 use crate::scheduler::{PathView, SchedContext};
 use crate::segment::PacketBuf;
 use crate::stats::Mib;
-use crate::subflow::{FourTuple, TcpState};
+use crate::subflow::FourTuple;
 use crate::time::{Duration, Instant};
 use mptcp_wire::DataSeq;
 
@@ -24,21 +25,6 @@ use mptcp_wire::DataSeq;
 pub fn dss_reserve(checksum: bool) -> u32 {
     if checksum { 28 } else { 26 }
 }
-
-/// Consecutive RTO expirations after which a subflow is stale.
-const STALE_BACKOFF: u32 = 2;
-
-/// A subflow whose retransmission timer expired twice in a row without
-/// progress: probably a dead path (the Linux kernel's "stale" subflows). It
-/// carries new data only when no other subflow can.
-pub(super) fn is_stale(e: &super::PathEntry) -> bool {
-    e.sf.rtt().backoff() >= STALE_BACKOFF
-}
-
-/// The most bytes reinjected per expiry of the data-level timer.
-const REINJECT_CHUNK: u64 = 64 * 1024;
-/// The floor of the data-level retransmission timeout.
-const MIN_DATA_RTO: Duration = Duration::from_millis(200);
 
 /// The most bytes one mapping covers: as many whole segments of `mss` as
 /// the DSS length field holds. A chunk this size is one scheduling
@@ -69,16 +55,6 @@ fn whole_segments(space: u64, mss: u64, unsent: u64, in_flight: u64) -> u64 {
     } else {
         space / mss * mss
     }
-}
-
-/// The data-level retransmission timer: when the DATA_ACK stops moving,
-/// the oldest unacknowledged data is reinjected on another subflow (the
-/// Linux kernel's MPTCP retransmission timer does the same).
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct DataRtx {
-    deadline: Option<Instant>,
-    una: DataSeq,
-    backoff: u32,
 }
 
 impl Connection {
@@ -215,58 +191,8 @@ impl Connection {
         true
     }
 
-    /// Nothing new may go out (all sent, or the peer's window is full): the
-    /// fastest subflow with room resends the oldest data still outstanding
-    /// on a slower subflow, so the receiver's head of line does not wait
-    /// for the slow path (opportunistic retransmission, Raiciu et al.,
-    /// NSDI 2012). Each byte is resent this way at most once.
-    fn opportunistic_reinject(
-        &mut self,
-        views: &[PathView],
-        index: &[usize],
-        checksum: bool,
-    ) -> bool {
-        let Some(fast) = (0..views.len())
-            .filter(|&i| views[i].send_space > 0)
-            .min_by_key(|&i| views[i].srtt)
-        else {
-            return false;
-        };
-        let fast_idx = index[fast];
-        let floor = self.data.send.una().max(self.opportunistic_high);
-        let fast_srtt = views[fast].srtt;
-        let oldest = self
-            .subflows
-            .iter()
-            .enumerate()
-            .filter(|(i, e)| *i != fast_idx && e.sf.rtt().srtt_or_initial() > fast_srtt)
-            .flat_map(|(_, e)| e.sf.send_queue().iter())
-            .filter(|s| !s.sacked && s.xmit.is_some())
-            .filter_map(|s| s.dsn.map(|d| (d, s.data.len() as u64)))
-            .filter(|(d, len)| (*d + *len).gt(floor))
-            .min_by(|a, b| a.0.seq_cmp(b.0));
-        let Some((dsn, len)) = oldest else {
-            return false;
-        };
-        let from = dsn.max(floor);
-        let end = dsn + len;
-        let mss = (self.subflows[fast_idx].sf.send_mss() as u64).min(views[fast].send_space);
-        let bytes = self
-            .data
-            .send
-            .slice(from, end.bytes_since(from).min(mss) as usize);
-        if bytes.is_empty() {
-            return false;
-        }
-        self.opportunistic_high = from + bytes.len() as u64;
-        self.data.mib.inc(Mib::MPTCPRetrans);
-        self.data.forbid_fallback();
-        self.push(fast_idx, from, bytes, checksum);
-        true
-    }
-
     /// A chunk onto subflow `idx`, with its DSS checksum when in use.
-    fn push(&mut self, idx: usize, dsn: DataSeq, bytes: bytes::Bytes, checksum: bool) {
+    pub(super) fn push(&mut self, idx: usize, dsn: DataSeq, bytes: bytes::Bytes, checksum: bool) {
         let sf = &mut self.subflows[idx].sf;
         let csum = checksum.then(|| {
             let ssn = (sf.next_push_seq() - sf.view().iss) as u32;
@@ -277,7 +203,7 @@ impl Connection {
 
     /// The scheduler's view of every subflow that can carry data now, with
     /// their indices in `self.subflows`. Stale subflows (see
-    /// [`Connection::is_stale`]) are left out while any other can carry data.
+    /// [`is_stale`]) are left out while any other can carry data.
     fn path_views(&self) -> (Vec<PathView>, Vec<usize>) {
         let mut views = Vec::new();
         let mut index = Vec::new();
@@ -374,152 +300,12 @@ impl Connection {
 
     /// An ACK on every live subflow: a lost DATA_FIN goes out on all of
     /// them, so one dead path cannot hold the connection's close.
-    fn request_ack_on_all(&mut self) {
+    pub(super) fn request_ack_on_all(&mut self) {
         for e in &mut self.subflows {
             if e.sf.state().is_synchronized() && e.path.can_carry_data() {
                 e.sf.request_ack();
             }
         }
-    }
-
-    /// The data-level RTO: the largest RTO among the live subflows that are
-    /// not stale (without their backoff), itself backed off.
-    fn data_rto(&self) -> Duration {
-        let base = self
-            .subflows
-            .iter()
-            .filter(|e| e.sf.state() != TcpState::Closed && !is_stale(e))
-            .map(|e| e.sf.rtt().base_rto())
-            .max()
-            .unwrap_or(Duration::from_secs(1))
-            .max(MIN_DATA_RTO);
-        base.saturating_mul(1 << self.rtx.backoff.min(6))
-    }
-
-    /// Keep the data-level timer armed while data or the DATA_FIN waits
-    /// for a DATA_ACK.
-    pub(super) fn arm_data_rtx(&mut self, now: Instant) {
-        let Mode::Mptcp(mp) = &self.data.mode else {
-            self.rtx.deadline = None;
-            return;
-        };
-        let waiting = self.data.send.una().lt(self.data.send.nxt())
-            || matches!(mp.data_fin, DataFinTx::Pending(_));
-        if !waiting {
-            self.rtx = DataRtx::default();
-            return;
-        }
-        if self.data.send.una() != self.rtx.una {
-            self.rtx.una = self.data.send.una();
-            self.rtx.backoff = 0;
-            self.rtx.deadline = None;
-        }
-        if self.rtx.deadline.is_none() {
-            self.rtx.deadline = Some(now + self.data_rto());
-        }
-    }
-
-    /// Data-level timers: reinjection, DATA_FIN and join-ACK retransmission.
-    pub(super) fn on_data_timers(&mut self, now: Instant) {
-        self.retransmit_join_acks(now);
-        self.finish_removal_probes(now);
-        if self.fail_deadline.is_some_and(|t| t <= now) {
-            // The peer never answered our MP_FAIL.
-            self.fail_deadline = None;
-            self.data.fatal = Some(super::ConnectionError::Corrupted);
-        }
-        let quiet = |e: &super::PathEntry| {
-            e.path
-                .signal_ack_at
-                .is_none_or(|t| now >= t + super::signals::SIGNAL_ACK_INTERVAL)
-        };
-        if super::signals::next_retry(&self.data).is_some_and(|t| t <= now)
-            && self.subflows.iter().all(quiet)
-            && let Some(e) = self
-                .subflows
-                .iter_mut()
-                .find(|e| e.path.can_carry_data() && e.sf.state().can_send())
-        {
-            // An ADD_ADDR awaits its echo: resend it on a pure ACK.
-            e.path.signal_ack_at = Some(now);
-            e.sf.request_pure_ack();
-        }
-        if self.rtx.deadline.is_none_or(|t| t > now) {
-            return;
-        }
-        self.rtx.deadline = None;
-        if self.data.send.una() == self.rtx.una {
-            let una = self.data.send.una();
-            let len = self.data.send.nxt().bytes_since(una).min(REINJECT_CHUNK);
-            self.data.send.queue_reinject(una, len);
-            self.rtx.backoff += 1;
-            if matches!(
-                self.data.mode.mptcp().map(|m| m.data_fin),
-                Some(DataFinTx::Pending(_))
-            ) {
-                self.request_ack_on_all();
-            }
-        }
-        self.arm_data_rtx(now);
-    }
-
-    /// RFC 8684 §3.2: A repeats its third ACK until B acknowledges it.
-    /// The deadline moves on when the repetition is asked for, so a subflow
-    /// that cannot send right now does not keep the timer in the past.
-    fn retransmit_join_acks(&mut self, now: Instant) {
-        for e in &mut self.subflows {
-            if e.sf.state() == TcpState::Closed {
-                continue;
-            }
-            if let PathKind::Join(j) = &mut e.path.kind
-                && let JoinStage::AckPending { last_sent: Some(t) } = j.stage
-                && now >= t + e.sf.rtt().rto()
-            {
-                j.stage = JoinStage::AckPending {
-                    last_sent: Some(now),
-                };
-                e.sf.request_ack();
-            }
-        }
-    }
-
-    /// The earliest deadline of any timer.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let subflows = self.subflows.iter().filter_map(|e| e.sf.poll_timeout());
-        let live = self
-            .subflows
-            .iter()
-            .filter(|e| e.sf.state() != TcpState::Closed);
-        let joins = live.filter_map(|e| match e.path.kind {
-            PathKind::Join(j) => match j.stage {
-                JoinStage::AckPending { last_sent: Some(t) } => Some(t + e.sf.rtt().rto()),
-                _ => None,
-            },
-            PathKind::Initial => None,
-        });
-        let can_send = self
-            .subflows
-            .iter()
-            .any(|e| e.path.can_carry_data() && e.sf.state().can_send());
-        // Not before the last pure ACK asked for has had its chance.
-        let asked = self
-            .subflows
-            .iter()
-            .filter_map(|e| e.path.signal_ack_at)
-            .max()
-            .map(|t| t + super::signals::SIGNAL_ACK_INTERVAL);
-        let signals = can_send
-            .then(|| super::signals::next_retry(&self.data))
-            .flatten()
-            .map(|t| asked.map_or(t, |a| t.max(a)));
-        subflows
-            .chain(joins)
-            .chain(self.rtx.deadline)
-            .chain(self.pm_timeout())
-            .chain(self.fail_deadline)
-            .chain(self.subflows.iter().filter_map(|e| e.path.removal_probe))
-            .chain(signals)
-            .min()
     }
 }
 
