@@ -500,7 +500,9 @@ impl Connection {
     pub fn abort(&mut self) {
         self.released = true;
         for e in &mut self.subflows {
-            e.path.reset = Some(path_state::OurReset::FastClose(None));
+            // A reset already decided keeps its MP_TCPRST reason.
+            let cause = e.path.reset.and_then(path_state::OurReset::cause);
+            e.path.reset = Some(path_state::OurReset::FastClose(cause));
             e.sf.abort();
         }
         self.finish(Some(ConnectionError::Aborted));

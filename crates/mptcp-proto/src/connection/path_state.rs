@@ -116,12 +116,17 @@ pub enum OurReset {
 }
 
 impl OurReset {
+    /// Its cause, if any.
+    pub fn cause(self) -> Option<ResetCause> {
+        match self {
+            OurReset::Subflow(c) => Some(c),
+            OurReset::FastClose(c) => c,
+        }
+    }
+
     /// Its MP_TCPRST reason, if any.
     pub fn reason(self) -> Option<ResetReason> {
-        match self {
-            OurReset::Subflow(c) | OurReset::FastClose(Some(c)) => Some(c.reason()),
-            OurReset::FastClose(None) => None,
-        }
+        self.cause().map(ResetCause::reason)
     }
 }
 
@@ -190,9 +195,8 @@ impl PathState {
 
     /// The peer's violation this subflow was reset for, if that was why.
     pub fn violation(&self) -> Option<ProtocolViolation> {
-        match self.reset {
-            Some(OurReset::Subflow(ResetCause::Violation(v)))
-            | Some(OurReset::FastClose(Some(ResetCause::Violation(v)))) => Some(v),
+        match self.reset.and_then(OurReset::cause) {
+            Some(ResetCause::Violation(v)) => Some(v),
             _ => None,
         }
     }
