@@ -8,7 +8,9 @@ mod support;
 use mptcp_proto::crypto::MptcpVersion;
 use mptcp_proto::endpoint::EndpointConfig;
 use mptcp_proto::stats::Mib;
-use mptcp_wire::{CapableBody, CapableFlags, IpPacket, MpJoin, MptcpOption, ResetReason, TcpFlags};
+use mptcp_wire::{
+    AddAddr, CapableBody, CapableFlags, IpPacket, MpJoin, MptcpOption, ResetReason, TcpFlags,
+};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -213,12 +215,21 @@ fn the_initial_address_with_a_port_of_its_own_is_announced_and_joined() {
     n.server.signal_address(ip(SERVER), Some(9001));
     let joins = Rc::new(RefCell::new(Vec::new()));
     let log = joins.clone();
-    n.tamper = Box::new(move |_, _, pkt| {
-        if mptcp_options(pkt)
-            .iter()
-            .any(|o| matches!(o, MptcpOption::Join(MpJoin::Syn { .. })))
-        {
-            log.borrow_mut().push(dst(pkt));
+    // The ids the server announced and answered joins with.
+    let ids = Rc::new(RefCell::new((Vec::new(), Vec::new())));
+    let seen = ids.clone();
+    n.tamper = Box::new(move |_, dir, pkt| {
+        for o in mptcp_options(pkt) {
+            match o {
+                MptcpOption::Join(MpJoin::Syn { .. }) => log.borrow_mut().push(dst(pkt)),
+                MptcpOption::Join(MpJoin::SynAck { address_id, .. }) => {
+                    seen.borrow_mut().1.push(address_id)
+                }
+                MptcpOption::AddAddr(AddAddr::V1 {
+                    flags, address_id, ..
+                }) if dir == Dir::ToClient && !flags.echo() => seen.borrow_mut().0.push(address_id),
+                _ => {}
+            }
         }
         true
     });
@@ -231,4 +242,10 @@ fn the_initial_address_with_a_port_of_its_own_is_announced_and_joined() {
     let c = n.server.connection(n.accepted.unwrap()).unwrap();
     assert!(c.subflows().any(|s| s.tuple().local == port));
     assert_eq!(n.server_mib(Mib::MPJoinRejected), 0);
+    // An id of its own, not the initial address's 0 (which the Linux
+    // kernel echoes but never joins), and the join answered under it.
+    let (announced, answered) = ids.borrow().clone();
+    assert!(!announced.is_empty());
+    assert!(announced.iter().all(|&id| id != 0), "{announced:?}");
+    assert_eq!(answered, vec![announced[0]]);
 }

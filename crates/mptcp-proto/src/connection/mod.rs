@@ -54,7 +54,7 @@ use recv::RecvBuffer;
 use send::SendBuffer;
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Identifies a connection within its endpoint: a slot and the
 /// generation of the connection in it, so that a handle kept after its
@@ -265,6 +265,10 @@ pub struct Connection {
     pm: PmState,
     /// Address ids of our addresses, 0 for the first subflow's.
     local_ids: Vec<(IpAddr, u8)>,
+    /// Ids of the first subflow's address announced with another port:
+    /// an endpoint of its own (the Linux kernel only echoes an ADD_ADDR
+    /// with id 0 and never joins it).
+    port_ids: Vec<(SocketAddr, u8)>,
     /// Our addresses whose subflows are backups (MP_JOIN flag B, MP_PRIO).
     backup_addrs: Vec<IpAddr>,
     path_requests: VecDeque<PathRequest>,
@@ -358,6 +362,7 @@ impl Connection {
             local_addrs,
             pm,
             local_ids,
+            port_ids: Vec::new(),
             backup_addrs,
             path_requests: VecDeque::new(),
             rtx: timers::DataRtx::default(),

@@ -45,14 +45,43 @@ impl Connection {
         if let Some(&(_, id)) = self.local_ids.iter().find(|(a, _)| *a == addr) {
             return id;
         }
-        let id = self
-            .local_ids
-            .iter()
-            .map(|(_, id)| *id)
-            .max()
-            .unwrap_or(0)
-            .wrapping_add(1);
+        let id = self.unused_id();
         self.local_ids.push((addr, id));
+        id
+    }
+
+    /// An address id not given to any of our addresses yet.
+    fn unused_id(&self) -> u8 {
+        let ids = self.local_ids.iter().map(|(_, id)| *id);
+        let ported = self.port_ids.iter().map(|(_, id)| *id);
+        ids.chain(ported).max().unwrap_or(0).wrapping_add(1)
+    }
+
+    /// The id of our `local` address and port: the first subflow's address
+    /// announced with another port has one of its own (RFC 8684 §3.4.1:
+    /// an id names one announced endpoint); otherwise the address's.
+    fn local_id_at(&mut self, local: SocketAddr) -> u8 {
+        match self.port_ids.iter().find(|(a, _)| *a == local) {
+            Some(&(_, id)) => id,
+            None => self.local_id(local.ip()),
+        }
+    }
+
+    /// The id to announce `addr` (with `port`) under.
+    fn announced_id(&mut self, addr: IpAddr, port: Option<u16>) -> u8 {
+        let first = self.subflows.first().map(|e| e.sf.tuple().local);
+        let (Some(first), Some(port)) = (first, port) else {
+            return self.local_id(addr);
+        };
+        if first.ip() != addr || first.port() == port {
+            return self.local_id(addr);
+        }
+        let at = SocketAddr::new(addr, port);
+        if let Some(&(_, id)) = self.port_ids.iter().find(|(a, _)| *a == at) {
+            return id;
+        }
+        let id = self.unused_id();
+        self.port_ids.push((at, id));
         id
     }
 
@@ -133,7 +162,7 @@ impl Connection {
         self.data.join_answered = true;
         let id = SubflowId(self.next_subflow_id);
         self.next_subflow_id += 1;
-        let local_id = self.local_id(tuple.local.ip());
+        let local_id = self.local_id_at(tuple.local);
         let mut sf = Subflow::accept(id, tuple, iss, config, syn);
         sf.set_option_reserve(transmit::dss_reserve(checksum));
         let kind = PathKind::Join(Join {
@@ -204,7 +233,7 @@ impl Connection {
 
     /// Announce one of our addresses with ADD_ADDR (RFC 8684 §3.4.1).
     pub fn announce(&mut self, addr: IpAddr, port: Option<u16>) {
-        let id = self.local_id(addr);
+        let id = self.announced_id(addr, port);
         if let Some(mp) = self.data.mode.mptcp_mut()
             && !mp.announce.iter().any(|a| a.addr == addr)
         {
