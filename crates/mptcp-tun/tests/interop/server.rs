@@ -191,6 +191,18 @@ const SERVER_ROWS: &[FlagRow] = &[
         kernel_subflows: 1,
         counters: &[("AddAddr", 1), ("MPJoinSynAckRx", 1)],
     },
+    // The initial address announced with a port of its own (one address
+    // per backend behind a balancer, docs/scaling.md): an id of its own,
+    // which the kernel joins (id 0 it would only echo).
+    FlagRow {
+        flag: "signal port=N on the initial address",
+        kernel: &[],
+        ours: &[(0, "signal port=9001")],
+        subflows: &[(0, 0), (0, 0)],
+        backup: &[],
+        kernel_subflows: 1,
+        counters: &[("AddAddr", 1), ("MPJoinSynAckRx", 1)],
+    },
     FlagRow {
         flag: "fullmesh",
         kernel: &[(1, "subflow fullmesh")],
