@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{Output, Watched};
+use support::{Output, Watched, veth};
 /// Longest the joins may take.
 const STEP: Duration = Duration::from_secs(20);
 
@@ -61,22 +61,6 @@ fn require() {
         Path::new("/proc/sys/net/mptcp/enabled").exists(),
         "the kernel has no MPTCP (CONFIG_MPTCP)"
     );
-}
-
-fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) {
-    a.ip(&[
-        "link",
-        "add",
-        a_dev,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b_dev,
-        "netns",
-        b.name(),
-    ])
-    .expect("veth");
 }
 
 fn nft(ns: &Netns, rules: &str) {

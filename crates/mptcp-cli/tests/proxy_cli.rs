@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{Output, STEP, Watched, count};
+use support::{Output, STEP, Watched, count, veth};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp");
 const MIB: usize = 1 << 20;
@@ -69,22 +69,6 @@ impl Drop for Testbed {
         let _ = std::fs::remove_dir_all(&self.etc);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) {
-    a.ip(&[
-        "link",
-        "add",
-        a_dev,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b_dev,
-        "netns",
-        b.name(),
-    ])
-    .expect("veth");
 }
 
 impl Testbed {

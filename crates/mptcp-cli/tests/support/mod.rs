@@ -1,5 +1,6 @@
 //! What the tool tests that run `mptcp` as a process share: a child whose
-//! output lines are watched, and reading numbers out of report lines.
+//! output lines are watched, reading numbers out of report lines, and a
+//! veth pair between two namespaces.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -125,4 +126,21 @@ pub fn count(line: &str, key: &str) -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.trim_end_matches([',', ';']).parse().ok())
         .unwrap_or(0)
+}
+
+/// A veth pair: `a_dev` in `a`, `b_dev` in `b`.
+pub fn veth(a: &mptcp_tun::lab::Netns, a_dev: &str, b: &mptcp_tun::lab::Netns, b_dev: &str) {
+    a.ip(&[
+        "link",
+        "add",
+        a_dev,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_dev,
+        "netns",
+        b.name(),
+    ])
+    .expect("veth");
 }
