@@ -290,7 +290,9 @@ fn events(path: &Path) -> Vec<Ev> {
 
 /// `n` bytes for connection `i`, round `round`.
 fn pattern(i: usize, round: u8, n: usize) -> Vec<u8> {
-    let mut x = (i as u64 + 1) * 0x9e37_79b9_7f4a_7c15 + u64::from(round);
+    let mut x = (i as u64 + 1)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(u64::from(round));
     (0..n)
         .map(|_| {
             x ^= x << 13;
