@@ -223,6 +223,16 @@ impl TunLab {
 
     fn add_endpoint(&self, i: usize, v6: bool, flags: &str) -> io::Result<()> {
         let path = self.path(i);
+        if flags.split_whitespace().any(|w| w == "laminar") {
+            // iproute2 before 6.18 does not know the flag: genetlink.
+            let bits = endpoint_flags(flags)?;
+            let (addr, dev) = (path.kernel_addr(v6), path.dev.clone());
+            return self.ns.run(move || {
+                let index = crate::sys::tun::interface_index(&dev)
+                    .ok_or_else(|| io::Error::other(format!("no device {dev}")))?;
+                crate::sys::netlink::add_mptcp_endpoint(addr, index, bits, None, None)
+            });
+        }
         let addr = path.kernel_addr(v6).to_string();
         let mut args = vec!["mptcp", "endpoint", "add", &addr, "dev", &path.dev];
         args.extend(flags.split_whitespace());
@@ -296,4 +306,23 @@ impl Drop for TunLab {
 /// kernel as if received on the device.
 pub fn attach_tun(dev: &str) -> io::Result<File> {
     sys::tun_attach(dev)
+}
+
+/// The kernel's endpoint flag bits (`MPTCP_PM_ADDR_FLAG_*`) of `ip mptcp
+/// endpoint` words.
+fn endpoint_flags(words: &str) -> io::Result<u32> {
+    words.split_whitespace().try_fold(0, |bits, w| {
+        let bit = match w {
+            "signal" => 1,
+            "subflow" => 2,
+            "backup" => 4,
+            "fullmesh" => 8,
+            "laminar" => 32,
+            _ => {
+                let msg = format!("endpoint flag {w} is not one genetlink is told here");
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+            }
+        };
+        Ok(bits | bit)
+    })
 }

@@ -191,6 +191,18 @@ const SERVER_ROWS: &[FlagRow] = &[
         kernel_subflows: 1,
         counters: &[("AddAddr", 1), ("MPJoinSynAckRx", 1)],
     },
+    // The kernel's laminar endpoint (set through genetlink: iproute2 6.1
+    // does not know the flag): it joins the address we announce from its
+    // own address, not the one the route would pick.
+    FlagRow {
+        flag: "laminar",
+        kernel: &[(1, "laminar")],
+        ours: &[(2, "signal")],
+        subflows: &[(0, 0), (2, 1)],
+        backup: &[],
+        kernel_subflows: 1,
+        counters: &[("AddAddr", 1), ("MPJoinSynAckRx", 1)],
+    },
     // The initial address announced with a port of its own (one address
     // per backend behind a balancer, docs/scaling.md): an id of its own,
     // which the kernel joins (id 0 it would only echo).
