@@ -289,18 +289,11 @@ fn events(path: &Path) -> Vec<Ev> {
 }
 
 /// `n` bytes for connection `i`, round `round`.
-fn pattern(i: usize, round: u8, n: usize) -> Vec<u8> {
-    let mut x = (i as u64 + 1)
+fn connection_bytes(i: usize, round: u8, n: usize) -> Vec<u8> {
+    let seed = (i as u64 + 1)
         .wrapping_mul(0x9e37_79b9_7f4a_7c15)
         .wrapping_add(u64::from(round));
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    support::pattern(n, seed)
 }
 
 /// Sends `data` on `s` and reads as much back; whether the echo is exact.
@@ -321,7 +314,7 @@ fn round(conns: &[TcpStream], round: u8, len: usize) -> Vec<bool> {
         let handles: Vec<_> = conns
             .iter()
             .enumerate()
-            .map(|(i, s)| scope.spawn(move || echo(s, pattern(i, round, len))))
+            .map(|(i, s)| scope.spawn(move || echo(s, connection_bytes(i, round, len))))
             .collect();
         handles
             .into_iter()

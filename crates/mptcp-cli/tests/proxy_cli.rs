@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{Output, STEP, Watched, count, veth};
+use support::{Output, STEP, Watched, count, pattern, veth};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mptcp");
 const MIB: usize = 1 << 20;
@@ -277,18 +277,6 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 http.server.ThreadingHTTPServer(("10.8.0.2", 80), H).serve_forever()
 "#;
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// Starts the web server with a file `name` of `len` bytes; its hash.
 fn web_server(bed: &Testbed, files: &[(&str, usize)]) -> (Proc, Vec<String>) {

@@ -144,3 +144,16 @@ pub fn veth(a: &mptcp_tun::lab::Netns, a_dev: &str, b: &mptcp_tun::lab::Netns, b
     ])
     .expect("veth");
 }
+
+/// `len` bytes of a xorshift stream seeded by `seed` (any value).
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
