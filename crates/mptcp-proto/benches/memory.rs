@@ -1,7 +1,8 @@
 //! Heap per idle established connection, with one subflow and with two:
 //! `N` clients connect to one server endpoint over an ideal wire, every
-//! connection (and its join) completes, nothing is sent, and the heap each
-//! side holds is measured (dhat), then divided by `N`.
+//! connection (and its join) completes, one byte goes each way, the
+//! connections stay idle for 2 s, and the heap each side holds is
+//! measured (dhat), then divided by `N`.
 //!
 //! `cargo bench -p mptcp-proto --bench memory` (`-- --count N` for another
 //! number of connections; the default is 100,000).
@@ -121,6 +122,11 @@ fn measure(count: usize, two_paths: bool) -> Row {
     }
     // Joins, fourth ACKs.
     exchange(&mut now, &mut client, &mut server, 200);
+    // Idle long enough for the buffers to be let go (`TRIM_AFTER`, 1 s).
+    now += Duration::from_secs(2);
+    client.handle_timeout(now);
+    server.handle_timeout(now);
+    exchange(&mut now, &mut client, &mut server, 2);
     let both = heap() - base;
     let (live_client, live_server) = (client.connection_count(), server.connection_count());
     let subflows: usize = server

@@ -44,7 +44,6 @@ impl ChunkPool {
     }
 
     /// Whether no allocation is kept.
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.spare.is_empty()
     }

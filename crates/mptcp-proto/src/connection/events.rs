@@ -115,6 +115,7 @@ impl Connection {
             self.finish(None);
         }
         self.after_data_level(now);
+        self.arm_trim(now);
     }
 
     /// TCP mode: the first subflow's acknowledgments are the data level's.

@@ -276,6 +276,9 @@ pub struct Connection {
     /// After our MP_FAIL on the only subflow: when we stop waiting for the
     /// peer's answer (RFC 8684 §3.7).
     fail_deadline: Option<Instant>,
+    /// When the buffers' allocations are let go, the connection being idle
+    /// (everything read and acknowledged) since [`timers::TRIM_AFTER`].
+    trim_at: Option<Instant>,
     /// Data resent opportunistically reaches up to here.
     opportunistic_high: DataSeq,
     cc_scratch: Vec<SubflowCcView>,
@@ -367,6 +370,7 @@ impl Connection {
             path_requests: VecDeque::new(),
             rtx: timers::DataRtx::default(),
             fail_deadline: None,
+            trim_at: None,
             opportunistic_high: DataSeq(0),
             cc_scratch: Vec::new(),
             sbd: None,
@@ -485,6 +489,7 @@ impl Connection {
         if self.data.recv.readable() == 0 {
             self.data.readable_signalled = false;
         }
+        self.arm_trim(self.last_now);
         Some(n)
     }
 

@@ -213,6 +213,22 @@ impl RecvBuffer {
         n
     }
 
+    /// Whether an allocation is kept (for data to come).
+    pub fn holds_memory(&self) -> bool {
+        self.tail_size > 0 || !self.spare.is_empty()
+    }
+
+    /// With everything read, let every allocation go (the connection was
+    /// idle a while); the next data starts small again.
+    pub fn release(&mut self) {
+        if self.ready_len == 0 {
+            self.tail = BytesMut::new();
+            self.tail_size = 0;
+            self.spare.clear();
+            self.next_chunk = FIRST_CHUNK;
+        }
+    }
+
     /// All read: a tail still growing towards [`RECV_CHUNK`] is let go (an
     /// idle connection that carried a few bytes keeps no allocation); a
     /// full-sized one stays for the data to come.

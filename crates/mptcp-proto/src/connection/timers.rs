@@ -16,6 +16,12 @@ const REINJECT_CHUNK: u64 = 64 * 1024;
 /// The floor of the data-level retransmission timeout.
 const MIN_DATA_RTO: Duration = Duration::from_millis(200);
 
+/// How long a connection stays idle (everything read and acknowledged)
+/// before its buffers' allocations are let go: an active one keeps them
+/// for reuse, an idle one costs only its state (100,000 idle connections
+/// that had carried bulk data would otherwise hold over 1 MB each).
+pub(super) const TRIM_AFTER: Duration = Duration::from_secs(1);
+
 /// The data-level retransmission timer: when the DATA_ACK stops moving,
 /// the oldest unacknowledged data is reinjected on another subflow (the
 /// Linux kernel's MPTCP retransmission timer does the same).
@@ -64,8 +70,31 @@ impl Connection {
         }
     }
 
+    /// Whether everything was read and acknowledged.
+    fn buffers_idle(&self) -> bool {
+        self.data.recv.readable() == 0 && self.data.send.is_empty()
+    }
+
+    /// Arm the buffers' release once the connection is idle and holds an
+    /// allocation; any activity disarms it.
+    pub(super) fn arm_trim(&mut self, now: Instant) {
+        let holds = self.data.recv.holds_memory() || self.data.send.holds_memory();
+        if self.buffers_idle() && holds {
+            self.trim_at.get_or_insert(now + TRIM_AFTER);
+        } else {
+            self.trim_at = None;
+        }
+    }
+
     /// Data-level timers: reinjection, DATA_FIN and join-ACK retransmission.
     pub(super) fn on_data_timers(&mut self, now: Instant) {
+        if self.trim_at.is_some_and(|t| t <= now) {
+            self.trim_at = None;
+            if self.buffers_idle() {
+                self.data.recv.release();
+                self.data.send.release();
+            }
+        }
         self.retransmit_join_acks(now);
         self.finish_removal_probes(now);
         if self.fail_deadline.is_some_and(|t| t <= now) {
@@ -162,6 +191,7 @@ impl Connection {
             .chain(self.rtx.deadline)
             .chain(self.pm_timeout())
             .chain(self.fail_deadline)
+            .chain(self.trim_at)
             .chain(self.subflows.iter().filter_map(|e| e.path.removal_probe))
             .chain(signals)
             .min()
