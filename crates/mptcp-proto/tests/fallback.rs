@@ -277,3 +277,48 @@ fn a_checksum_failure_on_the_last_subflow_without_fallback_fast_closes() {
     assert_eq!(n.closed[1], Some(Some(ConnectionError::Corrupted)));
     assert_eq!(n.closed[0], Some(Some(ConnectionError::Reset)));
 }
+
+/// After our MP_FAIL we drop everything from the failed mapping on. If the
+/// peer's answer (MP_FAIL with the infinite mapping) is lost and its next
+/// segments come as plain TCP, falling back would hand the application a
+/// stream with a hole and, at the FIN, an end of stream: the connection
+/// ends with `Corrupted` instead, never a truncated stream taken as whole.
+#[test]
+fn after_our_mp_fail_a_peer_gone_tcp_ends_the_connection_never_the_stream() {
+    let mut n = Net::new(false, checksums(true));
+    let msg = pattern(5, LEN);
+    n.to_send[0] = msg.clone();
+    // Data the other way too: the client's ACKs of it, without a DATA_ACK
+    // once stripped, are what looks like a peer gone TCP.
+    n.to_send[1] = pattern(6, LEN);
+    let mut data_packets = 0;
+    let mut failed = false;
+    n.tamper = Box::new(move |_, dir, pkt| {
+        if dir == Dir::ToClient
+            && mptcp_options(pkt)
+                .iter()
+                .any(|o| matches!(o, MptcpOption::Fail(_)))
+        {
+            failed = true;
+        }
+        if dir == Dir::ToServer && data_from(pkt, support::CLIENT) {
+            data_packets += 1;
+            if data_packets == 40 {
+                assert!(flip_payload_byte(pkt, 100));
+            }
+        }
+        if failed && dir == Dir::ToServer {
+            // The client's answer and everything after it lose their
+            // MPTCP options on the way.
+            strip_mptcp(pkt);
+        }
+        true
+    });
+    n.run_to_end(20_000);
+    assert_eq!(n.server_mib(Mib::DataCsumErr), 1);
+    assert!(n.server_mib(Mib::DataAckMissing) >= 1);
+    assert!(is_prefix(&n.got[1], &msg), "no altered byte delivered");
+    assert!(n.got[1].len() < msg.len());
+    assert!(!n.eof[1], "a truncated stream is never ended as if whole");
+    assert_eq!(n.closed[1], Some(Some(ConnectionError::Corrupted)));
+}

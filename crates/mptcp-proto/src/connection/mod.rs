@@ -587,6 +587,12 @@ impl DataLevel {
         self.infinite_fallback_ok && matches!(self.mode, Mode::Mptcp(_))
     }
 
+    /// Whether we sent MP_FAIL and dropped what followed the failed
+    /// mapping (RFC 8684 §3.7): the stream can no longer continue as TCP.
+    pub(super) fn fail_pending(&self) -> bool {
+        self.mode.mptcp().is_some_and(|m| m.fail_sent.is_some())
+    }
+
     /// Whether a fallback decided here, alone, cannot leave the peer behind:
     /// [`DataLevel::may_fall_back`] and no join past its SYN (one the peer
     /// may already count as established: it could not follow).

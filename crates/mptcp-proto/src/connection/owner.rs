@@ -85,6 +85,14 @@ impl Owner<'_> {
             return None;
         }
         self.data.mib.inc(Mib::DataAckMissing);
+        if may_fall_back && self.data.fail_pending() {
+            // We dropped the altered bytes after our MP_FAIL; the peer
+            // answered by going on as TCP past them and will not send them
+            // again: falling back would hand the application a stream
+            // with a hole (RFC 8684 §3.7; our deviation, see dss.rs).
+            self.data.fatal = Some(super::ConnectionError::Corrupted);
+            return Some(InputVerdict::Discard);
+        }
         if may_fall_back {
             self.data.mib.inc(Mib::DssFallback);
             self.data.fall_back(FallbackReason::NoDataAck);
@@ -107,6 +115,7 @@ impl Owner<'_> {
             || !seg.mptcp.is_empty()
             || self.path.kind != PathKind::Initial
             || !self.data.may_fall_back()
+            || self.data.fail_pending()
         {
             return false;
         }
