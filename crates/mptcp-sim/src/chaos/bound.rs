@@ -191,6 +191,17 @@ pub(super) fn loss_tail(rto: f64, loss: f64, packets: f64) -> f64 {
         .sum()
 }
 
+/// SYNs a client sends before it gives up (the engine's default
+/// `syn_retries` of 6, plus the first).
+const SYN_TRIES: i32 = 7;
+
+/// Whether every SYN of the handshake (or every SYN-ACK) may be lost on
+/// the first path with a chance above [`TAIL`]: then a connection that
+/// times out before it is established is the path's doing.
+pub(super) fn handshake_may_fail(spec: &TransferSpec) -> bool {
+    model(spec, 0).loss.powi(SYN_TRIES) > TAIL
+}
+
 /// Stream bytes moved, both ways together.
 fn total_bytes(spec: &TransferSpec) -> f64 {
     let ways = if spec.direction == Direction::Both {

@@ -29,7 +29,9 @@
 //!    broken: no ACK going back, no bad checksum, no packet over an MTU,
 //!    `DssNoRoomTx` = 0, no stuck timer). One outcome is tolerated: with a
 //!    payload rewriter on a path, or on every path a middlebox that may
-//!    take a subflow down (an MPTCP option stripper, LRO, a rewriter), a
+//!    take a subflow down (an MPTCP option stripper, LRO, a rewriter) on
+//!    every path that stays up, or a first path on which every SYN may be
+//!    lost with a chance above 10⁻⁶ (and the handshake never completed), a
 //!    run may end with a connection error
 //!    (never with an altered byte delivered, a broken invariant or a
 //!    stall) — the engine resets a subflow whose DSS checksum fails and
@@ -266,7 +268,10 @@ fn judge_with(spec: &TransferSpec, report: &TransferReport, bound_scale: f64) ->
     let fell_back = fell_back(report);
     if !report.is_ok() {
         let tolerated = (rewrites(spec) || all_paths_break(spec)) && failed_cleanly(report)
-            || rewrites(spec) && fell_back && delivered_altered(report);
+            || rewrites(spec) && fell_back && delivered_altered(report)
+            || never_established(spec, report)
+                && bound::handshake_may_fail(spec)
+                && failed_cleanly(report);
         if tolerated {
             return Verdict::Tolerated(report.integrity.clone());
         }
@@ -321,10 +326,18 @@ fn rewrites(spec: &TransferSpec) -> bool {
 }
 
 /// Whether a middlebox that may take a subflow down (a rewriter, an MPTCP
-/// option stripper, LRO) sits on every path the run uses: then every
-/// subflow may be reset, and the connection with them.
+/// option stripper, LRO) sits on every path the run keeps (the others go
+/// down for good): then every subflow may be reset, and the connection
+/// with them.
 fn all_paths_break(spec: &TransferSpec) -> bool {
-    (0..bound::used(spec)).all(|i| bound::breaks_subflows(spec, i))
+    let mut kept = (0..bound::used(spec)).filter(|&i| !bound::dies(spec, i));
+    kept.all(|i| bound::breaks_subflows(spec, i))
+}
+
+/// Whether the MPTCP client never saw the server's SYN-ACK.
+fn never_established(spec: &TransferSpec, r: &TransferReport) -> bool {
+    let got = |k: &str| r.counters.client.get(k).copied().unwrap_or(0);
+    !spec.tcp_only && got("MPCapableSYNACKRX") == 0 && got("MPCapableFallbackSYNACK") == 0
 }
 
 /// A connection error at either end, no byte delivered altered, no broken

@@ -169,6 +169,25 @@ fn the_verdict_follows_the_checks() {
     let one_clean = two(&["0:coalesce=lro"]);
     assert!(matches!(judge(&one_clean, &errored), Verdict::Failed(_)));
     assert!(matches!(judge(&everywhere, &altered), Verdict::Failed(_)));
+    // The clean path goes down for good: only the broken one stays.
+    let mut left_broken = one_clean.clone();
+    left_broken.outages.push(Outage {
+        path: 1,
+        at: Instant::ZERO,
+        up: None,
+    });
+    assert!(matches!(
+        judge(&left_broken, &errored),
+        Verdict::Tolerated(_)
+    ));
+    // A handshake that never completed: tolerated only where every SYN
+    // may be lost with a chance above the tail.
+    let mut unanswered = errored.clone();
+    unanswered.counters.client.clear();
+    assert!(matches!(judge(&spec, &unanswered), Verdict::Failed(_)));
+    let bursty = one_path("10mbit/10ms/3%,loss=ge:3%/30%/80%", 100_000);
+    assert!(matches!(judge(&bursty, &unanswered), Verdict::Tolerated(_)));
+    assert!(matches!(judge(&bursty, &errored), Verdict::Failed(_)));
 
     let line = ChaosOutcome {
         seed: 9,
