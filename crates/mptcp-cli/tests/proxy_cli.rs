@@ -275,7 +275,12 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
-http.server.ThreadingHTTPServer(("10.8.0.2", 80), H).serve_forever()
+class S(http.server.ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: with 200 connections at
+    # once the kernel drops SYNs and a connect can take over two minutes.
+    request_queue_size = 1024
+    daemon_threads = True
+S(("10.8.0.2", 80), H).serve_forever()
 "#;
 
 /// Starts the web server with a file `name` of `len` bytes; its hash.
