@@ -3,7 +3,10 @@
 //! nftables balancer spreads over two backends (`dnat to numgen`); each
 //! backend runs our `mptcp proxy server --no-join-initial`, announcing an
 //! address of its own (a second `--tun DEV=ADDR,signal`), which the
-//! balancer routes to it statically. Flag C keeps the kernel
+//! balancer routes to it statically, or (backends without an address of
+//! their own) the shared address with a port of its own
+//! (`--tun DEV=ADDR,signal,port=N,announce=SHARED`), which the balancer
+//! maps to the backend with a static DNAT per port. Flag C keeps the kernel
 //! from joining the shared address, so every join reaches the backend
 //! that holds its connection. Asserts: every echo byte-exact, every join
 //! on its connection's backend (the backends' `--events`), none to the
@@ -45,6 +48,40 @@ const BACKEND: [(&str, &str); 2] = [("10.72.1.1", "10.73.1.1"), ("10.72.2.1", "1
 /// Where each backend's proxy forwards: an echo server of the test.
 const ECHO: &str = "127.0.0.1:7000";
 
+/// What each backend announces for its joins.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// An address of its own ([`BACKEND`]'s second), port 8080.
+    OwnAddress,
+    /// The shared address with a port of its own ([`Form::port`]).
+    SharedPort,
+}
+
+impl Form {
+    /// Backend `i`'s port for joins in the shared-address form.
+    fn port(i: usize) -> u16 {
+        9001 + i as u16
+    }
+
+    /// Where the clients join backend `i` (before the balancer), and where
+    /// the join reaches it (after).
+    fn join_at(self, i: usize) -> (SocketAddr, SocketAddr) {
+        let (vip, port) = SHARED.split_once(':').expect("addr:port");
+        let port: u16 = port.parse().expect("port");
+        let (addr, own) = BACKEND[i];
+        match self {
+            Form::OwnAddress => {
+                let a = SocketAddr::new(own.parse().expect("own"), port);
+                (a, a)
+            }
+            Form::SharedPort => (
+                SocketAddr::new(vip.parse().expect("vip"), Form::port(i)),
+                SocketAddr::new(addr.parse().expect("addr"), Form::port(i)),
+            ),
+        }
+    }
+}
+
 fn require() {
     assert!(
         mptcp_tun::lab::is_root(),
@@ -81,11 +118,21 @@ fn nft(ns: &Netns, rules: &str) {
 
 /// The balancer's rules: the shared address spread over the backends (one
 /// choice per connection, kept by conntrack), each backend's announced
-/// address routed as is. Counters (before NAT, every packet): MP_JOIN SYNs
-/// to the shared address and to each announced address and port.
-fn balancer_rules() -> String {
+/// address routed as is, or each backend's port of the shared address
+/// mapped to it. Counters (before NAT, every packet): MP_JOIN SYNs to the
+/// shared address and port and to each backend's announced address and
+/// port.
+fn balancer_rules(form: Form) -> String {
     let (vip, port) = SHARED.split_once(':').expect("addr:port");
-    let [(b1, a1), (b2, a2)] = BACKEND;
+    let [(b1, _), (b2, _)] = BACKEND;
+    let (j1, j2) = (form.join_at(0).0, form.join_at(1).0);
+    let (a1, p1, a2, p2) = (j1.ip(), j1.port(), j2.ip(), j2.port());
+    let ports = match form {
+        Form::OwnAddress => String::new(),
+        Form::SharedPort => format!(
+            "    ip daddr {a1} tcp dport {p1} dnat to {b1}\n    ip daddr {a2} tcp dport {p2} dnat to {b2}\n"
+        ),
+    };
     format!(
         "table ip farm {{
   counter join_shared {{}}
@@ -97,13 +144,13 @@ fn balancer_rules() -> String {
   }}
   chain joins {{
     ip daddr {vip} tcp dport {port} counter name join_shared
-    ip daddr {a1} tcp dport {port} counter name join_b1
-    ip daddr {a2} tcp dport {port} counter name join_b2
+    ip daddr {a1} tcp dport {p1} counter name join_b1
+    ip daddr {a2} tcp dport {p2} counter name join_b2
   }}
   chain spread {{
     type nat hook prerouting priority dstnat; policy accept;
     ip daddr {vip} tcp dport {port} dnat to numgen inc mod 2 map {{ 0 : {b1}, 1 : {b2} }}
-  }}
+{ports}  }}
 }}
 "
     )
@@ -141,7 +188,7 @@ impl Drop for Farm {
 }
 
 impl Farm {
-    fn new() -> Farm {
+    fn new(form: Form) -> Farm {
         let client = Netns::create("farmc").expect("netns");
         let balancer = Netns::create("farml").expect("netns");
         let backends = [
@@ -199,7 +246,7 @@ impl Farm {
             ns.sysctl("net.ipv4.conf.all.rp_filter", "0")
                 .expect("rp_filter");
         }
-        nft(&balancer, &balancer_rules());
+        nft(&balancer, &balancer_rules(form));
         let dir = std::env::temp_dir().join(format!("farm-{}", balancer.name()));
         std::fs::create_dir_all(&dir).expect("dir");
         Farm {
@@ -230,30 +277,32 @@ fn echo_server(ns: &Netns) {
 }
 
 /// Backend `i`: our proxy server, once it is ready.
-fn backend(farm: &Farm, i: usize, no_join_initial: bool) -> Watched {
+fn backend(farm: &Farm, i: usize, form: Form) -> Watched {
     let (addr, own) = BACKEND[i];
-    let tun = format!("farm{i}={addr}");
-    let announced = format!("farmj{i}={own},signal");
+    let vip = SHARED.split_once(':').expect("addr:port").0;
+    let (tun, announced) = match form {
+        Form::OwnAddress => (format!("farm{i}={addr}"), format!("farmj{i}={own},signal")),
+        Form::SharedPort => (
+            format!(
+                "farm{i}={addr},signal,port={},announce={vip}",
+                Form::port(i)
+            ),
+            String::new(),
+        ),
+    };
     let events = farm.events_path(i);
-    let mut args = vec![
-        BIN,
-        "proxy",
-        "server",
-        "--listen",
-        "8080",
-        "--no-setup",
-        "--tun",
-        &tun,
-        "--tun",
-        &announced,
+    let mut args = vec![BIN, "proxy", "server", "--listen", "8080", "--no-setup"];
+    args.extend(["--tun", &tun]);
+    if !announced.is_empty() {
+        args.extend(["--tun", &announced]);
+    }
+    args.extend([
         "--forward",
         ECHO,
         "--events",
         events.to_str().expect("path"),
-    ];
-    if no_join_initial {
-        args.push("--no-join-initial");
-    }
+    ]);
+    args.push("--no-join-initial");
     let cmd = farm.backends[i].exec(&args).expect("exec");
     let mut w = Watched::spawn(cmd, Output::Stderr, &format!("backend {i}"));
     w.wait_line(|l| l.contains("mptcp proxy server:"), "(ready)");
@@ -354,12 +403,21 @@ fn wait_joins(farm: &Farm, joins: usize) {
 
 #[test]
 fn joins_reach_their_backend_behind_a_balancer() {
+    farm(Form::OwnAddress);
+}
+
+#[test]
+fn joins_reach_their_backend_at_its_port_of_the_shared_address() {
+    farm(Form::SharedPort);
+}
+
+fn farm(form: Form) {
     require();
-    let farm = Farm::new();
+    let farm = Farm::new(form);
     for b in &farm.backends {
         echo_server(b);
     }
-    let mut servers: Vec<Option<Watched>> = (0..2).map(|i| Some(backend(&farm, i, true))).collect();
+    let mut servers: Vec<Option<Watched>> = (0..2).map(|i| Some(backend(&farm, i, form))).collect();
 
     // The kernel clients: MPTCP sockets (protocol 262) from the first path.
     let shared: SocketAddr = SHARED.parse().expect("shared");
@@ -389,7 +447,7 @@ fn joins_reach_their_backend_behind_a_balancer() {
     // Which backend holds which connection, and where its joins landed.
     let mut owner: BTreeMap<u16, usize> = BTreeMap::new();
     let mut per_backend = [(0usize, 0usize); 2];
-    for (i, &(_, own)) in BACKEND.iter().enumerate() {
+    for (i, counts) in per_backend.iter_mut().enumerate() {
         let evs = events(&farm.events_path(i));
         let tokens: BTreeSet<u64> = evs
             .iter()
@@ -408,11 +466,15 @@ fn joins_reach_their_backend_behind_a_balancer() {
                 "backend {i}: a join for a connection it does not hold ({:#x})",
                 j.token
             );
-            assert_eq!(j.local, SocketAddr::new(own.parse().unwrap(), 8080));
+            assert_eq!(
+                j.local,
+                form.join_at(i).1,
+                "backend {i}: where joins arrive"
+            );
         }
         let joined: BTreeSet<u64> = joins.iter().map(|j| j.token).collect();
         assert_eq!(joined, tokens, "backend {i}: every connection joined");
-        per_backend[i] = (tokens.len(), joins.len());
+        *counts = (tokens.len(), joins.len());
     }
     let ports: BTreeSet<u16> = conns
         .iter()

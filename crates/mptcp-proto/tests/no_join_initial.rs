@@ -249,3 +249,113 @@ fn the_initial_address_with_a_port_of_its_own_is_announced_and_joined() {
     assert!(announced.iter().all(|&id| id != 0), "{announced:?}");
     assert_eq!(answered, vec![announced[0]]);
 }
+
+/// The balancer's shared address in front of the server.
+const SHARED: &str = "198.51.100.7";
+
+/// Rewrite a packet's IPv4 source (`src` true) or destination address to
+/// `to`, fixing both checksums, as a NAT does.
+fn translate(pkt: &mut [u8], src: bool, to: std::net::Ipv4Addr) {
+    let at = if src { 12 } else { 16 };
+    pkt[at..at + 4].copy_from_slice(&to.octets());
+    let ihl = usize::from(pkt[0] & 0x0f) * 4;
+    pkt[10] = 0;
+    pkt[11] = 0;
+    let sum = mptcp_wire::checksum::checksum(&pkt[..ihl]);
+    pkt[10..12].copy_from_slice(&sum.to_be_bytes());
+    let ip = IpPacket::parse(pkt).expect("IP");
+    let (s, d) = (ip.src(), ip.dst());
+    let len = pkt.len() - ihl;
+    pkt[ihl + 16] = 0;
+    pkt[ihl + 17] = 0;
+    let sum = mptcp_wire::checksum::pseudo_header(s, d, 6, len)
+        .expect("family")
+        .add_bytes(&pkt[ihl..])
+        .finish();
+    pkt[ihl + 16..ihl + 18].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// A server with flag C behind a balancer with `nat` on: it announces
+/// the balancer's shared address with a port of its own
+/// (`announce=SHARED,port=9001`), which the balancer maps to the server's
+/// address statically. Returns the net, the ADD_ADDRs the client got
+/// (address, port, id), where its joins went and the ids joins were
+/// answered under.
+type Announced = Vec<(std::net::IpAddr, Option<u16>, u8)>;
+fn behind_a_balancer(nat: bool) -> (Net, Announced, Vec<SocketAddr>, Vec<u8>) {
+    use mptcp_proto::pm::{EndpointFlags, PmEndpoint};
+    let mut n = Net::new(false, |client, c| {
+        c.connection.mptcp.no_join_initial = !client;
+    });
+    let ep = PmEndpoint {
+        port: Some(9001),
+        announce_as: Some(ip(SHARED)),
+        ..PmEndpoint::new(ip(SERVER), EndpointFlags::SIGNAL)
+    };
+    n.server.add_endpoint(ep).expect("endpoint");
+    let seen = Rc::new(RefCell::new((Vec::new(), Vec::new(), Vec::new())));
+    let log = seen.clone();
+    let shared: std::net::Ipv4Addr = SHARED.parse().unwrap();
+    let server: std::net::Ipv4Addr = SERVER.parse().unwrap();
+    n.tamper = Box::new(move |_, dir, pkt| {
+        let mut log = log.borrow_mut();
+        for o in mptcp_options(pkt) {
+            match o {
+                MptcpOption::AddAddr(a) if dir == Dir::ToClient && !a.is_echo() => {
+                    log.0.push((a.addr(), a.port(), a.address_id()))
+                }
+                MptcpOption::Join(MpJoin::Syn { .. }) => log.1.push(dst(pkt)),
+                MptcpOption::Join(MpJoin::SynAck { address_id, .. }) => log.2.push(address_id),
+                _ => {}
+            }
+        }
+        let to = dst(pkt);
+        let from_port = IpPacket::parse(pkt)
+            .expect("IP")
+            .tcp()
+            .expect("TCP")
+            .src_port();
+        if nat && dir == Dir::ToServer && to == SocketAddr::new(shared.into(), 9001) {
+            translate(pkt, false, server);
+        } else if nat && dir == Dir::ToClient && from_port == 9001 {
+            translate(pkt, true, shared);
+        }
+        true
+    });
+    n.to_send = [pattern(5, 100_000), pattern(6, 100_000)];
+    n.run_to_end(20_000);
+    assert_eq!(n.got[1], n.to_send[0]);
+    assert_eq!(n.got[0], n.to_send[1]);
+    let (announced, joins, answered) = std::mem::take(&mut *seen.borrow_mut());
+    (n, announced, joins, answered)
+}
+
+#[test]
+fn a_backend_announces_the_shared_address_with_its_own_port() {
+    // Backends without an address of their own: each announces the
+    // balancer's address with its port, and the balancer maps each port
+    // to its backend with a static rule (docs/scaling.md).
+    let (n, announced, joins, answered) = behind_a_balancer(true);
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    let (addr, port, id) = announced[0];
+    assert_eq!((addr, port), (ip(SHARED), Some(9001)), "the shared address");
+    assert_ne!(id, 0, "an id of its own");
+    let public = SocketAddr::new(ip(SHARED), 9001);
+    assert_eq!(joins, vec![public], "the client joined the shared address");
+    assert_eq!(answered, vec![id], "answered under the announced id");
+    let c = n.server.connection(n.accepted.unwrap()).unwrap();
+    let local = SocketAddr::new(ip(SERVER), 9001);
+    assert!(
+        c.subflows().any(|s| s.tuple().local == local),
+        "the join arrived at the server's own address and port"
+    );
+    assert_eq!(n.server_mib(Mib::MPJoinRejected), 0);
+    assert!(n.server_mib(Mib::MPJoinSynRx) >= 1);
+
+    // Without the balancer's rule the join goes nowhere: the shared
+    // address is not the server's.
+    let (n, _, joins, answered) = behind_a_balancer(false);
+    assert_eq!(joins.first(), Some(&public));
+    assert!(answered.is_empty(), "{answered:?}");
+    assert_eq!(n.server_mib(Mib::MPJoinSynRx), 0);
+}

@@ -19,7 +19,9 @@ pub struct StackArgs {
     /// (the device is attached, or created if absent). Repeatable; the
     /// first carries the initial subflow. FLAGs make the address a path
     /// manager endpoint, as `ip mptcp endpoint add`: signal, subflow,
-    /// backup, fullmesh, laminar, port=N, id=N. Without any flag on any
+    /// backup, fullmesh, laminar, port=N, id=N, announce=ADDR (ADD_ADDR
+    /// carries ADDR: where a NAT or balancer shows this address to the
+    /// peer; docs/scaling.md). Without any flag on any
     /// path: every other path opens a subflow (and `listen --signal`
     /// announces).
     #[arg(long = "tun", value_name = "DEV=ADDR[,FLAG...]")]

@@ -67,7 +67,7 @@ impl Connection {
         }
     }
 
-    /// The id to announce `addr` (with `port`) under.
+    /// The id to announce our `addr` (with `port`) under.
     fn announced_id(&mut self, addr: IpAddr, port: Option<u16>) -> u8 {
         let first = self.subflows.first().map(|e| e.sf.tuple().local);
         let (Some(first), Some(port)) = (first, port) else {
@@ -233,7 +233,14 @@ impl Connection {
 
     /// Announce one of our addresses with ADD_ADDR (RFC 8684 §3.4.1).
     pub fn announce(&mut self, addr: IpAddr, port: Option<u16>) {
-        let id = self.announced_id(addr, port);
+        self.announce_at(addr, port, addr);
+    }
+
+    /// Announce `addr` for our address `local` (`addr` is what the peer
+    /// reaches `local` at through a NAT or balancer): joins arriving at
+    /// `local` and `port` are answered under the announced id.
+    pub fn announce_at(&mut self, addr: IpAddr, port: Option<u16>, local: IpAddr) {
+        let id = self.announced_id(local, port);
         if let Some(mp) = self.data.mode.mptcp_mut()
             && !mp.announce.iter().any(|a| a.addr == addr)
         {

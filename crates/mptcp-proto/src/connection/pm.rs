@@ -68,8 +68,8 @@ impl Connection {
                 }
                 self.path_requests.push_back(PathRequest { local, remote });
             }
-            PmAction::Announce { addr, port } => {
-                self.announce(addr, port);
+            PmAction::Announce { addr, port, local } => {
+                self.announce_at(addr, port, local);
                 // The kernel sends it at once, on a pure ACK.
                 if let Some(e) = self
                     .subflows

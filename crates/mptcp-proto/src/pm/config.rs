@@ -96,6 +96,13 @@ pub struct PmEndpoint {
     pub addr: IpAddr,
     /// A port of its own: announced with it, and joins to it accepted.
     pub port: Option<u16>,
+    /// The address the peer reaches this one at, when a NAT or a load
+    /// balancer on the way translates it: ADD_ADDR carries it instead of
+    /// `addr`, and joins arriving at `addr` (and `port`) are answered under
+    /// the announced id. A farm of backends behind one shared address
+    /// announces that address, each backend with its own `port`
+    /// (`docs/scaling.md`).
+    pub announce_as: Option<IpAddr>,
     /// Its address id (RFC 8684 §3.4.1); `None`: the endpoint picks one.
     pub id: Option<u8>,
     /// What it is used for.
@@ -108,6 +115,7 @@ impl PmEndpoint {
         PmEndpoint {
             addr,
             port: None,
+            announce_as: None,
             id: None,
             flags,
         }
@@ -118,8 +126,13 @@ impl PmEndpoint {
         self.flags.contains(flags)
     }
 
-    /// Apply one option of the command-line form: a flag name, `port=N`
-    /// or `id=N`.
+    /// The address ADD_ADDR carries for it: `announce_as`, else its own.
+    pub fn announced_addr(&self) -> IpAddr {
+        self.announce_as.unwrap_or(self.addr)
+    }
+
+    /// Apply one option of the command-line form: a flag name, `port=N`,
+    /// `id=N` or `announce=ADDR`.
     pub fn apply_option(&mut self, opt: &str) -> Result<(), PmParseError> {
         let number = |v: &str| {
             v.parse::<u16>()
@@ -127,6 +140,17 @@ impl PmEndpoint {
         };
         if let Some(v) = opt.strip_prefix("port=") {
             self.port = Some(number(v)?).filter(|p| *p != 0);
+        } else if let Some(v) = opt.strip_prefix("announce=") {
+            let addr: IpAddr = v
+                .parse()
+                .map_err(|_| PmParseError(format!("bad address in {opt:?}")))?;
+            if addr.is_ipv4() != self.addr.is_ipv4() {
+                return Err(PmParseError(format!(
+                    "{opt:?} is not of the family of {}",
+                    self.addr
+                )));
+            }
+            self.announce_as = Some(addr);
         } else if let Some(v) = opt.strip_prefix("id=") {
             let id = u8::try_from(number(v)?)
                 .ok()

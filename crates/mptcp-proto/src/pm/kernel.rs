@@ -150,8 +150,9 @@ impl KernelPm {
         if usable {
             self.announced.push(ep.addr);
             out.push(PmAction::Announce {
-                addr: ep.addr,
+                addr: ep.announced_addr(),
                 port: ep.port,
+                local: ep.addr,
             });
         }
     }

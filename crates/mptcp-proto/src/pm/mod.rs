@@ -88,10 +88,13 @@ pub enum PmAction {
     },
     /// Announce one of our addresses with ADD_ADDR (RFC 8684 §3.4.1).
     Announce {
-        /// Our address.
+        /// The address ADD_ADDR carries.
         addr: IpAddr,
         /// Its port, when not the connection's.
         port: Option<u16>,
+        /// Our address that joins to it arrive at: `addr` unless a NAT or
+        /// balancer translates it ([`PmEndpoint::announce_as`]).
+        local: IpAddr,
     },
 }
 

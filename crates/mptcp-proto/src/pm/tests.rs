@@ -89,7 +89,8 @@ fn subflow_endpoints_join_the_initial_address_within_the_limit() {
     );
     assert!(out.contains(&PmAction::Announce {
         addr: ip("10.0.4.1"),
-        port: None
+        port: None,
+        local: ip("10.0.4.1"),
     }));
     // Once only.
     let mut again = Vec::new();
@@ -284,7 +285,8 @@ fn an_endpoint_added_later_is_announced_and_used() {
         vec![
             PmAction::Announce {
                 addr: ip("10.0.1.1"),
-                port: None
+                port: None,
+                local: ip("10.0.1.1"),
             },
             PmAction::Join {
                 local: ip("10.0.1.1"),
@@ -322,6 +324,11 @@ fn endpoint_and_limit_texts_parse_as_ip_mptcp_writes_them() {
     assert!(e.apply_option("turbo").is_err());
     assert!(e.apply_option("id=0").is_err());
     assert!(e.apply_option("id=300").is_err());
+    assert_eq!(e.announced_addr(), ip("10.0.1.1"));
+    e.apply_option("announce=198.51.100.7").unwrap();
+    assert_eq!(e.announced_addr(), ip("198.51.100.7"));
+    assert!(e.apply_option("announce=2001:db8::1").is_err(), "family");
+    assert!(e.apply_option("announce=nowhere").is_err());
     assert_eq!(
         "subflows=3,add_addr_accepted=4".parse::<PmLimits>(),
         Ok(limits(3, 4))
