@@ -37,6 +37,7 @@ pub mod segment;
 pub mod stats;
 pub mod subflow;
 pub mod time;
+mod timer;
 pub mod token;
 
 pub use time::{Duration, Instant};

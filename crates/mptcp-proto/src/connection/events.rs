@@ -3,7 +3,7 @@
 
 use super::mptcp::{DataFinTx, Mode};
 use super::owner::Owner;
-use super::path_state::{OurReset, PathKind, ResetCause};
+use super::path_state::{JoinStage, OurReset, PathKind, ResetCause};
 use super::{ConnEvent, ConnState, Connection, ConnectionError};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;
@@ -60,10 +60,7 @@ impl Connection {
                 self.after_activity(idx, now);
             }
         }
-        self.on_data_timers(now);
-        if self.pm_timeout().is_some_and(|t| t <= now) {
-            self.run_path_manager(now);
-        }
+        self.on_timers(now);
         self.end_if_fatal();
     }
 
@@ -94,6 +91,11 @@ impl Connection {
         if std::mem::take(&mut entry.path.ack_due) {
             entry.sf.request_ack();
         }
+        // RFC 8684 §3.2: our third ACK of a join is repeated until the
+        // peer acknowledges it (a subflow timer).
+        let third_ack =
+            matches!(entry.path.kind, PathKind::Join(j) if j.stage == JoinStage::AckPending);
+        entry.sf.repeat_acks(third_ack);
         let quiet = entry
             .path
             .signal_ack_at
@@ -233,15 +235,7 @@ impl Connection {
         if self.end_if_fatal() {
             return;
         }
-        if self.fail_deadline.is_none()
-            && self
-                .data
-                .mode
-                .mptcp()
-                .is_some_and(|m| m.fail_sent.is_some())
-        {
-            self.fail_deadline = Some(now + super::dss::FAIL_WAIT);
-        }
+        self.arm_fail_answer(now);
         if matches!(self.data.mode, Mode::Fallback { .. }) {
             self.on_fallback();
         }

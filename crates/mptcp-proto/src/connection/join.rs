@@ -17,7 +17,6 @@ use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta};
-use crate::time::Instant;
 use mptcp_wire::{BackupFlags, MpJoin, MptcpOption, TcpFlags};
 
 fn backup_flags(backup: bool) -> BackupFlags {
@@ -47,7 +46,6 @@ pub fn options(
     data: &mut DataLevel,
     path: &mut PathState,
     seg: &SegmentMeta,
-    now: Instant,
     space: usize,
     out: &mut MptcpOptionList,
 ) -> bool {
@@ -84,21 +82,16 @@ pub fn options(
             ),
             nonce: join.local_nonce,
         },
-        JoinStage::AckPending { .. } if seg.payload_len == 0 && !seg.flags.syn() => {
-            join.stage = JoinStage::AckPending {
-                last_sent: Some(now),
-            };
-            MpJoin::Ack {
-                reserved: 0,
-                hmac: join_hmac(
-                    mp.version,
-                    mp.local.key,
-                    remote.key,
-                    join.local_nonce,
-                    join.remote_nonce,
-                ),
-            }
-        }
+        JoinStage::AckPending if seg.payload_len == 0 && !seg.flags.syn() => MpJoin::Ack {
+            reserved: 0,
+            hmac: join_hmac(
+                mp.version,
+                mp.local.key,
+                remote.key,
+                join.local_nonce,
+                join.remote_nonce,
+            ),
+        },
         JoinStage::Established => return false,
         _ => return true,
     };
@@ -154,11 +147,11 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
             data.mib.inc(Mib::MPJoinSynAckRx);
             data.join_answered = true;
             join.remote_nonce = nonce;
-            join.stage = JoinStage::AckPending { last_sent: None };
+            join.stage = JoinStage::AckPending;
             path.remote_id = id;
             path.peer_backup = backup;
         }
-        JoinStage::AckPending { .. } if !seg.has(TcpFlags::SYN) => {
+        JoinStage::AckPending if !seg.has(TcpFlags::SYN) => {
             // B only sends after our third ACK arrived: the join is done.
             join.stage = JoinStage::Established;
             data.forbid_fallback();

@@ -273,12 +273,8 @@ pub struct Connection {
     backup_addrs: Vec<IpAddr>,
     path_requests: VecDeque<PathRequest>,
     rtx: timers::DataRtx,
-    /// After our MP_FAIL on the only subflow: when we stop waiting for the
-    /// peer's answer (RFC 8684 §3.7).
-    fail_deadline: Option<Instant>,
-    /// When the buffers' allocations are let go, the connection being idle
-    /// (everything read and acknowledged) since [`timers::TRIM_AFTER`].
-    trim_at: Option<Instant>,
+    /// The connection's own deadlines (see [`timers::Timer`]).
+    timers: timers::Timers,
     /// Data resent opportunistically reaches up to here.
     opportunistic_high: DataSeq,
     cc_scratch: Vec<SubflowCcView>,
@@ -369,8 +365,7 @@ impl Connection {
             backup_addrs,
             path_requests: VecDeque::new(),
             rtx: timers::DataRtx::default(),
-            fail_deadline: None,
-            trim_at: None,
+            timers: timers::Timers::default(),
             opportunistic_high: DataSeq(0),
             cc_scratch: Vec::new(),
             sbd: None,

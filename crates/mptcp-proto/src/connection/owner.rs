@@ -30,7 +30,7 @@ impl Owner<'_> {
     ) {
         let served = match self.path.kind {
             PathKind::Initial => capable::options(self.data, seg, space, out),
-            PathKind::Join(_) => join::options(self.data, self.path, seg, self.now, space, out),
+            PathKind::Join(_) => join::options(self.data, self.path, seg, space, out),
         };
         if served || !self.data.mode.mptcp().is_some_and(|m| m.is_established()) {
             return;

@@ -32,11 +32,9 @@ pub enum JoinStage {
     /// A: SYN sent.
     SynSent,
     /// A: SYN-ACK verified; the third ACK, with A's HMAC, is repeated until
-    /// the peer acknowledges it (RFC 8684 §3.2: A must not send data before).
-    AckPending {
-        /// When the third ACK last went out.
-        last_sent: Option<Instant>,
-    },
+    /// the peer acknowledges it (RFC 8684 §3.2: A must not send data
+    /// before; the subflow's `AckRepeat` timer repeats it).
+    AckPending,
     /// B: SYN-ACK sent, waiting for the third ACK with A's HMAC.
     AwaitAck,
     /// Data may flow.

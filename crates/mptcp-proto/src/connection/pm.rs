@@ -107,11 +107,6 @@ impl Connection {
         });
     }
 
-    /// The path manager's next deadline (a subflow retry).
-    pub(super) fn pm_timeout(&self) -> Option<Instant> {
-        self.pm.manager.poll_timeout()
-    }
-
     /// A subflow reached the established state.
     pub(super) fn pm_on_established(&mut self, idx: usize) {
         let tuple = self.subflows[idx].sf.tuple();

@@ -1,15 +1,54 @@
-//! The connection's own timers: the data-level retransmission timeout,
-//! the repeated third ACK of our joins, ADD_ADDR retries, the wait for an
-//! answer to our MP_FAIL, and removal probes; `poll_timeout` is the
-//! earliest of them and of the subflows' timers.
+//! The connection's own timers, in a table keyed by [`Timer`]: the
+//! data-level retransmission timeout, ADD_ADDR retries, the wait for an
+//! answer to our MP_FAIL, the path manager's retries and the buffers'
+//! release. Each has one rule that arms it (the `arm_*` functions, run
+//! after any activity) and one handler (run when the table says it
+//! expired). `poll_timeout` is the earliest of the table, the subflows'
+//! own timers (the repeated third ACK of our joins is one of those:
+//! `Subflow::repeat_acks`) and the paths' removal probes.
 
 use super::Connection;
 use super::mptcp::{DataFinTx, Mode};
-use super::path_state::{JoinStage, PathKind};
 use super::reinject::is_stale;
+use super::signals::{self, SIGNAL_ACK_INTERVAL};
 use crate::subflow::TcpState;
 use crate::time::{Duration, Instant};
+use crate::timer::{TimerKind, TimerTable};
 use mptcp_wire::DataSeq;
+
+/// Every timer of the connection itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Timer {
+    /// The buffers' allocations go once the connection is idle
+    /// ([`TRIM_AFTER`]).
+    Trim,
+    /// After our MP_FAIL on the only subflow: the peer's answer is
+    /// overdue (RFC 8684 §3.7).
+    FailAnswer,
+    /// An ADD_ADDR not yet echoed is sent again (RFC 8684 §3.4.1).
+    AddAddr,
+    /// The DATA_ACK stopped moving: reinject the oldest data.
+    DataRto,
+    /// The path manager's next decision (a subflow retried).
+    PathManager,
+}
+
+impl TimerKind for Timer {
+    const ALL: &'static [Timer] = &[
+        Timer::Trim,
+        Timer::FailAnswer,
+        Timer::AddAddr,
+        Timer::DataRto,
+        Timer::PathManager,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The connection's deadlines.
+pub(super) type Timers = TimerTable<Timer, 5>;
 
 /// The most bytes reinjected per expiry of the data-level timer.
 const REINJECT_CHUNK: u64 = 64 * 1024;
@@ -27,7 +66,6 @@ pub(super) const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// Linux kernel's MPTCP retransmission timer does the same).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct DataRtx {
-    deadline: Option<Instant>,
     una: DataSeq,
     backoff: u32,
 }
@@ -48,25 +86,27 @@ impl Connection {
     }
 
     /// Keep the data-level timer armed while data or the DATA_FIN waits
-    /// for a DATA_ACK.
+    /// for a DATA_ACK; a DATA_ACK that moves restarts it.
     pub(super) fn arm_data_rtx(&mut self, now: Instant) {
         let Mode::Mptcp(mp) = &self.data.mode else {
-            self.rtx.deadline = None;
+            self.timers.cancel(Timer::DataRto);
             return;
         };
         let waiting = self.data.send.una().lt(self.data.send.nxt())
             || matches!(mp.data_fin, DataFinTx::Pending(_));
         if !waiting {
             self.rtx = DataRtx::default();
+            self.timers.cancel(Timer::DataRto);
             return;
         }
         if self.data.send.una() != self.rtx.una {
             self.rtx.una = self.data.send.una();
             self.rtx.backoff = 0;
-            self.rtx.deadline = None;
+            self.timers.cancel(Timer::DataRto);
         }
-        if self.rtx.deadline.is_none() {
-            self.rtx.deadline = Some(now + self.data_rto());
+        if !self.timers.is_armed(Timer::DataRto) {
+            let at = now + self.data_rto();
+            self.timers.set(Timer::DataRto, at);
         }
     }
 
@@ -79,49 +119,92 @@ impl Connection {
     /// allocation; any activity disarms it.
     pub(super) fn arm_trim(&mut self, now: Instant) {
         let holds = self.data.recv.holds_memory() || self.data.send.holds_memory();
-        if self.buffers_idle() && holds {
-            self.trim_at.get_or_insert(now + TRIM_AFTER);
-        } else {
-            self.trim_at = None;
+        if !(self.buffers_idle() && holds) {
+            self.timers.cancel(Timer::Trim);
+        } else if !self.timers.is_armed(Timer::Trim) {
+            self.timers.set(Timer::Trim, now + TRIM_AFTER);
         }
     }
 
-    /// Data-level timers: reinjection, DATA_FIN and join-ACK retransmission.
-    pub(super) fn on_data_timers(&mut self, now: Instant) {
-        if self.trim_at.is_some_and(|t| t <= now) {
-            self.trim_at = None;
-            if self.buffers_idle() {
-                self.data.recv.release();
-                self.data.send.release();
+    /// Once our MP_FAIL went out, wait [`super::dss::FAIL_WAIT`] for the
+    /// peer's answer.
+    pub(super) fn arm_fail_answer(&mut self, now: Instant) {
+        let sent = self
+            .data
+            .mode
+            .mptcp()
+            .is_some_and(|m| m.fail_sent.is_some());
+        if sent && !self.timers.is_armed(Timer::FailAnswer) {
+            self.timers
+                .set(Timer::FailAnswer, now + super::dss::FAIL_WAIT);
+        }
+    }
+
+    /// The next ADD_ADDR retry, while a subflow can carry it, and not
+    /// before the last pure ACK asked for has had its chance.
+    fn arm_add_addr(&mut self) {
+        let can_send = self
+            .subflows
+            .iter()
+            .any(|e| e.path.can_carry_data() && e.sf.state().can_send());
+        let asked = self
+            .subflows
+            .iter()
+            .filter_map(|e| e.path.signal_ack_at)
+            .max()
+            .map(|t| t + SIGNAL_ACK_INTERVAL);
+        let at = can_send
+            .then(|| signals::next_retry(&self.data))
+            .flatten()
+            .map(|t| asked.map_or(t, |a| t.max(a)));
+        self.timers.set_or_stop(Timer::AddAddr, at);
+    }
+
+    /// The timers that follow state another part owns (the announcements,
+    /// the path manager's retries): brought up to date before the table is
+    /// read.
+    fn arm_derived(&mut self) {
+        self.arm_add_addr();
+        let pm = self.pm.manager.poll_timeout();
+        self.timers.set_or_stop(Timer::PathManager, pm);
+    }
+
+    /// Run the connection's timers due at `now`, and the removal probes.
+    pub(super) fn on_timers(&mut self, now: Instant) {
+        self.arm_derived();
+        self.finish_removal_probes(now);
+        for timer in self.timers.expired(now) {
+            match timer {
+                Timer::Trim => {
+                    if self.buffers_idle() {
+                        self.data.recv.release();
+                        self.data.send.release();
+                    }
+                }
+                // The peer never answered our MP_FAIL.
+                Timer::FailAnswer => self.data.fatal = Some(super::ConnectionError::Corrupted),
+                Timer::AddAddr => self.resend_announcements(now),
+                Timer::DataRto => self.on_data_rto(now),
+                Timer::PathManager => self.run_path_manager(now),
             }
         }
-        self.retransmit_join_acks(now);
-        self.finish_removal_probes(now);
-        if self.fail_deadline.is_some_and(|t| t <= now) {
-            // The peer never answered our MP_FAIL.
-            self.fail_deadline = None;
-            self.data.fatal = Some(super::ConnectionError::Corrupted);
-        }
-        let quiet = |e: &super::PathEntry| {
-            e.path
-                .signal_ack_at
-                .is_none_or(|t| now >= t + super::signals::SIGNAL_ACK_INTERVAL)
-        };
-        if super::signals::next_retry(&self.data).is_some_and(|t| t <= now)
-            && self.subflows.iter().all(quiet)
-            && let Some(e) = self
-                .subflows
-                .iter_mut()
-                .find(|e| e.path.can_carry_data() && e.sf.state().can_send())
+    }
+
+    /// An ADD_ADDR awaits its echo: resend it on a pure ACK.
+    fn resend_announcements(&mut self, now: Instant) {
+        if let Some(e) = self
+            .subflows
+            .iter_mut()
+            .find(|e| e.path.can_carry_data() && e.sf.state().can_send())
         {
-            // An ADD_ADDR awaits its echo: resend it on a pure ACK.
             e.path.signal_ack_at = Some(now);
             e.sf.request_pure_ack();
         }
-        if self.rtx.deadline.is_none_or(|t| t > now) {
-            return;
-        }
-        self.rtx.deadline = None;
+    }
+
+    /// The DATA_ACK did not move for a data-level RTO: reinject the
+    /// oldest data (up to [`REINJECT_CHUNK`]) and back off.
+    fn on_data_rto(&mut self, now: Instant) {
         if self.data.send.una() == self.rtx.una {
             let una = self.data.send.una();
             let len = self.data.send.nxt().bytes_since(una).min(REINJECT_CHUNK);
@@ -137,63 +220,11 @@ impl Connection {
         self.arm_data_rtx(now);
     }
 
-    /// RFC 8684 §3.2: A repeats its third ACK until B acknowledges it.
-    /// The deadline moves on when the repetition is asked for, so a subflow
-    /// that cannot send right now does not keep the timer in the past.
-    fn retransmit_join_acks(&mut self, now: Instant) {
-        for e in &mut self.subflows {
-            if e.sf.state() == TcpState::Closed {
-                continue;
-            }
-            if let PathKind::Join(j) = &mut e.path.kind
-                && let JoinStage::AckPending { last_sent: Some(t) } = j.stage
-                && now >= t + e.sf.rtt().rto()
-            {
-                j.stage = JoinStage::AckPending {
-                    last_sent: Some(now),
-                };
-                e.sf.request_ack();
-            }
-        }
-    }
-
     /// The earliest deadline of any timer.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.arm_derived();
         let subflows = self.subflows.iter().filter_map(|e| e.sf.poll_timeout());
-        let live = self
-            .subflows
-            .iter()
-            .filter(|e| e.sf.state() != TcpState::Closed);
-        let joins = live.filter_map(|e| match e.path.kind {
-            PathKind::Join(j) => match j.stage {
-                JoinStage::AckPending { last_sent: Some(t) } => Some(t + e.sf.rtt().rto()),
-                _ => None,
-            },
-            PathKind::Initial => None,
-        });
-        let can_send = self
-            .subflows
-            .iter()
-            .any(|e| e.path.can_carry_data() && e.sf.state().can_send());
-        // Not before the last pure ACK asked for has had its chance.
-        let asked = self
-            .subflows
-            .iter()
-            .filter_map(|e| e.path.signal_ack_at)
-            .max()
-            .map(|t| t + super::signals::SIGNAL_ACK_INTERVAL);
-        let signals = can_send
-            .then(|| super::signals::next_retry(&self.data))
-            .flatten()
-            .map(|t| asked.map_or(t, |a| t.max(a)));
-        subflows
-            .chain(joins)
-            .chain(self.rtx.deadline)
-            .chain(self.pm_timeout())
-            .chain(self.fail_deadline)
-            .chain(self.trim_at)
-            .chain(self.subflows.iter().filter_map(|e| e.path.removal_probe))
-            .chain(signals)
-            .min()
+        let probes = self.subflows.iter().filter_map(|e| e.path.removal_probe);
+        subflows.chain(probes).chain(self.timers.next()).min()
     }
 }

@@ -70,6 +70,8 @@ pub struct Subflow {
     rtt: RttEstimator,
     cc: Box<dyn CongestionControl>,
     timers: Timers,
+    /// Another pure ACK an RTO after each one sent ([`Subflow::repeat_acks`]).
+    repeat_acks: bool,
     ack: AckState,
     handshake: Handshake,
     /// The loss recovery episode under way, if any.
@@ -267,6 +269,7 @@ impl Subflow {
             rtt: RttEstimator::new(config.rto),
             cc: config.cc.build(mss),
             timers: Timers::default(),
+            repeat_acks: false,
             ack: AckState {
                 challenge_tokens: CHALLENGE_ACKS_PER_SECOND,
                 ..AckState::default()
@@ -600,6 +603,17 @@ impl Subflow {
     pub fn request_ack(&mut self) {
         if self.state.is_synchronized() {
             self.ack.now = true;
+        }
+    }
+
+    /// While `on`, an RTO after each pure ACK sent another one is sent
+    /// (RFC 8684 §3.2: the third ACK of an MP_JOIN is repeated until the
+    /// peer acknowledges it; the owner turns this off then). A subflow
+    /// timer, stopped when turned off.
+    pub fn repeat_acks(&mut self, on: bool) {
+        self.repeat_acks = on;
+        if !on {
+            self.timers.cancel(TimerKind::AckRepeat);
         }
     }
 

@@ -438,7 +438,9 @@ impl Subflow {
             self.timers.cancel(TimerKind::DelayedAck);
             self.ts.last_ack_sent = self.rcv.nxt;
         }
-        let _ = now;
+        if self.repeat_acks && plan.payload.is_empty() && !plan.flags.syn() {
+            self.arm(TimerKind::AckRepeat, now + self.rtt.rto());
+        }
         Some(len)
     }
 
@@ -559,6 +561,12 @@ impl Subflow {
                 TimerKind::Reorder => self.on_reorder_timer(now, siblings),
                 TimerKind::Persist => self.on_persist(now),
                 TimerKind::TimeWait => self.enter_closed(CloseReason::Normal),
+                TimerKind::AckRepeat => {
+                    // Asked for now; the deadline moves on so that a
+                    // subflow that cannot send does not keep it in the past.
+                    self.request_ack();
+                    self.arm(TimerKind::AckRepeat, now + self.rtt.rto());
+                }
                 // Nothing to do: the next poll may send again.
                 TimerKind::Pace => {}
                 TimerKind::Tlp => {

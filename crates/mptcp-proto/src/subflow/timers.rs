@@ -1,7 +1,7 @@
 //! The subflow's timers, in a table indexed by kind so that the next
 //! deadline is one minimum.
 
-use crate::time::Instant;
+use crate::timer::TimerTable;
 
 /// Every timer a subflow runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,12 +20,15 @@ pub(super) enum TimerKind {
     Tlp,
     /// The next paced departure (see `pacing`).
     Pace,
+    /// The owner's pure ACK repeated until the peer shows it arrived (see
+    /// [`super::Subflow::repeat_acks`]).
+    AckRepeat,
 }
 
-const COUNT: usize = 7;
+const COUNT: usize = 8;
 
-impl TimerKind {
-    const ALL: [TimerKind; COUNT] = [
+impl crate::timer::TimerKind for TimerKind {
+    const ALL: &'static [TimerKind] = &[
         TimerKind::Rto,
         TimerKind::DelayedAck,
         TimerKind::Reorder,
@@ -33,6 +36,7 @@ impl TimerKind {
         TimerKind::TimeWait,
         TimerKind::Tlp,
         TimerKind::Pace,
+        TimerKind::AckRepeat,
     ];
 
     fn index(self) -> usize {
@@ -41,46 +45,4 @@ impl TimerKind {
 }
 
 /// Deadlines by kind.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Timers {
-    at: [Option<Instant>; COUNT],
-}
-
-impl Timers {
-    pub(super) fn set(&mut self, kind: TimerKind, at: Instant) {
-        self.at[kind.index()] = Some(at);
-    }
-
-    pub(super) fn cancel(&mut self, kind: TimerKind) {
-        self.at[kind.index()] = None;
-    }
-
-    pub(super) fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.at[kind.index()]
-    }
-
-    pub(super) fn is_armed(&self, kind: TimerKind) -> bool {
-        self.get(kind).is_some()
-    }
-
-    pub(super) fn clear_all(&mut self) {
-        self.at = [None; COUNT];
-    }
-
-    /// The earliest deadline.
-    pub(super) fn next(&self) -> Option<Instant> {
-        self.at.iter().flatten().min().copied()
-    }
-
-    /// Take every timer due at `now`, earliest kind order.
-    pub(super) fn expired(&mut self, now: Instant) -> impl Iterator<Item = TimerKind> + use<> {
-        let mut due = [None; COUNT];
-        for kind in TimerKind::ALL {
-            if self.get(kind).is_some_and(|t| t <= now) {
-                self.cancel(kind);
-                due[kind.index()] = Some(kind);
-            }
-        }
-        due.into_iter().flatten()
-    }
-}
+pub(super) type Timers = TimerTable<TimerKind, COUNT>;
