@@ -223,19 +223,18 @@ pub fn on_data_ack(data: &mut DataLevel, ack: WireSeq, window: u64) {
 }
 
 /// In-order payload of an MPTCP subflow, starting at subflow `seq`: map it
-/// to data sequence numbers and hand it to the data level. Returns whether
-/// the subflow must be reset.
+/// to data sequence numbers and hand it to the data level.
 pub fn on_data(
     data: &mut DataLevel,
     path: &mut PathState,
     view: &SubflowView,
     seq: SubflowSeq,
     bytes: &[u8],
-) -> bool {
+) -> DataOutcome {
     if data.mode.mptcp().is_some_and(|m| m.fail_sent.is_some()) {
         // RFC 8684 §3.7: after an MP_FAIL, everything that follows the
         // failed data sequence number is discarded.
-        return false;
+        return DataOutcome::Taken;
     }
     let mut rel = (seq - view.irs) as u32;
     let mut rest = bytes;
@@ -247,8 +246,9 @@ pub fn on_data(
         let n = (map.len - offset).min(rest.len() as u32) as usize;
         let (now, later) = rest.split_at(n);
         if map.csum.is_some() {
-            if gather_checksummed(data, path, map, offset, now) {
-                return true;
+            let out = gather_checksummed(data, path, map, offset, now);
+            if out != DataOutcome::Taken {
+                return out;
             }
         } else {
             data.deliver(map.dsn + u64::from(offset), now);
@@ -256,19 +256,30 @@ pub fn on_data(
         rel = rel.wrapping_add(n as u32);
         rest = later;
     }
-    false
+    DataOutcome::Taken
+}
+
+/// What became of payload handed to the data level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataOutcome {
+    /// Delivered, held for its checksum, or discarded as the protocol
+    /// says: nothing more to do.
+    Taken,
+    /// Acknowledge at once: our ACK carries an MP_FAIL.
+    AckNow,
+    /// The subflow must be reset (the cause is in the path state).
+    Reset,
 }
 
 /// Hold a checksummed mapping's bytes until it is complete, then verify and
 /// deliver (RFC 8684 §3.3.1: the checksum covers the whole mapping).
-/// Returns whether the subflow must be reset.
 fn gather_checksummed(
     data: &mut DataLevel,
     path: &mut PathState,
     map: RxMapping,
     offset: u32,
     bytes: &[u8],
-) -> bool {
+) -> DataOutcome {
     if path.pending.map != Some(map) {
         path.pending.map = Some(map);
         path.pending.bytes.clear();
@@ -279,7 +290,7 @@ fn gather_checksummed(
     }
     path.pending.bytes.extend_from_slice(bytes);
     if path.pending.bytes.len() < map.len as usize {
-        return false;
+        return DataOutcome::Taken;
     }
     let csum = map.csum.unwrap_or(0);
     // RFC 8684 §3.3.1: the pseudo-header has the data-level length as on
@@ -295,7 +306,7 @@ fn gather_checksummed(
     path.pending.map = None;
     if ok {
         data.deliver(map.dsn, &bytes);
-        return false;
+        return DataOutcome::Taken;
     }
     data.mib.inc(Mib::DataCsumErr);
     on_checksum_failure(data, path, map.dsn)
@@ -317,20 +328,17 @@ fn gather_checksummed(
 /// - Otherwise: the subflow is reset, its RST carrying MP_FAIL and
 ///   MP_TCPRST "middlebox interference"; the sender reinjects the data on
 ///   another subflow and the stream goes on intact.
-///
-/// Returns whether the subflow must be reset.
-fn on_checksum_failure(data: &mut DataLevel, path: &mut PathState, dsn: DataSeq) -> bool {
+fn on_checksum_failure(data: &mut DataLevel, path: &mut PathState, dsn: DataSeq) -> DataOutcome {
     data.mib.inc(Mib::MPFailTx);
     path.fail_due = Some(dsn);
     if path.kind == PathKind::Initial && data.may_fall_back() {
         if let Mode::Mptcp(mp) = &mut data.mode {
             mp.fail_sent.get_or_insert(dsn);
         }
-        path.ack_due = true;
-        return false;
+        return DataOutcome::AckNow;
     }
     path.reset_for(ResetCause::Middlebox);
-    true
+    DataOutcome::Reset
 }
 
 /// How long we wait, after our MP_FAIL on the only subflow, for the peer
@@ -343,7 +351,7 @@ pub const FAIL_WAIT: crate::time::Duration = crate::time::Duration::from_secs(2)
 /// that continuation (the kernel does the same; our ACKs then carry no
 /// DATA_ACK, so the sender falls back too); otherwise reset the subflow
 /// ("middlebox interference") so the sender reinjects elsewhere.
-fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8]) -> bool {
+fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8]) -> DataOutcome {
     // Falling back is safe only while the stream is in sync: everything the
     // data level has came through this subflow, in order, up to here.
     let in_sync = data
@@ -355,11 +363,11 @@ fn on_unmapped(data: &mut DataLevel, path: &mut PathState, rel: u32, bytes: &[u8
         data.mib.inc(Mib::DssFallback);
         data.fall_back(FallbackReason::MissingMapping);
         data.deliver_in_order(bytes);
-        return false;
+        return DataOutcome::Taken;
     }
     data.mib.inc(Mib::DssReset);
     path.reset_for(ResetCause::Middlebox);
-    true
+    DataOutcome::Reset
 }
 
 /// The DSS checksum of a mapping we send.

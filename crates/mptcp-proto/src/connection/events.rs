@@ -88,9 +88,6 @@ impl Connection {
             // A hook decided to reset it (a no-op once it is closed).
             entry.sf.abort();
         }
-        if std::mem::take(&mut entry.path.ack_due) {
-            entry.sf.request_ack();
-        }
         // RFC 8684 §3.2: our third ACK of a join is repeated until the
         // peer acknowledges it (a subflow timer).
         let third_ack =

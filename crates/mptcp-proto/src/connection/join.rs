@@ -180,7 +180,7 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
             join.stage = JoinStage::Established;
             data.forbid_fallback();
             // Acknowledge the third ACK at once (RFC 8684 §3.2).
-            path.ack_due = true;
+            return InputVerdict::AcceptAndAck;
         }
         _ => {}
     }

@@ -239,21 +239,27 @@ impl SubflowOwner for Owner<'_> {
         {
             return verdict;
         }
-        if let Some(verdict) = self.missing_data_ack(view, seg) {
-            return verdict;
+        // The join's handshake may ask for an immediate ACK: the rest of
+        // the segment is processed all the same.
+        let ack = |v: InputVerdict| match (v, verdict) {
+            (InputVerdict::Accept, InputVerdict::AcceptAndAck) => InputVerdict::AcceptAndAck,
+            _ => v,
+        };
+        if let Some(v) = self.missing_data_ack(view, seg) {
+            return ack(v);
         }
         if self.bare_fin_from_fallen_peer(view, seg) {
-            return InputVerdict::Accept;
+            return ack(InputVerdict::Accept);
         }
-        let verdict = dss::on_segment(self.data, self.path, view, seg);
-        if verdict != InputVerdict::Accept {
-            return verdict;
+        let v = dss::on_segment(self.data, self.path, view, seg);
+        if v != InputVerdict::Accept {
+            return ack(v);
         }
         signals::on_segment(self.data, self.path, seg, view.tuple.remote.port());
-        InputVerdict::Accept
+        ack(InputVerdict::Accept)
     }
 
-    fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]) {
+    fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]) -> bool {
         if let Some(start) = self.data.fallback_recv_start() {
             // Fallen back after the handshake: the stream runs one to one
             // over this subflow, so each byte has its place by its subflow
@@ -266,17 +272,18 @@ impl SubflowOwner for Owner<'_> {
             let rel = (seq - view.irs) as u32;
             self.data
                 .deliver(start + u64::from(rel.wrapping_sub(1)), data);
-            return;
+            return false;
         }
         if self.data.mode.is_tcp() {
             self.data.deliver_in_order(data);
-            return;
+            return false;
         }
         if !matches!(self.data.mode, Mode::Mptcp(_)) {
-            return;
+            return false;
         }
-        let reset = dss::on_data(self.data, self.path, view, seq, data);
+        let out = dss::on_data(self.data, self.path, view, seq, data);
         // The cause is in the path state, which makes the connection reset it.
-        debug_assert!(!reset || self.path.reset.is_some());
+        debug_assert!(out != dss::DataOutcome::Reset || self.path.reset.is_some());
+        out == dss::DataOutcome::AckNow
     }
 }

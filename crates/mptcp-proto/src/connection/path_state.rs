@@ -160,8 +160,6 @@ pub struct PathState {
     pub prio_due: bool,
     /// An MP_FAIL is due, with this DSN (RFC 8684 §3.7).
     pub fail_due: Option<DataSeq>,
-    /// A hook asked for an immediate ACK.
-    pub ack_due: bool,
     /// Whether the subflow is stale (see the connection's scheduling).
     pub stale: bool,
     /// When a pure ACK was last asked for to carry a signal.
@@ -220,7 +218,6 @@ impl PathState {
             reset: None,
             prio_due: false,
             fail_due: None,
-            ack_due: false,
             stale: false,
             signal_ack_at: None,
             removal_probe: None,

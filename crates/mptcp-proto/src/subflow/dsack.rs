@@ -4,6 +4,7 @@
 //! widen RACK's reordering window and to undo a spurious congestion
 //! response.
 
+use super::AckDue;
 use super::Subflow;
 use super::recovery::{Recovery, RecoveryKind};
 use crate::segment::SegmentIn;
@@ -30,7 +31,7 @@ impl Subflow {
             Some((l, r)) if left.le(r) && l.le(right) => (l.min(left), r.max(right)),
             _ => (left, right),
         });
-        self.ack.now = true;
+        self.ack.raise(AckDue::Ack);
     }
 
     /// Receiver: an unacceptable segment (RFC 9293 §3.10.7.4, or PAWS)

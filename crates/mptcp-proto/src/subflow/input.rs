@@ -1,5 +1,6 @@
 //! Incoming segments (RFC 9293 §3.10.7).
 
+use super::AckDue;
 use super::INVALID_ANSWER_INTERVAL;
 use super::hystart::Advice;
 use super::recovery::{Prr, Recovery, RecoveryKind};
@@ -97,7 +98,7 @@ impl Subflow {
         // RFC 7323 §2.2: the window of a SYN segment is never scaled.
         self.set_window(u64::from(seg.window), seg.seq, seg.ack);
         self.handshake_done(now);
-        self.ack.now = true;
+        self.ack.raise(AckDue::Ack);
     }
 
     fn handshake_done(&mut self, now: Instant) {
@@ -156,6 +157,7 @@ impl Subflow {
         }
         match owner.on_segment(&self.view(), seg) {
             InputVerdict::Accept => {}
+            InputVerdict::AcceptAndAck => self.ack.raise(AckDue::Ack),
             InputVerdict::Reset => {
                 self.reset();
                 return;
@@ -190,7 +192,7 @@ impl Subflow {
             && (ts.tsval.wrapping_sub(self.ts.recent) as i32) < 0
         {
             self.note_old_duplicate(seg);
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
             self.stats.dropped_segments += 1;
             return false;
         }
@@ -262,7 +264,7 @@ impl Subflow {
         if pure {
             self.ack.last_invalid_answer = Some(now);
         }
-        self.ack.now = true;
+        self.ack.raise(AckDue::Ack);
     }
 
     /// RFC 5961 §7: challenge ACKs, rate limited.
@@ -273,7 +275,7 @@ impl Subflow {
         }
         if self.ack.challenge_tokens > 0 {
             self.ack.challenge_tokens -= 1;
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
             self.stats.challenge_acks += 1;
         }
     }
@@ -596,7 +598,7 @@ impl Subflow {
         }
         if !self.state.can_receive() {
             // Data or a FIN after the peer's FIN: acknowledge, ignore.
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
             return;
         }
         let (start, payload) = self.trim_old(seg);
@@ -607,7 +609,7 @@ impl Subflow {
         } else if !seg.payload.is_empty() {
             // Entirely before RCV.NXT: a duplicate.
             self.stats.dup_segments += 1;
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
         }
         if fin && let Some(at) = fin_at {
             self.rcv.fin_at = Some(at);
@@ -615,7 +617,7 @@ impl Subflow {
         if self.rcv.fin_at.is_some_and(|at| at <= self.rcv.off) {
             self.consume_fin(now);
         } else if fin {
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
         }
         if delivered_in_order {
             self.schedule_ack(now);
@@ -663,7 +665,7 @@ impl Subflow {
             if ins.new == 0 && ins.duplicate > 0 {
                 self.stats.dup_segments += 1;
             }
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
             return false;
         }
         let room = limit.saturating_sub(start) as usize;
@@ -674,14 +676,14 @@ impl Subflow {
             self.deliver(data, owner);
         } else if !payload.is_empty() {
             // Zero window: the data cannot be taken; tell the peer.
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
         }
         while let Some(piece) = self.rcv.ofo.pop_at(self.rcv.off) {
             self.deliver(&piece, owner);
         }
         if had_holes {
             // RFC 5681 §4.2: ACK at once when a hole is filled.
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
             return false;
         }
         take > 0
@@ -689,7 +691,9 @@ impl Subflow {
 
     fn deliver<O: SubflowOwner>(&mut self, data: &[u8], owner: &mut O) {
         let view = self.view();
-        owner.on_data(&view, self.rcv.nxt, data);
+        if owner.on_data(&view, self.rcv.nxt, data) {
+            self.ack.raise(AckDue::Ack);
+        }
         self.rcv.nxt += data.len() as u32;
         self.rcv.off += data.len() as u64;
         self.stats.bytes_received += data.len() as u64;
@@ -702,7 +706,7 @@ impl Subflow {
         self.ack.unacked_segments += 1;
         let quick = self.stats.bytes_received < 16 * u64::from(self.send_mss());
         if quick || self.ack.unacked_segments >= 2 {
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
         } else if !self.timers.is_armed(TimerKind::DelayedAck) {
             self.arm(TimerKind::DelayedAck, now + self.config.delayed_ack);
         }
@@ -712,7 +716,7 @@ impl Subflow {
         self.rcv.fin_at = None;
         self.rcv.nxt += 1;
         self.rcv.off += 1;
-        self.ack.now = true;
+        self.ack.raise(AckDue::Ack);
         self.events.push_back(SubflowEvent::PeerFin);
         match self.state {
             TcpState::Established => self.state = TcpState::CloseWait,

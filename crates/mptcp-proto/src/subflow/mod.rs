@@ -150,14 +150,14 @@ struct TsState {
 struct AckState {
     /// Segments received since the last ACK we sent.
     unacked_segments: u32,
-    /// Send an ACK at the next opportunity.
-    now: bool,
-    /// Send a pure ACK before any data at the next opportunity (it carries
-    /// connection-level signals that do not fit beside a data mapping).
-    pure: bool,
-    /// Send a zero-window probe at the next opportunity.
+    /// The acknowledgment owed, if any.
+    due: AckDue,
+    /// Send a segment with an old sequence number at the next opportunity
+    /// (a zero-window probe or a keepalive). A segment of its own, so it
+    /// may be owed beside `due` and `tlp`.
     probe: bool,
-    /// Send a tail loss probe at the next opportunity.
+    /// Send a tail loss probe (the last segment again) at the next
+    /// opportunity: also a segment of its own.
     tlp: bool,
     /// Tokens for challenge ACKs (RFC 5961 §7 rate limit).
     challenge_tokens: u32,
@@ -167,6 +167,27 @@ struct AckState {
     last_invalid_answer: Option<Instant>,
     /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
     dsack: Option<(SubflowSeq, SubflowSeq)>,
+}
+
+impl AckState {
+    /// Owe at least `due` (a pure ACK owed stays owed when any ACK is).
+    fn raise(&mut self, due: AckDue) {
+        self.due = self.due.max(due);
+    }
+}
+
+/// The acknowledgment owed, each level including the one below: what a
+/// segment sent satisfies is then one comparison.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum AckDue {
+    /// Nothing.
+    #[default]
+    None,
+    /// An ACK at the next opportunity: any segment we send carries it.
+    Ack,
+    /// A pure ACK before any data at the next opportunity: it carries
+    /// connection-level signals that do not fit beside a data mapping.
+    Pure,
 }
 
 /// Handshake bookkeeping.
@@ -602,7 +623,7 @@ impl Subflow {
     /// connection-level signals).
     pub fn request_ack(&mut self) {
         if self.state.is_synchronized() {
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
         }
     }
 
@@ -622,7 +643,7 @@ impl Subflow {
     /// for (an ADD_ADDR or its echo).
     pub fn request_pure_ack(&mut self) {
         if self.state.is_synchronized() {
-            self.ack.pure = true;
+            self.ack.raise(AckDue::Pure);
         }
     }
 
@@ -652,7 +673,7 @@ impl Subflow {
         let possible = self.scaled_window_limit().min(space);
         let step = 2 * u64::from(self.send_mss());
         if possible >= advertised + step || (advertised == 0 && possible > 0) {
-            self.ack.now = true;
+            self.ack.raise(AckDue::Ack);
         }
     }
 

@@ -1,5 +1,6 @@
 //! Outgoing segments and timers.
 
+use super::AckDue;
 use super::recovery::{Recovery, RecoveryKind};
 use super::timers::TimerKind;
 use super::{CloseReason, RstPlan, SegmentMeta, Subflow, SubflowOwner, TcpState};
@@ -142,11 +143,11 @@ impl Subflow {
     ) -> Option<usize> {
         // Each request is cleared only once its segment is out: a buffer
         // too small for it leaves it due for the next call.
-        if self.ack.pure {
+        if self.ack.due == AckDue::Pure {
             let plan = self.pure_ack_plan(self.snd.nxt);
             let opts = self.base_options(now);
             let len = self.emit(now, owner, plan, opts, buf)?;
-            self.ack.pure = false;
+            self.ack.due = AckDue::None;
             return Some(len);
         }
         if let Some((idx, retx)) = self.sendable(now) {
@@ -185,7 +186,7 @@ impl Subflow {
             self.stats.window_probes += 1;
             return Some(len);
         }
-        if self.ack.now {
+        if self.ack.due != AckDue::None {
             let plan = self.pure_ack_plan(self.snd.nxt);
             let opts = self.base_options(now);
             return self.emit(now, owner, plan, opts, buf);
@@ -433,7 +434,10 @@ impl Subflow {
         let len = buf.emit(tuple, &repr, &opts, &plan.payload, offload).ok()?;
         self.stats.segs_out += 1;
         if plan.flags.ack() {
-            self.ack.now = false;
+            // Any segment carries the ACK; a pure one asked for still goes.
+            if self.ack.due == AckDue::Ack {
+                self.ack.due = AckDue::None;
+            }
             self.ack.unacked_segments = 0;
             self.timers.cancel(TimerKind::DelayedAck);
             self.ts.last_ack_sent = self.rcv.nxt;

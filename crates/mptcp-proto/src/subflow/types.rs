@@ -341,6 +341,9 @@ pub struct TxMapping {
 pub enum InputVerdict {
     /// Go on processing it.
     Accept,
+    /// Go on processing it, and acknowledge it at once (the ACK carries a
+    /// signal of the owner's).
+    AcceptAndAck,
     /// Drop it and reset the subflow (the owner adds MP_TCPRST or
     /// MP_FASTCLOSE to the RST through [`SubflowOwner::options_for`]).
     Reset,
@@ -391,8 +394,9 @@ pub trait SubflowOwner {
     /// processed.
     fn on_segment(&mut self, view: &SubflowView, seg: &SegmentIn<'_>) -> InputVerdict;
 
-    /// In-order payload starting at `seq`.
-    fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]);
+    /// In-order payload starting at `seq`. Returns whether to acknowledge
+    /// it at once (the ACK carries a signal of the owner's).
+    fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]) -> bool;
 }
 
 /// Per-subflow counters.
