@@ -12,8 +12,8 @@ mod support;
 
 use mptcp_proto::stats::Mib;
 use mptcp_wire::{
-    BackupFlags, CapableBody, CapableFlags, IpPacket, MpCapable, MpJoin, MptcpOption, SubflowSeq,
-    TcpFlags, TcpOption, TcpRepr, Version,
+    BackupFlags, CapableBody, CapableFlags, IpPacket, MpCapable, MpJoin, MptcpOption, TcpFlags,
+    TcpOption, Version,
 };
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant as Wall;
@@ -104,29 +104,7 @@ fn attacker(i: usize) -> SocketAddr {
     )
 }
 
-fn segment(
-    src: SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: TcpFlags,
-    opts: &[TcpOption<'_>],
-) -> Vec<u8> {
-    let server = SocketAddr::new(support::ip(support::SERVER), 80);
-    let repr = TcpRepr {
-        src_port: src.port(),
-        dst_port: 80,
-        seq: SubflowSeq(seq),
-        ack: SubflowSeq(ack),
-        flags,
-        window: 65535,
-        urgent: 0,
-    };
-    let mut buf = vec![0u8; 256];
-    let len =
-        mptcp_proto::segment::emit_ip_tcp(src, server, &repr, opts, &[], &mut buf).expect("emit");
-    buf.truncate(len);
-    buf
-}
+use support::segment_to_server as segment;
 
 /// Join SYNs with the token, each followed by a third ACK with a wrong
 /// HMAC (the server's SYN-ACK is read back from its output).

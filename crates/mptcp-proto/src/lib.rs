@@ -41,3 +41,8 @@ mod timer;
 pub mod token;
 
 pub use time::{Duration, Instant};
+
+// The test harness (`tests/support`) names the crate as integration tests
+// do; unit tests include it too.
+#[cfg(test)]
+extern crate self as mptcp_proto;

@@ -111,7 +111,7 @@ fn a_checksum_failure_on_a_joined_subflow_resets_it_and_the_stream_stays_exact()
         msg.len()
     );
     assert!(n.eof[1] && n.eof[0]);
-    let c = n.client.connection(n.conn).expect("client");
+    let c = n.client.connection(n.conn()).expect("client");
     assert_eq!(c.fallback(), None);
 }
 
@@ -141,7 +141,7 @@ fn acknowledged_data_without_data_acks_makes_both_ends_fall_back() {
     );
     assert!(n.got[1] == b"hello");
     assert!(n.eof[0] && n.eof[1]);
-    let c = n.client.connection(n.conn).map(|c| c.fallback());
+    let c = n.client.connection(n.conn()).map(|c| c.fallback());
     let s = n
         .accepted
         .and_then(|h| n.server.connection(h))
@@ -175,7 +175,7 @@ fn a_forged_mp_fail_is_ignored_without_checksums_or_for_data_never_sent() {
         assert_eq!(n.client_mib(Mib::MPFailRx), 1);
         assert_eq!(n.client_mib(Mib::MPFailDrop), 1);
         assert!(n.got[1] == msg, "exact stream with checksums {csum}");
-        let c = n.client.connection(n.conn).expect("client");
+        let c = n.client.connection(n.conn()).expect("client");
         assert_eq!(c.fallback(), None);
     }
 }
@@ -254,7 +254,7 @@ fn a_checksum_failure_on_the_last_subflow_without_fallback_fast_closes() {
     }
     let local = std::net::SocketAddr::new(support::ip(support::CLIENT2), 0);
     n.client
-        .destroy_subflow(n.conn, local, s2)
+        .destroy_subflow(n.conn(), local, s2)
         .expect("destroy");
     // The server has seen the join go.
     n.run(20);

@@ -3,173 +3,16 @@
 //! (§3.5). Two real endpoints over an ideal wire; the attacker injects
 //! packets at the server.
 
+mod support;
+
 use mptcp_proto::connection::ConnectionHandle;
 use mptcp_proto::crypto::MptcpVersion;
-use mptcp_proto::endpoint::{Endpoint, EndpointConfig, Event};
-use mptcp_proto::segment::{SegmentIn, emit_ip_tcp};
+use mptcp_proto::endpoint::Event;
+use mptcp_proto::segment::SegmentIn;
 use mptcp_proto::stats::Mib;
-use mptcp_proto::time::{Duration, Instant};
-use mptcp_wire::{
-    BackupFlags, IpPacket, MpJoin, MptcpOption, ResetReason, SubflowSeq, TcpFlags, TcpOption,
-    TcpRepr,
-};
-use std::net::{IpAddr, SocketAddr};
-
-const CLIENT: &str = "192.0.2.1";
-const SERVER: &str = "192.0.2.2";
-const ATTACKER: &str = "198.51.100.7";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("address")
-}
-
-struct Net {
-    now: Instant,
-    client: Endpoint,
-    server: Endpoint,
-    /// Packets the server sent to the attacker.
-    to_attacker: Vec<Vec<u8>>,
-    conn: ConnectionHandle,
-    accepted: Option<ConnectionHandle>,
-    received: usize,
-    /// Server packets carrying ADD_ADDR to lose before delivering any.
-    lose_add_addr: u32,
-}
-
-impl Net {
-    fn new() -> Net {
-        let mut client = Endpoint::new(EndpointConfig {
-            seed: 11,
-            ..EndpointConfig::default()
-        });
-        let mut server = Endpoint::new(EndpointConfig {
-            seed: 12,
-            ..EndpointConfig::default()
-        });
-        client.add_address(ip(CLIENT), 1500);
-        server.add_address(ip(SERVER), 1500);
-        server.listen(80);
-        let conn = client
-            .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
-            .expect("connect");
-        Net {
-            now: Instant::ZERO,
-            client,
-            server,
-            to_attacker: Vec::new(),
-            conn,
-            accepted: None,
-            received: 0,
-            lose_add_addr: 0,
-        }
-    }
-
-    /// Exchange packets (1 ms each way) and run timers for `ms`.
-    fn run(&mut self, ms: u64) {
-        let mut buf = vec![0u8; 2048];
-        let end = self.now + Duration::from_millis(ms);
-        while self.now < end {
-            let mut cguard = 0;
-            while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
-                cguard += 1;
-                assert!(cguard < 10000, "client storm at {:?}", self.now);
-                let pkt = buf[..t.len].to_vec();
-                self.server.handle(self.now, &pkt);
-            }
-            let mut guard = 0;
-            while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
-                guard += 1;
-                assert!(guard < 10000, "server storm at {:?}", self.now);
-                if t.dst == ip(ATTACKER) {
-                    self.to_attacker.push(buf[..t.len].to_vec());
-                } else if self.lose_add_addr > 0 && carries_add_addr(&buf[..t.len]) {
-                    self.lose_add_addr -= 1;
-                } else {
-                    let pkt = buf[..t.len].to_vec();
-                    self.client.handle(self.now, &pkt);
-                }
-            }
-            while self.client.poll_event().is_some() {}
-            while let Some(ev) = self.server.poll_event() {
-                if let Event::Incoming(_) = ev {
-                    self.accepted = self.server.accept();
-                }
-            }
-            if let Some(h) = self.accepted {
-                let mut b = [0u8; 65536];
-                while let Ok(Some(n)) = self.server.read(h, &mut b) {
-                    if n == 0 {
-                        break;
-                    }
-                    self.received += n;
-                }
-            }
-            self.now += Duration::from_millis(1);
-            self.client.handle_timeout(self.now);
-            self.server.handle_timeout(self.now);
-        }
-    }
-
-    fn server_token(&self) -> u32 {
-        let h = self.accepted.expect("accepted");
-        self.server
-            .connection(h)
-            .and_then(|c| c.mptcp())
-            .map(|m| m.local.token.0)
-            .expect("MPTCP in use")
-    }
-
-    fn server_mib(&self, mib: Mib) -> u64 {
-        self.server.mib_total().get(mib)
-    }
-
-    /// The attacker sends a TCP segment with these MPTCP options.
-    fn inject(&mut self, sport: u16, seq: u32, ack: u32, flags: TcpFlags, opt: MpJoin) {
-        let repr = TcpRepr {
-            src_port: sport,
-            dst_port: 80,
-            seq: SubflowSeq(seq),
-            ack: SubflowSeq(ack),
-            flags,
-            window: 65535,
-            urgent: 0,
-        };
-        let opts = [
-            TcpOption::Mss(1460),
-            TcpOption::Mptcp(MptcpOption::Join(opt)),
-        ];
-        let mut buf = vec![0u8; 256];
-        let len = emit_ip_tcp(
-            SocketAddr::new(ip(ATTACKER), sport),
-            SocketAddr::new(ip(SERVER), 80),
-            &repr,
-            &opts,
-            &[],
-            &mut buf,
-        )
-        .expect("emit");
-        self.server.handle(self.now, &buf[..len]);
-        self.run(2);
-    }
-
-    /// Send application data and check it all arrives.
-    fn transfer(&mut self, bytes: usize) {
-        let before = self.received;
-        let data = vec![0x5a; bytes];
-        let mut off = 0;
-        while off < bytes {
-            off += self.client.write(self.conn, &data[off..]).expect("write");
-            self.run(5);
-        }
-        for _ in 0..200 {
-            if self.received - before == bytes {
-                break;
-            }
-            self.run(5);
-        }
-        assert_eq!(self.received - before, bytes, "the connection carries on");
-    }
-}
+use mptcp_wire::{BackupFlags, IpPacket, MpJoin, MptcpOption, ResetReason, TcpFlags};
+use std::net::IpAddr;
+use support::{Dir, Net, SERVER, ip};
 
 /// Whether a packet carries an ADD_ADDR (not an echo).
 fn carries_add_addr(pkt: &[u8]) -> bool {
@@ -198,7 +41,7 @@ fn last_reset_reason(net: &Net) -> Option<ResetReason> {
 
 #[test]
 fn join_with_unknown_token_is_reset_and_counted() {
-    let mut net = Net::new();
+    let mut net = Net::new(false, |_, _| {});
     net.run(20);
     net.transfer(50_000);
     net.inject(
@@ -225,7 +68,7 @@ fn join_with_unknown_token_is_reset_and_counted() {
 
 #[test]
 fn join_with_a_wrong_hmac_is_reset_and_counted() {
-    let mut net = Net::new();
+    let mut net = Net::new(false, |_, _| {});
     net.run(20);
     net.transfer(50_000);
     let token = net.server_token();
@@ -272,10 +115,10 @@ fn join_with_a_wrong_hmac_is_reset_and_counted() {
 
 #[test]
 fn abort_sends_mp_fastclose_and_the_peer_resets() {
-    let mut net = Net::new();
+    let mut net = Net::new(false, |_, _| {});
     net.run(20);
     net.transfer(20_000);
-    net.client.abort(net.conn).expect("abort");
+    net.client.abort(net.conn()).expect("abort");
     let mut closed = false;
     let mut buf = vec![0u8; 2048];
     while let Some(t) = net.client.poll_transmit(net.now, &mut buf) {
@@ -295,10 +138,10 @@ fn abort_sends_mp_fastclose_and_the_peer_resets() {
 #[test]
 fn connection_info_agrees_across_the_two_ends() {
     use mptcp_proto::crypto::{KeyMaterial, MptcpVersion};
-    let mut net = Net::new();
+    let mut net = Net::new(false, |_, _| {});
     net.run(20);
     net.transfer(30_000);
-    let client = net.client.connection(net.conn).expect("client").info();
+    let client = net.client.connection(net.conn()).expect("client").info();
     let server = net
         .server
         .connection(net.accepted.expect("accepted"))
@@ -328,34 +171,12 @@ fn connection_info_agrees_across_the_two_ends() {
 /// A client and a server that announces `second` besides its own
 /// address, speaking `version`, seeded from `seed`; the client connecting.
 fn signalling_pair(second: IpAddr, version: MptcpVersion, seed: u64) -> (Net, ConnectionHandle) {
-    let config = |seed| {
-        let mut c = EndpointConfig {
-            seed,
-            ..EndpointConfig::default()
-        };
+    let mut net = Net::seeded((seed, seed + 1), false, |_, c| {
         c.connection.mptcp.version = version;
-        c
-    };
-    let mut client = Endpoint::new(config(seed));
-    let mut server = Endpoint::new(config(seed + 1));
-    client.add_address(ip(CLIENT), 1500);
-    server.add_address(ip(SERVER), 1500);
-    server.add_address(second, 1500);
-    server.signal_address(second, None);
-    server.listen(80);
-    let conn = client
-        .connect(Instant::ZERO, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
-        .expect("connect");
-    let net = Net {
-        now: Instant::ZERO,
-        client,
-        server,
-        to_attacker: Vec::new(),
-        conn,
-        accepted: None,
-        received: 0,
-        lose_add_addr: 0,
-    };
+    });
+    net.server.add_address(second, 1500);
+    net.server.signal_address(second, None);
+    let conn = net.conn();
     (net, conn)
 }
 
@@ -412,10 +233,17 @@ fn a_v0_add_addr_is_not_echoed_and_is_joined() {
 #[test]
 fn a_lost_add_addr_is_sent_again_on_an_idle_connection() {
     let second = ip("192.0.2.3");
-    let mut net = Net::new();
+    let mut net = Net::new(false, |_, _| {});
     net.server.add_address(second, 1500);
     net.server.signal_address(second, None);
-    net.lose_add_addr = 1;
+    let mut lose = 1;
+    net.tamper = Box::new(move |_, dir, pkt| {
+        if lose > 0 && dir == Dir::ToClient && carries_add_addr(pkt) {
+            lose -= 1;
+            return false;
+        }
+        true
+    });
     // No data either way: only the retransmission timer can resend it.
     net.run(3000);
     assert_eq!(net.server_mib(Mib::AddAddrTx), 2, "sent, lost, sent again");
@@ -425,7 +253,7 @@ fn a_lost_add_addr_is_sent_again_on_an_idle_connection() {
 
 #[test]
 fn refused_joins_leave_no_state_and_half_open_ones_are_few_and_short_lived() {
-    let mut net = Net::new();
+    let mut net = Net::new(false, |_, _| {});
     net.run(20);
     net.transfer(50_000);
     let token = net.server_token();

@@ -251,7 +251,7 @@ fn the_initial_address_with_a_port_of_its_own_is_announced_and_joined() {
 }
 
 /// The balancer's shared address in front of the server.
-const SHARED: &str = "198.51.100.7";
+const SHARED: &str = "203.0.113.9";
 
 /// Rewrite a packet's IPv4 source (`src` true) or destination address to
 /// `to`, fixing both checksums, as a NAT does.

@@ -41,7 +41,7 @@ fn pair(client: Option<PmLimits>, server: Option<PmLimits>) -> Net {
 /// Some data from the client: the server's DATA_ACK makes the connection
 /// fully established at the client (RFC 8684 §3.1), and nothing closes.
 fn open(net: &mut Net) {
-    net.client.write(net.conn, &[7; 100]).expect("write");
+    net.client.write(net.conn(), &[7; 100]).expect("write");
 }
 
 /// Add a path-manager endpoint.
@@ -51,7 +51,7 @@ fn add(ep: &mut mptcp_proto::endpoint::Endpoint, e: PmEndpoint) {
 
 /// Live subflows of the client's connection: (local, remote).
 fn client_paths(net: &Net) -> Vec<(String, SocketAddr)> {
-    let conn = net.client.connection(net.conn).expect("connection");
+    let conn = net.client.connection(net.conn()).expect("connection");
     conn.paths()
         .filter(|e| e.sf.state() == TcpState::Established)
         .map(|e| (e.sf.tuple().local.ip().to_string(), e.sf.tuple().remote))
@@ -223,32 +223,35 @@ fn the_userspace_path_manager_opens_nothing_until_told() {
     assert_eq!(net.client_mib(Mib::MPJoinSynTx), 0);
     let s2 = SocketAddr::new(ip(SERVER2), 80);
     net.client
-        .create_subflow(net.conn, ip(CLIENT2), s2)
+        .create_subflow(net.conn(), ip(CLIENT2), s2)
         .unwrap();
     net.run(200);
     assert!(client_paths(&net).contains(&(CLIENT2.to_string(), s2)));
     // The same subflow again is refused, as is a foreign address.
     assert!(
         net.client
-            .create_subflow(net.conn, ip(CLIENT2), s2)
+            .create_subflow(net.conn(), ip(CLIENT2), s2)
             .is_err()
     );
     assert_eq!(
-        net.client.create_subflow(net.conn, ip("198.51.100.1"), s2),
+        net.client
+            .create_subflow(net.conn(), ip("198.51.100.1"), s2),
         Err(ApiMisuse::NotLocal(ip("198.51.100.1")))
     );
-    net.client.set_backup(net.conn, ip(CLIENT2), true).unwrap();
+    net.client
+        .set_backup(net.conn(), ip(CLIENT2), true)
+        .unwrap();
     net.run(100);
     assert_eq!(net.server_mib(Mib::MPPrioRx), 1);
     let local = SocketAddr::new(ip(CLIENT2), 0);
-    net.client.destroy_subflow(net.conn, local, s2).unwrap();
+    net.client.destroy_subflow(net.conn(), local, s2).unwrap();
     net.run(100);
     assert_eq!(client_paths(&net).len(), 1);
     // The last one stays.
     let first = SocketAddr::new(ip(CLIENT), 0);
     assert!(
         net.client
-            .destroy_subflow(net.conn, first, server_at(80))
+            .destroy_subflow(net.conn(), first, server_at(80))
             .is_err()
     );
     // Data still flows end to end.

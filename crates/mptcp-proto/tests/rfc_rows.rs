@@ -120,7 +120,7 @@ fn mp_capable_is_repeated_until_the_first_dss() {
     n.run_to_end(10_000);
     assert!(*keys.borrow() >= 2, "the keys went out again");
     assert_eq!(n.server_mib(Mib::MPCapableACKRX), 1);
-    let c = n.client.connection(n.conn).expect("client");
+    let c = n.client.connection(n.conn()).expect("client");
     assert_eq!(c.fallback(), None);
     assert!(n.got[0] == pattern(3, 100_000));
 }
@@ -176,7 +176,7 @@ fn data_acks_below_una_or_beyond_what_was_sent_are_ignored() {
     n.run(5);
     let una = |n: &Net| {
         n.client
-            .connection(n.conn)
+            .connection(n.conn())
             .expect("client")
             .data()
             .send
@@ -184,7 +184,7 @@ fn data_acks_below_una_or_beyond_what_was_sent_are_ignored() {
     };
     let nxt = |n: &Net| {
         n.client
-            .connection(n.conn)
+            .connection(n.conn())
             .expect("client")
             .data()
             .send
@@ -285,7 +285,7 @@ fn joins_are_refused_before_the_connection_is_fully_established() {
     assert!(n.accepted.is_none());
     let token = n
         .client
-        .connection(n.conn)
+        .connection(n.conn())
         .and_then(|c| c.mptcp())
         .and_then(|m| m.remote)
         .expect("the server's key")
@@ -399,7 +399,7 @@ fn initial_sequence_numbers_differ_per_tuple_and_advance_with_time() {
             },
         );
         n.run(1);
-        let c = n.client.connection(n.conn).expect("client");
+        let c = n.client.connection(n.conn()).expect("client");
         let sf = c.subflows().next().expect("subflow");
         (sf.tuple(), sf.snapshot().iss)
     };

@@ -48,7 +48,7 @@ fn a_remove_addr_with_an_unbelievable_ack_is_not_acted_on() {
     // The same segment with a believable ACK would be taken (see
     // a_forged_remove_addr_does_not_cut_a_live_path); this one is dropped.
     let dropped = |n: &Net| {
-        let c = n.client.connection(n.conn).expect("client");
+        let c = n.client.connection(n.conn()).expect("client");
         c.subflows()
             .next()
             .expect("subflow")
@@ -63,7 +63,7 @@ fn a_remove_addr_with_an_unbelievable_ack_is_not_acted_on() {
     assert_eq!(n.client_mib(Mib::RmAddr), 0);
     assert_eq!(n.client_mib(Mib::RmSubflow), 0);
     assert!(n.got[0] == msg);
-    let c = n.client.connection(n.conn).expect("client");
+    let c = n.client.connection(n.conn()).expect("client");
     assert_eq!(c.subflows().count(), 2);
 }
 
@@ -186,7 +186,7 @@ fn a_forged_remove_addr_does_not_cut_a_live_path() {
     assert_eq!(n.client_mib(Mib::RmAddrProbeAnswered), 1);
     assert_eq!(n.client_mib(Mib::RmSubflow), 0, "no subflow cut");
     assert!(n.got[0] == msg);
-    let c = n.client.connection(n.conn).expect("client");
+    let c = n.client.connection(n.conn()).expect("client");
     assert!(
         c.subflows().all(|sf| sf.stats().bytes_received > 100_000),
         "both paths carried data"
@@ -250,7 +250,7 @@ fn a_syn_flood_does_not_keep_an_honest_client_out() {
     assert_eq!(n.server.stats().syn_cookies_accepted, 1);
     n.run_to_end(10_000);
     assert!(n.got[1] == msg);
-    let c = n.client.connection(n.conn).expect("client");
+    let c = n.client.connection(n.conn()).expect("client");
     assert_eq!(c.fallback(), None, "MPTCP through the cookie");
 }
 

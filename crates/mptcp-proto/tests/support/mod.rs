@@ -1,6 +1,14 @@
-//! A client and a server endpoint over an ideal wire (1 ms each way), with
-//! a hook that may rewrite or drop packets in flight, and an attacker that
-//! crafts segments on a live 4-tuple from what it has seen on the wire.
+//! The one two-endpoint test harness of the engine, used by its
+//! integration tests (`tests/*.rs`, as `mod support`) and by its unit tests
+//! (`src/**/tests.rs`, through `#[path]`):
+//!
+//! [`Net`]: a client and a server endpoint over a wire with a one-way delay
+//! (zero: delivered at once) and a hook that may rewrite or drop packets in
+//! flight; driven in 1 ms ticks with the applications of one connection
+//! running ([`Net::run`]: bytes to write, what was read, end of stream, how
+//! it closed), or from one deadline to the next with every event kept
+//! ([`Net::step`]); and an attacker that crafts segments on a live 4-tuple
+//! from what it saw on the wire.
 #![allow(dead_code)]
 
 use mptcp_proto::connection::{ConnectionError, ConnectionHandle};
@@ -9,12 +17,15 @@ use mptcp_proto::forge::{self, Observer};
 use mptcp_proto::pm::PmEvent;
 use mptcp_proto::stats::Mib;
 use mptcp_proto::time::{Duration, Instant};
-use mptcp_wire::{IpPacket, TcpOption, TcpRepr};
+use mptcp_wire::{IpPacket, MpJoin, MptcpOption, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
 use std::net::{IpAddr, SocketAddr};
 
 pub const CLIENT: &str = "192.0.2.1";
 pub const CLIENT2: &str = "192.0.2.3";
 pub const SERVER: &str = "192.0.2.2";
+/// An attacker elsewhere: what the server sends there is kept in
+/// [`Net::to_attacker`], not delivered.
+pub const ATTACKER: &str = "198.51.100.7";
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("address")
@@ -30,42 +41,100 @@ pub enum Dir {
 /// What the wire hook does with a packet (sent at the given time).
 pub type Tamper = Box<dyn FnMut(Instant, Dir, &mut Vec<u8>) -> bool>;
 
+/// A hook that drops every `n`-th packet sent, either way (so that data
+/// arrives out of order).
+pub fn drop_every(n: usize) -> Tamper {
+    let mut sent: usize = 0;
+    Box::new(move |_, _, _| {
+        sent += 1;
+        !sent.is_multiple_of(n)
+    })
+}
+
+/// Two endpoints, the wire between them and, once the client connected,
+/// the applications of that connection.
 pub struct Net {
     pub now: Instant,
     pub client: Endpoint,
     pub server: Endpoint,
-    pub conn: ConnectionHandle,
-    pub accepted: Option<ConnectionHandle>,
+    /// One-way delay; zero delivers each packet as it is sent.
+    pub delay: Duration,
+    /// Packets on the way: arrival, direction, bytes.
+    pub flight: Vec<(Instant, Dir, Vec<u8>)>,
     /// Returns false to drop the packet; may rewrite it.
     pub tamper: Tamper,
+    /// What an on-path attacker saw of each 4-tuple.
+    pub wire: Observer,
+    /// Events of each side (client first) that [`Net::run`] did not take:
+    /// all of them when driven by [`Net::step`].
+    pub events: [Vec<Event>; 2],
+    /// The client's connection ([`Net::new`]), and the server's.
+    connection: Option<ConnectionHandle>,
+    pub accepted: Option<ConnectionHandle>,
     /// Bytes each application still has to write, and what it read.
     pub to_send: [Vec<u8>; 2],
     pub sent: [usize; 2],
     pub got: [Vec<u8>; 2],
     pub eof: [bool; 2],
     pub closed: [Option<Option<ConnectionError>>; 2],
-    /// What an on-path attacker saw of each 4-tuple.
-    pub wire: Observer,
     /// Path-manager events of each side (when configured).
     pub pm_events: [Vec<PmEvent>; 2],
+    /// What the server sent to [`ATTACKER`].
+    pub to_attacker: Vec<Vec<u8>>,
 }
 
 impl Net {
-    /// Endpoints configured by `tune` (client is `true`), the client
-    /// connecting at once; the client gets a second address if `two_paths`.
+    /// Endpoints configured by `tune` (client is `true`) with seeds 11 and
+    /// 12, the client connecting at once; the client gets a second address
+    /// if `two_paths`.
     pub fn new(two_paths: bool, tune: impl Fn(bool, &mut EndpointConfig)) -> Net {
         Net::new_at(Instant::ZERO, two_paths, tune)
     }
 
     /// As [`Net::new`], the client connecting at `now`.
     pub fn new_at(now: Instant, two_paths: bool, tune: impl Fn(bool, &mut EndpointConfig)) -> Net {
+        let mut n = Net::unconnected(two_paths, (11, 12), tune);
+        n.now = now;
+        n.connect();
+        n
+    }
+
+    /// As [`Net::new`], with the endpoints' seeds.
+    pub fn seeded(
+        seeds: (u64, u64),
+        two_paths: bool,
+        tune: impl Fn(bool, &mut EndpointConfig),
+    ) -> Net {
+        let mut n = Net::unconnected(two_paths, seeds, tune);
+        n.connect();
+        n
+    }
+
+    /// The client connects to the server, now.
+    pub fn connect(&mut self) -> ConnectionHandle {
+        let conn = self
+            .client
+            .connect(self.now, ip(CLIENT), Net::server_addr())
+            .expect("connect");
+        self.connection = Some(conn);
+        conn
+    }
+
+    /// The endpoints with these seeds and no connection: the client at
+    /// [`CLIENT`] (and [`CLIENT2`] if `two_paths`), the server at
+    /// [`SERVER`] listening on port 80.
+    pub fn unconnected(
+        two_paths: bool,
+        seeds: (u64, u64),
+        tune: impl Fn(bool, &mut EndpointConfig),
+    ) -> Net {
         let mut cc = EndpointConfig {
-            seed: 11,
+            seed: seeds.0,
             ..EndpointConfig::default()
         };
         tune(true, &mut cc);
         let mut sc = EndpointConfig {
-            seed: 12,
+            seed: seeds.1,
             ..EndpointConfig::default()
         };
         tune(false, &mut sc);
@@ -77,29 +146,118 @@ impl Net {
         }
         server.add_address(ip(SERVER), 1500);
         server.listen(80);
-        let conn = client
-            .connect(now, ip(CLIENT), SocketAddr::new(ip(SERVER), 80))
-            .expect("connect");
         Net {
-            now,
+            now: Instant::ZERO,
             client,
             server,
-            conn,
-            accepted: None,
+            delay: Duration::ZERO,
+            flight: Vec::new(),
             tamper: Box::new(|_, _, _| true),
+            wire: Observer::default(),
+            events: [Vec::new(), Vec::new()],
+            connection: None,
+            accepted: None,
             to_send: [Vec::new(), Vec::new()],
             sent: [0, 0],
             got: [Vec::new(), Vec::new()],
             eof: [false, false],
             closed: [None, None],
-            wire: Observer::default(),
             pm_events: [Vec::new(), Vec::new()],
+            to_attacker: Vec::new(),
         }
+    }
+
+    /// The server's listening address.
+    pub fn server_addr() -> SocketAddr {
+        SocketAddr::new(ip(SERVER), 80)
+    }
+
+    /// The client's connection.
+    pub fn conn(&self) -> ConnectionHandle {
+        self.connection.expect("Net::new connects the client")
+    }
+
+    /// Each side sends all it has, the client first, each followed by its
+    /// events; without delay the other side takes each packet at once.
+    pub fn exchange(&mut self) {
+        let mut buf = vec![0u8; 2048];
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let mut guard = 0;
+            loop {
+                let from = match dir {
+                    Dir::ToServer => &mut self.client,
+                    Dir::ToClient => &mut self.server,
+                };
+                let Some(t) = from.poll_transmit(self.now, &mut buf) else {
+                    break;
+                };
+                guard += 1;
+                assert!(guard < 20_000, "packet storm at {:?}", self.now);
+                let mut pkt = buf[..t.len].to_vec();
+                if !(self.tamper)(self.now, dir, &mut pkt) {
+                    continue;
+                }
+                self.wire.observe(&pkt);
+                if t.dst == ip(ATTACKER) {
+                    self.to_attacker.push(pkt);
+                } else if self.delay == Duration::ZERO {
+                    self.deliver(dir, &pkt);
+                } else {
+                    self.flight.push((self.now + self.delay, dir, pkt));
+                }
+            }
+            let (ep, side) = match dir {
+                Dir::ToServer => (&mut self.client, 0),
+                Dir::ToClient => (&mut self.server, 1),
+            };
+            while let Some(e) = ep.poll_event() {
+                self.events[side].push(e);
+            }
+        }
+    }
+
+    fn deliver(&mut self, dir: Dir, pkt: &[u8]) {
+        match dir {
+            Dir::ToServer => self.server.handle(self.now, pkt),
+            Dir::ToClient => self.client.handle(self.now, pkt),
+        }
+    }
+
+    /// Deliver what has arrived by now, then run both sides' timers.
+    fn arrive_and_time_out(&mut self) {
+        let now = self.now;
+        let (due, rest): (Vec<_>, Vec<_>) = self.flight.drain(..).partition(|f| f.0 <= now);
+        self.flight = rest;
+        for (_, dir, pkt) in due {
+            self.deliver(dir, &pkt);
+        }
+        self.client.handle_timeout(now);
+        self.server.handle_timeout(now);
+    }
+
+    /// Exchange, then move to the next arrival or deadline and exchange
+    /// again (no application runs). Returns false when nothing is left to
+    /// happen.
+    pub fn step(&mut self) -> bool {
+        self.exchange();
+        let next = [
+            self.flight.iter().map(|f| f.0).min(),
+            self.client.poll_timeout(),
+            self.server.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else { return false };
+        self.now = next;
+        self.arrive_and_time_out();
+        self.exchange();
+        true
     }
 
     fn handle(&self, side: usize) -> Option<ConnectionHandle> {
         if side == 0 {
-            Some(self.conn)
+            self.connection
         } else {
             self.accepted
         }
@@ -134,56 +292,30 @@ impl Net {
         }
     }
 
-    /// Exchange packets and run timers for `ms` milliseconds.
+    /// Run the applications, exchange packets and run timers, in 1 ms
+    /// ticks, for `ms` milliseconds.
     pub fn run(&mut self, ms: u64) {
-        let mut buf = vec![0u8; 2048];
         let end = self.now + Duration::from_millis(ms);
         while self.now < end {
             for side in 0..2 {
                 self.app(side);
             }
-            for dir in [Dir::ToServer, Dir::ToClient] {
-                let mut guard = 0;
-                loop {
-                    let from = if dir == Dir::ToServer {
-                        &mut self.client
-                    } else {
-                        &mut self.server
-                    };
-                    let Some(t) = from.poll_transmit(self.now, &mut buf) else {
-                        break;
-                    };
-                    guard += 1;
-                    assert!(guard < 20_000, "packet storm at {:?}", self.now);
-                    let mut pkt = buf[..t.len].to_vec();
-                    if !(self.tamper)(self.now, dir, &mut pkt) {
-                        continue;
-                    }
-                    self.wire.observe(&pkt);
-                    let to = if dir == Dir::ToServer {
-                        &mut self.server
-                    } else {
-                        &mut self.client
-                    };
-                    to.handle(self.now, &pkt);
-                }
-            }
+            self.exchange();
             self.events();
             self.now += Duration::from_millis(1);
-            self.client.handle_timeout(self.now);
-            self.server.handle_timeout(self.now);
+            self.arrive_and_time_out();
         }
     }
 
     fn events(&mut self) {
-        while let Some(ev) = self.client.poll_event() {
+        for ev in std::mem::take(&mut self.events[0]) {
             match ev {
-                Event::Closed(h, e) if h == self.conn => self.closed[0] = Some(e),
+                Event::Closed(h, e) if Some(h) == self.connection => self.closed[0] = Some(e),
                 Event::Pm(_, pm) => self.pm_events[0].push(pm),
                 _ => {}
             }
         }
-        while let Some(ev) = self.server.poll_event() {
+        for ev in std::mem::take(&mut self.events[1]) {
             match ev {
                 Event::Incoming(_) => self.accepted = self.server.accept(),
                 Event::Closed(h, e) if Some(h) == self.accepted => self.closed[1] = Some(e),
@@ -204,6 +336,51 @@ impl Net {
                 break;
             }
         }
+    }
+
+    /// The token of the server's connection.
+    pub fn server_token(&self) -> u32 {
+        let h = self.accepted.expect("accepted");
+        self.server
+            .connection(h)
+            .and_then(|c| c.mptcp())
+            .map(|m| m.local.token.0)
+            .expect("MPTCP in use")
+    }
+
+    /// The attacker sends the server (port 80) a TCP segment from
+    /// [`ATTACKER`]`:sport` with an MSS and this MP_JOIN, then 2 ms pass.
+    pub fn inject(&mut self, sport: u16, seq: u32, ack: u32, flags: TcpFlags, opt: MpJoin) {
+        let opts = [
+            TcpOption::Mss(1460),
+            TcpOption::Mptcp(MptcpOption::Join(opt)),
+        ];
+        let from = SocketAddr::new(ip(ATTACKER), sport);
+        let pkt = segment_to_server(from, seq, ack, flags, &opts);
+        self.server.handle(self.now, &pkt);
+        self.run(2);
+    }
+
+    /// The client's application sends `bytes` more, and they all arrive.
+    pub fn transfer(&mut self, bytes: usize) {
+        let before = self.got[1].len();
+        let data = vec![0x5a; bytes];
+        let mut off = 0;
+        while off < bytes {
+            off += self.client.write(self.conn(), &data[off..]).expect("write");
+            self.run(5);
+        }
+        for _ in 0..200 {
+            if self.got[1].len() - before == bytes {
+                break;
+            }
+            self.run(5);
+        }
+        assert_eq!(
+            self.got[1].len() - before,
+            bytes,
+            "the connection carries on"
+        );
     }
 
     pub fn client_mib(&self, m: Mib) -> u64 {
@@ -235,6 +412,26 @@ impl Net {
         tweak(&mut repr);
         forge::segment(client, server, &repr, opts, payload).expect("emit")
     }
+}
+
+/// A TCP segment without payload from `src` to the server's port 80.
+pub fn segment_to_server(
+    src: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    opts: &[TcpOption<'_>],
+) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port: src.port(),
+        dst_port: 80,
+        seq: SubflowSeq(seq),
+        ack: SubflowSeq(ack),
+        flags,
+        window: 65535,
+        urgent: 0,
+    };
+    forge::segment(src, Net::server_addr(), &repr, opts, &[]).expect("emit")
 }
 
 /// A deterministic stream of `n` bytes.
@@ -329,7 +526,7 @@ impl Net {
 
     fn first_subflow_stats(&self, client: bool) -> mptcp_proto::subflow::SubflowStats {
         let (ep, h) = if client {
-            (&self.client, Some(self.conn))
+            (&self.client, self.connection)
         } else {
             (&self.server, self.accepted)
         };
