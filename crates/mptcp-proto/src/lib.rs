@@ -42,7 +42,10 @@ pub mod token;
 
 pub use time::{Duration, Instant};
 
-// The test harness (`tests/support`) names the crate as integration tests
-// do; unit tests include it too.
+// The crate's one two-end test harness (`tests/support`), shared with the
+// integration tests; it names the crate as they do.
 #[cfg(test)]
 extern crate self as mptcp_proto;
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;

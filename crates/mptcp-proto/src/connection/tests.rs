@@ -5,8 +5,7 @@ use crate::endpoint::{Endpoint, EndpointConfig, Event};
 use crate::time::{Duration, Instant};
 use std::net::{IpAddr, SocketAddr};
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use crate::test_support as support;
 use support::{CLIENT as A, Net, SERVER as B, drop_every};
 
 /// The endpoints (seeds 1 and 2) over a wire with 5 ms each way, driven by

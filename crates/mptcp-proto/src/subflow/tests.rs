@@ -1,9 +1,13 @@
-//! Two subflows in virtual time over a lossy, delaying wire.
+//! Two subflows in virtual time over a lossy, delaying wire (the packets
+//! on the way are the crate's test harness's, `tests/support`).
 
 use super::*;
 use crate::segment::MptcpOptionList;
 use crate::time::Duration;
 use mptcp_wire::{IpPacket, TcpFlags};
+
+use crate::test_support as support;
+use support::{Dir, Flight};
 
 /// A plain-TCP owner: a bounded receive buffer the test drains by hand.
 #[derive(Default)]
@@ -75,8 +79,7 @@ type ShapeFn = Box<dyn FnMut(bool, &SegmentIn<'_>, usize) -> (Duration, Option<D
 struct Wire {
     now: Instant,
     delay: Duration,
-    /// (arrival, to_server, packet)
-    flight: Vec<(Instant, bool, Vec<u8>)>,
+    flight: Flight,
     client: Side,
     server: Side,
     /// Decides whether to drop a packet: (to_server, segment, index).
@@ -108,7 +111,7 @@ impl Wire {
         Wire {
             now: Instant::ZERO,
             delay: Duration::from_millis(delay_ms),
-            flight: Vec::new(),
+            flight: Flight::default(),
             client,
             server: Side::new(capacity),
             drop: Box::new(|_, _, _| false),
@@ -153,12 +156,16 @@ impl Wire {
                 self.sent += 1;
                 if !(self.drop)(to_server, &seg, idx) {
                     let (extra, copy) = (self.shape)(to_server, &seg, idx);
+                    let dir = if to_server {
+                        Dir::ToServer
+                    } else {
+                        Dir::ToClient
+                    };
                     if let Some(d) = copy {
-                        self.flight
-                            .push((self.now + self.delay + d, to_server, pkt.clone()));
+                        let at = self.now + self.delay + d;
+                        self.flight.push(at, dir, pkt.clone());
                     }
-                    self.flight
-                        .push((self.now + self.delay + extra, to_server, pkt));
+                    self.flight.push(self.now + self.delay + extra, dir, pkt);
                 }
             }
             while let Some(ev) = sf.poll_event() {
@@ -203,7 +210,7 @@ impl Wire {
     /// Advance to the next event; false when nothing is left to do.
     fn step(&mut self) -> bool {
         self.transmit();
-        let next_pkt = self.flight.iter().map(|f| f.0).min();
+        let next_pkt = self.flight.next_arrival();
         let timers = [&self.client, &self.server]
             .iter()
             .filter_map(|s| s.sf.as_ref().and_then(|sf| sf.poll_timeout()))
@@ -212,10 +219,8 @@ impl Wire {
             return false;
         };
         self.now = next;
-        let (due, rest): (Vec<_>, Vec<_>) = self.flight.drain(..).partition(|f| f.0 <= self.now);
-        self.flight = rest;
-        for (_, to_server, pkt) in due {
-            self.deliver(to_server, &pkt);
+        for (dir, pkt) in self.flight.take_due(self.now) {
+            self.deliver(dir == Dir::ToServer, &pkt);
         }
         for side in [&mut self.client, &mut self.server] {
             if let Some(sf) = side.sf.as_mut() {

@@ -41,6 +41,36 @@ pub enum Dir {
 /// What the wire hook does with a packet (sent at the given time).
 pub type Tamper = Box<dyn FnMut(Instant, Dir, &mut Vec<u8>) -> bool>;
 
+/// Packets on the way, each with its arrival time: the wire of every
+/// two-end harness here (two endpoints in [`Net`]; two bare subflows in the
+/// subflow's unit tests).
+#[derive(Clone, Debug, Default)]
+pub struct Flight(Vec<(Instant, Dir, Vec<u8>)>);
+
+impl Flight {
+    /// `pkt` goes `dir` and arrives at `at`.
+    pub fn push(&mut self, at: Instant, dir: Dir, pkt: Vec<u8>) {
+        self.0.push((at, dir, pkt));
+    }
+
+    /// When the next packet arrives.
+    pub fn next_arrival(&self) -> Option<Instant> {
+        self.0.iter().map(|f| f.0).min()
+    }
+
+    /// The packets arrived by `now`, in the order they were sent.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(Dir, Vec<u8>)> {
+        let (due, rest): (Vec<_>, Vec<_>) = self.0.drain(..).partition(|f| f.0 <= now);
+        self.0 = rest;
+        due.into_iter().map(|(_, dir, pkt)| (dir, pkt)).collect()
+    }
+
+    /// Whether nothing is on the way.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A hook that drops every `n`-th packet sent, either way (so that data
 /// arrives out of order).
 pub fn drop_every(n: usize) -> Tamper {
@@ -59,8 +89,8 @@ pub struct Net {
     pub server: Endpoint,
     /// One-way delay; zero delivers each packet as it is sent.
     pub delay: Duration,
-    /// Packets on the way: arrival, direction, bytes.
-    pub flight: Vec<(Instant, Dir, Vec<u8>)>,
+    /// Packets on the way.
+    pub flight: Flight,
     /// Returns false to drop the packet; may rewrite it.
     pub tamper: Tamper,
     /// What an on-path attacker saw of each 4-tuple.
@@ -151,7 +181,7 @@ impl Net {
             client,
             server,
             delay: Duration::ZERO,
-            flight: Vec::new(),
+            flight: Flight::default(),
             tamper: Box::new(|_, _, _| true),
             wire: Observer::default(),
             events: [Vec::new(), Vec::new()],
@@ -203,7 +233,7 @@ impl Net {
                 } else if self.delay == Duration::ZERO {
                     self.deliver(dir, &pkt);
                 } else {
-                    self.flight.push((self.now + self.delay, dir, pkt));
+                    self.flight.push(self.now + self.delay, dir, pkt);
                 }
             }
             let (ep, side) = match dir {
@@ -226,9 +256,7 @@ impl Net {
     /// Deliver what has arrived by now, then run both sides' timers.
     fn arrive_and_time_out(&mut self) {
         let now = self.now;
-        let (due, rest): (Vec<_>, Vec<_>) = self.flight.drain(..).partition(|f| f.0 <= now);
-        self.flight = rest;
-        for (_, dir, pkt) in due {
+        for (dir, pkt) in self.flight.take_due(now) {
             self.deliver(dir, &pkt);
         }
         self.client.handle_timeout(now);
@@ -241,7 +269,7 @@ impl Net {
     pub fn step(&mut self) -> bool {
         self.exchange();
         let next = [
-            self.flight.iter().map(|f| f.0).min(),
+            self.flight.next_arrival(),
             self.client.poll_timeout(),
             self.server.poll_timeout(),
         ]
