@@ -156,8 +156,9 @@ pub struct PathState {
     /// Whether and why we reset it: what our RST carries. Once set, the
     /// connection aborts the subflow (see `Connection::after_activity`).
     pub reset: Option<OurReset>,
-    /// An MP_PRIO is due (RFC 8684 §3.3.8).
-    pub prio_due: bool,
+    /// An MP_PRIO is owed, with the backup flag it carries (RFC 8684
+    /// §3.3.8).
+    pub prio_due: Option<bool>,
     /// An MP_FAIL is due, with this DSN (RFC 8684 §3.7).
     pub fail_due: Option<DataSeq>,
     /// Whether the subflow is stale (see the connection's scheduling).
@@ -216,7 +217,7 @@ impl PathState {
             data_ack_seen: false,
             fin_queued: false,
             reset: None,
-            prio_due: false,
+            prio_due: None,
             fail_due: None,
             stale: false,
             signal_ack_at: None,

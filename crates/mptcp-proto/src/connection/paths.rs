@@ -276,7 +276,7 @@ impl Connection {
             let live = e.sf.state() != TcpState::Closed;
             if live && e.sf.tuple().local.ip() == addr && e.path.backup != backup {
                 e.path.backup = backup;
-                e.path.prio_due = true;
+                e.path.prio_due = Some(backup);
                 // Data segments leave no room for it: a pure ACK carries it.
                 e.sf.request_pure_ack();
                 told += 1;

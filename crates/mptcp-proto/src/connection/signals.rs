@@ -80,9 +80,9 @@ pub fn options(
             space -= opt.len();
         }
     }
-    if path.prio_due {
+    if let Some(backup) = path.prio_due {
         let opt = MptcpOption::Prio(MpPrio {
-            flags: if path.backup {
+            flags: if backup {
                 BackupFlags::BACKUP
             } else {
                 BackupFlags::NONE
@@ -91,7 +91,7 @@ pub fn options(
         });
         if opt.len() <= space && out.try_push(opt).is_ok() {
             space -= opt.len();
-            path.prio_due = false;
+            path.prio_due = None;
             data.mib.inc(Mib::MPPrioTx);
         }
     }
@@ -162,7 +162,7 @@ pub const SIGNAL_ACK_INTERVAL: Duration = Duration::from_millis(10);
 /// RFC 8684 §3.3.8), or one of the connection's (see [`due`]).
 pub fn due_on(data: &DataLevel, path: &PathState, now: Instant) -> bool {
     let established = data.mode.mptcp().is_some_and(|m| m.fully_established);
-    (path.prio_due || path.fail_due.is_some()) && established || due(data, now)
+    (path.prio_due.is_some() || path.fail_due.is_some()) && established || due(data, now)
 }
 
 /// Whether a connection signal waits that a data segment has no room for:
