@@ -1,7 +1,7 @@
 //! `mptcp connect`: netcat over the userspace stack.
 
 use super::net::{self, StackArgs};
-use super::relay::relay;
+use super::relay::{StdinChunks, relay};
 use crate::Failure;
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             .connect(target)
             .await
             .map_err(|e| Failure::failed(format!("connect to {target}: {e}")))?;
-        let info = relay(stream, Some(tokio::io::stdin()))
+        let info = relay(stream, Some(StdinChunks::spawn()))
             .await
             .map_err(|e| Failure::failed(format!("{target}: {e}")))?;
         if args.stats {

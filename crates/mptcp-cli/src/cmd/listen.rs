@@ -1,7 +1,7 @@
 //! `mptcp listen`: the server side of netcat over the userspace stack.
 
 use super::net::{self, StackArgs};
-use super::relay::relay;
+use super::relay::{StdinChunks, relay};
 use crate::Failure;
 use clap::Args as ClapArgs;
 use std::net::IpAddr;
@@ -53,7 +53,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let listener = stack
             .listen(args.port)
             .map_err(|e| Failure::failed(format!("listen on {}: {e}", args.port)))?;
-        let mut input = Some(tokio::io::stdin());
+        let mut input = Some(StdinChunks::spawn());
         loop {
             let (stream, peer) = listener
                 .accept()
