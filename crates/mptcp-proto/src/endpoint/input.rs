@@ -272,13 +272,19 @@ impl Endpoint {
         self.resets.push_back(plan);
     }
 
-    /// Run every timer due at `now`.
+    /// Run every timer due at `now`, each connection's once: one whose
+    /// deadline is still due afterwards waits for the next call rather
+    /// than keeping this one from returning.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
         while let Some(&(t, idx)) = self.timers.first() {
             if t > now {
                 break;
             }
             self.timers.pop_first();
+            due.push(idx);
+        }
+        for idx in due {
             if let Some(slot) = self.conns.get_mut(idx) {
                 slot.deadline = None;
                 slot.conn.handle_timeout(now);

@@ -394,7 +394,13 @@ impl Net {
         let before = self.got[1].len();
         let data = vec![0x5a; bytes];
         let mut off = 0;
+        // A connection that stops taking data fails the test, not hangs it.
+        let give_up = self.now + Duration::from_secs(60);
         while off < bytes {
+            assert!(
+                self.now < give_up,
+                "the connection took {off} of {bytes} bytes in 60 s"
+            );
             off += self.client.write(self.conn(), &data[off..]).expect("write");
             self.run(5);
         }
