@@ -335,7 +335,7 @@ fn cases() -> Vec<Case> {
             },
             subflows: &[(C1, S1), (C2, S1)],
             counters: &[
-                (SERVER, Mib::MPJoinSynRx, 1),
+                (SERVER, Mib::MPJoinSynRx, 2),
                 (SERVER, Mib::MPJoinRejected, 1),
             ],
             backup: &[],

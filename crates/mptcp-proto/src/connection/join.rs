@@ -145,6 +145,9 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
                 return InputVerdict::Reset;
             };
             data.mib.inc(Mib::MPJoinSynAckRx);
+            if backup {
+                data.mib.inc(Mib::MPJoinSynAckBackupRx);
+            }
             data.join_answered = true;
             join.remote_nonce = nonce;
             join.stage = JoinStage::AckPending;

@@ -158,7 +158,6 @@ impl Connection {
         let mut config = config;
         config.syn_retries = config.syn_retries.min(JOIN_SYNACK_RETRIES);
         let checksum = mp.checksum;
-        self.data.mib.inc(Mib::MPJoinSynRx);
         self.data.join_answered = true;
         let id = SubflowId(self.next_subflow_id);
         self.next_subflow_id += 1;

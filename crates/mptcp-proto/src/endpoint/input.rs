@@ -214,6 +214,12 @@ impl Endpoint {
         token: u32,
         syn: &SegmentIn<'_>,
     ) {
+        // Counted as the kernel counts them: every MP_JOIN SYN, before the
+        // token or anything else is looked at.
+        self.mib.inc(Mib::MPJoinSynRx);
+        if crate::connection::join_syn(syn).is_some_and(|(backup, ..)| backup) {
+            self.mib.inc(Mib::MPJoinSynBackupRx);
+        }
         let owner = self.tokens.lookup(crate::crypto::Token(token));
         // The handle's generation keeps a stale entry from reaching a
         // newer connection in the same slot.
