@@ -261,6 +261,15 @@ impl Net {
         }
         self.client.handle_timeout(now);
         self.server.handle_timeout(now);
+        // A timer whose handler did not move it would make a runtime spin.
+        for (ep, side) in [(&mut self.client, "client"), (&mut self.server, "server")] {
+            if let Some(t) = ep.poll_timeout() {
+                assert!(
+                    t >= now,
+                    "a {side} timer stays in the past: {t:?} at {now:?}"
+                );
+            }
+        }
     }
 
     /// Exchange, then move to the next arrival or deadline and exchange
