@@ -14,7 +14,7 @@ use mptcp_wire::{
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use support::{Dir, Net, SERVER, ip, mptcp_options, pattern};
+use support::{Dir, Net, SERVER, fix_tcp_checksum, ip, mptcp_options, pattern};
 
 /// The server's second address, announced with ADD_ADDR.
 const SERVER2: &str = "192.0.2.4";
@@ -49,9 +49,6 @@ fn flags(pkt: &[u8]) -> TcpFlags {
 fn clear_c(pkt: &mut [u8]) {
     let ip = IpPacket::parse(pkt).expect("IP");
     let tcp = ip.tcp().expect("TCP");
-    let (src, d) = (ip.src(), ip.dst());
-    let start = ip.payload_offset();
-    let end = start + tcp.header_len() + tcp.payload().len();
     let at: Vec<usize> = tcp
         .options()
         .raw()
@@ -62,13 +59,7 @@ fn clear_c(pkt: &mut [u8]) {
     for i in at {
         pkt[i] &= !CapableFlags::NO_JOIN_TO_SOURCE.0;
     }
-    pkt[start + 16] = 0;
-    pkt[start + 17] = 0;
-    let sum = mptcp_wire::checksum::pseudo_header(src, d, 6, end - start)
-        .expect("family")
-        .add_bytes(&pkt[start..end])
-        .finish();
-    pkt[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+    fix_tcp_checksum(pkt);
 }
 
 /// A connection from a client with two addresses to a server with
@@ -263,16 +254,7 @@ fn translate(pkt: &mut [u8], src: bool, to: std::net::Ipv4Addr) {
     pkt[11] = 0;
     let sum = mptcp_wire::checksum::checksum(&pkt[..ihl]);
     pkt[10..12].copy_from_slice(&sum.to_be_bytes());
-    let ip = IpPacket::parse(pkt).expect("IP");
-    let (s, d) = (ip.src(), ip.dst());
-    let len = pkt.len() - ihl;
-    pkt[ihl + 16] = 0;
-    pkt[ihl + 17] = 0;
-    let sum = mptcp_wire::checksum::pseudo_header(s, d, 6, len)
-        .expect("family")
-        .add_bytes(&pkt[ihl..])
-        .finish();
-    pkt[ihl + 16..ihl + 18].copy_from_slice(&sum.to_be_bytes());
+    fix_tcp_checksum(pkt);
 }
 
 /// A server with flag C behind a balancer with `nat` on: it announces

@@ -492,16 +492,24 @@ pub fn flip_payload_byte(pkt: &mut [u8], at: usize) -> bool {
         return false;
     };
     let Ok(tcp) = ip.tcp() else { return false };
-    let (src, dst) = (ip.src(), ip.dst());
-    let start = ip.payload_offset();
-    let header = start + tcp.header_len();
+    let header = ip.payload_offset() + tcp.header_len();
     let len = tcp.payload().len();
     if len == 0 {
         return false;
     }
-    let end = header + len;
-    let pos = header + at.min(len - 1);
-    pkt[pos] ^= 0xff;
+    pkt[header + at.min(len - 1)] ^= 0xff;
+    fix_tcp_checksum(pkt);
+    true
+}
+
+/// Recompute the TCP checksum of a packet whose segment was rewritten in
+/// place (as a middlebox does, so that TCP still takes it).
+pub fn fix_tcp_checksum(pkt: &mut [u8]) {
+    let ip = IpPacket::parse(pkt).expect("IP");
+    let tcp = ip.tcp().expect("TCP");
+    let (src, dst) = (ip.src(), ip.dst());
+    let start = ip.payload_offset();
+    let end = start + tcp.header_len() + tcp.payload().len();
     pkt[start + 16] = 0;
     pkt[start + 17] = 0;
     let sum = mptcp_wire::checksum::pseudo_header(src, dst, 6, end - start)
@@ -509,7 +517,6 @@ pub fn flip_payload_byte(pkt: &mut [u8], at: usize) -> bool {
         .add_bytes(&pkt[start..end])
         .finish();
     pkt[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
-    true
 }
 
 /// A pure ACK from the server to the client on the first subflow, as the
@@ -537,25 +544,23 @@ impl Net {
     /// reached the MPTCP layer): otherwise a test of what MPTCP does with
     /// it would pass for the wrong reason.
     pub fn forged_to_client(&mut self, pkt: &[u8]) {
-        let before = self.first_subflow_stats(true);
-        self.client.handle(self.now, pkt);
-        let after = self.first_subflow_stats(true);
-        assert_eq!(
-            after.segs_in,
-            before.segs_in + 1,
-            "the segment reached the subflow"
-        );
-        assert_eq!(
-            after.dropped_segments, before.dropped_segments,
-            "TCP took the segment"
-        );
+        self.forged_to(true, pkt);
     }
 
     /// The same towards the server.
     pub fn forged_to_server(&mut self, pkt: &[u8]) {
-        let before = self.first_subflow_stats(false);
-        self.server.handle(self.now, pkt);
-        let after = self.first_subflow_stats(false);
+        self.forged_to(false, pkt);
+    }
+
+    fn forged_to(&mut self, client: bool, pkt: &[u8]) {
+        let before = self.first_subflow_stats(client);
+        let end = if client {
+            &mut self.client
+        } else {
+            &mut self.server
+        };
+        end.handle(self.now, pkt);
+        let after = self.first_subflow_stats(client);
         assert_eq!(
             after.segs_in,
             before.segs_in + 1,
@@ -597,9 +602,6 @@ pub fn mptcp_options(pkt: &[u8]) -> Vec<mptcp_wire::MptcpOption> {
 pub fn strip_mptcp(pkt: &mut [u8]) {
     let Ok(ip) = IpPacket::parse(pkt) else { return };
     let Ok(tcp) = ip.tcp() else { return };
-    let (src, dst) = (ip.src(), ip.dst());
-    let start = ip.payload_offset();
-    let end = start + tcp.header_len() + tcp.payload().len();
     let spans: Vec<(usize, usize)> = tcp
         .options()
         .raw()
@@ -610,11 +612,5 @@ pub fn strip_mptcp(pkt: &mut [u8]) {
     for (at, len) in spans {
         pkt[at..at + len].fill(1);
     }
-    pkt[start + 16] = 0;
-    pkt[start + 17] = 0;
-    let sum = mptcp_wire::checksum::pseudo_header(src, dst, 6, end - start)
-        .expect("family")
-        .add_bytes(&pkt[start..end])
-        .finish();
-    pkt[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+    fix_tcp_checksum(pkt);
 }
