@@ -258,15 +258,49 @@ fn secs(s: u64) -> Instant {
     Instant::from_micros(s * 1_000_000)
 }
 
+impl Wire {
+    /// A wire (10 ms each way, 1 MiB windows) on which both subflows are
+    /// established and, if `quiet`, nothing is in flight any more.
+    fn established(quiet: bool) -> Wire {
+        let mut w = Wire::new(10, 1 << 20);
+        w.run_until(secs(1), |w| {
+            w.server
+                .sf
+                .as_ref()
+                .is_some_and(|s| s.state() == TcpState::Established)
+                && (!quiet || w.flight.is_empty())
+        });
+        w
+    }
+}
+
+/// A segment without options, handed to a subflow directly.
+fn bare(
+    seq: SubflowSeq,
+    ack: SubflowSeq,
+    flags: TcpFlags,
+    window: u16,
+    payload: &[u8],
+) -> SegmentIn<'_> {
+    SegmentIn {
+        seq,
+        ack,
+        flags,
+        window,
+        payload,
+        mss: None,
+        wscale: None,
+        sack_permitted: false,
+        sack: None,
+        timestamps: None,
+        mptcp: MptcpOptionList::new(),
+        malformed_options: 0,
+    }
+}
+
 #[test]
 fn handshake_negotiates_options() {
-    let mut w = Wire::new(10, 1 << 20);
-    w.run_until(secs(1), |w| {
-        w.server
-            .sf
-            .as_ref()
-            .is_some_and(|s| s.state() == TcpState::Established)
-    });
+    let w = Wire::established(false);
     let (c, s) = (w.client(), w.server());
     assert_eq!(c.state(), TcpState::Established);
     assert_eq!(s.state(), TcpState::Established);
@@ -406,29 +440,10 @@ fn zero_window_is_probed_until_the_reader_resumes() {
 
 #[test]
 fn reset_needs_the_exact_sequence_number() {
-    let mut w = Wire::new(10, 1 << 20);
-    w.run_until(secs(1), |w| {
-        w.server
-            .sf
-            .as_ref()
-            .is_some_and(|s| s.state() == TcpState::Established)
-    });
+    let mut w = Wire::established(false);
     let rcv_nxt = w.client().rcv.nxt;
     let sf = w.client.sf.as_mut().expect("client");
-    let mut rst = SegmentIn {
-        seq: rcv_nxt + 100,
-        ack: SubflowSeq(0),
-        flags: TcpFlags::RST,
-        window: 0,
-        payload: &[],
-        mss: None,
-        wscale: None,
-        sack_permitted: false,
-        sack: None,
-        timestamps: None,
-        mptcp: MptcpOptionList::new(),
-        malformed_options: 0,
-    };
+    let mut rst = bare(rcv_nxt + 100, SubflowSeq(0), TcpFlags::RST, 0, &[]);
     // In the window but not exact: a challenge ACK (RFC 5961 §3.2).
     sf.handle_segment(w.now, &rst, &mut w.client.owner, &[]);
     assert_eq!(sf.state(), TcpState::Established);
@@ -477,29 +492,10 @@ fn syn_to_dead_peer_times_out() {
 
 #[test]
 fn ack_of_unsent_data_is_dropped() {
-    let mut w = Wire::new(10, 1 << 20);
-    w.run_until(secs(1), |w| {
-        w.server
-            .sf
-            .as_ref()
-            .is_some_and(|s| s.state() == TcpState::Established)
-    });
+    let mut w = Wire::established(false);
     let c = w.client.sf.as_mut().expect("client");
     let una = c.snd.una;
-    let seg = SegmentIn {
-        seq: c.rcv.nxt,
-        ack: una + 1_000_000,
-        flags: TcpFlags::ACK,
-        window: 100,
-        payload: &[],
-        mss: None,
-        wscale: None,
-        sack_permitted: false,
-        sack: None,
-        timestamps: None,
-        mptcp: MptcpOptionList::new(),
-        malformed_options: 0,
-    };
+    let seg = bare(c.rcv.nxt, una + 1_000_000, TcpFlags::ACK, 100, &[]);
     c.handle_segment(w.now, &seg, &mut w.client.owner, &[]);
     assert_eq!(c.snd.una, una);
     assert_eq!(c.stats().dropped_segments, 1);

@@ -107,32 +107,15 @@ fn a_duplicate_of_held_data_is_reported_then_its_block() {
 
 /// An established client with the server's side driven by hand.
 fn established() -> (Subflow, Plain, Instant) {
-    let mut w = Wire::new(10, 1 << 20);
-    w.run_until(secs(1), |w| {
-        w.server
-            .sf
-            .as_ref()
-            .is_some_and(|s| s.state() == TcpState::Established)
-            && w.flight.is_empty()
-    });
+    let mut w = Wire::established(true);
     let sf = w.client.sf.take().expect("client");
     (sf, std::mem::take(&mut w.client.owner), w.now)
 }
 
 fn ack_with(sf: &Subflow, ack: SubflowSeq, blocks: &[SackBlock]) -> SegmentIn<'static> {
     SegmentIn {
-        seq: sf.rcv.nxt,
-        ack,
-        flags: TcpFlags::ACK,
-        window: u16::MAX,
-        payload: &[],
-        mss: None,
-        wscale: None,
-        sack_permitted: false,
         sack: SackBlocks::new(blocks),
-        timestamps: None,
-        mptcp: MptcpOptionList::new(),
-        malformed_options: 0,
+        ..bare(sf.rcv.nxt, ack, TcpFlags::ACK, u16::MAX, &[])
     }
 }
 
@@ -248,32 +231,14 @@ fn reordering_beyond_rack_window_is_undone_end_to_end() {
 
 #[test]
 fn a_segment_straddling_rcv_nxt_keeps_its_new_part_and_reports_the_old() {
-    let mut w = Wire::new(10, 1 << 20);
-    w.run_until(secs(1), |w| {
-        w.server
-            .sf
-            .as_ref()
-            .is_some_and(|s| s.state() == TcpState::Established)
-            && w.flight.is_empty()
-    });
+    let mut w = Wire::established(true);
     let now = w.now;
     let sf = w.server.sf.as_mut().expect("server");
     let owner = &mut w.server.owner;
     let data = pattern(1600);
     let start = sf.rcv.nxt;
-    let seg = |seq: SubflowSeq, payload: &'static [u8], ack: SubflowSeq| SegmentIn {
-        seq,
-        ack,
-        flags: TcpFlags::ACK,
-        window: u16::MAX,
-        payload,
-        mss: None,
-        wscale: None,
-        sack_permitted: false,
-        sack: None,
-        timestamps: None,
-        mptcp: MptcpOptionList::new(),
-        malformed_options: 0,
+    let seg = |seq: SubflowSeq, payload: &'static [u8], ack: SubflowSeq| {
+        bare(seq, ack, TcpFlags::ACK, u16::MAX, payload)
     };
     let data: &'static [u8] = data.leak();
     let ack = sf.snd.nxt;
