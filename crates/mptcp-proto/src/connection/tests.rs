@@ -222,27 +222,7 @@ fn connections_opened_by_syn_cookies_work_like_the_others() {
         p.client.add_address(A.parse().expect("addr"), 1500);
         let c = connect_from_two_addresses(&mut p);
         let msg: Vec<u8> = (0..500_000u32).map(|i| (i % 233) as u8).collect();
-        let mut written = 0;
-        let mut got = Vec::new();
-        let mut server = None;
-        let mut buf = vec![0u8; 65536];
-        while p.now < Instant::from_micros(20_000_000) && got.len() < msg.len() {
-            if written < msg.len() {
-                written += p.client.write(c, &msg[written..]).expect("write");
-            }
-            server = server.or_else(|| p.server.accept());
-            if let Some(s) = server {
-                while let Some(n) = p.server.read(s, &mut buf).expect("read") {
-                    if n == 0 {
-                        break;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                }
-            }
-            if !p.step() {
-                break;
-            }
-        }
+        let (got, server) = upload(&mut p, c, &msg, &mut 0, Instant::from_micros(20_000_000));
         same(&got, &msg, "through a cookie connection");
         assert_eq!(p.server.stats().syn_cookies_accepted, 1, "{version:?}");
         let s = p
@@ -252,6 +232,39 @@ fn connections_opened_by_syn_cookies_work_like_the_others() {
         assert_eq!(s.fallback(), None, "{version:?}: MPTCP through the cookie");
         assert_eq!(s.subflows().count(), 2, "{version:?}: the join too");
     }
+}
+
+/// Drive `p` from deadline to deadline, the client writing `msg` on `c`
+/// (from `*written` on) and the server accepting and reading, until the
+/// server read as much as `msg` or `until`: what it read, and its handle.
+fn upload(
+    p: &mut Net,
+    c: crate::connection::ConnectionHandle,
+    msg: &[u8],
+    written: &mut usize,
+    until: Instant,
+) -> (Vec<u8>, Option<crate::connection::ConnectionHandle>) {
+    let mut got = Vec::new();
+    let mut server = None;
+    let mut buf = vec![0u8; 65536];
+    while p.now < until && got.len() < msg.len() {
+        if *written < msg.len() {
+            *written += p.client.write(c, &msg[*written..]).expect("write");
+        }
+        server = server.or_else(|| p.server.accept());
+        if let Some(s) = server {
+            while let Some(n) = p.server.read(s, &mut buf).expect("read") {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    (got, server)
 }
 
 /// Move one direction's data sequence space so that it starts at `start`:
@@ -423,26 +436,7 @@ fn a_cloned_endpoint_pair_runs_on_independently_and_identically() {
     q.now = p.now;
     let mut wq = written;
     let run = |p: &mut Net, written: &mut usize| {
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        let mut server = None;
-        while p.now < Instant::from_micros(10_000_000) && got.len() < msg.len() {
-            if *written < msg.len() {
-                *written += p.client.write(c, &msg[*written..]).expect("write");
-            }
-            server = server.or_else(|| p.server.accept());
-            if let Some(s) = server {
-                while let Some(n) = p.server.read(s, &mut buf).expect("read") {
-                    if n == 0 {
-                        break;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                }
-            }
-            if !p.step() {
-                break;
-            }
-        }
+        let (got, _) = upload(p, c, &msg, written, Instant::from_micros(10_000_000));
         (got, p.now, p.server.mib_total())
     };
     let (got_p, end_p, mib_p) = run(&mut p, &mut written);
