@@ -547,6 +547,18 @@ impl Net {
         self.forged_to(true, pkt);
     }
 
+    /// From now on the wire counts every packet sent either way (and
+    /// delivers it): the count, to read after a run.
+    pub fn count_packets(&mut self) -> std::rc::Rc<std::cell::Cell<u32>> {
+        let count = std::rc::Rc::new(std::cell::Cell::new(0u32));
+        let c = count.clone();
+        self.tamper = Box::new(move |_, _, _| {
+            c.set(c.get() + 1);
+            true
+        });
+        count
+    }
+
     /// The same towards the server.
     pub fn forged_to_server(&mut self, pkt: &[u8]) {
         self.forged_to(false, pkt);
