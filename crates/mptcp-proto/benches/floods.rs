@@ -11,10 +11,7 @@
 mod support;
 
 use mptcp_proto::stats::Mib;
-use mptcp_wire::{
-    BackupFlags, CapableBody, CapableFlags, IpPacket, MpCapable, MpJoin, MptcpOption, TcpFlags,
-    TcpOption, Version,
-};
+use mptcp_wire::{BackupFlags, IpPacket, MpJoin, MptcpOption, TcpFlags, TcpOption};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant as Wall;
 use support::{Net, pattern};
@@ -204,14 +201,7 @@ fn joins_half_open(count: usize) -> Row {
 fn syn_flood(count: usize) -> Row {
     let mut n = live();
     let heap0 = heap();
-    let cap = [
-        TcpOption::Mss(1460),
-        TcpOption::Mptcp(MptcpOption::Capable(MpCapable {
-            version: Version::V1,
-            flags: CapableFlags::HMAC_SHA,
-            body: CapableBody::NoKey,
-        })),
-    ];
+    let cap = support::capable_syn_options();
     let times = flood(&mut n, count, |_, i| {
         segment(attacker(i), i as u32, 0, TcpFlags::SYN, &cap)
     });
@@ -255,14 +245,7 @@ fn during_floods() {
     println!();
     println!("| honest 4 MB transfer during | forged packets/ms | completion (virtual) | stream |");
     println!("|---|---|---|---|");
-    let cap = [
-        TcpOption::Mss(1460),
-        TcpOption::Mptcp(MptcpOption::Capable(MpCapable {
-            version: Version::V1,
-            flags: CapableFlags::HMAC_SHA,
-            body: CapableBody::NoKey,
-        })),
-    ];
+    let cap = support::capable_syn_options();
     let rows: Vec<(&str, usize, (f64, bool))> = vec![
         ("nothing", 0, honest_during(0, |_, _| Vec::new())),
         (

@@ -189,17 +189,10 @@ fn a_syn_flood_does_not_keep_an_honest_client_out() {
     // half-open backlog (128) at once; the honest client's SYN right after
     // is answered with a SYN cookie and its connection completes at once
     // (it once waited 123 s for the flood's half-open entries to expire).
-    use mptcp_wire::{CapableBody, CapableFlags, MpCapable, TcpFlags, TcpRepr, Version};
+    use mptcp_wire::{TcpFlags, TcpRepr};
     let mut n = Net::new(false, |_, _| {});
     let server = std::net::SocketAddr::new(support::ip(support::SERVER), 80);
-    let cap = [
-        TcpOption::Mss(1460),
-        TcpOption::Mptcp(MptcpOption::Capable(MpCapable {
-            version: Version::V1,
-            flags: CapableFlags::HMAC_SHA,
-            body: CapableBody::NoKey,
-        })),
-    ];
+    let cap = support::capable_syn_options();
     let mut buf = vec![0u8; 256];
     let mut sink = vec![0u8; 2048];
     for i in 0..100_000u32 {

@@ -596,6 +596,20 @@ impl Net {
     }
 }
 
+/// The options of a client's MP_CAPABLE SYN (v1, HMAC-SHA256, no key,
+/// MSS 1460), as a SYN flood sends them.
+pub fn capable_syn_options() -> [TcpOption<'static>; 2] {
+    use mptcp_wire::{CapableBody, CapableFlags, MpCapable, MptcpOption, Version};
+    [
+        TcpOption::Mss(1460),
+        TcpOption::Mptcp(MptcpOption::Capable(MpCapable {
+            version: Version::V1,
+            flags: CapableFlags::HMAC_SHA,
+            body: CapableBody::NoKey,
+        })),
+    ]
+}
+
 /// The MPTCP options of a packet.
 pub fn mptcp_options(pkt: &[u8]) -> Vec<mptcp_wire::MptcpOption> {
     let Ok(ip) = IpPacket::parse(pkt) else {
