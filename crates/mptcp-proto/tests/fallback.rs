@@ -322,3 +322,61 @@ fn after_our_mp_fail_a_peer_gone_tcp_ends_the_connection_never_the_stream() {
     assert!(!n.eof[1], "a truncated stream is never ended as if whole");
     assert_eq!(n.closed[1], Some(Some(ConnectionError::Corrupted)));
 }
+
+/// After our MP_FAIL on the only subflow the peer has `FAIL_WAIT` (2 s)
+/// to answer: a peer that goes silent then (its path gone) ends the
+/// connection as `Corrupted` when that wait is over, not never (the
+/// receiving end has nothing of its own in flight to time out).
+#[test]
+fn our_mp_fail_unanswered_ends_the_connection_after_the_wait() {
+    let mut n = Net::new(false, checksums(true));
+    n.to_send[0] = pattern(3, LEN);
+    let mut data_packets = 0;
+    let failed_at: Rc<RefCell<Option<mptcp_proto::time::Instant>>> = Rc::default();
+    let at = failed_at.clone();
+    n.tamper = Box::new(move |now, dir, pkt| {
+        if dir == Dir::ToClient
+            && mptcp_options(pkt)
+                .iter()
+                .any(|o| matches!(o, MptcpOption::Fail(_)))
+        {
+            at.borrow_mut().get_or_insert(now);
+        }
+        if dir == Dir::ToServer && at.borrow().is_some() {
+            // The client is gone: nothing of it arrives any more.
+            return false;
+        }
+        if dir == Dir::ToServer && data_from(pkt, support::CLIENT) {
+            data_packets += 1;
+            if data_packets == 40 {
+                assert!(flip_payload_byte(pkt, 100));
+            }
+        }
+        true
+    });
+    while failed_at.borrow().is_none() {
+        assert!(
+            n.now < mptcp_proto::time::Instant::from_micros(20_000_000),
+            "no MP_FAIL"
+        );
+        n.run(10);
+    }
+    let t0 = failed_at.borrow().expect("MP_FAIL");
+    let wait = mptcp_proto::time::Duration::from_millis(1800);
+    while n.now < t0 + wait {
+        n.run(10);
+    }
+    assert_eq!(
+        n.closed[1], None,
+        "still waiting for the answer at {:?}",
+        n.now
+    );
+    n.run(500);
+    assert_eq!(
+        n.closed[1],
+        Some(Some(ConnectionError::Corrupted)),
+        "ended once the wait was over"
+    );
+    assert_eq!(n.server_mib(Mib::MPFailTx), 1);
+    assert_eq!(n.server_mib(Mib::MPFailRx), 0, "the answer never came");
+}
