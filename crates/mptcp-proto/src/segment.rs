@@ -56,16 +56,20 @@ pub struct SegmentIn<'a> {
 }
 
 impl<'a> SegmentIn<'a> {
-    /// Decode a parsed TCP segment's fields and options. Malformed options
-    /// are counted, not fatal: the segment is still processed as TCP, and
-    /// the MPTCP layer decides what a missing option means.
-    pub fn from_tcp(tcp: &TcpSegment<'a>) -> SegmentIn<'a> {
-        let mut seg = SegmentIn {
-            seq: tcp.seq(),
-            ack: tcp.ack(),
-            flags: tcp.flags(),
-            window: tcp.window(),
-            payload: tcp.payload(),
+    /// A segment with these fields and no option.
+    pub fn bare(
+        seq: SubflowSeq,
+        ack: SubflowSeq,
+        flags: TcpFlags,
+        window: u16,
+        payload: &'a [u8],
+    ) -> SegmentIn<'a> {
+        SegmentIn {
+            seq,
+            ack,
+            flags,
+            window,
+            payload,
             mss: None,
             wscale: None,
             sack_permitted: false,
@@ -73,7 +77,20 @@ impl<'a> SegmentIn<'a> {
             timestamps: None,
             mptcp: MptcpOptionList::new(),
             malformed_options: 0,
-        };
+        }
+    }
+
+    /// Decode a parsed TCP segment's fields and options. Malformed options
+    /// are counted, not fatal: the segment is still processed as TCP, and
+    /// the MPTCP layer decides what a missing option means.
+    pub fn from_tcp(tcp: &TcpSegment<'a>) -> SegmentIn<'a> {
+        let mut seg = SegmentIn::bare(
+            tcp.seq(),
+            tcp.ack(),
+            tcp.flags(),
+            tcp.window(),
+            tcp.payload(),
+        );
         for opt in tcp.options() {
             match opt {
                 Ok(TcpOption::Mss(v)) => seg.mss = Some(v),

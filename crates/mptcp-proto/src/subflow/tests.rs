@@ -282,20 +282,7 @@ fn bare(
     window: u16,
     payload: &[u8],
 ) -> SegmentIn<'_> {
-    SegmentIn {
-        seq,
-        ack,
-        flags,
-        window,
-        payload,
-        mss: None,
-        wscale: None,
-        sack_permitted: false,
-        sack: None,
-        timestamps: None,
-        mptcp: MptcpOptionList::new(),
-        malformed_options: 0,
-    }
+    SegmentIn::bare(seq, ack, flags, window, payload)
 }
 
 #[test]
