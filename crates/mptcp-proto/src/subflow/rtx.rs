@@ -297,12 +297,22 @@ impl RtxQueue {
     }
 
     /// Process a cumulative acknowledgment up to (not including) `ack`.
+    ///
+    /// An acknowledgment that newly covers a retransmitted segment gives no
+    /// RTT sample from the queue: it was most likely sent on that
+    /// retransmission's arrival, so the never-retransmitted segments it
+    /// also covers (sent before the hole was filled) would measure the
+    /// time the hole took, not the path (RFC 6298 §3, Karn's rule; Linux
+    /// keeps no sequence sample when it acknowledges retransmitted data).
     pub fn on_cumulative_ack(&mut self, ack: SubflowSeq, now: Instant, out: &mut AckOutcome) {
+        let sample_before = out.rtt_sample;
+        let mut retransmitted_acked = false;
         while let Some(front) = self.segs.front() {
             if front.xmit.is_none() || front.seq.ge(ack) {
                 break;
             }
             if front.end().gt(ack) {
+                retransmitted_acked |= front.retransmitted && !front.sacked;
                 self.trim_front(ack, now, out);
                 break;
             }
@@ -319,11 +329,15 @@ impl RtxQueue {
                 self.sacked_bytes -= u64::from(seg.seq_len());
                 self.sacked_segments -= 1;
             } else {
+                retransmitted_acked |= seg.retransmitted;
                 out.cum_acked += u64::from(seg.seq_len());
                 self.rack_on_delivered(&seg, now, out);
                 self.sample_delivery(&seg, now, out);
             }
             out.fin_acked |= seg.fin;
+        }
+        if retransmitted_acked {
+            out.rtt_sample = sample_before;
         }
     }
 

@@ -38,6 +38,37 @@ fn cumulative_ack_frees_and_samples_rtt() {
 }
 
 #[test]
+fn an_ack_that_covers_a_retransmission_gives_no_rtt_sample() {
+    // Three segments sent at 0..2 ms; the first is lost and resent by the
+    // timer at 10 s; its arrival fills the hole and the ACK covers all
+    // three. Segments 1 and 2 were never resent, but timing them would
+    // give 10 s: the time the hole took, not the path's.
+    let mut q = sent_queue(3);
+    q.on_rto(false);
+    assert_eq!(q.next_to_send(), Some((0, true)));
+    q.on_sent(0, at(10_000));
+    let mut out = AckOutcome::default();
+    q.on_cumulative_ack(SubflowSeq(1300), at(10_030), &mut out);
+    assert_eq!(out.cum_acked, 300);
+    assert_eq!(out.rtt_sample, None);
+    // The same with the retransmission acknowledged only in part.
+    let mut q = sent_queue(3);
+    q.on_rto(false);
+    q.next_to_send();
+    q.on_sent(0, at(10_000));
+    let mut out = AckOutcome::default();
+    q.on_cumulative_ack(SubflowSeq(1050), at(10_030), &mut out);
+    assert_eq!(out.rtt_sample, None);
+    // A later ACK of never-resent segments alone does time them.
+    let mut out = AckOutcome::default();
+    q.on_cumulative_ack(SubflowSeq(1100), at(10_031), &mut out);
+    assert_eq!(out.rtt_sample, None, "the rest of the resent segment");
+    let mut out = AckOutcome::default();
+    q.on_cumulative_ack(SubflowSeq(1200), at(10_040), &mut out);
+    assert_eq!(out.rtt_sample, Some(Duration::from_millis(10_039)));
+}
+
+#[test]
 fn partial_ack_trims_front_and_mapping() {
     let mut q = RtxQueue::new();
     q.push(
