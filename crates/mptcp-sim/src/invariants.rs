@@ -4,7 +4,12 @@
 //! acknowledgment number never moves backwards within a connection, and
 //! every packet a host emits parses as IP and TCP with a valid checksum.
 //! Violations are recorded, not panicked on, so a report can say what broke.
+//! Given the streams the applications write, every mapped payload byte is
+//! checked against them too ([`data`]).
 
+mod data;
+
+use crate::app::stream::StreamGen;
 use crate::node::{IfaceId, NodeId};
 use crate::observer::Observer;
 use mptcp_proto::time::Instant;
@@ -23,9 +28,21 @@ pub struct TcpInvariants {
     violations: Vec<String>,
     count: u64,
     checked: u64,
+    data: data::DataCheck,
 }
 
 impl TcpInvariants {
+    /// Also check that what `node` sends under its mappings is `stream`.
+    pub fn with_stream(mut self, node: NodeId, stream: StreamGen) -> TcpInvariants {
+        self.data.stream(node, stream);
+        self
+    }
+
+    /// Mapped payload bytes checked against the applications' streams.
+    pub fn data_bytes_checked(&self) -> u64 {
+        self.data.checked_bytes()
+    }
+
     /// What went wrong (the first few).
     pub fn violations(&self) -> &[String] {
         &self.violations
@@ -74,6 +91,9 @@ impl Observer for TcpInvariants {
             SocketAddr::new(ip.src(), tcp.src_port()),
             SocketAddr::new(ip.dst(), tcp.dst_port()),
         );
+        for problem in self.data.on_segment(node, key, &tcp) {
+            self.violation(now, problem);
+        }
         let flags = tcp.flags();
         if flags.contains(TcpFlags::SYN) {
             self.acks.remove(&key);

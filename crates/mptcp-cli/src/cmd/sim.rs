@@ -301,6 +301,10 @@ fn print_table(spec: &TransferSpec, r: &TransferReport, wall: f64) {
         r.efficiency
     );
     outln!("integrity  {}", r.integrity);
+    outln!(
+        "wire data  {} mapped bytes sent, each the application's byte at its DSN",
+        r.wire_data_checked
+    );
     outln!();
     outln!(
         "{:<5} {:<24} {:<24} {:>12} {:>8} {:>5} {:>9} {:>10}",

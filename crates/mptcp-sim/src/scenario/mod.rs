@@ -12,6 +12,7 @@ pub use spec::{
     Direction, Outage, PathSpec, SpecError, TransferSpec, parse_pause, parse_size_range,
 };
 
+use crate::app::stream::StreamGen;
 use crate::app::{AppConfig, AppRole, StreamApp};
 use crate::host::Host;
 use crate::invariants::TcpInvariants;
@@ -103,6 +104,7 @@ impl Scenario {
             io_seed: spec.seed ^ 0x20c,
             ..client_app
         };
+        let (client_seed, server_seed) = (client_app.send_seed, server_app.send_seed);
         let mut client_ep = Endpoint::new(endpoint_config(spec, 1));
         let mut server_ep = Endpoint::new(endpoint_config(spec, 2));
         server_ep.listen(SERVER_PORT);
@@ -149,7 +151,10 @@ impl Scenario {
         if let Some(path) = &spec.pcap {
             sim.capture_pcap(client, crate::node::IfaceId(0), path)?;
         }
-        let invariants = sim.add_observer(Box::new(TcpInvariants::default()));
+        let invariants = TcpInvariants::default()
+            .with_stream(client, StreamGen::new(client_seed))
+            .with_stream(server, StreamGen::new(server_seed));
+        let invariants = sim.add_observer(Box::new(invariants));
         Ok(Scenario {
             sim,
             client,

@@ -91,6 +91,9 @@ pub struct TransferReport {
     pub counters: SideCounters,
     /// TCP invariant violations seen on the wire.
     pub invariant_violations: Vec<String>,
+    /// Payload bytes the hosts sent under a mapping, each checked against
+    /// the byte its application wrote at that data sequence number.
+    pub wire_data_checked: u64,
     /// Events the simulator processed.
     pub sim_events: u64,
     /// Packets the network dropped.
@@ -140,11 +143,9 @@ impl TransferReport {
                 problems.push(format!("{who}: {e}"));
             }
         }
-        let mut invariants = sc
-            .sim
-            .observer::<TcpInvariants>(sc.invariants)
-            .map(|o| o.violations().to_vec())
-            .unwrap_or_default();
+        let checker = sc.sim.observer::<TcpInvariants>(sc.invariants);
+        let wire_data_checked = checker.map_or(0, TcpInvariants::data_bytes_checked);
+        let mut invariants = checker.map(|o| o.violations().to_vec()).unwrap_or_default();
         for (who, host) in [("client", client), ("server", server)] {
             if let Some(at) = host.stuck_timer {
                 invariants.push(format!("{who}: timer stuck at {at:?} (engine bug)"));
@@ -236,6 +237,7 @@ impl TransferReport {
                 server: side_counters(server),
             },
             invariant_violations: invariants,
+            wire_data_checked,
             sim_events: sc.sim.stats().events,
             sim_drops: (0..sc.sim.link_count())
                 .map(|l| sc.sim.link_stats(crate::LinkId(l)).dropped.total_packets())
