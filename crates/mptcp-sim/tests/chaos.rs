@@ -133,6 +133,11 @@ fn seeds_that_once_failed_pass() {
         // retransmission timed never-resent segments sent before the hole,
         // 10 s samples, and the RTO grew to a minute (Karn's rule).
         140_696, 152_558,
+        // Data waiting on a window too small for a chunk (the receiver had
+        // offered more before), nothing in flight, the window update lost
+        // in an outage: no probe was armed, as it was only for a window of
+        // exactly zero, and both ends waited for ever.
+        113_209, 131_661, 147_415,
     ];
     let outcomes: Vec<ChaosOutcome> = seeds
         .iter()

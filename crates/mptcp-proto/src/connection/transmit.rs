@@ -162,7 +162,12 @@ impl Connection {
             }
         }
         let want = self.data.send.unsent().min(room);
-        self.set_send_pending(&index, self.data.send.unsent() > 0 && room == 0);
+        // Data waits on the peer's window: none left, or too little for
+        // any subflow to take a chunk (a window that shrank under what was
+        // offered before, or rounding). With nothing in flight, only a
+        // probe will learn when it opens (the update may be lost).
+        let window_bound = room == 0 || views.iter().all(|v| v.send_space == 0);
+        self.set_send_pending(&index, self.data.send.unsent() > 0 && window_bound);
         if want == 0 {
             return self.config.mptcp.opportunistic_reinjection
                 && self.opportunistic_reinject(&views, &index, checksum);

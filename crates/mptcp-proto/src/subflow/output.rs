@@ -192,7 +192,6 @@ impl Subflow {
             return self.emit(now, owner, plan, opts, buf);
         }
         if self.send_pending
-            && self.window_room() == 0
             && !self.rtx.has_outstanding()
             && !self.timers.is_armed(TimerKind::Persist)
         {
@@ -649,7 +648,7 @@ impl Subflow {
 
     /// The persist timer: probe the zero window, backing off.
     fn on_persist(&mut self, now: Instant) {
-        if self.window_room() > 0 || self.rtx.has_outstanding() {
+        if (self.window_room() > 0 && !self.send_pending) || self.rtx.has_outstanding() {
             return;
         }
         self.ack.probe = true;
