@@ -11,6 +11,7 @@ use crate::stats::Mib;
 use crate::subflow::{FourTuple, Subflow, SubflowId};
 use crate::time::{Duration, Instant};
 use crate::token::FourTuple as KeyTuple;
+use crate::token::Shard;
 use mptcp_wire::{IpPacket, IpProtocol, ResetReason, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
 use std::net::SocketAddr;
 
@@ -45,6 +46,51 @@ impl Endpoint {
     /// as a TUN device with offloads says): not checked again.
     pub fn handle_verified(&mut self, now: Instant, packet: &[u8]) {
         self.handle_packet(now, packet, false);
+    }
+
+    /// Where `packet` belongs on a host that runs one endpoint per shard
+    /// ([`EndpointConfig::shard`](super::EndpointConfig::shard)) over one
+    /// shared token table, before any of them handles it. A device that
+    /// spreads flows over queues by hash hands an endpoint the joins of
+    /// other endpoints' connections: an MP_JOIN SYN goes to the shard of
+    /// its token's owner (the shared table says, for keys drawn in any
+    /// shard, SYN cookies' too; the token's own shard otherwise). A
+    /// segment of an unknown 4-tuple may belong to another endpoint. The
+    /// rest, and anything that does not parse, is this endpoint's.
+    /// Reads only; costs a parse and a lookup.
+    pub fn steer(&self, packet: &[u8]) -> super::Steer {
+        use super::Steer;
+        let Some((tuple, seg)) = IpPacket::parse(packet).ok().and_then(|ip| {
+            let tcp = ip.tcp().ok()?;
+            let tuple = FourTuple {
+                local: SocketAddr::new(ip.dst(), tcp.dst_port()),
+                remote: SocketAddr::new(ip.src(), tcp.src_port()),
+            };
+            Some((tuple, (tcp.flags(), tcp)))
+        }) else {
+            return Steer::Here;
+        };
+        let (flags, tcp) = seg;
+        if self.tuples.contains_key(&tuple) {
+            return Steer::Here;
+        }
+        if !flags.contains(TcpFlags::SYN) || flags.contains(TcpFlags::ACK) {
+            return Steer::Elsewhere;
+        }
+        let seg = SegmentIn::from_tcp(&tcp);
+        let Some((_, _, token, _)) = crate::connection::join_syn(&seg) else {
+            return Steer::Here;
+        };
+        let mine = self.config.shard;
+        let shard = match self.tokens.lookup(crate::crypto::Token(token)) {
+            Some(owner) => owner.shard,
+            None => Shard::owner(crate::crypto::Token(token), mine.count()).index(),
+        };
+        if shard == mine.index() {
+            Steer::Here
+        } else {
+            Steer::Shard(shard)
+        }
     }
 
     fn handle_packet(&mut self, now: Instant, packet: &[u8], verify: bool) {
@@ -143,6 +189,7 @@ impl Endpoint {
         let owner = TokenOwner {
             endpoint: self.id,
             connection: handle,
+            shard: self.config.shard.index(),
         };
         match self
             .tokens

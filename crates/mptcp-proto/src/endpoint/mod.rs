@@ -23,7 +23,7 @@ use crate::random::Random;
 use crate::stats::Counters;
 use crate::subflow::{FourTuple, Subflow, SubflowId};
 use crate::time::Instant;
-use crate::token::{KeyGenerator, TokenTable, TokenTableConfig};
+use crate::token::{KeyGenerator, Shard, TokenTable, TokenTableConfig};
 use mptcp_wire::{ResetReason, SubflowSeq};
 use siphasher::sip::SipHasher24;
 use slab::Slab;
@@ -49,6 +49,12 @@ pub struct EndpointConfig {
     pub syn_backlog: usize,
     /// Ports used for outgoing connections.
     pub ephemeral_ports: (u16, u16),
+    /// The tokens this endpoint's connections take: only those of this
+    /// shard (a host running one endpoint per core, or a machine behind a
+    /// balancer that routes joins by token, finds a connection's owner
+    /// from its token alone; see [`Endpoint::steer`]). [`Shard::ALL`] by
+    /// default.
+    pub shard: Shard,
 }
 
 impl Default for EndpointConfig {
@@ -59,6 +65,7 @@ impl Default for EndpointConfig {
             backlog: 128,
             syn_backlog: 128,
             ephemeral_ports: (32768, 60999),
+            shard: Shard::ALL,
         }
     }
 }
@@ -216,6 +223,25 @@ pub struct TokenOwner {
     pub endpoint: u64,
     /// The connection within it.
     pub connection: ConnectionHandle,
+    /// The endpoint's shard number ([`EndpointConfig::shard`]): where a
+    /// host with one endpoint per shard sends the connection's joins.
+    pub shard: u32,
+}
+
+/// Where a packet belongs on a host that runs one endpoint per shard, all
+/// sharing one token table (see [`Endpoint::steer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steer {
+    /// This endpoint handles it: one of its subflows, a new connection for
+    /// a listener, or something no endpoint has (it answers).
+    Here,
+    /// The endpoint of this shard owns the connection an MP_JOIN SYN
+    /// names.
+    Shard(u32),
+    /// A segment of a 4-tuple this endpoint does not know: another
+    /// endpoint may (a subflow the device queued here after its flow was
+    /// forgotten). Try the others before [`Endpoint::handle`] answers it.
+    Elsewhere,
 }
 
 /// The token table endpoints share.
@@ -317,7 +343,8 @@ impl Endpoint {
         let isn_key = (rng.next_u64(), rng.next_u64());
         let id = rng.next_u64();
         let cookie_key = (rng.next_u64(), rng.next_u64());
-        let keys = Arc::new(KeyGenerator::new(rng.secret(), rng.next_u32()));
+        let keys =
+            Arc::new(KeyGenerator::new(rng.secret(), rng.next_u32()).with_shard(config.shard));
         let (lo, hi) = config.ephemeral_ports;
         let span = u64::from(hi.saturating_sub(lo)) + 1;
         let next_port = lo + rng.below(span) as u16;

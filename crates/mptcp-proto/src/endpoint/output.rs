@@ -223,6 +223,7 @@ impl Endpoint {
             let owner = TokenOwner {
                 endpoint: self.id,
                 connection: ConnectionHandle::new(idx, slot.generation),
+                shard: self.config.shard.index(),
             };
             if self.tokens.promote(handle, owner, self.last_now).is_err() {
                 slot.conn.on_promotion_failed();
