@@ -55,8 +55,8 @@ struct Steered {
 }
 
 /// Where a packet queued at `q` ends up, as a runtime would route it.
-fn route(servers: &[Endpoint], q: usize, pkt: &[u8], seen: &mut Steered) -> usize {
-    match servers[q].steer(pkt) {
+fn route(now: Instant, servers: &[Endpoint], q: usize, pkt: &[u8], seen: &mut Steered) -> usize {
+    match servers[q].steer(now, pkt) {
         Steer::Here => q,
         Steer::Shard(k) => {
             seen.to_owner += 1;
@@ -65,7 +65,7 @@ fn route(servers: &[Endpoint], q: usize, pkt: &[u8], seen: &mut Steered) -> usiz
         Steer::Elsewhere => {
             seen.elsewhere += 1;
             (0..servers.len())
-                .find(|&j| j != q && servers[j].steer(pkt) == Steer::Here)
+                .find(|&j| j != q && servers[j].steer(now, pkt) == Steer::Here)
                 .unwrap_or(q)
         }
     }
@@ -79,7 +79,7 @@ fn pump(now: Instant, client: &mut Endpoint, servers: &mut [Endpoint], seen: &mu
         while let Some(t) = client.poll_transmit(now, &mut buf) {
             let pkt = &buf[..t.len];
             let q = queue(pkt, servers.len());
-            let to = route(servers, q, pkt, seen);
+            let to = route(now, servers, q, pkt, seen);
             servers[to].handle(now, pkt);
             moved = true;
         }

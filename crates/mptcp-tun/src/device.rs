@@ -167,11 +167,17 @@ pub(crate) struct Device {
 }
 
 impl Device {
-    /// Attach to (or create) the device, bring it up and route our address
-    /// into it. Must run inside a tokio runtime.
-    pub(crate) fn open(config: &PathConfig, offload: bool) -> io::Result<Device> {
-        let t = tun::Tun::open(&config.device, offload)?;
-        tracing::debug!(device = %t.name(), created = t.created(), "path device open");
+    /// Attach to (or create) the path's device with `queues` queues (one per
+    /// worker), bring it up and route our address into it: one [`Device`]
+    /// per queue, sharing the counters. Must run inside a tokio runtime.
+    pub(crate) fn open_queues(
+        config: &PathConfig,
+        offload: bool,
+        queues: usize,
+    ) -> io::Result<Vec<Device>> {
+        let tuns = tun::Tun::open_queues(&config.device, offload, queues.max(1))?;
+        let t = &tuns[0];
+        tracing::debug!(device = %t.name(), created = t.created(), queues, "path device open");
         let name = &config.device;
         if let Some(mtu) = config.mtu {
             tun::set_mtu(name, u32::from(mtu))
@@ -191,17 +197,21 @@ impl Device {
         })?;
         let counters = Arc::new(Counters::default());
         counters.offload.store(t.offload(), Ordering::Relaxed);
-        Ok(Device {
-            tun: t.into_async()?,
-            config: PathConfig {
-                mtu: Some(mtu),
-                ..config.clone()
-            },
-            mtu,
-            counters,
-            dead: false,
-            partial_checksums: false,
-        })
+        tuns.into_iter()
+            .map(|t| {
+                Ok(Device {
+                    tun: t.into_async()?,
+                    config: PathConfig {
+                        mtu: Some(mtu),
+                        ..config.clone()
+                    },
+                    mtu,
+                    counters: counters.clone(),
+                    dead: false,
+                    partial_checksums: false,
+                })
+            })
+            .collect()
     }
 
     /// One read of `bytes` bytes whose largest segment has `segment`.

@@ -11,9 +11,10 @@
 use crate::device::Device;
 use crate::gso::{self, Layout, VNET_HDR_LEN, VnetHdr};
 use crate::routes::Routes;
-use crate::shared::Shared;
+use crate::shared::{Handoff, Inbox, Shared};
 use arrayvec::ArrayVec;
 use bytes::Bytes;
+use mptcp_proto::endpoint::Steer;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -108,8 +109,29 @@ impl Drop for StopGuard {
     }
 }
 
+/// Hand-over packets taken from the inbox per round.
+const HANDOFF_BATCH: usize = 64;
+
+/// One worker of a stack: its part of the engine, its queue of each path's
+/// device, its inbox, and every worker (itself included, at `index`) to
+/// hand packets to.
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) devices: Vec<Device>,
+    pub(crate) inbox: Inbox,
+    pub(crate) index: usize,
+    pub(crate) peers: Vec<Arc<Shared>>,
+}
+
 /// Run until no application handle and no connection is left.
-pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
+pub(crate) async fn run(worker: Worker) {
+    let Worker {
+        shared,
+        mut devices,
+        mut inbox,
+        index,
+        peers,
+    } = worker;
     let _stop = StopGuard(shared.clone());
     let slot = devices
         .iter()
@@ -129,10 +151,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
     let mut rx = Batch::new(slot, BATCH * devices.len());
     let mut tx = Batch::new(tx_slot, TX_BATCH);
     let mut routes = Routes::default();
+    let mut handoffs = Vec::with_capacity(HANDOFF_BATCH);
     let sleep = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(sleep);
     loop {
         rx.clear();
+        handoffs.clear();
         {
             // Every source is polled every time, so that a stream of
             // application calls cannot starve the devices, nor the reverse.
@@ -140,9 +164,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
             tokio::pin!(notified);
             poll_fn(|cx| {
                 let read = read_some(cx, &mut devices, &mut rx).is_ready();
+                let handed = inbox
+                    .poll_recv_many(cx, &mut handoffs, HANDOFF_BATCH)
+                    .is_ready();
                 let kicked = notified.as_mut().poll(cx).is_ready();
                 let due = sleep.as_mut().poll(cx).is_ready();
-                if read || kicked || due {
+                if read || handed || kicked || due {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
@@ -151,7 +178,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut devices: Vec<Device>) {
             .await;
         }
         shared.rounds_run.fetch_add(1, Ordering::Relaxed);
-        let deadline = round(&shared, &devices, &rx, &mut tx, &mut routes);
+        let input = Input {
+            rx: &rx,
+            handoffs: &handoffs,
+            index,
+            peers: &peers,
+        };
+        let deadline = round(&shared, &devices, &input, &mut tx, &mut routes);
         let st = shared.lock();
         let idle = shared.handles() == 0 && st.ep.connection_count() == 0;
         drop(st);
@@ -253,29 +286,93 @@ fn mark_dead(dev: &mut Device, e: &io::Error) {
     dev.dead = true;
 }
 
+/// What a round takes in: the packets read from this worker's queues, and
+/// those other workers handed over.
+struct Input<'a> {
+    rx: &'a Batch,
+    handoffs: &'a [Handoff],
+    index: usize,
+    peers: &'a [Arc<Shared>],
+}
+
+impl Input<'_> {
+    /// Every packet: its bytes, device, whether verified, and hops so far.
+    fn packets(&self) -> impl Iterator<Item = (&[u8], usize, bool, u8)> {
+        let read = (0..self.rx.packets.len()).map(|i| {
+            let p = self.rx.packets[i];
+            (self.rx.packet(i), p.dev, p.verified, 0)
+        });
+        let handed = self
+            .handoffs
+            .iter()
+            .map(|h| (&h.packet[..], h.dev, h.verified, h.hops));
+        read.chain(handed)
+    }
+
+    /// With several workers, give another worker what belongs to it (a
+    /// join of its connection; a segment of a 4-tuple this one does not
+    /// know goes round the workers once). Returns which packets stay here.
+    fn steer(
+        &self,
+        shared: &Shared,
+        ep: &mptcp_proto::endpoint::Endpoint,
+        now: mptcp_proto::time::Instant,
+    ) -> Vec<bool> {
+        let n = self.peers.len();
+        self.packets()
+            .map(|(pkt, dev, verified, hops)| {
+                let (to, counter) = match ep.steer(now, pkt) {
+                    Steer::Shard(k) if (k as usize) < n && k as usize != self.index => {
+                        (k as usize, &shared.joins_handed_over)
+                    }
+                    Steer::Elsewhere if usize::from(hops) + 1 < n => {
+                        ((self.index + 1) % n, &shared.segments_passed_on)
+                    }
+                    _ => return true,
+                };
+                let handed = self.peers[to].hand(Handoff {
+                    packet: pkt.to_vec(),
+                    dev,
+                    verified,
+                    hops: hops.saturating_add(1),
+                });
+                if handed {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                !handed
+            })
+            .collect()
+    }
+}
+
 /// One round: feed the packets and the time, deliver events, send. Returns
 /// the engine's next deadline.
 fn round(
     shared: &Shared,
     devices: &[Device],
-    rx: &Batch,
+    input: &Input<'_>,
     tx: &mut Batch,
     routes: &mut Routes,
 ) -> Option<tokio::time::Instant> {
     let mut sent = Vec::new();
     let mut st = shared.lock();
-    for i in 0..rx.packets.len() {
-        let ep = &st.ep;
-        routes.learn(rx.packet(i), rx.packets[i].dev, |(ours, peer)| {
-            ep.has_subflow(ours, peer)
-        });
-    }
     let now = st.clock.now();
-    for i in 0..rx.packets.len() {
-        if rx.packets[i].verified {
-            st.ep.handle_verified(now, rx.packet(i));
+    let keep = (input.peers.len() > 1).then(|| input.steer(shared, &st.ep, now));
+    let stays = |i: usize| keep.as_ref().is_none_or(|k| k[i]);
+    for (i, (pkt, dev, ..)) in input.packets().enumerate() {
+        let ep = &st.ep;
+        if stays(i) {
+            routes.learn(pkt, dev, |(ours, peer)| ep.has_subflow(ours, peer));
+        }
+    }
+    for (i, (pkt, _, verified, _)) in input.packets().enumerate() {
+        if !stays(i) {
+            continue;
+        }
+        if verified {
+            st.ep.handle_verified(now, pkt);
         } else {
-            st.ep.handle(now, rx.packet(i));
+            st.ep.handle(now, pkt);
         }
     }
     st.ep.handle_timeout(now);

@@ -70,3 +70,10 @@ pub use sys::ifaddrs::addresses as interface_addresses;
 pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> Option<usize> {
     sys::grow_pipe(fd, bytes)
 }
+
+/// Raise this process's soft limit on open files to its hard limit (a
+/// server relaying many connections to TCP holds a descriptor for each);
+/// returns the limit in force then.
+pub fn raise_open_files() -> std::io::Result<u64> {
+    sys::raise_open_files()
+}

@@ -70,7 +70,7 @@ fn has_addr_of_family(dev: &str, addr: IpAddr) -> Option<bool> {
 /// [`LINK_POLL`]. Their addresses are looked at once at once (a path could
 /// lose its address before the first poll). Ends with the stack.
 pub(crate) fn watch_links(
-    shared: Weak<Shared>,
+    workers: Vec<Weak<Shared>>,
     links: Vec<(String, IpAddr)>,
 ) -> impl Future<Output = ()> + Send {
     let mut state: Vec<Link> = links
@@ -80,19 +80,22 @@ pub(crate) fn watch_links(
     async move {
         loop {
             tokio::time::sleep(LINK_POLL).await;
-            let Some(shared) = shared.upgrade() else {
+            let live: Vec<_> = workers.iter().filter_map(Weak::upgrade).collect();
+            if live.is_empty() {
                 return;
-            };
+            }
             for (link, (dev, addr)) in state.iter_mut().zip(&links) {
                 // A device that cannot be asked (gone) counts as down.
                 let up = sys::tun::is_up(dev).unwrap_or(false);
                 let Some(usable) = link.observe(up, has_addr_of_family(dev, *addr)) else {
                     continue;
                 };
-                let mut st = shared.lock();
-                st.ep.set_link(*addr, usable);
-                shared.unlock(st);
-                shared.kick();
+                for shared in &live {
+                    let mut st = shared.lock();
+                    st.ep.set_link(*addr, usable);
+                    shared.unlock(st);
+                    shared.kick();
+                }
             }
         }
     }

@@ -217,7 +217,37 @@ pub struct DriverStats {
     /// Application tasks woken by the driver or by another application
     /// call (a reader, a writer, a task waiting for a connection).
     pub app_wakeups: u64,
+    /// With several workers: MP_JOIN SYNs a worker's queue received for a
+    /// connection of another worker, handed to that one by token.
+    pub joins_handed_over: u64,
+    /// With several workers: segments of a 4-tuple the receiving worker
+    /// did not know, passed on to the next worker.
+    pub segments_passed_on: u64,
 }
+
+impl std::ops::AddAssign for DriverStats {
+    fn add_assign(&mut self, o: DriverStats) {
+        self.rounds += o.rounds;
+        self.app_wakeups += o.app_wakeups;
+        self.joins_handed_over += o.joins_handed_over;
+        self.segments_passed_on += o.segments_passed_on;
+    }
+}
+
+/// A packet one worker hands to another (see [`crate::driver`]).
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    pub(crate) packet: Vec<u8>,
+    /// The path's device it came in on (same order in every worker).
+    pub(crate) dev: usize,
+    /// The kernel vouched for its TCP checksum.
+    pub(crate) verified: bool,
+    /// Workers it went through before this one.
+    pub(crate) hops: u8,
+}
+
+/// The receiving end of a worker's hand-over channel.
+pub(crate) type Inbox = tokio::sync::mpsc::UnboundedReceiver<Handoff>;
 
 /// The shared part of a stack.
 pub(crate) struct Shared {
@@ -236,14 +266,20 @@ pub(crate) struct Shared {
     /// Application tasks woken (readers, writers, connect and accept).
     app_wakeups: AtomicU64,
     pub(crate) devices: Vec<(crate::PathConfig, Arc<DeviceCounters>)>,
+    /// Where other workers hand this one its packets.
+    inbox: tokio::sync::mpsc::UnboundedSender<Handoff>,
+    pub(crate) joins_handed_over: AtomicU64,
+    pub(crate) segments_passed_on: AtomicU64,
 }
 
 impl Shared {
+    /// The shared part of one worker, and the inbox its driver reads.
     pub(crate) fn new(
         state: State,
         devices: Vec<(crate::PathConfig, Arc<DeviceCounters>)>,
-    ) -> Arc<Shared> {
-        Arc::new(Shared {
+    ) -> (Arc<Shared>, Inbox) {
+        let (inbox, rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
             state: Mutex::new(state),
             notify: Notify::new(),
             rounds: Notify::new(),
@@ -251,7 +287,21 @@ impl Shared {
             rounds_run: AtomicU64::new(0),
             app_wakeups: AtomicU64::new(0),
             devices,
-        })
+            inbox,
+            joins_handed_over: AtomicU64::new(0),
+            segments_passed_on: AtomicU64::new(0),
+        });
+        (shared, rx)
+    }
+
+    /// Give this worker a packet another worker read; false if its driver
+    /// is gone.
+    pub(crate) fn hand(&self, h: Handoff) -> bool {
+        let ok = self.inbox.send(h).is_ok();
+        if ok {
+            self.kick();
+        }
+        ok
     }
 
     /// Lock the state. A panic while it was held cannot leave the engine
@@ -296,6 +346,8 @@ impl Shared {
         DriverStats {
             rounds: self.rounds_run.load(Ordering::Relaxed),
             app_wakeups: self.app_wakeups.load(Ordering::Relaxed),
+            joins_handed_over: self.joins_handed_over.load(Ordering::Relaxed),
+            segments_passed_on: self.segments_passed_on.load(Ordering::Relaxed),
         }
     }
 }

@@ -6,11 +6,12 @@ use crate::shared::{Shared, State};
 use crate::{MptcpListener, MptcpStream, driver, links, sys};
 use mptcp_proto::congestion::CcAlgorithm;
 use mptcp_proto::crypto::MptcpVersion;
-use mptcp_proto::endpoint::{Endpoint, EndpointConfig, EndpointStats};
+use mptcp_proto::endpoint::{Endpoint, EndpointConfig, EndpointStats, SharedTokens};
 use mptcp_proto::pm::{PmEndpoint, PmEvent, PmKind, PmLimits};
 use mptcp_proto::scheduler::SchedulerKind;
 use mptcp_proto::stats::Counters;
 use mptcp_proto::subflow::TcpFeatures;
+use mptcp_proto::token::{Shard, TokenTable, TokenTableConfig};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,7 +27,10 @@ pub struct Stack {
 
 #[derive(Debug)]
 struct StackHandle {
-    shared: Arc<Shared>,
+    /// One per worker (see [`StackBuilder::workers`]).
+    workers: Vec<Arc<Shared>>,
+    /// The worker the next `connect` goes to.
+    next: std::sync::atomic::AtomicUsize,
     paths: Vec<PathConfig>,
     /// The path-manager events, until taken.
     pm_events: std::sync::Mutex<Option<PmEvents>>,
@@ -37,7 +41,9 @@ pub type PmEvents = tokio::sync::mpsc::UnboundedReceiver<PmEvent>;
 
 impl Drop for StackHandle {
     fn drop(&mut self) {
-        self.shared.handle_closed();
+        for w in &self.workers {
+            w.handle_closed();
+        }
     }
 }
 
@@ -55,8 +61,23 @@ impl Stack {
         StackBuilder::default()
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.handle.shared
+    /// Every worker's shared part.
+    pub(crate) fn workers(&self) -> &[Arc<Shared>] {
+        &self.handle.workers
+    }
+
+    /// The worker a new outgoing connection goes to: each in turn.
+    pub(crate) fn pick(&self) -> &Arc<Shared> {
+        let n = self.handle.workers.len();
+        let i = self
+            .handle
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.handle.workers[i % n]
+    }
+
+    fn first(&self) -> &Arc<Shared> {
+        &self.handle.workers[0]
     }
 
     /// The paths, in the order given (the first carries initial subflows),
@@ -78,7 +99,22 @@ impl Stack {
     /// The MPTCP counters of the endpoint and of all its connections, named
     /// as the kernel's MIB (MPCapableSYNTX, MPJoinSynRx, ...).
     pub fn counters(&self) -> Counters {
-        self.shared().lock().ep.mib_total()
+        let mut all = Counters::default();
+        for w in self.workers() {
+            all.merge(&w.lock().ep.mib_total());
+        }
+        all
+    }
+
+    /// How many workers run the stack (see [`StackBuilder::workers`]).
+    pub fn worker_count(&self) -> usize {
+        self.workers().len()
+    }
+
+    /// The MPTCP counters of worker `i`'s endpoint and connections (see
+    /// [`Stack::counters`]); `None` past the last worker.
+    pub fn worker_counters(&self, i: usize) -> Option<Counters> {
+        self.workers().get(i).map(|w| w.lock().ep.mib_total())
     }
 
     /// The path-manager events, named as the kernel's MPTCP netlink events
@@ -98,11 +134,15 @@ impl Stack {
     /// `ip mptcp endpoint add`): connections under way announce it or join
     /// from it as its flags say. Returns its id.
     pub fn add_endpoint(&self, ep: PmEndpoint) -> io::Result<u8> {
-        let shared = self.shared();
-        let mut st = shared.lock();
-        let id = st.ep.add_endpoint(ep);
-        shared.unlock(st);
-        shared.kick();
+        let mut first = None;
+        for shared in self.workers() {
+            let mut st = shared.lock();
+            let id = st.ep.add_endpoint(ep);
+            shared.unlock(st);
+            shared.kick();
+            first.get_or_insert(id);
+        }
+        let id = first.expect("a stack has a worker");
         id.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
     }
 
@@ -110,33 +150,45 @@ impl Stack {
     /// every connection withdraws the address (REMOVE_ADDR) and resets its
     /// subflows from it.
     pub fn remove_endpoint(&self, addr: IpAddr) -> Option<PmEndpoint> {
-        let shared = self.shared();
-        let mut st = shared.lock();
-        let ep = st.ep.remove_endpoint(addr);
-        shared.unlock(st);
-        shared.kick();
-        ep
+        let mut first = None;
+        for shared in self.workers() {
+            let mut st = shared.lock();
+            let ep = st.ep.remove_endpoint(addr);
+            shared.unlock(st);
+            shared.kick();
+            first.get_or_insert(ep);
+        }
+        first.flatten()
     }
 
     /// The path manager's endpoints as configured (`None`: derived from
     /// the paths, see [`Endpoint::add_endpoint`]).
     pub fn endpoints(&self) -> Option<Vec<PmEndpoint>> {
-        self.shared().lock().ep.endpoints().map(<[_]>::to_vec)
+        self.first().lock().ep.endpoints().map(<[_]>::to_vec)
     }
 
-    /// Endpoint-wide packet and connection counts.
+    /// Endpoint-wide packet and connection counts, summed over the workers.
     pub fn endpoint_stats(&self) -> EndpointStats {
-        *self.shared().lock().ep.stats()
+        let mut all = EndpointStats::default();
+        for w in self.workers() {
+            all += *w.lock().ep.stats();
+        }
+        all
     }
 
-    /// Wakeups of the driver and of the application's tasks.
+    /// Wakeups of the drivers and of the application's tasks, and the
+    /// packets workers handed to each other, summed over the workers.
     pub fn driver_stats(&self) -> crate::DriverStats {
-        self.shared().driver_stats()
+        let mut all = crate::DriverStats::default();
+        for w in self.workers() {
+            all += w.driver_stats();
+        }
+        all
     }
 
-    /// Packet counters of each path's device.
+    /// Packet counters of each path's device (all its queues).
     pub fn device_stats(&self) -> Vec<(PathConfig, DeviceStats)> {
-        self.shared()
+        self.first()
             .devices
             .iter()
             .map(|(p, c)| (p.clone(), c.snapshot()))
@@ -153,6 +205,7 @@ pub struct StackBuilder {
     config: EndpointConfig,
     seed: Option<u64>,
     no_offload: bool,
+    workers: Option<usize>,
 }
 
 impl StackBuilder {
@@ -279,6 +332,21 @@ impl StackBuilder {
         self
     }
 
+    /// Run the stack on `n` workers (1 by default): each has its own
+    /// endpoint, its own queue of every path's device (opened with
+    /// `IFF_MULTI_QUEUE`: the kernel spreads flows over the queues) and its
+    /// own driver task, so that a multi-threaded tokio runtime runs them on
+    /// as many cores. Each endpoint draws its tokens in its own shard of
+    /// one table; a join that arrives on another worker's queue is handed
+    /// to its connection's worker by token (see
+    /// [`Endpoint::steer`](mptcp_proto::endpoint::Endpoint::steer)). Streams
+    /// stay on their worker; listeners accept from all of them; outgoing
+    /// connections go to each worker in turn.
+    pub fn workers(mut self, n: usize) -> StackBuilder {
+        self.workers = Some(n.max(1));
+        self
+    }
+
     /// Seed of the endpoint's randomness (keys, ports, sequence numbers);
     /// drawn from the OS unless set.
     pub fn seed(mut self, seed: u64) -> StackBuilder {
@@ -332,28 +400,19 @@ impl StackBuilder {
             None => sys::random_seed()?,
         };
         let _guard = rt.enter();
-        let mut devices = self
+        let n = self.workers.unwrap_or(1).max(1);
+        // One queue of each path's device per worker.
+        let mut queues = self
             .paths
             .iter()
-            .map(|p| Device::open(p, !self.no_offload))
+            .map(|p| Device::open_queues(p, !self.no_offload, n))
             .collect::<io::Result<Vec<_>>>()?;
         // Checksums are left to the devices only if all of them take it.
-        let partial = devices.iter().all(|d| d.tun.get_ref().offload());
+        let partial = queues.iter().flatten().all(|d| d.tun.get_ref().offload());
         config.connection.subflow.checksum_offload = partial;
         config.connection.subflow.segmentation_offload = partial;
-        for d in &mut devices {
+        for d in queues.iter_mut().flatten() {
             d.partial_checksums = partial;
-        }
-        let mut ep = Endpoint::new(config);
-        for d in &devices {
-            ep.add_address(d.config.addr, d.mtu);
-        }
-        for &a in &self.signal {
-            ep.signal_address(a, None);
-        }
-        for &e in &self.endpoints {
-            ep.add_endpoint(e)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         }
         let (events_tx, events_rx) = if config.connection.mptcp.pm.events {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -361,24 +420,58 @@ impl StackBuilder {
         } else {
             (None, None)
         };
-        let counters = devices
+        let counters: Vec<_> = queues
             .iter()
-            .map(|d| (d.config.clone(), d.counters.clone()))
+            .map(|q| (q[0].config.clone(), q[0].counters.clone()))
             .collect();
-        let paths = devices.iter().map(|d| d.config.clone()).collect();
-        let mut state = State::new(ep);
-        state.pm_events = events_tx;
-        let shared = Shared::new(state, counters);
-        shared.handle_opened();
-        let links: Vec<(String, IpAddr)> = devices
-            .iter()
-            .map(|d| (d.config.device.clone(), d.config.addr))
-            .collect();
-        rt.spawn(driver::run(shared.clone(), devices));
-        rt.spawn(links::watch_links(Arc::downgrade(&shared), links));
+        let paths: Vec<PathConfig> = queues.iter().map(|q| q[0].config.clone()).collect();
+        let links: Vec<(String, IpAddr)> =
+            paths.iter().map(|p| (p.device.clone(), p.addr)).collect();
+        // Every worker's endpoint draws its keys in its own shard of one
+        // token table, so that any worker finds a join's owner.
+        let tokens: SharedTokens = Arc::new(TokenTable::new(TokenTableConfig::default()));
+        let mut workers = Vec::with_capacity(n);
+        let mut inboxes = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut c = config;
+            c.seed = config
+                .seed
+                .wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            c.shard = Shard::new(i as u32, n as u32).expect("i < n");
+            let mut ep = Endpoint::with_tokens(c, tokens.clone());
+            for p in &paths {
+                ep.add_address(p.addr, p.mtu.unwrap_or(1500));
+            }
+            for &a in &self.signal {
+                ep.signal_address(a, None);
+            }
+            for &e in &self.endpoints {
+                ep.add_endpoint(e)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            }
+            let mut state = State::new(ep);
+            state.pm_events = events_tx.clone();
+            let (shared, inbox) = Shared::new(state, counters.clone());
+            shared.handle_opened();
+            workers.push(shared);
+            inboxes.push(inbox);
+        }
+        for (i, inbox) in inboxes.into_iter().enumerate() {
+            let devices = queues.iter_mut().map(|q| q.remove(0)).collect();
+            rt.spawn(driver::run(driver::Worker {
+                shared: workers[i].clone(),
+                devices,
+                inbox,
+                index: i,
+                peers: workers.clone(),
+            }));
+        }
+        let weak = workers.iter().map(Arc::downgrade).collect();
+        rt.spawn(links::watch_links(weak, links));
         Ok(Stack {
             handle: Arc::new(StackHandle {
-                shared,
+                workers,
+                next: std::sync::atomic::AtomicUsize::new(0),
                 paths,
                 pm_events: std::sync::Mutex::new(events_rx),
             }),

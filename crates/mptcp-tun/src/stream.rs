@@ -91,7 +91,7 @@ impl MptcpStream {
     /// Connect to `remote` from the stack's first path of the same address
     /// family; the other paths join as subflows once MPTCP is established.
     pub async fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<MptcpStream> {
-        let shared = stack.shared().clone();
+        let shared = stack.pick().clone();
         let local = stack
             .paths()
             .iter()

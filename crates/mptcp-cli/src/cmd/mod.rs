@@ -12,10 +12,16 @@ pub mod relay;
 pub mod sim;
 pub mod token;
 
-/// A tokio runtime for the subcommands that do network I/O.
+/// A tokio runtime for the subcommands that do network I/O: a thread per
+/// core, and at least two (the stack's drivers and the application's
+/// tasks each get one; see `--workers`).
 pub fn runtime() -> Result<tokio::runtime::Runtime, crate::Failure> {
+    // A server relays each connection to a TCP socket of its own; if the
+    // limit cannot rise, it stays and a busy server is refused sockets.
+    let _ = mptcp_tun::raise_open_files();
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cores.max(2))
         .enable_all()
         .build()
         .map_err(|e| crate::Failure::failed(format!("cannot start the async runtime: {e}")))

@@ -59,6 +59,12 @@ pub struct StackArgs {
     /// Do not open subflows from the other paths or to announced addresses.
     #[arg(long)]
     pub no_subflows: bool,
+    /// Engines to run, one per core: each gets its own queue of every TUN
+    /// device (multi-queue, spread by the kernel's flow hash) and its own
+    /// shard of tokens; a join reaching another engine's queue is handed to
+    /// its connection's engine (docs/scaling.md).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
 }
 
 impl StackArgs {
@@ -97,7 +103,8 @@ impl StackArgs {
             .checksum(self.checksum)
             .open_subflows(!self.no_subflows)
             .path_manager(self.pm)
-            .pm_events(self.events.is_some());
+            .pm_events(self.events.is_some())
+            .workers(usize::from(self.workers));
         if let Some(l) = self.limits {
             b = b.pm_limits(l);
         }

@@ -80,6 +80,23 @@ impl Counts {
                 path.device, path.addr, d.bytes_out, d.bytes_in
             ));
         }
+        if stack.worker_count() > 1 {
+            use mptcp_tun::Mib;
+            for i in 0..stack.worker_count() {
+                let c = stack.worker_counters(i).unwrap_or_default();
+                line.push_str(&format!(
+                    "; worker {i} connections {} joins {} unknown-token {}",
+                    c.get(Mib::MPCapablePassive) + c.get(Mib::MPCapableActive),
+                    c.get(Mib::MPJoinAckRx) + c.get(Mib::MPJoinSynAckRx),
+                    c.get(Mib::MPJoinNoTokenFound),
+                ));
+            }
+            let d = stack.driver_stats();
+            line.push_str(&format!(
+                "; joins handed over {} segments passed on {}",
+                d.joins_handed_over, d.segments_passed_on
+            ));
+        }
         line
     }
 }

@@ -56,9 +56,10 @@ impl Endpoint {
     /// its token's owner (the shared table says, for keys drawn in any
     /// shard, SYN cookies' too; the token's own shard otherwise). A
     /// segment of an unknown 4-tuple may belong to another endpoint. The
-    /// rest, and anything that does not parse, is this endpoint's.
+    /// rest, and anything that does not parse, is this endpoint's, and so
+    /// is the ACK that answers one of its SYN cookies (valid at `now`).
     /// Reads only; costs a parse and a lookup.
-    pub fn steer(&self, packet: &[u8]) -> super::Steer {
+    pub fn steer(&self, now: Instant, packet: &[u8]) -> super::Steer {
         use super::Steer;
         let Some((tuple, seg)) = IpPacket::parse(packet).ok().and_then(|ip| {
             let tcp = ip.tcp().ok()?;
@@ -75,7 +76,18 @@ impl Endpoint {
             return Steer::Here;
         }
         if !flags.contains(TcpFlags::SYN) || flags.contains(TcpFlags::ACK) {
-            return Steer::Elsewhere;
+            let cookie = !flags.contains(TcpFlags::SYN)
+                && flags.contains(TcpFlags::ACK)
+                && self.listeners.contains(&tuple.local.port())
+                && self
+                    .cookies
+                    .check(&tuple, tcp.seq() - 1, tcp.ack() - 1, now)
+                    .is_some();
+            return if cookie {
+                Steer::Here
+            } else {
+                Steer::Elsewhere
+            };
         }
         let seg = SegmentIn::from_tcp(&tcp);
         let Some((_, _, token, _)) = crate::connection::join_syn(&seg) else {

@@ -189,6 +189,34 @@ pub struct EndpointStats {
     pub active_opens: u64,
 }
 
+impl std::ops::AddAssign for EndpointStats {
+    /// Sums (the endpoints of one host, one per shard).
+    fn add_assign(&mut self, o: EndpointStats) {
+        let EndpointStats {
+            packets_in,
+            malformed,
+            not_tcp,
+            bad_checksum,
+            resets_sent,
+            syn_backlog_drops,
+            syn_cookies_sent,
+            syn_cookies_accepted,
+            passive_opens,
+            active_opens,
+        } = o;
+        self.packets_in += packets_in;
+        self.malformed += malformed;
+        self.not_tcp += not_tcp;
+        self.bad_checksum += bad_checksum;
+        self.resets_sent += resets_sent;
+        self.syn_backlog_drops += syn_backlog_drops;
+        self.syn_cookies_sent += syn_cookies_sent;
+        self.syn_cookies_accepted += syn_cookies_accepted;
+        self.passive_opens += passive_opens;
+        self.active_opens += active_opens;
+    }
+}
+
 #[derive(Clone)]
 struct Slot {
     conn: Connection,

@@ -21,7 +21,7 @@ impl Wake for Count {
 fn shared() -> Arc<Shared> {
     let mut ep = Endpoint::new(EndpointConfig::default());
     ep.add_address("10.9.0.1".parse().unwrap(), 1500);
-    Shared::new(State::new(ep), Vec::new())
+    Shared::new(State::new(ep), Vec::new()).0
 }
 
 /// A connection the application holds, still in its handshake.
@@ -58,7 +58,8 @@ fn a_driver_that_panics_fails_every_waiting_call() {
         poll_read(&mut s, &waker).is_pending(),
         "nothing to read yet"
     );
-    let listener = crate::listener::MptcpListener::bind_shared(shared.clone(), 8080).unwrap();
+    let listener =
+        crate::listener::MptcpListener::bind_workers(vec![shared.clone()], 8080).unwrap();
 
     let driver = shared.clone();
     let panicked = std::panic::catch_unwind(move || {
@@ -78,7 +79,7 @@ fn a_driver_that_panics_fails_every_waiting_call() {
     );
     let accept = finished(listener.accept());
     assert!(accept.is_err(), "the listener is closed");
-    let bind = crate::listener::MptcpListener::bind_shared(shared.clone(), 8081);
+    let bind = crate::listener::MptcpListener::bind_workers(vec![shared.clone()], 8081);
     assert!(bind.is_err(), "no new listener either");
 }
 

@@ -39,9 +39,34 @@ pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> Option<usize>
     usize::try_from(check(rc).ok()?).ok()
 }
 
+/// Raise the soft limit on open files to the hard one; returns the limit
+/// in force after.
+#[allow(unsafe_code)]
+pub fn raise_open_files() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read or write the one struct we pass.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: as above.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    }
+    Ok(lim.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsFd;
+
+    #[test]
+    fn the_open_files_limit_rises_to_the_hard_one() {
+        let now = super::raise_open_files().expect("getrlimit");
+        assert!(now >= 1024, "{now}");
+        assert_eq!(super::raise_open_files().expect("again"), now);
+    }
 
     #[test]
     fn a_pipe_grows_and_a_file_is_left_alone() {

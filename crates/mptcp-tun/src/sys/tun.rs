@@ -13,6 +13,7 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const IFF_TUN: libc::c_short = 0x0001;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
+const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 const TUN_F_CSUM: libc::c_ulong = 0x01;
 const TUN_F_TSO4: libc::c_ulong = 0x02;
 const TUN_F_TSO6: libc::c_ulong = 0x04;
@@ -149,17 +150,34 @@ impl Tun {
     /// `offload`, packets carry a `virtio_net_hdr` both ways and the kernel
     /// may hand over segmentation trains with partial checksums (TSO); if
     /// the device refuses, it is opened without.
-    pub fn open(name: &str, offload: bool) -> io::Result<Tun> {
-        if offload {
-            match Tun::open_with(name, true) {
-                Ok(t) => return Ok(t),
-                Err(e) => tracing::debug!(device = name, error = %e, "no TUN offloads"),
-            }
+    ///
+    /// `queues` queues of it (`IFF_MULTI_QUEUE` when more than one: the
+    /// kernel spreads the flows it hands over among them by hash, and
+    /// keeps a flow on the queue that last wrote one of its packets), all
+    /// with or all without offloads. A device someone else created without
+    /// multiple queues refuses more than one.
+    pub fn open_queues(name: &str, offload: bool, queues: usize) -> io::Result<Vec<Tun>> {
+        let multi = queues > 1;
+        let first = match offload {
+            true => Tun::open_with(name, true, multi).or_else(|e| {
+                tracing::debug!(device = name, error = %e, "no TUN offloads");
+                Tun::open_with(name, false, multi)
+            })?,
+            false => Tun::open_with(name, false, multi)?,
+        };
+        let offload = first.offload;
+        let mut all = vec![first];
+        for _ in 1..queues {
+            let mut t = Tun::open_with(name, offload, multi)
+                .map_err(|e| io::Error::new(e.kind(), format!("another queue of {e}")))?;
+            // The device is the first queue's: gone once every queue is.
+            t.created = all[0].created;
+            all.push(t);
         }
-        Tun::open_with(name, false)
+        Ok(all)
     }
 
-    fn open_with(name: &str, offload: bool) -> io::Result<Tun> {
+    fn open_with(name: &str, offload: bool, multi: bool) -> io::Result<Tun> {
         let mut req = IfReq::new(name)?;
         let existed = interface_index(name).is_some();
         let file = OpenOptions::new()
@@ -169,7 +187,8 @@ impl Tun {
             .open("/dev/net/tun")
             .map_err(|e| io::Error::new(e.kind(), format!("/dev/net/tun: {e}")))?;
         let vnet = if offload { IFF_VNET_HDR } else { 0 };
-        req.set_short(IFF_TUN | IFF_NO_PI | vnet);
+        let mq = if multi { IFF_MULTI_QUEUE } else { 0 };
+        req.set_short(IFF_TUN | IFF_NO_PI | vnet | mq);
         ioctl_ifreq(file.as_fd(), TUNSETIFF, &mut req).map_err(|e| {
             let why = if existed {
                 "exists but is not a free TUN device, or"
