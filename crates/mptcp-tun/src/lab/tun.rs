@@ -87,12 +87,15 @@ impl TunPath {
 
     /// `ip` batch lines configuring the kernel's side of this path: the
     /// device, addresses and IPv4 routing, then (for `ip -6`) IPv6 routing.
-    fn setup_lines(&self) -> (Vec<String>, Vec<String>) {
+    /// With `multi_queue`, the device takes several queues (a stack with
+    /// workers, [`crate::StackBuilder::workers`]).
+    fn setup_lines(&self, multi_queue: bool) -> (Vec<String>, Vec<String>) {
         let (dev, t, pref) = (&self.dev, self.table, 1000 + self.index);
         let (k4, k6, i) = (self.kernel_v4, self.kernel_v6, self.index);
         let net6 = Ipv6Addr::new(0xfd00, 0x200, i as u16, 0, 0, 0, 0, 0);
+        let mq = if multi_queue { " multi_queue" } else { "" };
         let common = vec![
-            format!("tuntap add dev {dev} mode tun"),
+            format!("tuntap add dev {dev} mode tun{mq}"),
             format!("link set {dev} addrgenmode none"),
             format!("link set {dev} up"),
             format!("addr add {k4}/24 dev {dev}"),
@@ -173,6 +176,16 @@ impl TunLab {
     /// and `paths` TUN devices `<prefix>0`, `<prefix>1`, ... (the prefix is
     /// cut to fit the 15-byte limit of device names).
     pub fn new(prefix: &str, paths: usize) -> io::Result<TunLab> {
+        TunLab::build(prefix, paths, false)
+    }
+
+    /// As [`TunLab::new`], the devices made for several queues (for a
+    /// stack with workers; a stack with one opens them as well).
+    pub fn multi_queue(prefix: &str, paths: usize) -> io::Result<TunLab> {
+        TunLab::build(prefix, paths, true)
+    }
+
+    fn build(prefix: &str, paths: usize, multi_queue: bool) -> io::Result<TunLab> {
         check_paths(paths)?;
         let paths = (0..paths)
             .map(|i| TunPath::new(prefix, i))
@@ -184,7 +197,8 @@ impl TunLab {
         for (key, value) in LAB_SYSCTLS {
             lab.ns.sysctl(key, value)?;
         }
-        let (common, v6): (Vec<_>, Vec<_>) = lab.paths.iter().map(TunPath::setup_lines).unzip();
+        let (common, v6): (Vec<_>, Vec<_>) =
+            lab.paths.iter().map(|p| p.setup_lines(multi_queue)).unzip();
         lab.ns.ip_batch(&common.concat())?;
         lab.ns.ip6_batch(&v6.concat())?;
         lab.ns.ip(LIMITS)?;

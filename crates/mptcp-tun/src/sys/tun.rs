@@ -142,6 +142,8 @@ pub struct Tun {
     name: String,
     created: bool,
     offload: bool,
+    /// Opened as one of several queues (`IFF_MULTI_QUEUE`).
+    multi: bool,
 }
 
 impl Tun {
@@ -157,14 +159,21 @@ impl Tun {
     /// with or all without offloads. A device someone else created without
     /// multiple queues refuses more than one.
     pub fn open_queues(name: &str, offload: bool, queues: usize) -> io::Result<Vec<Tun>> {
-        let multi = queues > 1;
-        let first = match offload {
+        let open = |multi: bool| match offload {
             true => Tun::open_with(name, true, multi).or_else(|e| {
                 tracing::debug!(device = name, error = %e, "no TUN offloads");
                 Tun::open_with(name, false, multi)
-            })?,
-            false => Tun::open_with(name, false, multi)?,
+            }),
+            false => Tun::open_with(name, false, multi),
         };
+        let multi = queues > 1;
+        let first = match open(multi) {
+            // One queue of a device made for several (`ip tuntap add ...
+            // multi_queue`): the kernel wants the flag to match.
+            Err(e) if !multi && interface_index(name).is_some() => open(true).map_err(|_| e)?,
+            r => r?,
+        };
+        let multi = first.multi;
         let offload = first.offload;
         let mut all = vec![first];
         for _ in 1..queues {
@@ -209,6 +218,7 @@ impl Tun {
             name: name.to_owned(),
             created: !existed,
             offload,
+            multi,
         })
     }
 

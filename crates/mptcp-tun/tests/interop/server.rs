@@ -3,7 +3,8 @@
 
 use crate::support::{
     Fin, FlagRow, KernelEnd, KernelPlan, KernelSocket, OurEnd, established, in_lab, join_within,
-    kernel_client_with, kinfo, lab, our_exchange, pattern, run_flag_rows, sha256, stack_on,
+    kernel_client_with, kinfo, lab, lab_multi_queue, our_exchange, pattern, run_flag_rows, sha256,
+    stack_on,
 };
 use mptcp_tun::lab::TunLab;
 use mptcp_tun::lab::counters::MptcpCounters;
@@ -89,6 +90,25 @@ fn kernel_client_with_a_subflow_endpoint_joins_our_server() {
         ours.info.subflows[1].tuple.remote.ip(),
         lab.path(1).kernel_addr(false)
     );
+}
+
+/// The same over devices made for several queues, our server with one
+/// worker (it opens a single queue of them) and with two (each its own
+/// queue; the join may reach either and is handed to the connection's).
+#[test]
+fn kernel_client_joins_our_server_on_multi_queue_devices_with_one_and_two_workers() {
+    for workers in [1, 2] {
+        let Some((lab, _serial)) = lab_multi_queue(2) else {
+            return;
+        };
+        lab.endpoint(1, "subflow").expect("subflow endpoint");
+        let b = stack_on(&lab, 2, false).workers(workers);
+        let (k, ours, delta, _) =
+            serve_with(&lab, b, true, 4 * MIB, JOINS_FIRST, |i| established(i, 2));
+        assert_eq!(ours.info.subflows.len(), 2, "{workers} workers");
+        assert_eq!(delta.get("MPJoinSynAckRx"), 1, "{workers} workers: {delta}");
+        assert!(!kinfo(&k).fallback(), "{workers} workers");
+    }
 }
 
 /// Test 3, with our announcement: the server signals its second address

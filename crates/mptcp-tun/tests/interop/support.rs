@@ -27,6 +27,15 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A lab with `paths` TUN paths and the lock that serializes the tests;
 /// `None` (after one loud line) when not root, except under CI.
 pub fn lab(paths: usize) -> Option<(TunLab, MutexGuard<'static, ()>)> {
+    lab_with(paths, false)
+}
+
+/// [`lab`], its devices made for several queues (a stack with workers).
+pub fn lab_multi_queue(paths: usize) -> Option<(TunLab, MutexGuard<'static, ()>)> {
+    lab_with(paths, true)
+}
+
+fn lab_with(paths: usize, multi_queue: bool) -> Option<(TunLab, MutexGuard<'static, ()>)> {
     if !lab::is_root() {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         assert!(
@@ -40,8 +49,12 @@ pub fn lab(paths: usize) -> Option<(TunLab, MutexGuard<'static, ()>)> {
         return None;
     }
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let lab = TunLab::new("mpti", paths).expect("lab");
-    Some((lab, guard))
+    let lab = if multi_queue {
+        TunLab::multi_queue("mpti", paths)
+    } else {
+        TunLab::new("mpti", paths)
+    };
+    Some((lab.expect("lab"), guard))
 }
 
 /// Waits until `done()` holds, checking every millisecond (for kernel
