@@ -124,7 +124,7 @@ hex() {
 setup_path() {
     local i=$1 dev="mptcp$1" t=$((100 + $1)) pref=$((1000 + $1)) h
     h=$(hex "$i")
-    nsip tuntap add dev "$dev" mode tun
+    nsip tuntap add dev "$dev" mode tun multi_queue
     nsip link set "$dev" addrgenmode none
     nsip link set "$dev" up
     nsip addr add "10.200.$i.1/24" dev "$dev"
@@ -146,7 +146,7 @@ setup_emulated_path() {
     local i=$1 dev="mptcp$1" o h
     o=$(ours)
     h=$(hex "$i")
-    ip -n "$o" tuntap add dev "$dev" mode tun
+    ip -n "$o" tuntap add dev "$dev" mode tun multi_queue
     ip -n "$o" link set "$dev" addrgenmode none
     ip -n "$o" link set "$dev" up
     ip -n "$o" addr add "10.200.$i.1/24" dev "$dev"

@@ -206,6 +206,7 @@ pub struct StackBuilder {
     seed: Option<u64>,
     no_offload: bool,
     workers: Option<usize>,
+    fewer_workers: bool,
 }
 
 impl StackBuilder {
@@ -347,6 +348,14 @@ impl StackBuilder {
         self
     }
 
+    /// Run on one worker, rather than fail, when a path's device exists
+    /// and takes one queue only (made without `multi_queue`); off by
+    /// default.
+    pub fn fewer_workers_if_needed(mut self, yes: bool) -> StackBuilder {
+        self.fewer_workers = yes;
+        self
+    }
+
     /// Seed of the endpoint's randomness (keys, ports, sequence numbers);
     /// drawn from the OS unless set.
     pub fn seed(mut self, seed: u64) -> StackBuilder {
@@ -400,13 +409,22 @@ impl StackBuilder {
             None => sys::random_seed()?,
         };
         let _guard = rt.enter();
-        let n = self.workers.unwrap_or(1).max(1);
+        let mut n = self.workers.unwrap_or(1).max(1);
         // One queue of each path's device per worker.
-        let mut queues = self
-            .paths
-            .iter()
-            .map(|p| Device::open_queues(p, !self.no_offload, n))
-            .collect::<io::Result<Vec<_>>>()?;
+        let open = |n| {
+            self.paths
+                .iter()
+                .map(|p| Device::open_queues(p, !self.no_offload, n))
+                .collect::<io::Result<Vec<_>>>()
+        };
+        let mut queues = match open(n) {
+            Err(e) if e.kind() == io::ErrorKind::Unsupported && self.fewer_workers => {
+                tracing::warn!(error = %e, "one worker");
+                n = 1;
+                open(1)?
+            }
+            r => r?,
+        };
         // Checksums are left to the devices only if all of them take it.
         let partial = queues.iter().flatten().all(|d| d.tun.get_ref().offload());
         config.connection.subflow.checksum_offload = partial;

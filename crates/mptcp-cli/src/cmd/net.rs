@@ -59,12 +59,14 @@ pub struct StackArgs {
     /// Do not open subflows from the other paths or to announced addresses.
     #[arg(long)]
     pub no_subflows: bool,
-    /// Engines to run, one per core: each gets its own queue of every TUN
-    /// device (multi-queue, spread by the kernel's flow hash) and its own
-    /// shard of tokens; a join reaching another engine's queue is handed to
-    /// its connection's engine (docs/scaling.md).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub workers: u16,
+    /// Engines to run (default: one per core): each gets its own queue of
+    /// every TUN device (multi-queue, spread by the kernel's flow hash) and
+    /// its own shard of tokens; a join reaching another engine's queue is
+    /// handed to its connection's engine (docs/scaling.md). Without this
+    /// option, a device made for one queue (`ip tuntap add` without
+    /// `multi_queue`) runs the stack on one engine.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
 }
 
 impl StackArgs {
@@ -104,7 +106,11 @@ impl StackArgs {
             .open_subflows(!self.no_subflows)
             .path_manager(self.pm)
             .pm_events(self.events.is_some())
-            .workers(usize::from(self.workers));
+            .workers(match self.workers {
+                Some(n) => usize::from(n),
+                None => std::thread::available_parallelism().map_or(1, usize::from),
+            })
+            .fewer_workers_if_needed(self.workers.is_none());
         if let Some(l) = self.limits {
             b = b.pm_limits(l);
         }

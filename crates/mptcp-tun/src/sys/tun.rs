@@ -157,7 +157,7 @@ impl Tun {
     /// kernel spreads the flows it hands over among them by hash, and
     /// keeps a flow on the queue that last wrote one of its packets), all
     /// with or all without offloads. A device someone else created without
-    /// multiple queues refuses more than one.
+    /// multiple queues refuses more than one (`ErrorKind::Unsupported`).
     pub fn open_queues(name: &str, offload: bool, queues: usize) -> io::Result<Vec<Tun>> {
         let open = |multi: bool| match offload {
             true => Tun::open_with(name, true, multi).or_else(|e| {
@@ -167,10 +167,20 @@ impl Tun {
             false => Tun::open_with(name, false, multi),
         };
         let multi = queues > 1;
+        let existed = interface_index(name).is_some();
         let first = match open(multi) {
             // One queue of a device made for several (`ip tuntap add ...
             // multi_queue`): the kernel wants the flag to match.
-            Err(e) if !multi && interface_index(name).is_some() => open(true).map_err(|_| e)?,
+            Err(e) if !multi && existed => open(true).map_err(|_| e)?,
+            // Several queues of a device made for one.
+            Err(e) if multi && existed && open(false).is_ok() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "{name} takes one queue only (made without multi_queue):                          {queues} workers cannot share it ({e})"
+                    ),
+                ));
+            }
             r => r?,
         };
         let multi = first.multi;

@@ -111,6 +111,27 @@ fn kernel_client_joins_our_server_on_multi_queue_devices_with_one_and_two_worker
     }
 }
 
+/// A device made for one queue cannot take two workers: a clear error, or
+/// one worker when the builder allows fewer.
+#[test]
+fn a_single_queue_device_refuses_two_workers_or_runs_one() {
+    let Some((lab, _serial)) = lab(1) else { return };
+    in_lab(&lab, || async {
+        let err = stack_on(&lab, 1, false)
+            .workers(2)
+            .build()
+            .expect_err("two queues");
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("one queue"), "{err}");
+        let stack = stack_on(&lab, 1, false)
+            .workers(2)
+            .fewer_workers_if_needed(true)
+            .build()
+            .expect("one worker");
+        assert_eq!(stack.worker_count(), 1);
+    });
+}
+
 /// Test 3, with our announcement: the server signals its second address
 /// and the kernel client (accepting announcements) joins it.
 #[test]

@@ -139,7 +139,7 @@ fn arguments_use_iperf3_letters() {
             limits: None,
             pm: Default::default(),
             events: None,
-            workers: 1,
+            workers: None,
         },
     };
     assert_eq!(c, &expected);
