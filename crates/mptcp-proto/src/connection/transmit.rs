@@ -246,10 +246,14 @@ impl Connection {
         (views, index)
     }
 
-    /// Let one subflow probe the peer's window when data waits for it.
+    /// Let the subflows probe the peer's window when data waits for it:
+    /// each that has nothing in flight arms its persist timer (one with
+    /// data in flight learns the window from its ACKs, or times out). All
+    /// of them, not one: the one chosen could be on a path that died, and
+    /// the window update that ended the wait may have been lost.
     fn set_send_pending(&mut self, index: &[usize], blocked: bool) {
-        for (n, &i) in index.iter().enumerate() {
-            self.subflows[i].sf.set_send_pending(blocked && n == 0);
+        for &i in index {
+            self.subflows[i].sf.set_send_pending(blocked);
         }
     }
 

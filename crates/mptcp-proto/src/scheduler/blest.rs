@@ -195,7 +195,10 @@ impl Scheduler for Blest {
         let Some(s) = fastest(eligible(paths).filter(|(i, p)| *i != f && p.has_room())) else {
             return;
         };
-        if !self.would_block(&paths[f], &paths[s], ctx.send_window) {
+        // Waiting is for a fast path whose ACKs will free its window; one
+        // with nothing in flight is held by its peer's window (or a path
+        // that died), and no ACK will come to free it.
+        if paths[f].in_flight == 0 || !self.would_block(&paths[f], &paths[s], ctx.send_window) {
             out.push(s);
         }
     }

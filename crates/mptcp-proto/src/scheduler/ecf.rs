@@ -134,6 +134,13 @@ impl Scheduler for Ecf {
         let Some(s) = fastest(eligible(paths).filter(|(i, p)| *i != f && p.has_room())) else {
             return;
         };
+        if paths[f].in_flight == 0 {
+            // Nothing in flight: no ACK will free the fast path (its peer's
+            // window holds it, or the path died); waiting would be for ever.
+            self.waiting = false;
+            out.push(s);
+            return;
+        }
         match self.judge(&paths[f], &paths[s], ctx.unsent) {
             Verdict::Wait => self.waiting = true,
             Verdict::UseSlow => out.push(s),

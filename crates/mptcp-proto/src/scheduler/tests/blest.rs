@@ -284,3 +284,15 @@ fn a_starting_lambda_is_kept_within_the_bounds() {
     assert_eq!(Blest::with_lambda(u32::MAX).lambda(), Blest::LAMBDA_MAX);
     assert_eq!(Blest::with_lambda(1234).lambda(), 1234);
 }
+
+#[test]
+fn a_fast_path_with_nothing_in_flight_is_not_waited_for() {
+    // x_f has no room and nothing in flight (its peer's window is shut, or
+    // its path died): no ACK will free it, so x_s is used even where the
+    // estimate says it would block x_f. Chaos seed 204241 waited for ever.
+    let mut blest = unit();
+    let mut paths = fast_full_slow_holding(40_000);
+    assert!(pick(&mut blest, &paths, &at(0, 100_000)).is_empty());
+    paths[0].in_flight = 0;
+    assert_eq!(pick(&mut blest, &paths, &at(0, 100_000)), [1]);
+}

@@ -193,3 +193,16 @@ fn decides_among_backups_when_no_regular_path_exists() {
     assert!(pick(&mut Ecf::new(), &paths, 20_000).is_empty());
     assert_eq!(pick(&mut Ecf::new(), &paths, 1_000_000), [1]);
 }
+
+#[test]
+fn a_fast_path_with_nothing_in_flight_is_not_waited_for() {
+    // As in `waits_for_the_fast_path_when_it_finishes_first`, but x_f has
+    // nothing in flight (its peer's window holds it): no ACK will come.
+    let mut ecf = Ecf::new();
+    let mut paths = fast_full_slow_free();
+    assert!(pick(&mut ecf, &paths, 20_000).is_empty());
+    assert!(ecf.is_waiting());
+    paths[0].in_flight = 0;
+    assert_eq!(pick(&mut ecf, &paths, 20_000), [1]);
+    assert!(!ecf.is_waiting());
+}
