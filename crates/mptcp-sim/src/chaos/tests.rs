@@ -180,6 +180,17 @@ fn the_verdict_follows_the_checks() {
         judge(&left_broken, &errored),
         Verdict::Tolerated(_)
     ));
+    // There, a stall with intact data is tolerated too (the last subflow
+    // may be backing off on the dead path); not where no path died, nor
+    // with altered bytes.
+    assert!(matches!(judge(&left_broken, &stalled), Verdict::Tolerated(_)));
+    assert!(matches!(judge(&everywhere, &stalled), Verdict::Failed(_)));
+    let mut stalled_altered = altered.clone();
+    stalled_altered.error = Some("time limit reached".into());
+    assert!(matches!(
+        judge(&left_broken, &stalled_altered),
+        Verdict::Failed(_)
+    ));
     // A handshake that never completed: tolerated only where every SYN
     // may be lost with a chance above the tail.
     let mut unanswered = errored.clone();
