@@ -202,6 +202,19 @@ pub(super) fn handshake_may_fail(spec: &TransferSpec) -> bool {
     model(spec, 0).loss.powi(SYN_TRIES) > TAIL
 }
 
+/// Retransmissions a subflow makes before it gives up (the engine's
+/// `data_retries`, 15, plus the first transmission).
+const DATA_TRIES: i32 = 16;
+
+/// Whether, on every path the run keeps, a segment and every one of its
+/// retransmissions may be lost with a chance above [`TAIL`]: bursty loss
+/// whose chain steps per packet stays in its bad state while the sender
+/// backs off (few packets pass), so a subflow may give up, or outlive its
+/// peer's TIME-WAIT, as the kernel's would after `tcp_retries2`.
+pub(super) fn retries_may_fail(spec: &TransferSpec) -> bool {
+    (0..used(spec)).all(|i| dies(spec, i) || model(spec, i).loss.powi(DATA_TRIES) > TAIL)
+}
+
 /// Stream bytes moved, both ways together.
 fn total_bytes(spec: &TransferSpec) -> f64 {
     let ways = if spec.direction == Direction::Both {

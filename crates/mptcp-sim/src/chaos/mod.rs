@@ -269,6 +269,7 @@ fn judge_with(spec: &TransferSpec, report: &TransferReport, bound_scale: f64) ->
     if !report.is_ok() {
         let tolerated = (rewrites(spec) || all_paths_break(spec)) && failed_cleanly(report)
             || all_paths_break(spec) && a_path_dies(spec) && stalled_intact(report)
+            || bound::retries_may_fail(spec) && failed_cleanly(report) && gave_up(report)
             || rewrites(spec) && fell_back && delivered_altered(report)
             || never_established(spec, report)
                 && bound::handshake_may_fail(spec)
@@ -317,6 +318,12 @@ fn fell_back(r: &TransferReport) -> bool {
 /// (no broken invariant, no stall).
 fn delivered_altered(r: &TransferReport) -> bool {
     r.integrity.contains("data mismatch") && r.invariant_violations.is_empty() && r.error.is_none()
+}
+
+/// The connection ended because a subflow gave up retransmitting (timed
+/// out), or its peer had forgotten it (reset after its TIME-WAIT).
+fn gave_up(r: &TransferReport) -> bool {
+    r.integrity.contains("timed out") || r.integrity.contains("reset by peer")
 }
 
 /// Whether a path the run uses goes down for good.

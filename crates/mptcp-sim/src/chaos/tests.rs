@@ -183,7 +183,10 @@ fn the_verdict_follows_the_checks() {
     // There, a stall with intact data is tolerated too (the last subflow
     // may be backing off on the dead path); not where no path died, nor
     // with altered bytes.
-    assert!(matches!(judge(&left_broken, &stalled), Verdict::Tolerated(_)));
+    assert!(matches!(
+        judge(&left_broken, &stalled),
+        Verdict::Tolerated(_)
+    ));
     assert!(matches!(judge(&everywhere, &stalled), Verdict::Failed(_)));
     let mut stalled_altered = altered.clone();
     stalled_altered.error = Some("time limit reached".into());
@@ -199,6 +202,12 @@ fn the_verdict_follows_the_checks() {
     let bursty = one_path("10mbit/10ms/3%,loss=ge:3%/30%/80%", 100_000);
     assert!(matches!(judge(&bursty, &unanswered), Verdict::Tolerated(_)));
     assert!(matches!(judge(&bursty, &errored), Verdict::Failed(_)));
+    // There a subflow that gave up (every retransmission lost while the
+    // chain stayed bad) is tolerated; on a path without bursts it is not.
+    let mut timed_out = report.clone();
+    timed_out.integrity = "no end of stream; client: connection timed out".into();
+    assert!(matches!(judge(&bursty, &timed_out), Verdict::Tolerated(_)));
+    assert!(matches!(judge(&spec, &timed_out), Verdict::Failed(_)));
 
     let line = ChaosOutcome {
         seed: 9,
