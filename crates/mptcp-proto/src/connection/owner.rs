@@ -224,7 +224,7 @@ impl SubflowOwner for Owner<'_> {
             self.path.heard_since_probe = true;
         }
         if seg.has(TcpFlags::RST) {
-            signals::on_rst(self.data, seg);
+            signals::on_rst(self.data, self.path, seg);
             return InputVerdict::Accept;
         }
         let verdict = match self.path.kind {

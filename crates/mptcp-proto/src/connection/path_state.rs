@@ -175,6 +175,9 @@ pub struct PathState {
     /// closes its direction, the subflow is reset rather than closed
     /// gracefully (RFC 8684 §3.4.2: RSTs on the affected subflows).
     pub peer_removed: bool,
+    /// The peer's RST said the path interferes (MP_FAIL, or MP_TCPRST
+    /// reason "middlebox interference").
+    pub peer_saw_interference: bool,
 }
 
 impl PathState {
@@ -224,6 +227,7 @@ impl PathState {
             removal_probe: None,
             heard_since_probe: false,
             peer_removed: false,
+            peer_saw_interference: false,
         }
     }
 

@@ -3,7 +3,7 @@
 //! application's own path-manager calls, and the events.
 
 use super::mptcp::RemoteAddr;
-use super::path_state::{JoinStage, PathKind, ResetCause};
+use super::path_state::{JoinStage, OurReset, PathKind, ResetCause};
 use super::paths::{AddressError, PathRequest};
 use super::{Connection, PathEntry};
 use crate::pm::{PmAction, PmEndpoint, PmEvent, PmView, SubflowAttrs, SubflowEnd, errno};
@@ -124,8 +124,16 @@ impl Connection {
     pub(super) fn pm_on_closed(&mut self, idx: usize, reason: CloseReason) {
         let e = &self.subflows[idx];
         let tuple = e.sf.tuple();
+        let ours_interfered = matches!(
+            e.path.reset,
+            Some(
+                OurReset::Subflow(ResetCause::Middlebox)
+                    | OurReset::FastClose(Some(ResetCause::Middlebox))
+            )
+        );
         let end = match reason {
             _ if e.path.peer_removed => SubflowEnd::PeerRemoved,
+            _ if e.path.peer_saw_interference || ours_interfered => SubflowEnd::Interfered,
             CloseReason::ResetByPeer | CloseReason::Refused | CloseReason::TimedOut => {
                 SubflowEnd::Failed
             }

@@ -12,7 +12,7 @@ use crate::subflow::SegmentMeta;
 use crate::time::{Duration, Instant};
 use mptcp_wire::{
     AddAddr, AddAddrFlags, AddressIds, BackupFlags, DataSeq, Dss, DssMapping, MpFail, MpFastClose,
-    MpPrio, MpTcpRst, MptcpOption, RemoveAddr, TcpRstFlags, WireSeq,
+    MpPrio, MpTcpRst, MptcpOption, RemoveAddr, ResetReason, TcpRstFlags, WireSeq,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -207,19 +207,26 @@ fn announce_len(version: MptcpVersion, addr: IpAddr, port: Option<u16>) -> usize
     4 + ip + hmac + if port.is_some() { 2 } else { 0 }
 }
 
-/// MPTCP options of an incoming RST.
-pub fn on_rst(data: &mut DataLevel, seg: &SegmentIn<'_>) {
+/// MPTCP options of an incoming RST. One that says the path interferes
+/// (MP_FAIL, or MP_TCPRST reason 6, RFC 8684 §3.6 and §3.7) marks the path.
+pub fn on_rst(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_>) {
     let Mode::Mptcp(mp) = &mut data.mode else {
         return;
     };
     for opt in &seg.mptcp {
         match opt {
-            MptcpOption::TcpRst(_) => data.mib.inc(Mib::MPRstRx),
+            MptcpOption::TcpRst(r) => {
+                data.mib.inc(Mib::MPRstRx);
+                path.peer_saw_interference |= r.reason == ResetReason::MIDDLEBOX_INTERFERENCE;
+            }
+            MptcpOption::Fail(_) => {
+                data.mib.inc(Mib::MPFailRx);
+                path.peer_saw_interference = true;
+            }
             MptcpOption::FastClose(f) if f.receiver_key == mp.local.key => {
                 data.mib.inc(Mib::MPFastcloseRx);
                 mp.fast_closed = true;
             }
-            MptcpOption::Fail(_) => data.mib.inc(Mib::MPFailRx),
             _ => {}
         }
     }

@@ -5,7 +5,8 @@
 //! ADD_ADDR, open a subflow to it from every `fullmesh` endpoint, else
 //! from an unused `laminar` one, else from the first subflow's address.
 //! Both within the limits. And, beyond the kernel: a subflow it opened
-//! that fails is opened again after a backoff, while its endpoint exists.
+//! that fails is opened again after a backoff, while its endpoint exists
+//! (not one reset because its path altered data: that would repeat).
 
 use super::{
     EndpointFlags, PathManager, PmAction, PmEndpoint, PmKind, PmLimits, PmView, SubflowEnd,
@@ -259,6 +260,8 @@ impl PathManager for KernelPm {
             return;
         };
         let o = &mut self.opened[idx];
+        // A path that interferes (RFC 8684 §3.7) would establish the join
+        // again and break it once data flows, for ever: not retried.
         if end != SubflowEnd::Failed || !alive || o.failures >= JOIN_RETRIES {
             self.opened.remove(idx);
             return;

@@ -107,6 +107,11 @@ pub enum SubflowEnd {
     Failed,
     /// The peer removed its address (REMOVE_ADDR).
     PeerRemoved,
+    /// Reset because the path interferes: data altered or mappings lost
+    /// (our checksum or mapping check failed, or the peer's RST said so
+    /// with MP_FAIL or MP_TCPRST reason 6). The path establishes joins
+    /// and breaks them again once data flows.
+    Interfered,
 }
 
 /// Cloning a boxed path manager (a connection can be copied whole).

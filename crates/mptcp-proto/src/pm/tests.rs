@@ -267,6 +267,11 @@ fn an_established_retry_restarts_the_count_and_a_removed_endpoint_is_not_retried
     let (mut pm, ..) = joined_once();
     pm.on_subflow_closed(&view(&paths, &[]), local, remote, SubflowEnd::PeerRemoved);
     assert_eq!(pm.poll_timeout(), None);
+    // Reset because the path altered data: a retry would establish and
+    // break again, for ever (chaos seed 311332 joined 92 times).
+    let (mut pm, ..) = joined_once();
+    pm.on_subflow_closed(&view(&paths, &[]), local, remote, SubflowEnd::Interfered);
+    assert_eq!(pm.poll_timeout(), None);
 }
 
 #[test]
