@@ -20,7 +20,7 @@ use mptcp_tun::lab::Netns;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -262,20 +262,6 @@ impl Farm {
     }
 }
 
-/// An echo server in `ns` at [`ECHO`], a thread per connection.
-fn echo_server(ns: &Netns) {
-    let listener = ns.run(|| TcpListener::bind(ECHO).expect("echo listen"));
-    std::thread::spawn(move || {
-        for s in listener.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().expect("clone");
-                let _ = std::io::copy(&mut r, &mut s);
-            });
-        }
-    });
-}
-
 /// Backend `i`: our proxy server, once it is ready.
 fn backend(farm: &Farm, i: usize, form: Form) -> Watched {
     let (addr, own) = BACKEND[i];
@@ -415,7 +401,7 @@ fn farm(form: Form) {
     require();
     let farm = Farm::new(form);
     for b in &farm.backends {
-        echo_server(b);
+        support::echo_server(b, ECHO);
     }
     let mut servers: Vec<Option<Watched>> = (0..2).map(|i| Some(backend(&farm, i, form))).collect();
 

@@ -17,7 +17,7 @@
 use mptcp_tun::lab::Netns;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,20 +108,6 @@ impl Lab {
     }
 }
 
-/// An echo server in `ns` at [`ECHO`], a thread per connection.
-fn echo_server(ns: &Netns) {
-    let listener = ns.run(|| TcpListener::bind(ECHO).expect("echo listen"));
-    std::thread::spawn(move || {
-        for s in listener.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().expect("clone");
-                let _ = std::io::copy(&mut r, &mut s);
-            });
-        }
-    });
-}
-
 /// Sends `data` on `s` and reads as much back; whether the echo is exact.
 fn echo(s: &TcpStream, data: &[u8]) -> bool {
     let mut w = s.try_clone().expect("clone");
@@ -167,7 +153,7 @@ fn two_workers_take_a_thousand_kernel_clients_each_join_on_its_owner() {
     // Two thousand sockets here (the clients', the echo server's).
     mptcp_tun::raise_open_files().expect("open-files limit");
     let lab = Lab::new();
-    echo_server(&lab.server);
+    support::echo_server(&lab.server, ECHO);
     let (ours, _) = SERVER.split_once(':').expect("addr:port");
     let tun = format!("wk0={ours}");
     let args = [

@@ -22,6 +22,9 @@
 //! `-- --only send1` for one measurement alone, to profile it);
 //! `scripts/bench-vs-kernel.sh` runs it.
 
+mod common;
+
+use common::{arg, median_by, parse_size, runtime, send_zeros};
 use mptcp_tun::lab::{CpuMeter, CpuUsage, Side, TunLab, VethLab, kernel};
 use mptcp_tun::{DriverStats, Stack};
 use std::io::{Read, Write};
@@ -101,13 +104,7 @@ fn drain(s: &mut impl Read, bytes: u64) -> u64 {
 
 /// Writes `bytes` to `s` in chunks, then waits for the one-byte answer.
 fn fill(s: &mut (impl Read + Write), bytes: u64) {
-    let block = vec![0x5au8; CHUNK];
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(CHUNK as u64) as usize;
-        s.write_all(&block[..n]).expect("write");
-        left -= n as u64;
-    }
+    send_zeros(s, bytes);
     let mut one = [0u8; 1];
     s.read_exact(&mut one).expect("answer");
 }
@@ -121,14 +118,6 @@ fn sink(listener: std::net::TcpListener, bytes: u64) -> std::thread::JoinHandle<
         s.write_all(b"k").expect("answer");
         n
     })
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 fn stack_on(lab: &TunLab) -> Stack {
@@ -239,18 +228,6 @@ fn kernel_to_kernel(paths: usize, bytes: u64, mptcp: bool) -> Run {
     run
 }
 
-/// The run of median time.
-fn median(mut runs: Vec<Run>) -> Run {
-    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-    runs[runs.len() / 2]
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).cloned()
-}
-
 fn main() {
     if !mptcp_tun::lab::is_root() {
         eprintln!("versus_kernel: needs root (network namespaces, TUN devices); not run");
@@ -340,15 +317,7 @@ fn main() {
     }
 }
 
-fn parse_size(s: &str) -> u64 {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().expect("size");
-    n << match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kib" => 10,
-        "m" | "mib" => 20,
-        "g" | "gib" => 30,
-        other => panic!("unknown size unit {other:?}"),
-    }
+/// The run of median time.
+fn median(runs: Vec<Run>) -> Run {
+    median_by(runs, |r| r.secs)
 }

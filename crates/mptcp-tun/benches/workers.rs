@@ -15,6 +15,9 @@
 //! (`-- --conns 2000 --bulk 1GiB --runs 5` to change the sizes and
 //! repetitions).
 
+mod common;
+
+use common::{arg, median_by, parse_size, runtime, send_zeros};
 use mptcp_tun::lab::{CpuMeter, TunLab, counters, kernel};
 use mptcp_tun::{MptcpListener, Stack};
 use std::io::{Read, Write};
@@ -34,14 +37,6 @@ struct Run {
     /// Busy CPU seconds of all cores.
     cpu: f64,
     handed_over: u64,
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 fn stack_on(lab: &TunLab, workers: usize) -> Stack {
@@ -99,114 +94,85 @@ fn wait_joins(joins: u64) {
     }
 }
 
-/// `conns` connections, [`BATCH`] at a time, each with its join.
-fn rate(workers: usize, conns: usize) -> Run {
-    let lab = TunLab::multi_queue("mpwr", 2).expect("lab");
+/// A lab with two paths (the kernel joining from the second) and our
+/// server with `workers` on it; `measure`, given the server's address,
+/// returns the seconds and busy CPU seconds of what it measured.
+fn with_our_server<F, Fut>(prefix: &str, workers: usize, measure: F) -> Run
+where
+    F: FnOnce(SocketAddr) -> Fut + Send,
+    Fut: std::future::Future<Output = (f64, f64)>,
+{
+    let lab = TunLab::multi_queue(prefix, 2).expect("lab");
     lab.endpoint(1, "subflow").expect("endpoint");
     let server = SocketAddr::new(lab.path(0).stack_addr(false), 5201);
     lab.ns().run(|| {
         runtime().block_on(async {
             let stack = stack_on(&lab, workers);
             serve(stack.listen(5201).expect("listen"));
-            let meter = CpuMeter::start().expect("cpu");
-            let t = Instant::now();
-            let client = std::thread::spawn(move || {
-                let base = counters::read_current()
-                    .expect("netstat")
-                    .get("MPJoinSynAckRx");
-                let mut done = 0;
-                while done < conns {
-                    let n = BATCH.min(conns - done);
-                    let batch: Vec<TcpStream> = (0..n).map(|_| open(server)).collect();
-                    done += n;
-                    wait_joins(base + done as u64);
-                    drop(batch);
-                }
-            });
-            tokio::task::spawn_blocking(move || client.join().expect("kernel clients"))
-                .await
-                .expect("join");
-            let secs = t.elapsed().as_secs_f64();
-            let cpu = meter.stop().expect("cpu").system_busy_s;
+            let (secs, cpu) = measure(server).await;
             Run {
                 secs,
                 cpu,
                 handed_over: stack.driver_stats().joins_handed_over,
             }
         })
+    })
+}
+
+/// `conns` connections, [`BATCH`] at a time, each with its join.
+fn rate(workers: usize, conns: usize) -> Run {
+    with_our_server("mpwr", workers, |server| async move {
+        let meter = CpuMeter::start().expect("cpu");
+        let t = Instant::now();
+        let client = std::thread::spawn(move || {
+            let base = counters::read_current()
+                .expect("netstat")
+                .get("MPJoinSynAckRx");
+            let mut done = 0;
+            while done < conns {
+                let n = BATCH.min(conns - done);
+                let batch: Vec<TcpStream> = (0..n).map(|_| open(server)).collect();
+                done += n;
+                wait_joins(base + done as u64);
+                drop(batch);
+            }
+        });
+        tokio::task::spawn_blocking(move || client.join().expect("kernel clients"))
+            .await
+            .expect("join");
+        let secs = t.elapsed().as_secs_f64();
+        (secs, meter.stop().expect("cpu").system_busy_s)
     })
 }
 
 /// [`SENDERS`] kernel clients send `bytes` in all to our server.
 fn bulk(workers: usize, bytes: u64) -> Run {
-    let lab = TunLab::multi_queue("mpwb", 2).expect("lab");
-    lab.endpoint(1, "subflow").expect("endpoint");
-    let server = SocketAddr::new(lab.path(0).stack_addr(false), 5201);
-    lab.ns().run(|| {
-        runtime().block_on(async {
-            let stack = stack_on(&lab, workers);
-            serve(stack.listen(5201).expect("listen"));
-            let each = bytes / SENDERS as u64;
-            let conns: Vec<TcpStream> = (0..SENDERS).map(|_| open(server)).collect();
-            let meter = CpuMeter::start().expect("cpu");
-            let t = Instant::now();
-            let senders: Vec<_> = conns
-                .into_iter()
-                .map(|mut s| {
-                    std::thread::spawn(move || {
-                        let block = vec![0x5au8; CHUNK];
-                        let mut left = each;
-                        while left > 0 {
-                            let n = left.min(CHUNK as u64) as usize;
-                            s.write_all(&block[..n]).expect("write");
-                            left -= n as u64;
-                        }
-                        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
-                        let mut one = [0u8; 1];
-                        s.read_exact(&mut one).expect("answer");
-                    })
+    with_our_server("mpwb", workers, |server| async move {
+        let each = bytes / SENDERS as u64;
+        let conns: Vec<TcpStream> = (0..SENDERS).map(|_| open(server)).collect();
+        let meter = CpuMeter::start().expect("cpu");
+        let t = Instant::now();
+        let senders: Vec<_> = conns
+            .into_iter()
+            .map(|mut s| {
+                std::thread::spawn(move || {
+                    send_zeros(&mut s, each);
+                    s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+                    let mut one = [0u8; 1];
+                    s.read_exact(&mut one).expect("answer");
                 })
-                .collect();
-            tokio::task::spawn_blocking(move || {
-                for s in senders {
-                    s.join().expect("sender");
-                }
             })
-            .await
-            .expect("join");
-            let secs = t.elapsed().as_secs_f64();
-            let cpu = meter.stop().expect("cpu").system_busy_s;
-            Run {
-                secs,
-                cpu,
-                handed_over: stack.driver_stats().joins_handed_over,
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for s in senders {
+                s.join().expect("sender");
             }
         })
+        .await
+        .expect("join");
+        let secs = t.elapsed().as_secs_f64();
+        (secs, meter.stop().expect("cpu").system_busy_s)
     })
-}
-
-fn median(mut runs: Vec<Run>) -> Run {
-    runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-    runs[runs.len() / 2]
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).cloned()
-}
-
-fn parse_size(s: &str) -> u64 {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().expect("size");
-    n << match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kib" => 10,
-        "m" | "mib" => 20,
-        "g" | "gib" => 30,
-        other => panic!("unknown size unit {other:?}"),
-    }
 }
 
 fn main() {
@@ -251,4 +217,9 @@ fn main() {
         one[0].secs / two[0].secs,
         one[1].secs / two[1].secs
     );
+}
+
+/// The run of median time.
+fn median(runs: Vec<Run>) -> Run {
+    median_by(runs, |r| r.secs)
 }

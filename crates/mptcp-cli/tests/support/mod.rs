@@ -157,3 +157,17 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// An echo server in `ns` at `addr`, a thread per connection.
+pub fn echo_server(ns: &mptcp_tun::lab::Netns, addr: &'static str) {
+    let listener = ns.run(|| std::net::TcpListener::bind(addr).expect("echo listen"));
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().expect("clone");
+                let _ = std::io::copy(&mut r, &mut s);
+            });
+        }
+    });
+}
