@@ -427,3 +427,44 @@ fn a_signal_address_whose_link_comes_back_is_announced_and_joined_again() {
     // The withdrawn address no longer counts against add_addr_accepted.
     assert!(client_paths(&net).contains(&(CLIENT.to_string(), s2)));
 }
+
+#[test]
+fn an_announcement_whose_echo_is_lost_is_sent_again_until_the_bound() {
+    // The client's echoes never arrive, and nothing else moves on the
+    // idle connection: only the announcement's timer (Timer::AddAddr)
+    // brings the connection back to resend it, once a second, four sends
+    // in all. Driven deadline to deadline, this fails without that timer;
+    // the tests that drive in 1 ms ticks did not (each tick polls the
+    // connection as a timer would).
+    let mut net = pair(Some(limits(2, 1)), None);
+    net.run(300);
+    let times = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = times.clone();
+    net.tamper = Box::new(move |now, dir, pkt| {
+        let announces = support::mptcp_options(pkt)
+            .iter()
+            .any(|o| matches!(o, mptcp_wire::MptcpOption::AddAddr(a) if !a.is_echo()));
+        if dir == Dir::ToClient && announces {
+            seen.borrow_mut().push(now);
+        }
+        let echoes = support::mptcp_options(pkt)
+            .iter()
+            .any(|o| matches!(o, mptcp_wire::MptcpOption::AddAddr(a) if a.is_echo()));
+        !(dir == Dir::ToServer && echoes)
+    });
+    add(&mut net.server, endpoint(SERVER2, &[F::SIGNAL]));
+    // From deadline to deadline (`run`'s 1 ms ticks would poll the
+    // connection as if a timer had fired).
+    let end = net.now + mptcp_proto::time::Duration::from_secs(10);
+    while net.now < end && net.step() {}
+    let times = times.borrow();
+    assert_eq!(times.len(), 4, "{times:?}");
+    assert_eq!(net.server_mib(Mib::AddAddrTx), 4);
+    for pair in times.windows(2) {
+        let gap = pair[1].saturating_duration_since(pair[0]).as_millis();
+        assert!(
+            (900..=1100).contains(&gap),
+            "{gap} ms between sends: {times:?}"
+        );
+    }
+}
