@@ -184,6 +184,20 @@ fn a_refused_subflow_comes_back_with_backoff_a_bounded_number_of_times() {
 }
 
 #[test]
+fn the_retries_come_from_the_path_managers_own_timer() {
+    // As above, driven deadline to deadline: nothing but the path
+    // manager's timer (Timer::PathManager) brings the idle connection back
+    // for a retry (`run`'s 1 ms ticks would).
+    let mut net = pair(None, Some(limits(0, 0)));
+    net.run(300);
+    add(&mut net.client, endpoint(CLIENT2, &[F::SUBFLOW]));
+    let end = net.now + mptcp_proto::time::Duration::from_secs(60);
+    while net.now < end && net.step() {}
+    assert_eq!(net.client_mib(Mib::MPJoinSynTxRetry), 5);
+    assert_eq!(net.client_mib(Mib::MPJoinSynTx), 6);
+}
+
+#[test]
 fn a_removed_endpoint_is_withdrawn_and_not_retried() {
     let mut net = pair(None, None);
     add(&mut net.client, endpoint(CLIENT2, &[F::SUBFLOW]));
