@@ -61,17 +61,13 @@ impl Endpoint {
     /// Reads only; costs a parse and a lookup.
     pub fn steer(&self, now: Instant, packet: &[u8]) -> super::Steer {
         use super::Steer;
-        let Some((tuple, seg)) = IpPacket::parse(packet).ok().and_then(|ip| {
-            let tcp = ip.tcp().ok()?;
-            let tuple = FourTuple {
-                local: SocketAddr::new(ip.dst(), tcp.dst_port()),
-                remote: SocketAddr::new(ip.src(), tcp.src_port()),
-            };
-            Some((tuple, (tcp.flags(), tcp)))
-        }) else {
+        let Some((tuple, tcp)) = IpPacket::parse(packet)
+            .ok()
+            .and_then(|ip| ip.tcp().ok().map(|tcp| (tuple_of(&ip, &tcp), tcp)))
+        else {
             return Steer::Here;
         };
-        let (flags, tcp) = seg;
+        let flags = tcp.flags();
         if self.tuples.contains_key(&tuple) {
             return Steer::Here;
         }
@@ -124,10 +120,7 @@ impl Endpoint {
             return;
         }
         let seg = SegmentIn::from_tcp(&tcp);
-        let tuple = FourTuple {
-            local: SocketAddr::new(ip.dst(), tcp.dst_port()),
-            remote: SocketAddr::new(ip.src(), tcp.src_port()),
-        };
+        let tuple = tuple_of(&ip, &tcp);
         if let Some(&(idx, id)) = self.tuples.get(&tuple) {
             if let Some(slot) = self.conns.get_mut(idx) {
                 slot.conn.handle_segment(now, id, &seg);
@@ -562,5 +555,13 @@ impl Endpoint {
                 Mode::Plain
             }
         }
+    }
+}
+
+/// A received segment's 4-tuple, seen from this host.
+fn tuple_of(ip: &IpPacket<'_>, tcp: &mptcp_wire::TcpSegment<'_>) -> FourTuple {
+    FourTuple {
+        local: SocketAddr::new(ip.dst(), tcp.dst_port()),
+        remote: SocketAddr::new(ip.src(), tcp.src_port()),
     }
 }
