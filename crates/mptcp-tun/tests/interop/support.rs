@@ -100,6 +100,34 @@ pub fn sha256(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
+/// Where `got` differs from `want`: each differing range (merged across
+/// gaps under 64 bytes, at most eight) and, for its first bytes, where in
+/// `want` they do occur, if anywhere (data put at the wrong place).
+pub fn where_differ(got: &[u8], want: &[u8]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for i in (0..got.len().min(want.len())).filter(|&i| got[i] != want[i]) {
+        match ranges.last_mut() {
+            Some((_, end)) if i < *end + 64 => *end = i + 1,
+            _ => ranges.push((i, i + 1)),
+        }
+    }
+    let mut out = format!("{} bytes got, {} sent", got.len(), want.len());
+    for &(start, end) in ranges.iter().take(8) {
+        let probe = &got[start..(start + 32).min(got.len())];
+        let from = want
+            .windows(probe.len())
+            .position(|w| w == probe)
+            .map_or("nowhere in what was sent".to_string(), |at| {
+                format!("sent at {at}")
+            });
+        out += &format!("\n    [{start}, {end}) differs; its first bytes were {from}");
+    }
+    if ranges.len() > 8 {
+        out += &format!("\n    and {} more ranges", ranges.len() - 8);
+    }
+    out
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -142,6 +170,8 @@ pub struct KernelEnd {
     /// Bytes received and their hash.
     pub received: usize,
     pub received_sha: String,
+    /// The bytes themselves, for [`where_differ`].
+    pub data: Vec<u8>,
     /// What the socket was after the exchange, before closing.
     pub socket: KernelSocket,
 }
@@ -194,6 +224,8 @@ pub fn kernel_exchange_with(
     s.set_write_timeout(Some(DEADLINE))?;
     let mut w = s.try_clone()?;
     let fin = plan.fin;
+    let mut got = Vec::with_capacity(send.len());
+    let got_ref = &mut got;
     let (received, hash) = std::thread::scope(|sc| {
         let writer = sc.spawn(move || -> io::Result<()> {
             let mut rest = send;
@@ -219,6 +251,7 @@ pub fn kernel_exchange_with(
                 Ok(0) => break Ok(()),
                 Ok(k) => {
                     h.update(&buf[..k]);
+                    got_ref.extend_from_slice(&buf[..k]);
                     n += k;
                 }
                 Err(e) => break Err(e),
@@ -234,6 +267,7 @@ pub fn kernel_exchange_with(
     Ok(KernelEnd {
         received,
         received_sha: hash,
+        data: got,
         socket,
     })
 }
