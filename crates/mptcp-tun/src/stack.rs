@@ -283,6 +283,18 @@ impl StackBuilder {
         self
     }
 
+    /// How long a subflow we joined waits after its handshake before it
+    /// carries data (20 ms by default; zero: at once). It keeps data from
+    /// reaching a Linux peer before that peer links the subflow into its
+    /// connection, which it may put in the wrong place
+    /// (`MptcpConfig::join_data_delay`, `docs/interop.md`).
+    pub fn join_data_delay(mut self, delay: std::time::Duration) -> StackBuilder {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.config.connection.mptcp.join_data_delay =
+            mptcp_proto::time::Duration::from_micros(micros);
+        self
+    }
+
     /// Path manager: open subflows from every other path and to addresses
     /// the peer announces (on by default).
     pub fn open_subflows(mut self, yes: bool) -> StackBuilder {

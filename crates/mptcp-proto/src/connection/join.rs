@@ -17,6 +17,7 @@ use crate::error::ProtocolViolation;
 use crate::segment::{MptcpOptionList, SegmentIn};
 use crate::stats::Mib;
 use crate::subflow::{InputVerdict, SegmentMeta};
+use crate::time::Instant;
 use mptcp_wire::{BackupFlags, MpJoin, MptcpOption, TcpFlags};
 
 fn backup_flags(backup: bool) -> BackupFlags {
@@ -103,7 +104,12 @@ pub fn options(
 }
 
 /// An incoming segment on a joined subflow whose handshake is not done.
-pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_>) -> InputVerdict {
+pub fn on_segment(
+    data: &mut DataLevel,
+    path: &mut PathState,
+    seg: &SegmentIn<'_>,
+    now: Instant,
+) -> InputVerdict {
     let Mode::Mptcp(mp) = &data.mode else {
         return InputVerdict::Accept;
     };
@@ -157,6 +163,7 @@ pub fn on_segment(data: &mut DataLevel, path: &mut PathState, seg: &SegmentIn<'_
         JoinStage::AckPending if !seg.has(TcpFlags::SYN) => {
             // B only sends after our third ACK arrived: the join is done.
             join.stage = JoinStage::Established;
+            path.data_hold = Some(now + join.data_delay);
             data.forbid_fallback();
         }
         JoinStage::AwaitAck if !seg.has(TcpFlags::SYN) => {

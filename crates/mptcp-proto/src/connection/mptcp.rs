@@ -4,7 +4,7 @@ use crate::congestion::CcAlgorithm;
 use crate::crypto::{KeyMaterial, MptcpVersion};
 use crate::pm::PmConfig;
 use crate::scheduler::SchedulerKind;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::token::TokenHandle;
 use mptcp_wire::DataSeq;
 use std::net::{IpAddr, SocketAddr};
@@ -57,6 +57,17 @@ pub struct MptcpConfig {
     /// kernel's `net.mptcp.allow_join_initial_addr_port = 0`. Off by
     /// default.
     pub no_join_initial: bool,
+    /// A subflow we joined carries data only this long after its
+    /// handshake completed (the peer's ACK of our third ACK). Linux (6.18
+    /// at least) links a subflow it accepted into its connection only once
+    /// the application releases the socket's lock; data that arrived on
+    /// the subflow before then is put at the connection's acknowledged
+    /// sequence number, whatever its mapping said: every byte sent there
+    /// ahead of a hole lands in the wrong place, checksums or not
+    /// (`docs/interop.md`, "Joins and the kernel's socket lock"). The wait
+    /// covers the application's lock hold; zero sends at once, as RFC 8684
+    /// §3.2 allows. 20 ms by default.
+    pub join_data_delay: Duration,
 }
 
 impl Default for MptcpConfig {
@@ -74,6 +85,7 @@ impl Default for MptcpConfig {
             cc: CcAlgorithm::Lia,
             sbd: true,
             no_join_initial: false,
+            join_data_delay: Duration::from_millis(20),
         }
     }
 }

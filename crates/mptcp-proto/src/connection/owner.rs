@@ -229,7 +229,9 @@ impl SubflowOwner for Owner<'_> {
         }
         let verdict = match self.path.kind {
             PathKind::Initial => capable::on_segment(self.data, self.path, view, seg),
-            PathKind::Join(_) if !self.join_done() => join::on_segment(self.data, self.path, seg),
+            PathKind::Join(_) if !self.join_done() => {
+                join::on_segment(self.data, self.path, seg, self.now)
+            }
             PathKind::Join(_) => InputVerdict::Accept,
         };
         if verdict == InputVerdict::Reset

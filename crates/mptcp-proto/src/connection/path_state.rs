@@ -2,7 +2,7 @@
 //! the mappings it received.
 
 use crate::error::ProtocolViolation;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use mptcp_wire::{DataSeq, ResetReason};
 use std::collections::VecDeque;
 
@@ -24,6 +24,10 @@ pub struct Join {
     pub remote_nonce: u32,
     /// Where the handshake stands.
     pub stage: JoinStage,
+    /// A join of ours: how long after its handshake completes data may
+    /// flow (see [`super::MptcpConfig::join_data_delay`]); zero for the
+    /// peer's joins.
+    pub data_delay: Duration,
 }
 
 /// MP_JOIN progress (A sends the SYN, B answers).
@@ -178,6 +182,9 @@ pub struct PathState {
     /// The peer's RST said the path interferes (MP_FAIL, or MP_TCPRST
     /// reason "middlebox interference").
     pub peer_saw_interference: bool,
+    /// A join of ours carries no data before this instant (its
+    /// handshake's end plus [`Join::data_delay`]).
+    pub data_hold: Option<Instant>,
 }
 
 impl PathState {
@@ -228,7 +235,14 @@ impl PathState {
             heard_since_probe: false,
             peer_removed: false,
             peer_saw_interference: false,
+            data_hold: None,
         }
+    }
+
+    /// Whether the scheduler may give this subflow data at `now`: its join,
+    /// if any, is complete and past its hold.
+    pub fn takes_data(&self, now: Instant) -> bool {
+        self.can_carry_data() && self.data_hold.is_none_or(|t| t <= now)
     }
 
     /// Whether this subflow may carry data at the MPTCP level (its join, if

@@ -8,6 +8,7 @@ use super::{Connection, PathEntry, join, transmit};
 use crate::segment::SegmentIn;
 use crate::stats::Mib;
 use crate::subflow::{FourTuple, Subflow, SubflowConfig, SubflowId, TcpState};
+use crate::time::Duration;
 use mptcp_wire::{ResetReason, SubflowSeq};
 use std::net::{IpAddr, SocketAddr};
 
@@ -103,6 +104,7 @@ impl Connection {
             local_nonce: self.rng.next_u32(),
             remote_nonce: 0,
             stage: JoinStage::SynSent,
+            data_delay: self.config.mptcp.join_data_delay,
         });
         let backup = self.backup_addrs.contains(&tuple.local.ip());
         self.subflows.push(PathEntry {
@@ -168,6 +170,7 @@ impl Connection {
             local_nonce: self.rng.next_u32(),
             remote_nonce: nonce,
             stage: JoinStage::AwaitAck,
+            data_delay: Duration::ZERO,
         });
         // The B flag of our SYN-ACK: a backup endpoint (RFC 8684 §3.2).
         let ours = self.backup_addrs.contains(&tuple.local.ip());

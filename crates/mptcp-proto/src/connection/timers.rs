@@ -173,6 +173,13 @@ impl Connection {
     pub(super) fn on_timers(&mut self, now: Instant) {
         self.arm_derived();
         self.finish_removal_probes(now);
+        for e in &mut self.subflows {
+            // Past its hold, a join takes data like any subflow; the
+            // scheduler runs after every timer.
+            if e.path.data_hold.is_some_and(|t| t <= now) {
+                e.path.data_hold = None;
+            }
+        }
         for timer in self.timers.expired(now) {
             match timer {
                 Timer::Trim => {
@@ -225,6 +232,11 @@ impl Connection {
         self.arm_derived();
         let subflows = self.subflows.iter().filter_map(|e| e.sf.poll_timeout());
         let probes = self.subflows.iter().filter_map(|e| e.path.removal_probe);
-        subflows.chain(probes).chain(self.timers.next()).min()
+        let holds = self.subflows.iter().filter_map(|e| e.path.data_hold);
+        subflows
+            .chain(probes)
+            .chain(holds)
+            .chain(self.timers.next())
+            .min()
     }
 }

@@ -212,8 +212,9 @@ impl Connection {
     fn path_views(&self) -> (Vec<PathView>, Vec<usize>) {
         let mut views = Vec::new();
         let mut index = Vec::new();
+        let now = self.last_now;
         let usable = |e: &super::PathEntry| {
-            e.sf.state().can_send() && e.path.can_carry_data() && !e.path.fin_queued
+            e.sf.state().can_send() && e.path.takes_data(now) && !e.path.fin_queued
         };
         let any_fresh = self.subflows.iter().any(|e| usable(e) && !is_stale(e));
         for (i, e) in self.subflows.iter().enumerate() {
