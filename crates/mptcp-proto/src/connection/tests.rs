@@ -192,6 +192,52 @@ fn syn_flood_is_bounded_by_the_backlog() {
 }
 
 #[test]
+fn a_cookie_syn_ack_waits_for_a_buffer_that_holds_it() {
+    let mut p = pair();
+    let mut buf = vec![0u8; 128];
+    let b_addr: IpAddr = B.parse().expect("addr");
+    // Fill the backlog, then one SYN more: answered with a cookie.
+    for port in 0..=128u16 {
+        let src = SocketAddr::new(A.parse().expect("addr"), 3000 + port);
+        let repr = mptcp_wire::TcpRepr {
+            src_port: src.port(),
+            dst_port: 80,
+            seq: mptcp_wire::SubflowSeq(u32::from(port)),
+            ack: mptcp_wire::SubflowSeq(0),
+            flags: mptcp_wire::TcpFlags::SYN,
+            window: 1000,
+            urgent: 0,
+        };
+        let opts = [mptcp_wire::TcpOption::Mss(1460)];
+        let len = crate::segment::emit_ip_tcp(
+            src,
+            SocketAddr::new(b_addr, 80),
+            &repr,
+            &opts,
+            &[],
+            &mut buf,
+        )
+        .expect("emit");
+        p.server.handle(p.now, &buf[..len]);
+    }
+    assert_eq!(p.server.stats().syn_cookies_sent, 1);
+    // The cookie's SYN-ACK goes first; offered a buffer too small for it,
+    // nothing goes and nothing is lost: it is the next one out.
+    let mut tiny = [0u8; 24];
+    assert!(p.server.poll_transmit(p.now, &mut tiny).is_none());
+    let mut big = vec![0u8; 1500];
+    let t = p
+        .server
+        .poll_transmit(p.now, &mut big)
+        .expect("the cookie SYN-ACK");
+    let seg = mptcp_wire::IpPacket::parse(&big[..t.len]).expect("ip");
+    let tcp = seg.tcp().expect("tcp");
+    assert!(tcp.flags().syn() && tcp.flags().ack());
+    assert_eq!(tcp.dst_port(), 3128);
+    assert_eq!(p.server.stats().cookie_syn_acks_unsent, 0);
+}
+
+#[test]
 fn connections_opened_by_syn_cookies_work_like_the_others() {
     // Backlog 0: every connection is opened by a cookie, MPTCP included.
     for version in [

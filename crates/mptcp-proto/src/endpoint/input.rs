@@ -12,7 +12,9 @@ use crate::subflow::{FourTuple, Subflow, SubflowId};
 use crate::time::{Duration, Instant};
 use crate::token::FourTuple as KeyTuple;
 use crate::token::Shard;
-use mptcp_wire::{IpPacket, IpProtocol, ResetReason, SubflowSeq, TcpFlags, TcpOption, TcpRepr};
+use mptcp_wire::{
+    EmitError, IpPacket, IpProtocol, ResetReason, SubflowSeq, TcpFlags, TcpOption, TcpRepr,
+};
 use std::net::SocketAddr;
 
 /// How long a passive-side token stays pending without its third ACK
@@ -398,7 +400,7 @@ impl Endpoint {
         &mut self,
         c: CookieSynAck,
         buf: &mut [u8],
-    ) -> Option<Transmit> {
+    ) -> Result<Transmit, EmitError> {
         let tcp = self.config.connection.subflow;
         let mut config = tcp;
         config.mtu = c.mtu;
@@ -453,9 +455,8 @@ impl Endpoint {
             &[],
             buf,
             offload,
-        )
-        .ok()?;
-        Some(Transmit {
+        )?;
+        Ok(Transmit {
             len,
             src: c.tuple.local.ip(),
             dst: c.tuple.remote.ip(),

@@ -181,6 +181,10 @@ pub struct EndpointStats {
     pub syn_backlog_drops: u64,
     /// SYNs answered with a SYN cookie (the half-open backlog was full).
     pub syn_cookies_sent: u64,
+    /// Cookie SYN-ACKs that could not be built (an address family the
+    /// header writer refuses): dropped, the peer's SYN answered again
+    /// when repeated.
+    pub cookie_syn_acks_unsent: u64,
     /// Connections a valid SYN cookie opened.
     pub syn_cookies_accepted: u64,
     /// Connections opened by peers.
@@ -200,6 +204,7 @@ impl std::ops::AddAssign for EndpointStats {
             resets_sent,
             syn_backlog_drops,
             syn_cookies_sent,
+            cookie_syn_acks_unsent,
             syn_cookies_accepted,
             passive_opens,
             active_opens,
@@ -211,6 +216,7 @@ impl std::ops::AddAssign for EndpointStats {
         self.resets_sent += resets_sent;
         self.syn_backlog_drops += syn_backlog_drops;
         self.syn_cookies_sent += syn_cookies_sent;
+        self.cookie_syn_acks_unsent += cookie_syn_acks_unsent;
         self.syn_cookies_accepted += syn_cookies_accepted;
         self.passive_opens += passive_opens;
         self.active_opens += active_opens;

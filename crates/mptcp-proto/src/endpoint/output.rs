@@ -58,10 +58,22 @@ impl Endpoint {
                 Err(_) => None,
             };
         }
-        if let Some(ack) = self.cookie_acks.pop_front() {
-            let t = self.emit_cookie_syn_ack(ack, buf.whole())?;
-            buf.wrote_whole(t.len);
-            return Some(t);
+        while let Some(ack) = self.cookie_acks.pop_front() {
+            match self.emit_cookie_syn_ack(ack, buf.whole()) {
+                Ok(t) => {
+                    buf.wrote_whole(t.len);
+                    return Some(t);
+                }
+                Err(EmitError::BufferTooSmall { .. }) => {
+                    // The caller's buffer: it stays first in line, as a
+                    // reset does.
+                    self.cookie_acks.push_front(ack);
+                    return None;
+                }
+                // Unsendable as built (no state was kept for it): the
+                // peer's SYN is answered again when it is repeated.
+                Err(_) => self.stats.cookie_syn_acks_unsent += 1,
+            }
         }
         while let Some(idx) = self.ready.pop_front() {
             let Some(slot) = self.conns.get_mut(idx) else {
