@@ -52,6 +52,29 @@ pub(crate) fn getsockopt_bytes(
     Ok(usize::try_from(len).unwrap_or(0).min(buf.len()))
 }
 
+/// `setsockopt(fd, level, name, &value)` for an integer option.
+#[allow(unsafe_code)]
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` lives through the call and is `len` bytes; the kernel
+    // only reads it. The descriptor is kept open by `BorrowedFd`.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            len,
+        )
+    })?;
+    Ok(())
+}
+
 /// Opens `/dev/net/tun` (non-blocking) and attaches it to the existing or new
 /// TUN device `name` with `IFF_TUN | IFF_NO_PI`.
 #[allow(unsafe_code)]

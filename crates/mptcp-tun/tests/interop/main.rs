@@ -15,6 +15,7 @@ mod client;
 mod close;
 mod corrupt;
 mod failover;
+mod join_hole;
 mod matrix;
 mod server;
 mod signals;

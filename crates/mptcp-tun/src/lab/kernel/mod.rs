@@ -65,6 +65,21 @@ pub fn stream_socket(domain: Domain, mptcp: bool) -> io::Result<Socket> {
     }
 }
 
+/// Sets the socket's send buffer to `bytes` past `net.core.wmem_max`
+/// (`SO_SNDBUFFORCE`, which needs CAP_NET_ADMIN): a writer then copies a
+/// whole large write into the socket in one call, holding the socket's
+/// lock all along.
+pub fn force_send_buffer(socket: impl AsFd, bytes: usize) -> io::Result<()> {
+    let bytes = libc::c_int::try_from(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "send buffer too large"))?;
+    super::sys::setsockopt_int(
+        socket.as_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUFFORCE,
+        bytes,
+    )
+}
+
 /// A listening socket bound to `addr` (port 0 picks one; see
 /// `local_addr()`), MPTCP if `mptcp`, with `SO_REUSEADDR` and backlog 128.
 pub fn listen(addr: SocketAddr, mptcp: bool) -> io::Result<TcpListener> {
