@@ -156,32 +156,32 @@ fn garbage_is_counted_not_fatal() {
     assert_eq!(p.server.connection_count(), 0);
 }
 
+/// A SYN from `A`'s port `port` to `B`'s port 80 with sequence number
+/// `seq` and `opts`.
+fn syn_to_b(port: u16, seq: u32, opts: &[mptcp_wire::TcpOption<'_>]) -> Vec<u8> {
+    let mut buf = vec![0u8; 128];
+    let src = SocketAddr::new(A.parse().expect("addr"), port);
+    let dst = SocketAddr::new(B.parse::<IpAddr>().expect("addr"), 80);
+    let repr = mptcp_wire::TcpRepr {
+        src_port: port,
+        dst_port: 80,
+        seq: mptcp_wire::SubflowSeq(seq),
+        ack: mptcp_wire::SubflowSeq(0),
+        flags: mptcp_wire::TcpFlags::SYN,
+        window: 1000,
+        urgent: 0,
+    };
+    let len = crate::segment::emit_ip_tcp(src, dst, &repr, opts, &[], &mut buf).expect("emit");
+    buf.truncate(len);
+    buf
+}
+
 #[test]
 fn syn_flood_is_bounded_by_the_backlog() {
     let mut p = pair();
-    let mut buf = vec![0u8; 128];
-    let b_addr: IpAddr = B.parse().expect("addr");
     for port in 0..1000u16 {
-        let src = SocketAddr::new(A.parse().expect("addr"), 1000 + port);
-        let repr = mptcp_wire::TcpRepr {
-            src_port: src.port(),
-            dst_port: 80,
-            seq: mptcp_wire::SubflowSeq(u32::from(port)),
-            ack: mptcp_wire::SubflowSeq(0),
-            flags: mptcp_wire::TcpFlags::SYN,
-            window: 1000,
-            urgent: 0,
-        };
-        let len = crate::segment::emit_ip_tcp(
-            src,
-            SocketAddr::new(b_addr, 80),
-            &repr,
-            &[],
-            &[],
-            &mut buf,
-        )
-        .expect("emit");
-        p.server.handle(p.now, &buf[..len]);
+        p.server
+            .handle(p.now, &syn_to_b(1000 + port, u32::from(port), &[]));
     }
     assert_eq!(p.server.connection_count(), 128);
     // Beyond the backlog, SYNs are answered with cookies: no state. The
@@ -194,31 +194,11 @@ fn syn_flood_is_bounded_by_the_backlog() {
 #[test]
 fn a_cookie_syn_ack_waits_for_a_buffer_that_holds_it() {
     let mut p = pair();
-    let mut buf = vec![0u8; 128];
-    let b_addr: IpAddr = B.parse().expect("addr");
     // Fill the backlog, then one SYN more: answered with a cookie.
+    let mss = [mptcp_wire::TcpOption::Mss(1460)];
     for port in 0..=128u16 {
-        let src = SocketAddr::new(A.parse().expect("addr"), 3000 + port);
-        let repr = mptcp_wire::TcpRepr {
-            src_port: src.port(),
-            dst_port: 80,
-            seq: mptcp_wire::SubflowSeq(u32::from(port)),
-            ack: mptcp_wire::SubflowSeq(0),
-            flags: mptcp_wire::TcpFlags::SYN,
-            window: 1000,
-            urgent: 0,
-        };
-        let opts = [mptcp_wire::TcpOption::Mss(1460)];
-        let len = crate::segment::emit_ip_tcp(
-            src,
-            SocketAddr::new(b_addr, 80),
-            &repr,
-            &opts,
-            &[],
-            &mut buf,
-        )
-        .expect("emit");
-        p.server.handle(p.now, &buf[..len]);
+        p.server
+            .handle(p.now, &syn_to_b(3000 + port, u32::from(port), &mss));
     }
     assert_eq!(p.server.stats().syn_cookies_sent, 1);
     // The cookie's SYN-ACK goes first; offered a buffer too small for it,
