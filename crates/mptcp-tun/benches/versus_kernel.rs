@@ -19,7 +19,9 @@
 //!
 //! Needs root. `cargo bench -p mptcp-tun --bench versus_kernel`
 //! (`-- --bytes 256MiB --runs 5` to change the size and repetitions,
-//! `-- --only send1` for one measurement alone, to profile it);
+//! `-- --only send1` for one measurement alone, to profile it;
+//! `--write bytes`: our sender hands its blocks over as `Bytes`, which the
+//! stack sends from without copying, instead of `write_all`'s copy);
 //! `scripts/bench-vs-kernel.sh` runs it.
 
 mod common;
@@ -33,6 +35,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHUNK: usize = 1 << 20;
+/// Distinct blocks the sender writes in turn (32 MiB: more than a cache).
+const BLOCKS: usize = 32;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Run {
@@ -141,14 +145,26 @@ fn ours_send(paths: usize, bytes: u64) -> Run {
         runtime().block_on(async {
             let stack = stack_on(&lab);
             let mut s = stack.connect(server).await.expect("connect");
-            let block = vec![0x5au8; CHUNK];
+            // Blocks in turn, more of them than a cache holds, as an
+            // application producing new data would write.
+            let blocks: Vec<bytes::Bytes> = (0..BLOCKS)
+                .map(|i| bytes::Bytes::from(vec![i as u8; CHUNK]))
+                .collect();
+            let zero_copy = arg("--write").is_some_and(|w| w == "bytes");
             let before = tally(&stack);
             let meter = CpuMeter::start().expect("cpu");
             let t = Instant::now();
             let mut left = bytes;
-            while left > 0 {
+            for block in blocks.iter().cycle() {
+                if left == 0 {
+                    break;
+                }
                 let n = left.min(CHUNK as u64) as usize;
-                s.write_all(&block[..n]).await.expect("write");
+                if zero_copy {
+                    s.write_all_bytes(block.slice(..n)).await.expect("write");
+                } else {
+                    s.write_all(&block[..n]).await.expect("write");
+                }
                 left -= n as u64;
             }
             let mut one = [0u8; 1];

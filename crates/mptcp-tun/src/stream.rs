@@ -2,6 +2,7 @@
 
 use crate::Stack;
 use crate::shared::Shared;
+use bytes::Bytes;
 use mptcp_proto::connection::{ConnectionError, ConnectionHandle, ConnectionInfo};
 use mptcp_proto::endpoint::{ApiMisuse, Endpoint};
 use std::future::poll_fn;
@@ -204,6 +205,17 @@ impl MptcpStream {
         self.inner.call(|ep, h| ep.remove_address(h, addr))
     }
 
+    /// Write all of `data`. From 64 KiB on, the stack keeps `data` itself
+    /// until the peer acknowledges it and sends segments from it, instead
+    /// of copying it into its send buffer as [`AsyncWriteExt::write_all`]
+    /// does: for applications that have their bytes in a [`Bytes`]
+    /// already (read into a `BytesMut` and frozen, say).
+    ///
+    /// [`AsyncWriteExt::write_all`]: tokio::io::AsyncWriteExt::write_all
+    pub async fn write_all_bytes(&mut self, data: Bytes) -> io::Result<()> {
+        self.inner.write_all_bytes(data).await
+    }
+
     /// Split into a reading and a writing half, usable from two tasks.
     pub fn into_split(self) -> (ReadHalf, WriteHalf) {
         (
@@ -231,6 +243,11 @@ impl ReadHalf {
 }
 
 impl WriteHalf {
+    /// See [`MptcpStream::write_all_bytes`].
+    pub async fn write_all_bytes(&mut self, data: Bytes) -> io::Result<()> {
+        self.inner.write_all_bytes(data).await
+    }
+
     /// See [`MptcpStream::info`].
     pub fn info(&self) -> io::Result<ConnectionInfo> {
         self.inner.info()
@@ -251,6 +268,14 @@ impl WriteHalf {
 }
 
 impl Inner {
+    async fn write_all_bytes(&self, mut data: Bytes) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = poll_fn(|cx| self.poll_write_bytes(cx, &data)).await?;
+            data = data.slice(n..);
+        }
+        Ok(())
+    }
+
     fn info(&self) -> io::Result<ConnectionInfo> {
         let mut st = self.shared.lock();
         st.slot(self.h, self.id).ok_or_else(released)?;
@@ -357,7 +382,21 @@ impl Inner {
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if data.is_empty() {
+        self.poll_write_with(cx, data.len(), |ep, h| ep.write(h, data))
+    }
+
+    fn poll_write_bytes(&self, cx: &mut Context<'_>, data: &Bytes) -> Poll<io::Result<usize>> {
+        self.poll_write_with(cx, data.len(), |ep, h| ep.write_bytes(h, data.clone()))
+    }
+
+    /// Hand `len` bytes to the engine with `write`, or wait for room.
+    fn poll_write_with(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        write: impl FnOnce(&mut Endpoint, ConnectionHandle) -> Result<usize, ApiMisuse>,
+    ) -> Poll<io::Result<usize>> {
+        if len == 0 {
             return Poll::Ready(Ok(0));
         }
         if self.shut.load(Ordering::Acquire) {
@@ -370,7 +409,7 @@ impl Inner {
         if st.slot(self.h, self.id).is_none() {
             return Poll::Ready(Err(released()));
         }
-        let written = st.ep.write(self.h, data);
+        let written = write(&mut st.ep, self.h);
         let slot = st.slot(self.h, self.id).ok_or_else(released)?;
         match written {
             Ok(0) => match slot.closed {

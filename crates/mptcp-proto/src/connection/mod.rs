@@ -437,17 +437,28 @@ impl Connection {
 
     /// Queue application data; returns how much was taken.
     pub fn write(&mut self, data: &[u8]) -> usize {
+        self.write_with(data.len(), |send| send.write(data))
+    }
+
+    /// [`Connection::write`] without a copy of a large `data`: the send
+    /// buffer keeps (a slice of) it until the peer acknowledges it, and
+    /// segments are cut from it as views.
+    pub fn write_bytes(&mut self, data: bytes::Bytes) -> usize {
+        self.write_with(data.len(), |send| send.write_bytes(data))
+    }
+
+    fn write_with(&mut self, len: usize, put: impl FnOnce(&mut SendBuffer) -> usize) -> usize {
         if self.shutdown || matches!(self.state, ConnState::Closed(_)) {
             return 0;
         }
-        if self.data.send.unsent() == 0 && !data.is_empty() {
+        if self.data.send.unsent() == 0 && len > 0 {
             // The application had run out of data (delivery rate sampling).
             for e in &mut self.subflows {
                 e.sf.on_owner_idle();
             }
         }
-        let n = self.data.send.write(data);
-        if n < data.len() {
+        let n = put(&mut self.data.send);
+        if n < len {
             self.data.writable_wanted = true;
         }
         n

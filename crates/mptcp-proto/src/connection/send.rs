@@ -139,6 +139,22 @@ impl SendBuffer {
         n
     }
 
+    /// Take as much of `data` as fits, without copying it when it is large
+    /// (at least [`SMALL_TAIL`] bytes taken): it becomes a chunk of its
+    /// own, which segments are cut from as views; smaller pieces are
+    /// copied into the tail, so that small writes still make full-sized
+    /// segments. Returns how much was taken.
+    pub fn write_bytes(&mut self, data: bytes::Bytes) -> usize {
+        let n = data.len().min(self.free());
+        if n < SMALL_TAIL {
+            return self.write(&data[..n]);
+        }
+        self.freeze_tail(self.tail.len());
+        self.chunks.push_back((self.tail_start, data.slice(..n)));
+        self.tail_start += n as u64;
+        n
+    }
+
     /// A new tail of `want` bytes, an earlier allocation when one was
     /// released (see [`ChunkPool`]); as many kept as the capacity spans.
     fn next_tail(&mut self, want: usize) {
@@ -302,6 +318,39 @@ mod tests {
             at += p.len();
         }
         assert_eq!(at, data.len());
+    }
+
+    /// A large `Bytes` written is cut into segments without a copy, and
+    /// what is written around it, copied, lands in order.
+    #[test]
+    fn large_bytes_are_sent_from_where_they_are() {
+        let mut b = SendBuffer::new(DataSeq(0), 8 << 20);
+        let big = Bytes::from((0..1 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+        assert_eq!(b.write(b"head"), 4);
+        assert_eq!(b.write_bytes(big.clone()), big.len());
+        assert_eq!(b.write_bytes(Bytes::from_static(b"tail")), 4);
+        let (_, first) = b.take_new(4).expect("head");
+        assert_eq!(&first[..], b"head");
+        let mut at = 0;
+        while at < big.len() {
+            let (dsn, p) = b.take_new(64_000.min(big.len() - at)).expect("piece");
+            assert_eq!(dsn, DataSeq(4 + at as u64));
+            assert_eq!(&p[..], &big[at..at + p.len()]);
+            assert_eq!(
+                p.as_ptr(),
+                big[at..].as_ptr(),
+                "the piece at {at} was copied"
+            );
+            at += p.len();
+        }
+        let (dsn, last) = b.take_new(100).expect("tail");
+        assert_eq!((dsn, &last[..]), (DataSeq(4 + (1 << 20)), &b"tail"[..]));
+        // Acknowledging across the chunks frees them; the capacity bounds
+        // what is taken.
+        assert_eq!(b.ack(DataSeq(8 + (1 << 20))), 8 + (1 << 20));
+        let mut full = SendBuffer::new(DataSeq(0), 100_000);
+        assert_eq!(full.write_bytes(big.clone()), 100_000);
+        assert_eq!(full.write_bytes(big), 0);
     }
 
     #[test]

@@ -674,6 +674,19 @@ impl Endpoint {
         Ok(n)
     }
 
+    /// [`Endpoint::write`] without copying a large `data` (64 KiB or more
+    /// taken): the connection keeps a reference to it until the peer
+    /// acknowledges its bytes.
+    pub fn write_bytes(
+        &mut self,
+        h: ConnectionHandle,
+        data: bytes::Bytes,
+    ) -> Result<usize, ApiMisuse> {
+        let n = self.slot(h)?.conn.write_bytes(data);
+        self.refresh(h.index());
+        Ok(n)
+    }
+
     /// Read data: `Some(n > 0)` bytes, `Some(0)` at the end of the stream,
     /// `None` when nothing is readable yet.
     pub fn read(

@@ -125,6 +125,61 @@ fn our_client_one_path_without_offloads() {
     assert!(dev.reads > dev.packets_in, "{dev:?}");
 }
 
+/// `write_all_bytes` (the stack sends from the application's buffers)
+/// interleaved with copying writes, over two paths: the kernel gets the
+/// stream exactly, pieces of every size in order.
+#[test]
+fn our_client_writes_bytes_without_a_copy() {
+    use tokio::io::AsyncWriteExt;
+    let Some((lab, _serial)) = lab(2) else { return };
+    let _capture = crate::support::Capture::start(&lab);
+    let up = pattern(5, 24 * MIB + 12_345);
+    let server = SocketAddr::new(lab.path(0).kernel_addr(false), 5201);
+    let down = pattern(6, MIB);
+    let kernel = kernel_server_with(lab.ns(), server, true, down.clone(), KernelPlan::PLAIN);
+    let (sent, got) = in_lab(&lab, || async {
+        let stack = stack_on(&lab, 2, false).build()?;
+        let (mut rd, mut wr) = stack.connect(server).await?.into_split();
+        let all = bytes::Bytes::from(up.clone());
+        let upload = async {
+            // Large pieces go as they are, small ones are copied: 1 MiB,
+            // 64 KiB, 10 bytes, 3 MiB and so on, and a plain write now and
+            // then.
+            let sizes = [MIB, 64 << 10, 10, 3 * MIB, (64 << 10) - 1, 100_000];
+            let mut at = 0;
+            for (i, &size) in sizes.iter().cycle().enumerate() {
+                if at == all.len() {
+                    break;
+                }
+                let end = (at + size).min(all.len());
+                if i % 7 == 6 {
+                    wr.write_all(&all[at..end]).await?;
+                } else {
+                    wr.write_all_bytes(all.slice(at..end)).await?;
+                }
+                at = end;
+            }
+            wr.shutdown().await?;
+            io::Result::Ok(at)
+        };
+        let download = async {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut rd, &mut got).await?;
+            io::Result::Ok(got)
+        };
+        let done = tokio::try_join!(upload, download)?;
+        // Until our DATA_FIN is acknowledged: the stack must outlive it.
+        wr.closed().await?;
+        io::Result::Ok(done)
+    })
+    .expect("our end");
+    assert_eq!(got, down, "we got the kernel's bytes");
+    let k = join_within(kernel, "the kernel's end finished").expect("kernel end");
+    assert_eq!(sent, up.len());
+    assert_eq!(k.received, up.len());
+    assert_eq!(k.received_sha, sha256(&up), "the kernel got our bytes");
+}
+
 #[test]
 fn our_client_one_path_ipv4() {
     one_path(false);
