@@ -1,6 +1,7 @@
 //! netcat-style relaying for `connect` and `listen`: standard input to the
 //! connection, the connection to standard output.
 
+use bytes::{Bytes, BytesMut};
 use mptcp_tun::{ConnectionInfo, MptcpStream};
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
@@ -17,23 +18,21 @@ const CHUNK: usize = 1 << 20;
 
 /// Standard input read on a thread of its own in chunks of up to [`CHUNK`]
 /// bytes, each handed over as it is (tokio's `stdin` reads on a blocking
-/// pool thread per call and copies through a buffer of its own).
+/// pool thread per call and copies through a buffer of its own). The
+/// stack sends from the chunks themselves (`write_all_bytes`) until the
+/// peer acknowledges them, so each read gets a fresh one.
 pub struct StdinChunks {
-    chunks: tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
-    /// Buffers written out go back to the reader.
-    spent: std::sync::mpsc::Sender<Vec<u8>>,
+    chunks: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
 }
 
 impl StdinChunks {
     /// Start reading standard input.
     pub fn spawn() -> StdinChunks {
         let (tx, chunks) = tokio::sync::mpsc::channel(4);
-        let (spent, back) = std::sync::mpsc::channel::<Vec<u8>>();
         std::thread::spawn(move || {
             let mut stdin = io::stdin().lock();
             loop {
-                let mut buf = back.try_recv().unwrap_or_default();
-                buf.resize(CHUNK, 0);
+                let mut buf = BytesMut::zeroed(CHUNK);
                 let n = match read_once(&mut stdin, &mut buf) {
                     Ok(n) => n,
                     Err(e) => {
@@ -43,12 +42,12 @@ impl StdinChunks {
                 };
                 buf.truncate(n);
                 // An empty chunk is the end; a closed channel, a relay gone.
-                if tx.blocking_send(Ok(buf)).is_err() || n == 0 {
+                if tx.blocking_send(Ok(buf.freeze())).is_err() || n == 0 {
                     return;
                 }
             }
         });
-        StdinChunks { chunks, spent }
+        StdinChunks { chunks }
     }
 }
 
@@ -119,8 +118,7 @@ pub async fn relay(stream: MptcpStream, input: Option<StdinChunks>) -> io::Resul
                 if chunk.is_empty() {
                     break;
                 }
-                wr.write_all(&chunk).await?;
-                let _ = input.spent.send(chunk);
+                wr.write_all_bytes(chunk).await?;
             }
         }
         wr.shutdown().await?;
