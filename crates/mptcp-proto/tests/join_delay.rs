@@ -22,10 +22,6 @@ fn join_timeline(hold: Duration) -> (Instant, Instant) {
     (joined, data)
 }
 
-/// The join's handshake done, our first data on it, the server's first
-/// data on it (each when the client saw or sent it).
-type Seen = (Option<Instant>, Option<Instant>, Option<Instant>);
-
 /// [`join_timeline`], and when the server's first data on the join reached
 /// the client; with `server_sends`, the server writes too and the first
 /// path stays up.
@@ -33,7 +29,7 @@ fn timeline(hold: Duration, server_sends: bool) -> (Instant, Option<Instant>, In
     let mut n = Net::new(true, move |_, c| c.connection.mptcp.join_data_delay = hold);
     n.delay = DELAY;
     let h = n.conn();
-    let seen: Rc<RefCell<Seen>> = Rc::default();
+    let seen: Rc<RefCell<(Option<Instant>, Option<Instant>, Option<Instant>)>> = Rc::default();
     let log = seen.clone();
     n.tamper = Box::new(move |now, dir, pkt| {
         let Ok(packet) = IpPacket::parse(pkt) else {
