@@ -18,18 +18,10 @@ const DELAY: Duration = Duration::from_millis(2);
 /// When the server's ACK of our join's third ACK reached the client, and
 /// when the client first sent data on the join.
 fn join_timeline(hold: Duration) -> (Instant, Instant) {
-    let (joined, _, data) = timeline(hold, false);
-    (joined, data)
-}
-
-/// [`join_timeline`], and when the server's first data on the join reached
-/// the client; with `server_sends`, the server writes too and the first
-/// path stays up.
-fn timeline(hold: Duration, server_sends: bool) -> (Instant, Option<Instant>, Instant) {
     let mut n = Net::new(true, move |_, c| c.connection.mptcp.join_data_delay = hold);
     n.delay = DELAY;
     let h = n.conn();
-    let seen: Rc<RefCell<(Option<Instant>, Option<Instant>, Option<Instant>)>> = Rc::default();
+    let seen: Rc<RefCell<(Option<Instant>, Option<Instant>)>> = Rc::default();
     let log = seen.clone();
     n.tamper = Box::new(move |now, dir, pkt| {
         let Ok(packet) = IpPacket::parse(pkt) else {
@@ -40,15 +32,12 @@ fn timeline(hold: Duration, server_sends: bool) -> (Instant, Option<Instant>, In
         // Once the join is up, the first path goes silent: only the hold's
         // own deadline can wake the connection when it ends.
         let first_path = packet.src() == ip(CLIENT) || packet.dst() == ip(CLIENT);
-        if log.0.is_some() && first_path && !server_sends {
+        if log.0.is_some() && first_path {
             return false;
         }
         match dir {
             Dir::ToClient if packet.dst() == ip(CLIENT2) && !tcp.flags().syn() => {
                 log.0.get_or_insert(now + DELAY);
-                if !tcp.payload().is_empty() {
-                    log.2.get_or_insert(now + DELAY);
-                }
             }
             Dir::ToServer if packet.src() == ip(CLIENT2) && !tcp.payload().is_empty() => {
                 log.1.get_or_insert(now);
@@ -61,26 +50,15 @@ fn timeline(hold: Duration, server_sends: bool) -> (Instant, Option<Instant>, In
     // is all written at once (the send buffer takes it) once the
     // connection is open.
     let data = pattern(3, 4 << 20);
-    let (mut written, mut served) = (0, 0);
+    let mut written = 0;
     while n.step() && seen.borrow().1.is_none() {
         if written < data.len() {
             written += n.client.write(h, &data[written..]).unwrap_or(0);
         }
-        if server_sends {
-            if n.accepted.is_none() {
-                n.accepted = n.server.accept();
-            }
-            if let Some(s) = n.accepted
-                && served < data.len()
-            {
-                served += n.server.write(s, &data[served..]).unwrap_or(0);
-            }
-        }
     }
-    let (joined, data, peer) = *seen.borrow();
+    let (joined, data) = *seen.borrow();
     (
         joined.expect("the join completed"),
-        peer,
         data.expect("the join carried data"),
     )
 }
@@ -105,22 +83,5 @@ fn without_a_delay_a_join_carries_data_at_once() {
         waited <= Duration::from_millis(1),
         "first data {} ms after the join",
         waited.as_micros() as f64 / 1000.0
-    );
-}
-
-#[test]
-fn data_from_the_peer_on_the_join_ends_the_wait() {
-    let hold = Duration::from_millis(20);
-    let (joined, peer, data) = timeline(hold, true);
-    let peer = peer.expect("the server sent on the join");
-    assert!(
-        peer < joined + hold,
-        "the server's data came within the hold: {} ms after the join",
-        peer.saturating_duration_since(joined).as_micros() as f64 / 1000.0
-    );
-    assert!(
-        data >= peer && data <= peer + Duration::from_millis(1),
-        "our first data on the join {} ms after the server's",
-        data.saturating_duration_since(peer).as_micros() as f64 / 1000.0
     );
 }

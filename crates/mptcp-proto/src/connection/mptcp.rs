@@ -65,9 +65,8 @@ pub struct MptcpConfig {
     /// sequence number, whatever its mapping said: every byte sent there
     /// ahead of a hole lands in the wrong place, checksums or not
     /// (`docs/interop.md`, "Joins and the kernel's socket lock"). The wait
-    /// covers the application's lock hold; data from the peer on the
-    /// subflow ends it at once (the peer has linked it). Zero sends at
-    /// once, as RFC 8684 §3.2 allows. 20 ms by default.
+    /// covers the application's lock hold; zero sends at once, as RFC 8684
+    /// §3.2 allows. 20 ms by default.
     pub join_data_delay: Duration,
 }
 

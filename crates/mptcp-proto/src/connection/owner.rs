@@ -262,12 +262,6 @@ impl SubflowOwner for Owner<'_> {
     }
 
     fn on_data(&mut self, view: &SubflowView, seq: SubflowSeq, data: &[u8]) -> bool {
-        if !data.is_empty() {
-            // The peer sends data on a subflow only once it is part of its
-            // connection (Linux schedules on linked subflows alone): our
-            // join need not wait out its delay.
-            self.path.data_hold = None;
-        }
         if let Some(start) = self.data.fallback_recv_start() {
             // Fallen back after the handshake: the stream runs one to one
             // over this subflow, so each byte has its place by its subflow
