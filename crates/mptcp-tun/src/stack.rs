@@ -289,9 +289,7 @@ impl StackBuilder {
     /// connection, which it may put in the wrong place
     /// (`MptcpConfig::join_data_delay`, `docs/interop.md`).
     pub fn join_data_delay(mut self, delay: std::time::Duration) -> StackBuilder {
-        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
-        self.config.connection.mptcp.join_data_delay =
-            mptcp_proto::time::Duration::from_micros(micros);
+        self.config.connection.mptcp.join_data_delay = delay.into();
         self
     }
 

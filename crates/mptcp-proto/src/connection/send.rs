@@ -345,8 +345,8 @@ mod tests {
         }
         let (dsn, last) = b.take_new(100).expect("tail");
         assert_eq!((dsn, &last[..]), (DataSeq(4 + (1 << 20)), &b"tail"[..]));
-        // Acknowledging across the chunks frees them; the capacity bounds
-        // what is taken.
+        // An acknowledgment across the chunks counts every byte; the
+        // capacity bounds what is taken.
         assert_eq!(b.ack(DataSeq(8 + (1 << 20))), 8 + (1 << 20));
         let mut full = SendBuffer::new(DataSeq(0), 100_000);
         assert_eq!(full.write_bytes(big.clone()), 100_000);
